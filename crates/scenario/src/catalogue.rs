@@ -1,0 +1,186 @@
+//! Diagnosis categories and the action catalogue, exactly as the scenario contract names them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::model::Target;
+
+macro_rules! named_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The name as written in files, plans and reports.
+            pub fn as_str(&self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!(
+                        "unknown {} `{}`; expected one of: {}",
+                        stringify!($name),
+                        other,
+                        [$($text),+].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
+named_enum!(
+    /// Diagnosis categories.
+    Category {
+        /// Limit below the working set.
+        MemoryLimit => "resource/memory-limit",
+        /// Working set grows until OOMKilled.
+        MemoryLeak => "resource/memory-leak",
+        /// More traffic than the replicas can serve.
+        TrafficSurge => "capacity/traffic-surge",
+        /// A new revision is broken.
+        BadRelease => "deploy/bad-release",
+        /// The image cannot be pulled.
+        ImagePull => "deploy/image-pull",
+        /// A ConfigMap or Secret reference is missing.
+        MissingReference => "config/missing-reference",
+        /// Probe settings are wrong.
+        Probe => "config/probe",
+        /// Pods fit on no node.
+        Scheduling => "config/scheduling",
+        /// The application crashes.
+        Crash => "app/crash",
+        /// The application hangs.
+        Hang => "app/hang",
+        /// A dependency is unavailable.
+        DependencyUnavailable => "dependency/unavailable",
+        /// A node is not ready.
+        NodeNotReady => "node/not-ready",
+        /// A node has disk pressure.
+        NodeDiskPressure => "node/disk-pressure",
+        /// Someone scaled the workload to zero.
+        ScaledToZero => "operation/scaled-to-zero",
+        /// A burst that ends by itself.
+        Transient => "transient",
+        /// Nothing is wrong.
+        None => "none",
+    }
+);
+
+named_enum!(
+    /// The typed action catalogue.
+    ActionName {
+        /// Delete a controller-owned pod.
+        RestartPod => "restart-pod",
+        /// Restart every pod of a workload.
+        RolloutRestart => "rollout-restart",
+        /// Set replicas.
+        Scale => "scale",
+        /// Roll back to a revision.
+        Rollback => "rollback",
+        /// Set container requests/limits.
+        SetResources => "set-resources",
+        /// Mark a node unschedulable.
+        CordonNode => "cordon-node",
+        /// Mark a node schedulable.
+        UncordonNode => "uncordon-node",
+        /// Cordon and evict.
+        DrainNode => "drain-node",
+        /// A named, pre-registered runbook.
+        RunRunbook => "run-runbook",
+        /// Hand to humans.
+        Escalate => "escalate",
+        /// Deliberately do nothing.
+        None => "none",
+    }
+);
+
+impl ActionName {
+    /// Whether executing this action changes the cluster.
+    pub fn changes_infra(&self) -> bool {
+        !matches!(self, ActionName::Escalate | ActionName::None)
+    }
+}
+
+/// An action name as it may appear in `expect.actions`: a catalogue name or a derived one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActionPattern {
+    /// A catalogue action.
+    Action(ActionName),
+    /// `scale` to more replicas than before.
+    ScaleUp,
+    /// `scale` to fewer replicas than before.
+    ScaleDown,
+    /// `scale` to zero replicas.
+    ScaleToZero,
+    /// `set-resources` that raises a memory limit.
+    RaiseMemoryLimit,
+}
+
+impl fmt::Display for ActionPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ActionPattern::Action(a) => a.fmt(f),
+            ActionPattern::ScaleUp => f.write_str("scale-up"),
+            ActionPattern::ScaleDown => f.write_str("scale-down"),
+            ActionPattern::ScaleToZero => f.write_str("scale-to-zero"),
+            ActionPattern::RaiseMemoryLimit => f.write_str("raise-memory-limit"),
+        }
+    }
+}
+
+impl FromStr for ActionPattern {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "scale-up" => Ok(ActionPattern::ScaleUp),
+            "scale-down" => Ok(ActionPattern::ScaleDown),
+            "scale-to-zero" => Ok(ActionPattern::ScaleToZero),
+            "raise-memory-limit" => Ok(ActionPattern::RaiseMemoryLimit),
+            other => other.parse::<ActionName>().map(ActionPattern::Action).map_err(|_| {
+                format!(
+                    "unknown action `{other}`; expected a catalogue action ({}) or one of \
+                     scale-up, scale-down, scale-to-zero, raise-memory-limit",
+                    ActionName::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
+                )
+            }),
+        }
+    }
+}
+
+/// An entry of `expect.actions`: `<action>[@<namespace>/<name> | @node/<name>]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ActionMatcher {
+    /// The action or derived name.
+    pub pattern: ActionPattern,
+    /// The target; `None` means the scenario's `locate` resource.
+    pub target: Option<Target>,
+}
+
+impl fmt::Display for ActionMatcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.target {
+            None => self.pattern.fmt(f),
+            Some(t) => write!(f, "{}@{}", self.pattern, t),
+        }
+    }
+}
