@@ -42,7 +42,7 @@ pub struct SimArgs {
     /// Evaluate the shipped alert rules and post Alertmanager v4 webhooks to this URL.
     #[arg(long)]
     pub alert_webhook: Option<String>,
-    /// Simulated start time (RFC 3339); default now. A fixed value makes runs byte-identical.
+    /// Simulated start time (RFC 3339); default one horizon before now. A fixed value makes runs byte-identical.
     #[arg(long)]
     pub start: Option<String>,
     /// Exit when the scenario's horizon is reached instead of serving on.

@@ -91,7 +91,9 @@ fn decimal_digits(v: f64, prec: Option<usize>) -> (String, i64) {
         None => format!("{v:e}"),
         Some(p) => format!("{:.*e}", p.max(1) - 1, v),
     };
-    let (mantissa, exp) = formatted.split_once('e').unwrap_or((formatted.as_str(), "0"));
+    let (mantissa, exp) = formatted
+        .split_once('e')
+        .unwrap_or((formatted.as_str(), "0"));
     let exp: i64 = exp.parse().unwrap_or(0);
     let mut digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
     while digits.len() > 1 && digits.ends_with('0') {
@@ -312,7 +314,10 @@ mod tests {
         assert_eq!(rfc3339(None), "0001-01-01T00:00:00Z");
         assert_eq!(rfc3339(Some(1_700_000_000_000)), "2023-11-14T22:13:20Z");
         assert_eq!(rfc3339(Some(1_700_000_000_500)), "2023-11-14T22:13:20.5Z");
-        assert_eq!(query_escape("up{a=\"b c\"} > 0"), "up%7Ba%3D%22b+c%22%7D+%3E+0");
+        assert_eq!(
+            query_escape("up{a=\"b c\"} > 0"),
+            "up%7Ba%3D%22b+c%22%7D+%3E+0"
+        );
         assert_eq!(quote("a\"b\\c\n"), "\"a\\\"b\\\\c\\n\"");
         assert_eq!(quote_meta("web.hook"), "web\\.hook");
     }

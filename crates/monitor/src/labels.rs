@@ -109,7 +109,10 @@ mod tests {
         ]);
         // Same Python loop over the five labels in name order.
         assert_eq!(Fingerprint::of(&full).to_string(), "76b840bdb279fe2a");
-        assert_eq!(Fingerprint::of(&Labels::new()).to_string(), "cbf29ce484222325");
+        assert_eq!(
+            Fingerprint::of(&Labels::new()).to_string(),
+            "cbf29ce484222325"
+        );
     }
 
     #[test]

@@ -22,6 +22,20 @@ pub mod tsdb;
 
 mod gofmt;
 
+/// The project's Prometheus rule file, `deploy/prometheus/nightshift-rules.yaml`, built in so
+/// the simulator evaluates exactly what real deployments load.
+pub const SHIPPED_RULES: &str = include_str!("../../../deploy/prometheus/nightshift-rules.yaml");
+
+/// Where [`SHIPPED_RULES`] lives in the repository.
+pub const SHIPPED_RULES_PATH: &str = "deploy/prometheus/nightshift-rules.yaml";
+
+/// The project's Alertmanager configuration, `deploy/alertmanager/alertmanager.yml`.
+pub const SHIPPED_ALERTMANAGER_CONFIG: &str =
+    include_str!("../../../deploy/alertmanager/alertmanager.yml");
+
+/// Where [`SHIPPED_ALERTMANAGER_CONFIG`] lives in the repository.
+pub const SHIPPED_ALERTMANAGER_CONFIG_PATH: &str = "deploy/alertmanager/alertmanager.yml";
+
 pub use alertmanager::{
     Alertmanager, ConfigError, Notification, PostableAlert, RejectedAlert, RouteConfig,
     WebhookAlert, WebhookPayload,

@@ -52,7 +52,9 @@ pub enum TsdbError {
         name: String,
     },
     /// A sample's label name is not valid.
-    #[error("invalid label name {label:?} on metric {metric}: it must match [a-zA-Z_][a-zA-Z0-9_]*")]
+    #[error(
+        "invalid label name {label:?} on metric {metric}: it must match [a-zA-Z_][a-zA-Z0-9_]*"
+    )]
     InvalidLabelName {
         /// The metric carrying the label.
         metric: String,
@@ -155,7 +157,10 @@ impl Tsdb {
             seen.insert(labels);
         }
         for gone in self.last_scrape.difference(&seen) {
-            let name = gone.get(METRIC_NAME).map(String::as_str).unwrap_or_default();
+            let name = gone
+                .get(METRIC_NAME)
+                .map(String::as_str)
+                .unwrap_or_default();
             if let Some(points) = self
                 .series
                 .get_mut(name)

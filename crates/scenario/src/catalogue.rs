@@ -156,13 +156,20 @@ impl FromStr for ActionPattern {
             "scale-down" => Ok(ActionPattern::ScaleDown),
             "scale-to-zero" => Ok(ActionPattern::ScaleToZero),
             "raise-memory-limit" => Ok(ActionPattern::RaiseMemoryLimit),
-            other => other.parse::<ActionName>().map(ActionPattern::Action).map_err(|_| {
-                format!(
-                    "unknown action `{other}`; expected a catalogue action ({}) or one of \
+            other => other
+                .parse::<ActionName>()
+                .map(ActionPattern::Action)
+                .map_err(|_| {
+                    format!(
+                        "unknown action `{other}`; expected a catalogue action ({}) or one of \
                      scale-up, scale-down, scale-to-zero, raise-memory-limit",
-                    ActionName::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
-                )
-            }),
+                        ActionName::ALL
+                            .iter()
+                            .map(|a| a.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }),
         }
     }
 }

@@ -32,8 +32,15 @@ const PLACEHOLDERS: &str = "{int:A..B}, {float:A..B}, {choice:a|b|c}, {hex:N}, {
 #[derive(Debug, Clone, PartialEq)]
 enum Part {
     Text(String),
-    Int { low: i64, high: i64 },
-    Float { low: f64, high: f64, decimals: usize },
+    Int {
+        low: i64,
+        high: i64,
+    },
+    Float {
+        low: f64,
+        high: f64,
+        decimals: usize,
+    },
     Choice(Vec<String>),
     Hex(usize),
     Uuid,
@@ -82,7 +89,10 @@ impl LogTemplate {
         if !text.is_empty() {
             parts.push(Part::Text(text));
         }
-        Ok(LogTemplate { source: source.to_string(), parts })
+        Ok(LogTemplate {
+            source: source.to_string(),
+            parts,
+        })
     }
 
     /// Renders one line. `deps` are the workload's dependencies as `host:port`.
@@ -96,7 +106,11 @@ impl LogTemplate {
                 Part::Int { low, high } => {
                     let _ = write!(out, "{}", rng.random_range(*low..=*high));
                 }
-                Part::Float { low, high, decimals } => {
+                Part::Float {
+                    low,
+                    high,
+                    decimals,
+                } => {
                     let value = low + (high - low) * rng.random::<f64>();
                     let _ = write!(out, "{value:.decimals$}");
                 }
@@ -163,7 +177,9 @@ fn parse_placeholder(body: &str) -> Result<Part, String> {
     };
     let no_arg = |part: Part| match arg {
         None => Ok(part),
-        Some(_) => Err(format!("placeholder `{{{body}}}` takes no argument; write `{{{name}}}`")),
+        Some(_) => Err(format!(
+            "placeholder `{{{body}}}` takes no argument; write `{{{name}}}`"
+        )),
     };
     match name {
         "int" => {
@@ -171,7 +187,9 @@ fn parse_placeholder(body: &str) -> Result<Part, String> {
             Ok(Part::Int { low, high })
         }
         "float" => {
-            let (low, high) = range(body, arg, |s| s.parse::<f64>().ok().filter(|v| v.is_finite()))?;
+            let (low, high) = range(body, arg, |s| {
+                s.parse::<f64>().ok().filter(|v| v.is_finite())
+            })?;
             let decimals = arg
                 .unwrap_or_default()
                 .split("..")
@@ -179,10 +197,18 @@ fn parse_placeholder(body: &str) -> Result<Part, String> {
                 .max()
                 .filter(|d| *d > 0)
                 .unwrap_or(2);
-            Ok(Part::Float { low, high, decimals })
+            Ok(Part::Float {
+                low,
+                high,
+                decimals,
+            })
         }
         "choice" => {
-            let options: Vec<String> = arg.unwrap_or_default().split('|').map(str::to_string).collect();
+            let options: Vec<String> = arg
+                .unwrap_or_default()
+                .split('|')
+                .map(str::to_string)
+                .collect();
             if arg.is_none() || options.iter().all(String::is_empty) {
                 return Err(format!(
                     "placeholder `{{{body}}}` needs options; write e.g. `{{choice:GET|POST}}`"
@@ -191,7 +217,9 @@ fn parse_placeholder(body: &str) -> Result<Part, String> {
             Ok(Part::Choice(options))
         }
         "hex" => {
-            let digits = arg.and_then(|a| a.trim().parse::<usize>().ok()).filter(|n| (1..=64).contains(n));
+            let digits = arg
+                .and_then(|a| a.trim().parse::<usize>().ok())
+                .filter(|n| (1..=64).contains(n));
             match digits {
                 Some(n) => Ok(Part::Hex(n)),
                 None => Err(format!(
@@ -219,10 +247,14 @@ fn range<T: PartialOrd + Copy>(
         .and_then(|(low, high)| Some((number(low.trim())?, number(high.trim())?)));
     match bounds {
         Some((low, high)) if low <= high => Ok((low, high)),
-        Some(_) => Err(format!("placeholder `{{{body}}}` has its bounds reversed; write `A..B` with A <= B")),
+        Some(_) => Err(format!(
+            "placeholder `{{{body}}}` has its bounds reversed; write `A..B` with A <= B"
+        )),
         None => {
             let name = body.split(':').next().unwrap_or(body);
-            Err(format!("placeholder `{{{body}}}` needs a range `A..B`, e.g. `{{{name}:1..100}}`"))
+            Err(format!(
+                "placeholder `{{{body}}}` needs a range `A..B`, e.g. `{{{name}:1..100}}`"
+            ))
         }
     }
 }
@@ -235,7 +267,9 @@ mod tests {
 
     fn render(template: &str, seed: u64) -> String {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        LogTemplate::parse(template).unwrap().render(&mut rng, &["db.shop.svc.cluster.local:80".to_string()])
+        LogTemplate::parse(template)
+            .unwrap()
+            .render(&mut rng, &["db.shop.svc.cluster.local:80".to_string()])
     }
 
     fn renders(template: &str) -> Vec<String> {
@@ -250,10 +284,16 @@ mod tests {
 
     #[test]
     fn int_stays_in_its_inclusive_range() {
-        let values: Vec<i64> = renders("{int:5..8}").iter().map(|s| s.parse().unwrap()).collect();
+        let values: Vec<i64> = renders("{int:5..8}")
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
         assert!(values.iter().all(|v| (5..=8).contains(v)));
         assert!(values.contains(&5) && values.contains(&8));
-        let negative: Vec<i64> = renders("{int:-3..-1}").iter().map(|s| s.parse().unwrap()).collect();
+        let negative: Vec<i64> = renders("{int:-3..-1}")
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
         assert!(negative.iter().all(|v| (-3..=-1).contains(v)));
         assert_eq!(render("x={int:7..7}", 3), "x=7");
     }
@@ -279,14 +319,21 @@ mod tests {
         for option in ["GET", "POST", "DELETE"] {
             assert!(lines.iter().any(|l| l == option), "{option} never chosen");
         }
-        assert!(lines.iter().all(|l| ["GET", "POST", "DELETE"].contains(&l.as_str())));
+        assert!(
+            lines
+                .iter()
+                .all(|l| ["GET", "POST", "DELETE"].contains(&l.as_str()))
+        );
     }
 
     #[test]
     fn hex_has_the_requested_digits() {
         for line in renders("{hex:12}") {
             assert_eq!(line.len(), 12);
-            assert!(line.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+            assert!(
+                line.chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+            );
         }
     }
 
@@ -294,7 +341,10 @@ mod tests {
     fn uuid_is_version_4() {
         for line in renders("{uuid}") {
             let groups: Vec<&str> = line.split('-').collect();
-            assert_eq!(groups.iter().map(|g| g.len()).collect::<Vec<_>>(), [8, 4, 4, 4, 12]);
+            assert_eq!(
+                groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+                [8, 4, 4, 4, 12]
+            );
             assert!(groups[2].starts_with('4'), "{line}");
             assert!(groups[3].starts_with(['8', '9', 'a', 'b']), "{line}");
         }
@@ -328,7 +378,10 @@ mod tests {
 
     #[test]
     fn braces_that_are_not_placeholders_are_literal() {
-        assert_eq!(render(r#"{"level":"info","n":{int:3..3}}"#, 1), r#"{"level":"info","n":3}"#);
+        assert_eq!(
+            render(r#"{"level":"info","n":{int:3..3}}"#, 1),
+            r#"{"level":"info","n":3}"#
+        );
         assert_eq!(render("{{uuid}}", 1), "{uuid}}");
         assert_eq!(render("{ 1 }", 1), "{ 1 }");
         assert_eq!(render("a}b{", 1), "a}b{");
@@ -343,7 +396,9 @@ mod tests {
         let deps = vec!["x:1".to_string(), "y:2".to_string()];
         let run = |seed| {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            (0..20).map(|_| template.render(&mut rng, &deps)).collect::<Vec<_>>()
+            (0..20)
+                .map(|_| template.render(&mut rng, &deps))
+                .collect::<Vec<_>>()
         };
         assert_eq!(run(42), run(42));
         assert_ne!(run(42), run(43));

@@ -38,13 +38,21 @@ impl Decimal {
             return None;
         }
         // 30 digits fit in u128 with room to multiply by any suffix below.
-        if int.len() + frac.len() > 30 || !int.chars().chain(frac.chars()).all(|c| c.is_ascii_digit())
+        if int.len() + frac.len() > 30
+            || !int.chars().chain(frac.chars()).all(|c| c.is_ascii_digit())
         {
             return None;
         }
         let digits = format!("{int}{frac}");
-        let mantissa = if digits.is_empty() { 0 } else { digits.parse().ok()? };
-        Some(Decimal { mantissa, scale: frac.len() as u32 })
+        let mantissa = if digits.is_empty() {
+            0
+        } else {
+            digits.parse().ok()?
+        };
+        Some(Decimal {
+            mantissa,
+            scale: frac.len() as u32,
+        })
     }
 
     /// `self * factor`, rounded up to a whole number (Kubernetes rounds quantities up).
@@ -83,12 +91,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut rest = trimmed;
     let mut total_ms: u128 = 0;
     while !rest.is_empty() {
-        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if number_len == 0 {
             return Err(bad(&format!("expected a number at `{rest}`")));
         }
         let (number, after) = rest.split_at(number_len);
-        let unit_len = after.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(after.len());
+        let unit_len = after
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(after.len());
         let (unit, after) = after.split_at(unit_len);
         let unit_ms: u128 = match unit {
             "ms" => 1,
@@ -98,11 +110,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "" => return Err(bad(&format!("`{number}` has no unit"))),
             other => return Err(bad(&format!("unknown unit `{other}`"))),
         };
-        let value = Decimal::parse(number).ok_or_else(|| bad(&format!("`{number}` is not a number")))?;
+        let value =
+            Decimal::parse(number).ok_or_else(|| bad(&format!("`{number}` is not a number")))?;
         let ms = value
             .times_exact(unit_ms)
             .ok_or_else(|| bad("it is finer than a millisecond or too large"))?;
-        total_ms = total_ms.checked_add(ms).ok_or_else(|| bad("it is too large"))?;
+        total_ms = total_ms
+            .checked_add(ms)
+            .ok_or_else(|| bad("it is too large"))?;
         rest = after;
     }
     let total_ms = u64::try_from(total_ms).map_err(|_| bad("it is too large"))?;
@@ -148,14 +163,17 @@ pub fn parse_cpu(text: &str) -> Result<u64, String> {
     if number.starts_with('-') {
         return Err(bad("it is negative"));
     }
-    let value = Decimal::parse(number).ok_or_else(|| bad("it is not a number with an optional `m`"))?;
-    let millis = value.times_ceil(factor).ok_or_else(|| bad("it is too large"))?;
+    let value =
+        Decimal::parse(number).ok_or_else(|| bad("it is not a number with an optional `m`"))?;
+    let millis = value
+        .times_ceil(factor)
+        .ok_or_else(|| bad("it is too large"))?;
     u64::try_from(millis).map_err(|_| bad("it is too large"))
 }
 
 /// Formats millicores as Kubernetes writes them: whole cores as `2`, the rest as `100m`.
 pub fn format_cpu(millis: u64) -> String {
-    if millis % 1_000 == 0 {
+    if millis.is_multiple_of(1_000) {
         (millis / 1_000).to_string()
     } else {
         format!("{millis}m")
@@ -181,7 +199,9 @@ pub fn parse_memory(text: &str) -> Result<u64, String> {
     if trimmed.starts_with('-') {
         return Err(bad("it is negative"));
     }
-    let suffix_start = trimmed.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(trimmed.len());
+    let suffix_start = trimmed
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(trimmed.len());
     let (number, suffix) = trimmed.split_at(suffix_start);
     let factor = if suffix.is_empty() {
         1
@@ -202,7 +222,9 @@ pub fn parse_memory(text: &str) -> Result<u64, String> {
         }
     };
     let value = Decimal::parse(number).ok_or_else(|| bad("it does not start with a number"))?;
-    let bytes = value.times_ceil(factor).ok_or_else(|| bad("it is too large"))?;
+    let bytes = value
+        .times_ceil(factor)
+        .ok_or_else(|| bad("it is too large"))?;
     u64::try_from(bytes).map_err(|_| bad("it is too large"))
 }
 
@@ -226,7 +248,9 @@ pub fn format_memory(bytes: u64) -> String {
 /// Per-hour rates are rounded up to a whole byte per minute.
 pub fn parse_memory_rate(text: &str) -> Result<u64, String> {
     let bad = |why: String| {
-        format!("invalid memory rate `{text}`: {why}; expected e.g. `20Mi/min`, `512Ki/s` or `1Gi/h`")
+        format!(
+            "invalid memory rate `{text}`: {why}; expected e.g. `20Mi/min`, `512Ki/s` or `1Gi/h`"
+        )
     };
     let (quantity, per) = text
         .trim()
@@ -262,7 +286,10 @@ mod tests {
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("1h2m3s4ms"), Ok(Duration::from_millis(3_723_004)));
+        assert_eq!(
+            parse_duration("1h2m3s4ms"),
+            Ok(Duration::from_millis(3_723_004))
+        );
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert_eq!(parse_duration(" 10s "), Ok(Duration::from_secs(10)));
@@ -278,7 +305,11 @@ mod tests {
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("1..5s").is_err());
-        assert!(parse_duration("0.0001s").unwrap_err().contains("millisecond"));
+        assert!(
+            parse_duration("0.0001s")
+                .unwrap_err()
+                .contains("millisecond")
+        );
         assert!(parse_duration("99999999999999999999999h").is_err());
     }
 
@@ -331,9 +362,21 @@ mod tests {
 
     #[test]
     fn bad_memory_gets_a_hint() {
-        assert!(parse_memory("256m").unwrap_err().contains("did you mean `Mi`"));
-        assert!(parse_memory("256MB").unwrap_err().contains("did you mean `M`"));
-        assert!(parse_memory("256MiB").unwrap_err().contains("did you mean `Mi`"));
+        assert!(
+            parse_memory("256m")
+                .unwrap_err()
+                .contains("did you mean `Mi`")
+        );
+        assert!(
+            parse_memory("256MB")
+                .unwrap_err()
+                .contains("did you mean `M`")
+        );
+        assert!(
+            parse_memory("256MiB")
+                .unwrap_err()
+                .contains("did you mean `Mi`")
+        );
         assert!(parse_memory("lots").is_err());
         assert!(parse_memory("").is_err());
         assert!(parse_memory("-1Gi").is_err());
@@ -358,8 +401,16 @@ mod tests {
         assert_eq!(parse_memory_rate("20Mi/min"), Ok(20 * MI));
         assert_eq!(parse_memory_rate("1Mi/s"), Ok(60 * MI));
         assert_eq!(parse_memory_rate("60Mi/h"), Ok(MI));
-        assert!(parse_memory_rate("20Mi").unwrap_err().contains("no `/<unit>`"));
-        assert!(parse_memory_rate("20Mi/day").unwrap_err().contains("unknown time unit `day`"));
+        assert!(
+            parse_memory_rate("20Mi")
+                .unwrap_err()
+                .contains("no `/<unit>`")
+        );
+        assert!(
+            parse_memory_rate("20Mi/day")
+                .unwrap_err()
+                .contains("unknown time unit `day`")
+        );
         assert!(parse_memory_rate("20Mo/min").is_err());
         assert_eq!(format_memory_rate(20 * MI), "20Mi/min");
     }

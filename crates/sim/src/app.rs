@@ -55,9 +55,8 @@ pub const OVERLOAD_LINES: &[&str] = &[
 ];
 
 /// Default access log when a workload declares no lines.
-pub const DEFAULT_LINES: &[&str] = &[
-    "INFO GET /api/v1/{choice:items|orders|health} status=200 duration_ms={int:2..40}",
-];
+pub const DEFAULT_LINES: &[&str] =
+    &["INFO GET /api/v1/{choice:items|orders|health} status=200 duration_ms={int:2..40}"];
 
 /// What the model decides for one container in one second.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,14 +120,19 @@ pub fn tick(i: &Inputs<'_>) -> Tick {
     match i.profile {
         ImageProfile::Healthy => {}
         ImageProfile::Leak(rate) => leak = leak.max(*rate),
-        ImageProfile::Bad { effect, error_ratio: r } => match effect {
+        ImageProfile::Bad {
+            effect,
+            error_ratio: r,
+        } => match effect {
             RolloutEffect::Crash => {
                 if age >= 2_000.0 {
                     exit = Some((1, "Error"));
                 }
             }
             RolloutEffect::Errors => error_ratio = error_ratio.max(*r),
-            RolloutEffect::Oom => need = need.max(i.memory_limit.unwrap_or(b.memory_bytes) as f64 * 1.6),
+            RolloutEffect::Oom => {
+                need = need.max(i.memory_limit.unwrap_or(b.memory_bytes) as f64 * 1.6)
+            }
             RolloutEffect::Hang => {
                 if age >= b.startup.as_millis() as f64 {
                     serving = false;
@@ -149,7 +153,11 @@ pub fn tick(i: &Inputs<'_>) -> Tick {
         exit = Some((137, "OOMKilled"));
     }
     let base_share = b.rps / f64::from(i.model.base_replicas.max(1));
-    let load = if base_share > 0.0 { i.rps / base_share } else { 1.0 };
+    let load = if base_share > 0.0 {
+        i.rps / base_share
+    } else {
+        1.0
+    };
     let cpu_demand = b.cpu_millis as f64 * load.max(0.05);
     let capacity = i.cpu_limit.map(|l| l as f64).unwrap_or(f64::INFINITY);
     let rho = cpu_demand / capacity;
@@ -198,7 +206,10 @@ pub fn log_source(
         (_, Condition::Memory) => builtin(MEMORY_LINES),
         (_, Condition::Overload) => builtin(OVERLOAD_LINES),
     };
-    LineSource::Lines { templates, deps: model.deps.clone() }
+    LineSource::Lines {
+        templates,
+        deps: model.deps.clone(),
+    }
 }
 
 /// What colours a container's log.

@@ -9,27 +9,21 @@ use serde_json::{Value, json};
 use crate::logs::builtin;
 use crate::resources;
 use crate::store::Store;
-use crate::world::{FaultState, ImageProfile, NodeRuntime, World, WorkloadModel};
+use crate::world::{FaultState, ImageProfile, NodeRuntime, WorkloadModel, World};
 
 /// Container port every simulated application listens on.
 pub const APP_PORT: i32 = 8080;
 
-fn fmt_cpu(m: u64) -> String {
-    if m % 1000 == 0 { (m / 1000).to_string() } else { format!("{m}m") }
-}
-
-fn fmt_mem(b: u64) -> String {
-    for (unit, size) in [("Gi", 1u64 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)] {
-        if b % size == 0 {
-            return format!("{}{unit}", b / size);
-        }
-    }
-    b.to_string()
-}
+use nightshift_scenario::units::{format_cpu as fmt_cpu, format_memory as fmt_mem};
 
 /// Creates the objects and the world for `scenario`.
 pub fn build(store: &Store, scenario: &Scenario) -> World {
-    let mut namespaces: Vec<String> = vec!["default".into(), "kube-system".into(), "kube-public".into(), "kube-node-lease".into()];
+    let mut namespaces: Vec<String> = vec![
+        "default".into(),
+        "kube-system".into(),
+        "kube-public".into(),
+        "kube-node-lease".into(),
+    ];
     for w in &scenario.cluster.workloads {
         if !namespaces.contains(&w.namespace) {
             namespaces.push(w.namespace.clone());
@@ -42,7 +36,12 @@ pub fn build(store: &Store, scenario: &Scenario) -> World {
     }
     let ns_rt = resources::find("", "v1", "namespaces").expect("registered");
     for ns in &namespaces {
-        let _ = store.create(ns_rt, "", json!({"metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}}}), false);
+        let _ = store.create(
+            ns_rt,
+            "",
+            json!({"metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}}}),
+            false,
+        );
     }
     let mut nodes = BTreeMap::new();
     let node_rt = resources::find("", "v1", "nodes").expect("registered");
@@ -51,7 +50,10 @@ pub fn build(store: &Store, scenario: &Scenario) -> World {
         labels.insert("kubernetes.io/hostname".into(), n.name.clone());
         labels.insert("kubernetes.io/os".into(), "linux".into());
         labels.insert("kubernetes.io/arch".into(), "amd64".into());
-        labels.insert("node.kubernetes.io/instance-type".into(), "sim.standard".into());
+        labels.insert(
+            "node.kubernetes.io/instance-type".into(),
+            "sim.standard".into(),
+        );
         labels.extend(n.labels.clone());
         let res = json!({"cpu": fmt_cpu(n.cpu_millis), "memory": fmt_mem(n.memory_bytes), "pods": "110", "ephemeral-storage": "100Gi"});
         let node = json!({
@@ -70,24 +72,55 @@ pub fn build(store: &Store, scenario: &Scenario) -> World {
             },
         });
         let _ = store.create(node_rt, "", node, false);
-        nodes.insert(n.name.clone(), NodeRuntime { alive: true, dead_since: None, not_ready_since: None, disk_pressure: false, last_eviction_ms: 0, images: HashSet::new(), index: i, next_ip: 0 });
+        nodes.insert(
+            n.name.clone(),
+            NodeRuntime {
+                alive: true,
+                dead_since: None,
+                not_ready_since: None,
+                disk_pressure: false,
+                last_eviction_ms: 0,
+                images: HashSet::new(),
+                index: i,
+                next_ip: 0,
+            },
+        );
     }
     for c in &scenario.cluster.configs {
         let (rt, body) = match c.kind {
-            ConfigKind::ConfigMap => ("configmaps", json!({"metadata": {"name": c.name, "namespace": c.namespace}, "data": {"settings.yaml": "log_level: info\n"}})),
-            ConfigKind::Secret => ("secrets", json!({"metadata": {"name": c.name, "namespace": c.namespace}, "type": "Opaque", "data": {"password": "czNjcjN0LXNpbXVsYXRlZA=="}})),
+            ConfigKind::ConfigMap => (
+                "configmaps",
+                json!({"metadata": {"name": c.name, "namespace": c.namespace}, "data": {"settings.yaml": "log_level: info\n"}}),
+            ),
+            ConfigKind::Secret => (
+                "secrets",
+                json!({"metadata": {"name": c.name, "namespace": c.namespace}, "type": "Opaque", "data": {"password": "czNjcjN0LXNpbXVsYXRlZA=="}}),
+            ),
         };
-        let _ = store.create(resources::find("", "v1", rt).expect("registered"), &c.namespace, body, false);
+        let _ = store.create(
+            resources::find("", "v1", rt).expect("registered"),
+            &c.namespace,
+            body,
+            false,
+        );
     }
     let mut workloads = HashMap::new();
     for w in &scenario.cluster.workloads {
         create_workload(store, w);
-        let lines = if w.logs.lines.is_empty() { builtin(crate::app::DEFAULT_LINES) } else { Arc::new(w.logs.lines.clone()) };
+        let lines = if w.logs.lines.is_empty() {
+            builtin(crate::app::DEFAULT_LINES)
+        } else {
+            Arc::new(w.logs.lines.clone())
+        };
         workloads.insert(
             w.key(),
             WorkloadModel {
                 behavior: w.behavior.clone(),
-                base_replicas: if w.kind == WorkloadKind::DaemonSet { scenario.cluster.nodes.len() as u32 } else { w.replicas.max(1) },
+                base_replicas: if w.kind == WorkloadKind::DaemonSet {
+                    scenario.cluster.nodes.len() as u32
+                } else {
+                    w.replicas.max(1)
+                },
                 depends_on: w.depends_on.clone(),
                 lines,
                 deps: Arc::new(w.depends_on.iter().map(|d| d.host_port()).collect()),
@@ -95,13 +128,31 @@ pub fn build(store: &Store, scenario: &Scenario) -> World {
             },
         );
     }
-    let mut registry: HashMap<String, ImageProfile> = scenario.cluster.workloads.iter().map(|w| (w.image.clone(), ImageProfile::Healthy)).collect();
+    let mut registry: HashMap<String, ImageProfile> = scenario
+        .cluster
+        .workloads
+        .iter()
+        .map(|w| (w.image.clone(), ImageProfile::Healthy))
+        .collect();
     for f in &scenario.faults {
         match &f.kind {
-            FaultKind::BadRollout { image, effect, error_ratio } => {
-                registry.insert(image.clone(), ImageProfile::Bad { effect: *effect, error_ratio: *error_ratio });
+            FaultKind::BadRollout {
+                image,
+                effect,
+                error_ratio,
+            } => {
+                registry.insert(
+                    image.clone(),
+                    ImageProfile::Bad {
+                        effect: *effect,
+                        error_ratio: *error_ratio,
+                    },
+                );
             }
-            FaultKind::MemoryLeak { bytes_per_minute, since_rollout: Some(image) } => {
+            FaultKind::MemoryLeak {
+                bytes_per_minute,
+                since_rollout: Some(image),
+            } => {
                 registry.insert(image.clone(), ImageProfile::Leak(*bytes_per_minute));
             }
             _ => {}
@@ -176,12 +227,26 @@ fn create_workload(store: &Store, w: &Workload) {
     let template = pod_template(w);
     let selector = json!({"matchLabels": w.labels});
     let (plural, spec) = match w.kind {
-        WorkloadKind::Deployment => ("deployments", json!({"replicas": w.replicas, "selector": selector, "template": template})),
-        WorkloadKind::StatefulSet => ("statefulsets", json!({"replicas": w.replicas, "selector": selector, "template": template, "serviceName": w.name})),
-        WorkloadKind::DaemonSet => ("daemonsets", json!({"selector": selector, "template": template})),
+        WorkloadKind::Deployment => (
+            "deployments",
+            json!({"replicas": w.replicas, "selector": selector, "template": template}),
+        ),
+        WorkloadKind::StatefulSet => (
+            "statefulsets",
+            json!({"replicas": w.replicas, "selector": selector, "template": template, "serviceName": w.name}),
+        ),
+        WorkloadKind::DaemonSet => (
+            "daemonsets",
+            json!({"selector": selector, "template": template}),
+        ),
     };
     let obj = json!({"metadata": {"name": w.name, "namespace": w.namespace, "labels": w.labels, "annotations": {}}, "spec": spec});
-    let _ = store.create(resources::find("apps", "v1", plural).expect("registered"), &w.namespace, obj, false);
+    let _ = store.create(
+        resources::find("apps", "v1", plural).expect("registered"),
+        &w.namespace,
+        obj,
+        false,
+    );
     if w.service {
         let mut h: u32 = 0x811c_9dc5;
         for b in w.key().bytes() {
@@ -196,6 +261,11 @@ fn create_workload(store: &Store, w: &Workload) {
                 "type": "ClusterIP",
             },
         });
-        let _ = store.create(resources::find("", "v1", "services").expect("registered"), &w.namespace, svc, false);
+        let _ = store.create(
+            resources::find("", "v1", "services").expect("registered"),
+            &w.namespace,
+            svc,
+            false,
+        );
     }
 }

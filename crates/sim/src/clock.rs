@@ -16,7 +16,10 @@ pub struct Clock {
 impl Clock {
     /// A clock standing at `start_ms` milliseconds since the Unix epoch.
     pub fn new(start_ms: i64) -> Self {
-        Clock { now_ms: Arc::new(AtomicI64::new(start_ms)), start_ms }
+        Clock {
+            now_ms: Arc::new(AtomicI64::new(start_ms)),
+            start_ms,
+        }
     }
 
     /// Current simulated time in milliseconds since the Unix epoch.

@@ -103,11 +103,14 @@ fn pod_spec(spec: &mut Value) {
     set_default(spec, "securityContext", json!({}));
     if let Some(containers) = spec.get_mut("containers").and_then(Value::as_array_mut) {
         for c in containers {
-            let latest = c
-                .get("image")
-                .and_then(Value::as_str)
-                .is_some_and(|i| i.ends_with(":latest") || !i.rsplit('/').next().unwrap_or(i).contains(':'));
-            set_default(c, "imagePullPolicy", json!(if latest { "Always" } else { "IfNotPresent" }));
+            let latest = c.get("image").and_then(Value::as_str).is_some_and(|i| {
+                i.ends_with(":latest") || !i.rsplit('/').next().unwrap_or(i).contains(':')
+            });
+            set_default(
+                c,
+                "imagePullPolicy",
+                json!(if latest { "Always" } else { "IfNotPresent" }),
+            );
             set_default(c, "terminationMessagePath", json!("/dev/termination-log"));
             set_default(c, "terminationMessagePolicy", json!("File"));
             set_default(c, "resources", json!({}));

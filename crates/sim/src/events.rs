@@ -33,7 +33,13 @@ pub struct ObjectRef {
 impl ObjectRef {
     /// A reference to a stored object given as JSON.
     pub fn of(value: &Value) -> Self {
-        let s = |p: &str| value.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
+        let s = |p: &str| {
+            value
+                .pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
         ObjectRef {
             api_version: s("/apiVersion"),
             kind: s("/kind"),
@@ -81,12 +87,18 @@ pub struct Source {
 impl Source {
     /// A control-plane component.
     pub fn controller(component: &'static str) -> Self {
-        Source { component, host: None }
+        Source {
+            component,
+            host: None,
+        }
     }
 
     /// The kubelet of a node.
     pub fn kubelet(node: &str) -> Self {
-        Source { component: "kubelet", host: Some(node.to_string()) }
+        Source {
+            component: "kubelet",
+            host: Some(node.to_string()),
+        }
     }
 }
 
@@ -153,7 +165,11 @@ impl Recorder {
             return;
         }
         // Events of cluster-scoped objects live in `default`, as the real recorder puts them.
-        let namespace = if object.namespace.is_empty() { "default".to_string() } else { object.namespace.clone() };
+        let namespace = if object.namespace.is_empty() {
+            "default".to_string()
+        } else {
+            object.namespace.clone()
+        };
         let name = format!("{}.{:x}{}", object.name, now, name_suffix(store));
         let mut involved = json!({
             "apiVersion": object.api_version,
@@ -186,8 +202,18 @@ impl Recorder {
             "reportingInstance": source.host.clone().unwrap_or_default(),
         });
         if store.create(rt, &namespace, event, false).is_ok() {
-            self.seen.insert(key, Recorded { name, namespace, count: 1, first_ms: now, last_ms: now });
+            self.seen.insert(
+                key,
+                Recorded {
+                    name,
+                    namespace,
+                    count: 1,
+                    first_ms: now,
+                    last_ms: now,
+                },
+            );
         }
-        self.seen.retain(|_, r| now - r.last_ms < 2 * AGGREGATION_WINDOW_MS);
+        self.seen
+            .retain(|_, r| now - r.last_ms < 2 * AGGREGATION_WINDOW_MS);
     }
 }

@@ -22,22 +22,35 @@ pub fn sync(world: &mut World, store: &Store, now: i64, start_ms: i64) {
         let end = |d: &Option<std::time::Duration>| d.map(|d| now + d.as_millis() as i64);
         let key = f.target.to_string();
         if let Some(lines) = &f.logs {
-            world.faults.logs.insert((key.clone(), f.kind.type_name()), Arc::new(lines.clone()));
+            world
+                .faults
+                .logs
+                .insert((key.clone(), f.kind.type_name()), Arc::new(lines.clone()));
         }
         tracing::info!(fault = f.kind.type_name(), target = %f.target, "injecting fault");
         match &f.kind {
-            FaultKind::Crash { exit_code, after, replicas } => {
+            FaultKind::Crash {
+                exit_code,
+                after,
+                replicas,
+            } => {
                 let image = current_image(store, &f.target).unwrap_or_default();
                 let count = match replicas {
                     ReplicaCount::All => None,
                     ReplicaCount::Count(n) => Some(*n),
                 };
-                world.faults.crash.insert(key, (image, *exit_code, after.as_millis() as i64, count));
+                world
+                    .faults
+                    .crash
+                    .insert(key, (image, *exit_code, after.as_millis() as i64, count));
             }
             FaultKind::BadRollout { image, .. } | FaultKind::ImagePull { image } => {
                 rollout(store, &f.target, |c| c["image"] = json!(image));
             }
-            FaultKind::MemoryLeak { bytes_per_minute, since_rollout } => match since_rollout {
+            FaultKind::MemoryLeak {
+                bytes_per_minute,
+                since_rollout,
+            } => match since_rollout {
                 Some(image) => rollout(store, &f.target, |c| c["image"] = json!(image)),
                 None => {
                     world.faults.leak.insert(key, *bytes_per_minute);
@@ -50,7 +63,11 @@ pub fn sync(world: &mut World, store: &Store, now: i64, start_ms: i64) {
                 };
                 match via {
                     MissingVia::Rollout => rollout(store, &f.target, |c| {
-                        let mut list = c.get("envFrom").and_then(Value::as_array).cloned().unwrap_or_default();
+                        let mut list = c
+                            .get("envFrom")
+                            .and_then(Value::as_array)
+                            .cloned()
+                            .unwrap_or_default();
                         list.push(field.clone());
                         c["envFrom"] = json!(list);
                     }),
@@ -61,12 +78,23 @@ pub fn sync(world: &mut World, store: &Store, now: i64, start_ms: i64) {
                                 ConfigKind::Secret => "secrets",
                             };
                             let rt = resources::find("", "v1", plural).expect("registered");
-                            let _ = store.delete(rt, namespace, &reference.name, &DeleteOptions::default());
+                            let _ = store.delete(
+                                rt,
+                                namespace,
+                                &reference.name,
+                                &DeleteOptions::default(),
+                            );
                             // Make sure the running template references it, then restart every pod.
-                            let referenced = template(store, &f.target).is_some_and(|t| t.to_string().contains(&format!("\"{}\"", reference.name)));
+                            let referenced = template(store, &f.target).is_some_and(|t| {
+                                t.to_string().contains(&format!("\"{}\"", reference.name))
+                            });
                             if !referenced {
                                 rollout(store, &f.target, |c| {
-                                    let mut list = c.get("envFrom").and_then(Value::as_array).cloned().unwrap_or_default();
+                                    let mut list = c
+                                        .get("envFrom")
+                                        .and_then(Value::as_array)
+                                        .cloned()
+                                        .unwrap_or_default();
                                     list.push(field.clone());
                                     c["envFrom"] = json!(list);
                                 });
@@ -102,10 +130,16 @@ pub fn sync(world: &mut World, store: &Store, now: i64, start_ms: i64) {
             }
             FaultKind::DependencyDown { duration } => match &f.target {
                 Target::External { .. } => {
-                    world.faults.external_down.insert(key.trim_start_matches("external/").to_string(), end(duration));
+                    world.faults.external_down.insert(
+                        key.trim_start_matches("external/").to_string(),
+                        end(duration),
+                    );
                 }
                 _ => {
-                    world.faults.dependency_down.insert(key.clone(), end(duration));
+                    world
+                        .faults
+                        .dependency_down
+                        .insert(key.clone(), end(duration));
                     for uid in pods_of(world, &key) {
                         for c in &mut world.pods.get_mut(&uid).expect("listed").containers {
                             if let CState::Running(i) = &mut c.state {
@@ -172,15 +206,27 @@ pub fn sync(world: &mut World, store: &Store, now: i64, start_ms: i64) {
                     let _ = store.update(rt, &ns, &name, v, Part::Main, false);
                 }
             }
-            FaultKind::Transient { duration, error_ratio } => {
-                world.faults.transient.insert(key, (*error_ratio, now + duration.as_millis() as i64));
+            FaultKind::Transient {
+                duration,
+                error_ratio,
+            } => {
+                world
+                    .faults
+                    .transient
+                    .insert(key, (*error_ratio, now + duration.as_millis() as i64));
             }
             FaultKind::Noop => {}
         }
     }
     // Ends of durations.
     let ended = |end: &Option<i64>| end.is_some_and(|e| now >= e);
-    let nodes: Vec<String> = world.faults.node_failure.iter().filter(|(_, e)| ended(e)).map(|(n, _)| n.clone()).collect();
+    let nodes: Vec<String> = world
+        .faults
+        .node_failure
+        .iter()
+        .filter(|(_, e)| ended(e))
+        .map(|(n, _)| n.clone())
+        .collect();
     for n in nodes {
         world.faults.node_failure.remove(&n);
         if let Some(nr) = world.nodes.get_mut(&n) {
@@ -191,14 +237,26 @@ pub fn sync(world: &mut World, store: &Store, now: i64, start_ms: i64) {
             }
         }
     }
-    let pressured: Vec<String> = world.faults.disk_pressure.iter().filter(|(_, e)| ended(e)).map(|(n, _)| n.clone()).collect();
+    let pressured: Vec<String> = world
+        .faults
+        .disk_pressure
+        .iter()
+        .filter(|(_, e)| ended(e))
+        .map(|(n, _)| n.clone())
+        .collect();
     for n in pressured {
         world.faults.disk_pressure.remove(&n);
         if let Some(nr) = world.nodes.get_mut(&n) {
             nr.disk_pressure = false;
         }
     }
-    let recovered: Vec<String> = world.faults.dependency_down.iter().filter(|(_, e)| ended(e)).map(|(k, _)| k.clone()).collect();
+    let recovered: Vec<String> = world
+        .faults
+        .dependency_down
+        .iter()
+        .filter(|(_, e)| ended(e))
+        .map(|(k, _)| k.clone())
+        .collect();
     for k in recovered {
         world.faults.dependency_down.remove(&k);
         for uid in pods_of(world, &k) {
@@ -222,12 +280,22 @@ fn pods_of(world: &World, workload: &str) -> Vec<String> {
 
 fn delete_pod(world: &World, store: &Store, uid: &str) {
     if let Some(p) = world.pods.get(uid) {
-        let _ = store.delete(resources::find("", "v1", "pods").expect("registered"), &p.namespace, &p.name, &DeleteOptions::default());
+        let _ = store.delete(
+            resources::find("", "v1", "pods").expect("registered"),
+            &p.namespace,
+            &p.name,
+            &DeleteOptions::default(),
+        );
     }
 }
 
-fn workload_ref(store: &Store, target: &Target) -> Option<(&'static resources::ResourceType, String, String)> {
-    let Target::Workload { namespace, name } = target else { return None };
+fn workload_ref(
+    store: &Store,
+    target: &Target,
+) -> Option<(&'static resources::ResourceType, String, String)> {
+    let Target::Workload { namespace, name } = target else {
+        return None;
+    };
     for plural in ["deployments", "statefulsets", "daemonsets"] {
         let rt = resources::find("apps", "v1", plural).expect("registered");
         if store.get(rt, namespace, name).is_some() {
@@ -239,11 +307,16 @@ fn workload_ref(store: &Store, target: &Target) -> Option<(&'static resources::R
 
 fn template(store: &Store, target: &Target) -> Option<Value> {
     let (rt, ns, name) = workload_ref(store, target)?;
-    store.get(rt, &ns, &name).and_then(|e| e.value().pointer("/spec/template").cloned())
+    store
+        .get(rt, &ns, &name)
+        .and_then(|e| e.value().pointer("/spec/template").cloned())
 }
 
 fn current_image(store: &Store, target: &Target) -> Option<String> {
-    template(store, target)?.pointer("/spec/containers/0/image").and_then(Value::as_str).map(str::to_string)
+    template(store, target)?
+        .pointer("/spec/containers/0/image")
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 /// Changes the first container of the workload's pod template, as `kubectl set` would.
@@ -256,8 +329,12 @@ fn rollout(store: &Store, target: &Target, change: impl Fn(&mut Value)) {
 }
 
 fn rollout_pod(store: &Store, target: &Target, change: impl Fn(&mut Value)) {
-    let Some((rt, ns, name)) = workload_ref(store, target) else { return };
-    let Some(e) = store.get(rt, &ns, &name) else { return };
+    let Some((rt, ns, name)) = workload_ref(store, target) else {
+        return;
+    };
+    let Some(e) = store.get(rt, &ns, &name) else {
+        return;
+    };
     let mut v = e.value().clone();
     if let Some(spec) = v.pointer_mut("/spec/template/spec") {
         change(spec);

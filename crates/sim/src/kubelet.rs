@@ -16,8 +16,8 @@ use crate::quantity;
 use crate::resources;
 use crate::store::{Part, Store};
 use crate::world::{
-    CState, ContainerRuntime, ImageProfile, Instance, LATENCY_BUCKETS, PodRuntime, Terminated, Waiting,
-    WorkloadModel, World,
+    CState, ContainerRuntime, ImageProfile, Instance, LATENCY_BUCKETS, PodRuntime, Terminated,
+    Waiting, WorkloadModel, World,
 };
 
 const MAX_BACKOFF_MS: i64 = 300_000;
@@ -46,7 +46,10 @@ impl Traffic {
             if let Some(w) = &pr.workload
                 && alive
                 && pr.ready()
-                && pr.containers.iter().all(|c| c.running().is_some_and(|i| !i.unresponsive && !i.hung))
+                && pr
+                    .containers
+                    .iter()
+                    .all(|c| c.running().is_some_and(|i| !i.unresponsive && !i.hung))
             {
                 *ready.entry(w.clone()).or_default() += 1;
             }
@@ -95,7 +98,12 @@ fn new_runtime(world: &mut World, store: &Store, pod: &Pod, node: &str, now: i64
     let containers = pod
         .spec
         .as_ref()
-        .map(|s| s.containers.iter().map(|c| ContainerRuntime::new(&c.name, c.image.as_deref().unwrap_or(""))).collect())
+        .map(|s| {
+            s.containers
+                .iter()
+                .map(|c| ContainerRuntime::new(&c.name, c.image.as_deref().unwrap_or("")))
+                .collect()
+        })
         .unwrap_or_default();
     PodRuntime {
         namespace: ns,
@@ -118,11 +126,21 @@ fn new_runtime(world: &mut World, store: &Store, pod: &Pod, node: &str, now: i64
 /// directly to its StatefulSet or DaemonSet.
 pub fn owner_workload(store: &Store, pod: &Pod) -> Option<String> {
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
-    let owner = pod.metadata.owner_references.as_ref()?.iter().find(|o| o.controller == Some(true))?;
+    let owner = pod
+        .metadata
+        .owner_references
+        .as_ref()?
+        .iter()
+        .find(|o| o.controller == Some(true))?;
     match owner.kind.as_str() {
         "ReplicaSet" => {
             let rs = store.get_typed::<k8s_openapi::api::apps::v1::ReplicaSet>(&ns, &owner.name)?;
-            let dep = rs.metadata.owner_references.as_ref()?.iter().find(|o| o.kind == "Deployment")?;
+            let dep = rs
+                .metadata
+                .owner_references
+                .as_ref()?
+                .iter()
+                .find(|o| o.kind == "Deployment")?;
             Some(format!("{ns}/{}", dep.name))
         }
         "StatefulSet" | "DaemonSet" => Some(format!("{ns}/{}", owner.name)),
@@ -131,7 +149,11 @@ pub fn owner_workload(store: &Store, pod: &Pod) -> Option<String> {
 }
 
 fn sync_pod(world: &mut World, store: &Store, pod: &Pod, uid: &str, traffic: &Traffic, now: i64) {
-    let pod_ref = ObjectRef::of(&serde_json::to_value(&pod.metadata).map(|m| json!({"apiVersion": "v1", "kind": "Pod", "metadata": m})).unwrap_or_default());
+    let pod_ref = ObjectRef::of(
+        &serde_json::to_value(&pod.metadata)
+            .map(|m| json!({"apiVersion": "v1", "kind": "Pod", "metadata": m}))
+            .unwrap_or_default(),
+    );
     let node = world.pods[uid].node.clone();
     let ns = world.pods[uid].namespace.clone();
     let name = world.pods[uid].name.clone();
@@ -147,7 +169,12 @@ fn sync_pod(world: &mut World, store: &Store, pod: &Pod, uid: &str, traffic: &Tr
         if pr.stopping_since.is_none() {
             pr.stopping_since = Some(now);
             pr.dirty = true;
-            let names: Vec<String> = pr.containers.iter().filter(|c| c.running().is_some()).map(|c| c.name.clone()).collect();
+            let names: Vec<String> = pr
+                .containers
+                .iter()
+                .filter(|c| c.running().is_some())
+                .map(|c| c.name.clone())
+                .collect();
             for c in &mut pr.containers {
                 if let Some(log) = c.log.as_mut() {
                     log.end(now);
@@ -177,12 +204,27 @@ fn sync_pod(world: &mut World, store: &Store, pod: &Pod, uid: &str, traffic: &Tr
         .as_ref()
         .and_then(|w| world.workloads.get(w).cloned())
         .unwrap_or_else(|| default_model(&world.scenario.seed));
-    let ready_replicas = workload.as_ref().and_then(|w| traffic.ready.get(w)).copied().unwrap_or(0);
+    let ready_replicas = workload
+        .as_ref()
+        .and_then(|w| traffic.ready.get(w))
+        .copied()
+        .unwrap_or(0);
     for (ci, cspec) in spec.containers.iter().enumerate() {
         if ci >= world.pods[uid].containers.len() {
             break;
         }
-        step_container(world, store, &pod_ref, uid, ci, cspec, &model, ready_replicas, traffic, now);
+        step_container(
+            world,
+            store,
+            &pod_ref,
+            uid,
+            ci,
+            cspec,
+            &model,
+            ready_replicas,
+            traffic,
+            now,
+        );
     }
     let pr = world.pods.get_mut(uid).expect("runtime exists");
     let ready = pr.ready();
@@ -249,7 +291,10 @@ fn step_container(
                                 &cref,
                                 EventType::Warning,
                                 "BackOff",
-                                &format!("Back-off restarting failed container {} in pod {}_{}({})", c.name, pod_name, ns, uid),
+                                &format!(
+                                    "Back-off restarting failed container {} in pod {}_{}({})",
+                                    c.name, pod_name, ns, uid
+                                ),
                                 src(),
                             );
                         }
@@ -266,25 +311,41 @@ fn step_container(
                         let changed = c.state_reason() != Some("CreateContainerConfigError");
                         c.state = CState::Waiting(Waiting::ConfigError(missing.clone()));
                         world.pods.get_mut(uid).expect("exists").dirty |= changed;
-                        world.recorder.record(store, &cref, EventType::Warning, "Failed", &format!("Error: {missing}"), src());
+                        world.recorder.record(
+                            store,
+                            &cref,
+                            EventType::Warning,
+                            "Failed",
+                            &format!("Error: {missing}"),
+                            src(),
+                        );
                         false
                     } else {
                         let has = world.nodes[&node].images.contains(&image)
                             && cspec.image_pull_policy.as_deref() != Some("Always");
                         if has {
-                            if c.restart_count == 0 || true {
+                            {
                                 world.recorder.record(
                                     store,
                                     &cref,
                                     EventType::Normal,
                                     "Pulled",
-                                    &format!("Container image \"{image}\" already present on machine"),
+                                    &format!(
+                                        "Container image \"{image}\" already present on machine"
+                                    ),
                                     src(),
                                 );
                             }
                             true
                         } else {
-                            world.recorder.record(store, &cref, EventType::Normal, "Pulling", &format!("Pulling image \"{image}\""), src());
+                            world.recorder.record(
+                                store,
+                                &cref,
+                                EventType::Normal,
+                                "Pulling",
+                                &format!("Pulling image \"{image}\""),
+                                src(),
+                            );
                             let pull = 1_000 + (image.len() as i64 * 37) % 2_000;
                             let c = &mut world.pods.get_mut(uid).expect("exists").containers[ci];
                             c.state = CState::Waiting(Waiting::Pulling(now + pull));
@@ -296,7 +357,12 @@ fn step_container(
                     if now < done {
                         false
                     } else if world.registry.contains_key(&image) {
-                        world.nodes.get_mut(&node).expect("node exists").images.insert(image.clone());
+                        world
+                            .nodes
+                            .get_mut(&node)
+                            .expect("node exists")
+                            .images
+                            .insert(image.clone());
                         let secs = 1.0 + ((image.len() * 37) % 2000) as f64 / 1000.0;
                         world.recorder.record(
                             store,
@@ -315,30 +381,81 @@ fn step_container(
                         let message = format!(
                             "Failed to pull image \"{image}\": rpc error: code = NotFound desc = failed to pull and unpack image \"{reference}\": failed to resolve reference \"{reference}\": {reference}: not found"
                         );
-                        world.recorder.record(store, &cref, EventType::Warning, "Failed", &message, src());
-                        world.recorder.record(store, &cref, EventType::Warning, "Failed", "Error: ErrImagePull", src());
+                        world.recorder.record(
+                            store,
+                            &cref,
+                            EventType::Warning,
+                            "Failed",
+                            &message,
+                            src(),
+                        );
+                        world.recorder.record(
+                            store,
+                            &cref,
+                            EventType::Warning,
+                            "Failed",
+                            "Error: ErrImagePull",
+                            src(),
+                        );
                         let c = &mut world.pods.get_mut(uid).expect("exists").containers[ci];
-                        c.pull_backoff_ms = if c.pull_backoff_ms == 0 { INITIAL_BACKOFF_MS } else { (c.pull_backoff_ms * 2).min(MAX_BACKOFF_MS) };
-                        c.state = CState::Waiting(Waiting::PullBackOff { first: true, retry_ms: now + c.pull_backoff_ms, message });
+                        c.pull_backoff_ms = if c.pull_backoff_ms == 0 {
+                            INITIAL_BACKOFF_MS
+                        } else {
+                            (c.pull_backoff_ms * 2).min(MAX_BACKOFF_MS)
+                        };
+                        c.state = CState::Waiting(Waiting::PullBackOff {
+                            first: true,
+                            retry_ms: now + c.pull_backoff_ms,
+                            message,
+                        });
                         world.pods.get_mut(uid).expect("exists").dirty = true;
                         false
                     }
                 }
-                Waiting::PullBackOff { first, retry_ms, message } => {
+                Waiting::PullBackOff {
+                    first,
+                    retry_ms,
+                    message,
+                } => {
                     if now >= retry_ms {
-                        world.recorder.record(store, &cref, EventType::Normal, "Pulling", &format!("Pulling image \"{image}\""), src());
+                        world.recorder.record(
+                            store,
+                            &cref,
+                            EventType::Normal,
+                            "Pulling",
+                            &format!("Pulling image \"{image}\""),
+                            src(),
+                        );
                         let c = &mut world.pods.get_mut(uid).expect("exists").containers[ci];
                         c.state = CState::Waiting(Waiting::Pulling(now + 1_000));
                         false
                     } else {
                         if first {
                             let c = &mut world.pods.get_mut(uid).expect("exists").containers[ci];
-                            c.state = CState::Waiting(Waiting::PullBackOff { first: false, retry_ms, message });
+                            c.state = CState::Waiting(Waiting::PullBackOff {
+                                first: false,
+                                retry_ms,
+                                message,
+                            });
                             world.pods.get_mut(uid).expect("exists").dirty = true;
                         }
                         if now % 10_000 < 1_000 {
-                            world.recorder.record(store, &cref, EventType::Normal, "BackOff", &format!("Back-off pulling image \"{image}\""), src());
-                            world.recorder.record(store, &cref, EventType::Warning, "Failed", "Error: ImagePullBackOff", src());
+                            world.recorder.record(
+                                store,
+                                &cref,
+                                EventType::Normal,
+                                "BackOff",
+                                &format!("Back-off pulling image \"{image}\""),
+                                src(),
+                            );
+                            world.recorder.record(
+                                store,
+                                &cref,
+                                EventType::Warning,
+                                "Failed",
+                                "Error: ImagePullBackOff",
+                                src(),
+                            );
                         }
                         false
                     }
@@ -348,7 +465,18 @@ fn step_container(
                 start_container(world, store, &cref, uid, ci, &image, model, now);
             }
         }
-        CState::Running(_) => run_container(world, store, &cref, uid, ci, cspec, model, ready_replicas, traffic, now),
+        CState::Running(_) => run_container(
+            world,
+            store,
+            &cref,
+            uid,
+            ci,
+            cspec,
+            model,
+            ready_replicas,
+            traffic,
+            now,
+        ),
     }
 }
 
@@ -356,7 +484,9 @@ impl ContainerRuntime {
     /// Waiting reason as the API shows it.
     pub fn state_reason(&self) -> Option<&'static str> {
         match &self.state {
-            CState::Waiting(Waiting::Creating) | CState::Waiting(Waiting::Pulling(_)) => Some("ContainerCreating"),
+            CState::Waiting(Waiting::Creating) | CState::Waiting(Waiting::Pulling(_)) => {
+                Some("ContainerCreating")
+            }
             CState::Waiting(Waiting::ConfigError(_)) => Some("CreateContainerConfigError"),
             CState::Waiting(Waiting::PullBackOff { first: true, .. }) => Some("ErrImagePull"),
             CState::Waiting(Waiting::PullBackOff { first: false, .. }) => Some("ImagePullBackOff"),
@@ -370,13 +500,25 @@ fn missing_reference(store: &Store, ns: &str, c: &Container) -> Option<String> {
     for ef in c.env_from.iter().flatten() {
         if let Some(r) = &ef.config_map_ref
             && r.optional != Some(true)
-            && store.get(resources::find("", "v1", "configmaps").expect("registered"), ns, &r.name).is_none()
+            && store
+                .get(
+                    resources::find("", "v1", "configmaps").expect("registered"),
+                    ns,
+                    &r.name,
+                )
+                .is_none()
         {
             return Some(format!("configmap \"{}\" not found", r.name));
         }
         if let Some(r) = &ef.secret_ref
             && r.optional != Some(true)
-            && store.get(resources::find("", "v1", "secrets").expect("registered"), ns, &r.name).is_none()
+            && store
+                .get(
+                    resources::find("", "v1", "secrets").expect("registered"),
+                    ns,
+                    &r.name,
+                )
+                .is_none()
         {
             return Some(format!("secret \"{}\" not found", r.name));
         }
@@ -385,13 +527,25 @@ fn missing_reference(store: &Store, ns: &str, c: &Container) -> Option<String> {
         if let Some(vf) = &e.value_from {
             if let Some(r) = &vf.secret_key_ref
                 && r.optional != Some(true)
-                && store.get(resources::find("", "v1", "secrets").expect("registered"), ns, &r.name).is_none()
+                && store
+                    .get(
+                        resources::find("", "v1", "secrets").expect("registered"),
+                        ns,
+                        &r.name,
+                    )
+                    .is_none()
             {
                 return Some(format!("secret \"{}\" not found", r.name));
             }
             if let Some(r) = &vf.config_map_key_ref
                 && r.optional != Some(true)
-                && store.get(resources::find("", "v1", "configmaps").expect("registered"), ns, &r.name).is_none()
+                && store
+                    .get(
+                        resources::find("", "v1", "configmaps").expect("registered"),
+                        ns,
+                        &r.name,
+                    )
+                    .is_none()
             {
                 return Some(format!("configmap \"{}\" not found", r.name));
             }
@@ -419,15 +573,27 @@ fn start_container(
     if restarting {
         c.restart_count += 1;
     }
-    let container_id = format!("containerd://{:016x}{:016x}{:016x}{:016x}", seed, counter, counter.wrapping_mul(0x9e37_79b9), seed ^ counter);
+    let container_id = format!(
+        "containerd://{:016x}{:016x}{:016x}{:016x}",
+        seed,
+        counter,
+        counter.wrapping_mul(0x9e37_79b9),
+        seed ^ counter
+    );
     let mut log = LogTimeline::new(
         seed ^ counter.wrapping_mul(0x2545_f491_4f6c_dd1d),
         now,
         model.every_ms,
-        LineSource::Lines { templates: model.lines.clone(), deps: model.deps.clone() },
+        LineSource::Lines {
+            templates: model.lines.clone(),
+            deps: model.deps.clone(),
+        },
     );
     let tag = image.rsplit(':').next().unwrap_or("latest");
-    log.push(now, format!("INFO starting {} version {tag} listening on :8080", c.name));
+    log.push(
+        now,
+        format!("INFO starting {} version {tag} listening on :8080", c.name),
+    );
     c.previous_log = c.log.take().or(c.previous_log.take());
     c.log = Some(log);
     c.image = image.to_string();
@@ -448,8 +614,22 @@ fn start_container(
     }));
     let name = c.name.clone();
     world.pods.get_mut(uid).expect("exists").dirty = true;
-    world.recorder.record(store, cref, EventType::Normal, "Created", &format!("Created container: {name}"), Source::kubelet(&node));
-    world.recorder.record(store, cref, EventType::Normal, "Started", &format!("Started container {name}"), Source::kubelet(&node));
+    world.recorder.record(
+        store,
+        cref,
+        EventType::Normal,
+        "Created",
+        &format!("Created container: {name}"),
+        Source::kubelet(&node),
+    );
+    world.recorder.record(
+        store,
+        cref,
+        EventType::Normal,
+        "Started",
+        &format!("Started container {name}"),
+        Source::kubelet(&node),
+    );
 }
 
 fn probe_timeout_ms(p: &Probe) -> f64 {
@@ -472,10 +652,18 @@ fn run_container(
     let pod_ip = world.pods[uid].ip.clone();
     let workload = world.pods[uid].workload.clone().unwrap_or_default();
     let image = world.pods[uid].containers[ci].image.clone();
-    let profile = world.registry.get(&image).cloned().unwrap_or(ImageProfile::Healthy);
+    let profile = world
+        .registry
+        .get(&image)
+        .cloned()
+        .unwrap_or(ImageProfile::Healthy);
     let limits = cspec.resources.as_ref().and_then(|r| r.limits.as_ref());
-    let memory_limit = limits.and_then(|l| l.get("memory")).and_then(|q| quantity::memory(&q.0));
-    let cpu_limit = limits.and_then(|l| l.get("cpu")).and_then(|q| quantity::cpu(&q.0));
+    let memory_limit = limits
+        .and_then(|l| l.get("memory"))
+        .and_then(|q| quantity::memory(&q.0));
+    let cpu_limit = limits
+        .and_then(|l| l.get("cpu"))
+        .and_then(|q| quantity::cpu(&q.0));
     let f = &world.faults;
     let mut rps_total = model.behavior.rps;
     if let Some((factor, until)) = f.surge.get(&workload)
@@ -483,28 +671,45 @@ fn run_container(
     {
         rps_total *= factor;
     }
-    let rps = if ready_replicas > 0 { rps_total / f64::from(ready_replicas) } else { 0.0 };
-    let crash = f.crash.get(&workload).and_then(|(img, code, after, count)| {
-        if *img != image {
-            return None;
-        }
-        if let Some(n) = count {
-            let mut names: Vec<&str> = world
-                .pods
-                .values()
-                .filter(|p| p.workload.as_deref() == Some(workload.as_str()) && p.stopping_since.is_none())
-                .map(|p| p.name.as_str())
-                .collect();
-            names.sort_unstable();
-            let me = world.pods[uid].name.as_str();
-            if !names.iter().take(*n as usize).any(|x| *x == me) {
+    let rps = if ready_replicas > 0 {
+        rps_total / f64::from(ready_replicas)
+    } else {
+        0.0
+    };
+    let crash = f
+        .crash
+        .get(&workload)
+        .and_then(|(img, code, after, count)| {
+            if *img != image {
                 return None;
             }
-        }
-        Some((*code, *after))
-    });
-    let transient = f.transient.get(&workload).filter(|(_, end)| now < *end).map(|(r, _)| *r);
-    let instance = world.pods[uid].containers[ci].running().expect("running").clone();
+            if let Some(n) = count {
+                let mut names: Vec<&str> = world
+                    .pods
+                    .values()
+                    .filter(|p| {
+                        p.workload.as_deref() == Some(workload.as_str())
+                            && p.stopping_since.is_none()
+                    })
+                    .map(|p| p.name.as_str())
+                    .collect();
+                names.sort_unstable();
+                let me = world.pods[uid].name.as_str();
+                if !names.iter().take(*n as usize).any(|x| *x == me) {
+                    return None;
+                }
+            }
+            Some((*code, *after))
+        });
+    let transient = f
+        .transient
+        .get(&workload)
+        .filter(|(_, end)| now < *end)
+        .map(|(r, _)| *r);
+    let instance = world.pods[uid].containers[ci]
+        .running()
+        .expect("running")
+        .clone();
     let t = app::tick(&Inputs {
         model,
         profile: &profile,
@@ -523,11 +728,17 @@ fn run_container(
     for d in &model.depends_on {
         let down = match d {
             nightshift_scenario::Dependency::InCluster { namespace, name } => {
-                traffic.ready.get(&format!("{namespace}/{name}")).copied().unwrap_or(0) == 0
+                traffic
+                    .ready
+                    .get(&format!("{namespace}/{name}"))
+                    .copied()
+                    .unwrap_or(0)
+                    == 0
             }
-            nightshift_scenario::Dependency::External { .. } => {
-                f.external_down.get(&d.host_port()).is_some_and(|end| end.is_none_or(|e| now < e))
-            }
+            nightshift_scenario::Dependency::External { .. } => f
+                .external_down
+                .get(&d.host_port())
+                .is_some_and(|end| end.is_none_or(|e| now < e)),
         };
         if down {
             failing.push(d.host_port());
@@ -539,10 +750,20 @@ fn run_container(
         let share = model.behavior.rps / f64::from(model.base_replicas.max(1));
         for d in &model.depends_on {
             if let nightshift_scenario::Dependency::InCluster { namespace, name } = d {
-                let outcome = if failing.contains(&d.host_port()) { "error" } else { "success" };
+                let outcome = if failing.contains(&d.host_port()) {
+                    "error"
+                } else {
+                    "success"
+                };
                 *world
                     .client_requests
-                    .entry((namespace.clone(), name.clone(), cns.to_string(), caller.to_string(), outcome))
+                    .entry((
+                        namespace.clone(),
+                        name.clone(),
+                        cns.to_string(),
+                        caller.to_string(),
+                        outcome,
+                    ))
                     .or_default() += share;
             }
         }
@@ -551,15 +772,29 @@ fn run_container(
     let dep_lines = failing.first().and_then(|_| {
         model.depends_on.iter().find_map(|d| {
             let key = match d {
-                nightshift_scenario::Dependency::InCluster { namespace, name } => format!("{namespace}/{name}"),
-                nightshift_scenario::Dependency::External { .. } => format!("external/{}", d.host_port()),
+                nightshift_scenario::Dependency::InCluster { namespace, name } => {
+                    format!("{namespace}/{name}")
+                }
+                nightshift_scenario::Dependency::External { .. } => {
+                    format!("external/{}", d.host_port())
+                }
             };
-            if failing.contains(&d.host_port()) { f.logs.get(&(key, "dependency-down")).cloned() } else { None }
+            if failing.contains(&d.host_port()) {
+                f.logs.get(&(key, "dependency-down")).cloned()
+            } else {
+                None
+            }
         })
     });
     let condition = if t.error_ratio > 0.2 && transient.is_some() {
         Condition::Transient
-    } else if matches!(profile, ImageProfile::Bad { effect: nightshift_scenario::RolloutEffect::Errors, .. }) {
+    } else if matches!(
+        profile,
+        ImageProfile::Bad {
+            effect: nightshift_scenario::RolloutEffect::Errors,
+            ..
+        }
+    ) {
         Condition::Errors
     } else if t.cpu_demand_millis > cpu_limit.map(|l| l as f64).unwrap_or(f64::INFINITY) {
         Condition::Overload
@@ -569,7 +804,14 @@ fn run_container(
         Condition::Normal
     };
     let override_lines = active_override(world, &workload, &image, condition);
-    let source = app::log_source(model, t.serving, &failing, dep_lines, override_lines, condition);
+    let source = app::log_source(
+        model,
+        t.serving,
+        &failing,
+        dep_lines,
+        override_lines,
+        condition,
+    );
 
     let pr = world.pods.get_mut(uid).expect("exists");
     let c = &mut pr.containers[ci];
@@ -580,14 +822,22 @@ fn run_container(
     c.cpu_seconds += t.cpu_used_millis / 1000.0;
     c.cfs.1 += 10.0;
     if t.cpu_demand_millis > cpu_limit.map(|l| l as f64).unwrap_or(f64::INFINITY) {
-        c.cfs.0 += 10.0 * (1.0 - cpu_limit.unwrap_or(1) as f64 / t.cpu_demand_millis).clamp(0.0, 1.0).max(0.3);
+        c.cfs.0 += 10.0
+            * (1.0 - cpu_limit.unwrap_or(1) as f64 / t.cpu_demand_millis)
+                .clamp(0.0, 1.0)
+                .max(0.3);
     }
     let served = if t.serving && c.ready() { rps } else { 0.0 };
     if served > 0.0 {
         let errors = served * t.error_ratio;
         *c.requests.entry(200).or_default() += served - errors;
         if errors > 0.0 {
-            let code = if t.cpu_demand_millis > cpu_limit.map(|l| l as f64).unwrap_or(f64::INFINITY) { 503 } else { 500 };
+            let code = if t.cpu_demand_millis > cpu_limit.map(|l| l as f64).unwrap_or(f64::INFINITY)
+            {
+                503
+            } else {
+                500
+            };
             *c.requests.entry(code).or_default() += errors;
         }
         let secs = t.latency_ms / 1000.0;
@@ -598,7 +848,9 @@ fn run_container(
         c.latency_sum += served * secs;
         *c.requests.entry(0).or_default() += 0.0;
     }
-    let CState::Running(inst) = &mut c.state else { unreachable!("checked running") };
+    let CState::Running(inst) = &mut c.state else {
+        unreachable!("checked running")
+    };
     inst.memory_bytes = t.memory_bytes;
     inst.cpu_millis = t.cpu_used_millis;
     inst.rps = served;
@@ -623,13 +875,21 @@ fn run_container(
                 Source { component: "kernel-monitor", host: Some(node.clone()) },
             );
         } else {
-            let lines = world.faults.logs.get(&(workload.clone(), "crash")).cloned().unwrap_or_else(|| crate::logs::builtin(app::CRASH_LINES));
+            let lines = world
+                .faults
+                .logs
+                .get(&(workload.clone(), "crash"))
+                .cloned()
+                .unwrap_or_else(|| crate::logs::builtin(app::CRASH_LINES));
             let pr = world.pods.get_mut(uid).expect("exists");
             if let Some(log) = pr.containers[ci].log.as_mut() {
-                let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(started as u64);
+                let mut rng =
+                    <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(started as u64);
+                // The last words come after the last periodic line, then the log ends.
                 for (i, l) in lines.iter().enumerate() {
-                    log.push(now - 50 + i as i64, l.render(&mut rng, &model.deps));
+                    log.push(now + 1 + i as i64, l.render(&mut rng, &model.deps));
                 }
+                log.end(now + 1 + lines.len() as i64);
             }
         }
         terminate(world, store, cref, uid, ci, code, reason, started, cid, now);
@@ -639,11 +899,17 @@ fn run_container(
     let (period, readiness, liveness) = {
         let r = cspec.readiness_probe.as_ref();
         let l = cspec.liveness_probe.as_ref();
-        (r.or(l).and_then(|p| p.period_seconds).unwrap_or(10) as i64 * 1000, r, l)
+        (
+            r.or(l).and_then(|p| p.period_seconds).unwrap_or(10) as i64 * 1000,
+            r,
+            l,
+        )
     };
     let pr = world.pods.get_mut(uid).expect("exists");
     let c = &mut pr.containers[ci];
-    let CState::Running(inst) = &mut c.state else { unreachable!("checked running") };
+    let CState::Running(inst) = &mut c.state else {
+        unreachable!("checked running")
+    };
     let started_up = now - inst.started_ms >= model.behavior.startup.as_millis() as i64;
     if readiness.is_none() && !inst.ready {
         inst.ready = true;
@@ -675,7 +941,8 @@ fn run_container(
                     "Readiness probe failed: HTTP probe failed with statuscode: 503".to_string()
                 };
                 events.push((EventType::Warning, "Unhealthy", msg));
-                if inst.readiness_failures >= p.failure_threshold.unwrap_or(3) as u32 && inst.ready {
+                if inst.readiness_failures >= p.failure_threshold.unwrap_or(3) as u32 && inst.ready
+                {
                     inst.ready = false;
                     pr.dirty = true;
                 }
@@ -708,7 +975,9 @@ fn run_container(
     let cid = inst.container_id.clone();
     let name = c.name.clone();
     for (kind, reason, msg) in events {
-        world.recorder.record(store, cref, kind, reason, &msg, Source::kubelet(&node));
+        world
+            .recorder
+            .record(store, cref, kind, reason, &msg, Source::kubelet(&node));
     }
     if kill {
         world.recorder.record(
@@ -743,7 +1012,11 @@ fn active_override(
         }
     };
     let _ = image;
-    world.faults.logs.get(&(workload.to_string(), kind)).cloned()
+    world
+        .faults
+        .logs
+        .get(&(workload.to_string(), kind))
+        .cloned()
 }
 
 fn terminate(
@@ -767,7 +1040,13 @@ fn terminate(
     if let Some(log) = c.log.as_mut() {
         log.end(now);
     }
-    c.last = Some(Terminated { exit_code: code, reason: reason.to_string(), started_ms: started, finished_ms: now, container_id });
+    c.last = Some(Terminated {
+        exit_code: code,
+        reason: reason.to_string(),
+        started_ms: started,
+        finished_ms: now,
+        container_id,
+    });
     if now - started >= BACKOFF_RESET_MS {
         c.backoff_ms = 0;
     }
@@ -808,7 +1087,9 @@ fn evict_under_pressure(world: &mut World, store: &Store, now: i64) {
     let nodes: Vec<String> = world
         .nodes
         .iter()
-        .filter(|(_, n)| n.alive && n.disk_pressure && now - n.last_eviction_ms >= EVICTION_INTERVAL_MS)
+        .filter(|(_, n)| {
+            n.alive && n.disk_pressure && now - n.last_eviction_ms >= EVICTION_INTERVAL_MS
+        })
         .map(|(k, _)| k.clone())
         .collect();
     for node in nodes {
@@ -830,18 +1111,45 @@ fn evict_under_pressure(world: &mut World, store: &Store, now: i64) {
         pr.dirty = true;
         for c in &mut pr.containers {
             if let CState::Running(i) = &c.state {
-                let t = Terminated { exit_code: 137, reason: "Error".into(), started_ms: i.started_ms, finished_ms: now, container_id: i.container_id.clone() };
+                let t = Terminated {
+                    exit_code: 137,
+                    reason: "Error".into(),
+                    started_ms: i.started_ms,
+                    finished_ms: now,
+                    container_id: i.container_id.clone(),
+                };
                 if let Some(log) = c.log.as_mut() {
                     log.end(now);
                 }
                 c.state = CState::Terminated(t);
             }
         }
-        let pod_ref = ObjectRef { api_version: "v1".into(), kind: "Pod".into(), namespace: pr.namespace.clone(), name: pr.name.clone(), uid: uid.clone(), field_path: None };
-        world.recorder.record(store, &pod_ref, EventType::Warning, "Evicted", &message, Source::kubelet(&node));
+        let pod_ref = ObjectRef {
+            api_version: "v1".into(),
+            kind: "Pod".into(),
+            namespace: pr.namespace.clone(),
+            name: pr.name.clone(),
+            uid: uid.clone(),
+            field_path: None,
+        };
         world.recorder.record(
             store,
-            &ObjectRef { api_version: "v1".into(), kind: "Node".into(), namespace: String::new(), name: node.clone(), uid: node.clone(), field_path: None },
+            &pod_ref,
+            EventType::Warning,
+            "Evicted",
+            &message,
+            Source::kubelet(&node),
+        );
+        world.recorder.record(
+            store,
+            &ObjectRef {
+                api_version: "v1".into(),
+                kind: "Node".into(),
+                namespace: String::new(),
+                name: node.clone(),
+                uid: node.clone(),
+                field_path: None,
+            },
             EventType::Warning,
             "EvictionThresholdMet",
             "Attempting to reclaim ephemeral-storage",
@@ -855,12 +1163,21 @@ fn evict_under_pressure(world: &mut World, store: &Store, now: i64) {
 
 /// Writes the pod status from the runtime.
 fn write_status(world: &mut World, store: &Store, pod: &Pod, uid: &str, now: i64) {
-    let Some(pr) = world.pods.get_mut(uid) else { return };
+    let Some(pr) = world.pods.get_mut(uid) else {
+        return;
+    };
     pr.dirty = false;
     let status = status_json(pr, pod, &world.nodes[&pr.node].index, now);
     let mut v = json!({"metadata": {"name": pr.name, "namespace": pr.namespace}, "status": status});
     v["metadata"]["resourceVersion"] = json!("");
-    let _ = store.update(resources::of::<Pod>(), &pr.namespace, &pr.name, v, Part::Status, false);
+    let _ = store.update(
+        resources::of::<Pod>(),
+        &pr.namespace,
+        &pr.name,
+        v,
+        Part::Status,
+        false,
+    );
 }
 
 fn state_json(c: &ContainerRuntime, pod: &PodRuntime) -> Value {
@@ -871,8 +1188,14 @@ fn state_json(c: &ContainerRuntime, pod: &PodRuntime) -> Value {
             let reason = c.state_reason().unwrap_or("ContainerCreating");
             let message = match w {
                 Waiting::ConfigError(m) => Some(m.clone()),
-                Waiting::PullBackOff { first: true, message, .. } => Some(message.clone()),
-                Waiting::PullBackOff { first: false, .. } => Some(format!("Back-off pulling image \"{}\"", c.image)),
+                Waiting::PullBackOff {
+                    first: true,
+                    message,
+                    ..
+                } => Some(message.clone()),
+                Waiting::PullBackOff { first: false, .. } => {
+                    Some(format!("Back-off pulling image \"{}\"", c.image))
+                }
                 Waiting::CrashBackOff(_) => Some(format!(
                     "back-off {}s restarting failed container={} pod={}_{}({})",
                     (c.backoff_ms / 2).max(INITIAL_BACKOFF_MS) / 1000,
@@ -903,7 +1226,10 @@ fn terminated_json(t: &Terminated) -> Value {
 
 fn status_json(pr: &PodRuntime, pod: &Pod, node_index: &usize, now: i64) -> Value {
     let _ = now;
-    let started_any = pr.containers.iter().any(|c| c.running().is_some() || c.last.is_some());
+    let started_any = pr
+        .containers
+        .iter()
+        .any(|c| c.running().is_some() || c.last.is_some());
     let phase = if pr.evicted.is_some() {
         "Failed"
     } else if started_any {
@@ -914,16 +1240,24 @@ fn status_json(pr: &PodRuntime, pod: &Pod, node_index: &usize, now: i64) -> Valu
     let ready = pr.ready();
     let since = rfc3339(pr.ready_since_ms);
     let start = rfc3339(pr.started_ms);
-    let not_ready: Vec<&str> = pr.containers.iter().filter(|c| !c.ready()).map(|c| c.name.as_str()).collect();
+    let not_ready: Vec<&str> = pr
+        .containers
+        .iter()
+        .filter(|c| !c.ready())
+        .map(|c| c.name.as_str())
+        .collect();
     let reason_msg = if not_ready.is_empty() {
         None
     } else {
-        Some(format!("containers with unready status: [{}]", not_ready.join(" ")))
+        Some(format!(
+            "containers with unready status: [{}]",
+            not_ready.join(" ")
+        ))
     };
     let cond = |t: &str, ok: bool, at: &str| {
         let mut c = json!({"type": t, "status": if ok { "True" } else { "False" }, "lastProbeTime": null, "lastTransitionTime": at});
         if !ok && let Some(m) = &reason_msg {
-            c["reason"] = json!(if t == "Ready" { "ContainersNotReady" } else { "ContainersNotReady" });
+            c["reason"] = json!("ContainersNotReady");
             c["message"] = json!(m);
         }
         c
@@ -982,7 +1316,9 @@ fn status_json(pr: &PodRuntime, pod: &Pod, node_index: &usize, now: i64) -> Valu
 }
 
 fn qos_class(pod: &Pod) -> &'static str {
-    let Some(spec) = &pod.spec else { return "BestEffort" };
+    let Some(spec) = &pod.spec else {
+        return "BestEffort";
+    };
     let mut any = false;
     let mut guaranteed = true;
     for c in &spec.containers {

@@ -52,7 +52,10 @@ impl LogTimeline {
             start_ms,
             every_ms: every_ms.max(100),
             end_ms: None,
-            segments: vec![Segment { from_ms: start_ms, source }],
+            segments: vec![Segment {
+                from_ms: start_ms,
+                source,
+            }],
             extra: Vec::new(),
         }
     }
@@ -62,17 +65,27 @@ impl LogTimeline {
         if self.segments.last().is_some_and(|s| s.source == source) {
             return;
         }
-        self.segments.push(Segment { from_ms: at, source });
+        self.segments.push(Segment {
+            from_ms: at,
+            source,
+        });
     }
 
     /// The source in force now.
     pub fn current(&self) -> &LineSource {
-        &self.segments.last().expect("a timeline has a segment").source
+        &self
+            .segments
+            .last()
+            .expect("a timeline has a segment")
+            .source
     }
 
     /// Adds a one-off line (start-up banner, the last words of a crash).
     pub fn push(&mut self, ts_ms: i64, text: impl Into<String>) {
-        self.extra.push(LogLine { ts_ms, text: text.into() });
+        self.extra.push(LogLine {
+            ts_ms,
+            text: text.into(),
+        });
     }
 
     /// The container stopped at `at`: no lines after it.
@@ -81,7 +94,12 @@ impl LogTimeline {
     }
 
     /// Lines with `since_ms <= ts <= until_ms`, oldest first, at most the last `tail` of them.
-    pub fn render(&self, since_ms: Option<i64>, until_ms: i64, tail: Option<usize>) -> Vec<LogLine> {
+    pub fn render(
+        &self,
+        since_ms: Option<i64>,
+        until_ms: i64,
+        tail: Option<usize>,
+    ) -> Vec<LogLine> {
         let until = self.end_ms.map_or(until_ms, |e| e.min(until_ms));
         let from = since_ms.unwrap_or(self.start_ms).max(self.start_ms);
         if until < from {
@@ -91,8 +109,11 @@ impl LogTimeline {
         let first_k = ((from - self.start_ms) + self.every_ms - 1) / self.every_ms;
         let first_k = first_k.max(1);
         let last_k = (until - self.start_ms) / self.every_ms;
-        let mut extras: Vec<&LogLine> =
-            self.extra.iter().filter(|l| l.ts_ms >= from && l.ts_ms <= until).collect();
+        let mut extras: Vec<&LogLine> = self
+            .extra
+            .iter()
+            .filter(|l| l.ts_ms >= from && l.ts_ms <= until)
+            .collect();
         extras.sort_by_key(|l| l.ts_ms);
         // Walk backwards so a tail only renders what it returns.
         let mut out: Vec<LogLine> = Vec::new();
@@ -100,8 +121,16 @@ impl LogTimeline {
         let mut k = last_k;
         let mut ei = extras.len();
         while out.len() < limit && (k >= first_k || ei > 0) {
-            let periodic_ts = if k >= first_k { Some(self.start_ms + k * self.every_ms) } else { None };
-            let extra_ts = if ei > 0 { Some(extras[ei - 1].ts_ms) } else { None };
+            let periodic_ts = if k >= first_k {
+                Some(self.start_ms + k * self.every_ms)
+            } else {
+                None
+            };
+            let extra_ts = if ei > 0 {
+                Some(extras[ei - 1].ts_ms)
+            } else {
+                None
+            };
             match (periodic_ts, extra_ts) {
                 (Some(p), Some(e)) if e >= p => {
                     out.push(extras[ei - 1].clone());
@@ -132,7 +161,9 @@ impl LogTimeline {
                 if templates.is_empty() {
                     return None;
                 }
-                let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ (k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+                let mut rng = ChaCha8Rng::seed_from_u64(
+                    self.seed ^ (k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                );
                 let t = &templates[rng.random_range(0..templates.len())];
                 Some(t.render(&mut rng, deps))
             }
@@ -145,7 +176,9 @@ pub fn builtin(lines: &[&str]) -> Arc<Vec<LogTemplate>> {
     Arc::new(
         lines
             .iter()
-            .map(|l| LogTemplate::parse(l).unwrap_or_else(|e| panic!("built-in log line {l:?}: {e}")))
+            .map(|l| {
+                LogTemplate::parse(l).unwrap_or_else(|e| panic!("built-in log line {l:?}: {e}"))
+            })
             .collect(),
     )
 }

@@ -81,8 +81,28 @@ macro_rules! rt {
 
 /// Every resource type the simulated API server serves.
 pub static RESOURCE_TYPES: &[ResourceType] = &[
-    rt!("", "v1", "Namespace", "namespaces", "namespace", false, &["ns"], &["status"], &[]),
-    rt!("", "v1", "Node", "nodes", "node", false, &["no"], &["status"], &[]),
+    rt!(
+        "",
+        "v1",
+        "Namespace",
+        "namespaces",
+        "namespace",
+        false,
+        &["ns"],
+        &["status"],
+        &[]
+    ),
+    rt!(
+        "",
+        "v1",
+        "Node",
+        "nodes",
+        "node",
+        false,
+        &["no"],
+        &["status"],
+        &[]
+    ),
     rt!(
         "",
         "v1",
@@ -94,12 +114,62 @@ pub static RESOURCE_TYPES: &[ResourceType] = &[
         &["status", "log", "eviction"],
         &["all"]
     ),
-    rt!("", "v1", "Event", "events", "event", true, &["ev"], &[], &[]),
-    rt!("", "v1", "Service", "services", "service", true, &["svc"], &["status"], &["all"]),
-    rt!("", "v1", "Endpoints", "endpoints", "endpoints", true, &["ep"], &[], &[]),
-    rt!("", "v1", "ConfigMap", "configmaps", "configmap", true, &["cm"], &[], &[]),
+    rt!(
+        "",
+        "v1",
+        "Event",
+        "events",
+        "event",
+        true,
+        &["ev"],
+        &[],
+        &[]
+    ),
+    rt!(
+        "",
+        "v1",
+        "Service",
+        "services",
+        "service",
+        true,
+        &["svc"],
+        &["status"],
+        &["all"]
+    ),
+    rt!(
+        "",
+        "v1",
+        "Endpoints",
+        "endpoints",
+        "endpoints",
+        true,
+        &["ep"],
+        &[],
+        &[]
+    ),
+    rt!(
+        "",
+        "v1",
+        "ConfigMap",
+        "configmaps",
+        "configmap",
+        true,
+        &["cm"],
+        &[],
+        &[]
+    ),
     rt!("", "v1", "Secret", "secrets", "secret", true, &[], &[], &[]),
-    rt!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", true, &["sa"], &[], &[]),
+    rt!(
+        "",
+        "v1",
+        "ServiceAccount",
+        "serviceaccounts",
+        "serviceaccount",
+        true,
+        &["sa"],
+        &[],
+        &[]
+    ),
     rt!(
         "apps",
         "v1",
@@ -166,7 +236,17 @@ pub static RESOURCE_TYPES: &[ResourceType] = &[
         &["status"],
         &[]
     ),
-    rt!("coordination.k8s.io", "v1", "Lease", "leases", "lease", true, &[], &[], &[]),
+    rt!(
+        "coordination.k8s.io",
+        "v1",
+        "Lease",
+        "leases",
+        "lease",
+        true,
+        &[],
+        &[],
+        &[]
+    ),
     rt!(
         "events.k8s.io",
         "v1",

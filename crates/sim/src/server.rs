@@ -61,7 +61,10 @@ pub fn kubeconfig(url: &str, name: &str) -> String {
 
 /// Writes [`kubeconfig`] to `path`.
 pub fn write_kubeconfig(path: &Path, url: &str, name: &str) -> Result<(), ServeError> {
-    std::fs::write(path, kubeconfig(url, name)).map_err(|source| ServeError::Kubeconfig { path: path.to_path_buf(), source })
+    std::fs::write(path, kubeconfig(url, name)).map_err(|source| ServeError::Kubeconfig {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// A server bound and running in the background.
@@ -78,13 +81,22 @@ pub struct Running {
 
 /// Binds the API server and starts the clock.
 pub async fn start(sim: Arc<Simulation>, opts: &ServeOptions) -> Result<Running, ServeError> {
-    let listener = TcpListener::bind(opts.listen).await.map_err(|source| ServeError::Bind { addr: opts.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: opts.listen, source })?;
+    let listener = TcpListener::bind(opts.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: opts.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: opts.listen,
+        source,
+    })?;
     if let Some(path) = &opts.kubeconfig_out {
         write_kubeconfig(path, &format!("http://{addr}"), "nightshift-sim")?;
     }
     let app = router(ApiState::new(sim.store().clone(), sim.clone()));
-    let server = tokio::spawn(async move { axum::serve(listener, app).await.map_err(ServeError::Serve) });
+    let server =
+        tokio::spawn(async move { axum::serve(listener, app).await.map_err(ServeError::Serve) });
     let clock_sim = sim.clone();
     let speed = opts.speed.max(0.001);
     let webhook = opts.alert_webhook.clone();
@@ -106,5 +118,10 @@ pub async fn start(sim: Arc<Simulation>, opts: &ServeOptions) -> Result<Running,
         }
         monitoring.flush().await;
     });
-    Ok(Running { addr, sim, clock, server })
+    Ok(Running {
+        addr,
+        sim,
+        clock,
+        server,
+    })
 }

@@ -31,7 +31,11 @@ impl Simulation {
         let clock = Clock::new(start_ms);
         let store = Arc::new(Store::new(clock.clone(), scenario.seed));
         let world = crate::bootstrap::build(&store, scenario);
-        Arc::new(Simulation { store, world: Mutex::new(world), clock })
+        Arc::new(Simulation {
+            store,
+            world: Mutex::new(world),
+            clock,
+        })
     }
 
     /// The object store.
@@ -84,21 +88,39 @@ impl Simulation {
     }
 
     fn pod_uid(&self, namespace: &str, pod: &str) -> Option<String> {
-        self.store.get_typed::<Pod>(namespace, pod).and_then(|p| p.metadata.uid.clone())
+        self.store
+            .get_typed::<Pod>(namespace, pod)
+            .and_then(|p| p.metadata.uid.clone())
     }
 }
 
 impl Telemetry for Simulation {
-    fn logs(&self, namespace: &str, pod: &str, container: Option<&str>, previous: bool) -> Result<Vec<LogLine>, LogError> {
-        let uid = self.pod_uid(namespace, pod).ok_or_else(|| LogError::PodNotFound(pod.to_string()))?;
+    fn logs(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: Option<&str>,
+        previous: bool,
+    ) -> Result<Vec<LogLine>, LogError> {
+        let uid = self
+            .pod_uid(namespace, pod)
+            .ok_or_else(|| LogError::PodNotFound(pod.to_string()))?;
         let world = self.world();
         let Some(pr) = world.pods.get(&uid) else {
-            return Err(LogError::Waiting { container: container.unwrap_or("").to_string(), pod: pod.to_string(), reason: "ContainerCreating".into() });
+            return Err(LogError::Waiting {
+                container: container.unwrap_or("").to_string(),
+                pod: pod.to_string(),
+                reason: "ContainerCreating".into(),
+            });
         };
         let c = match container {
-            Some(name) => pr.containers.iter().find(|c| c.name == name).ok_or_else(|| {
-                LogError::BadContainer(format!("container {name} is not valid for pod {pod}"))
-            })?,
+            Some(name) => pr
+                .containers
+                .iter()
+                .find(|c| c.name == name)
+                .ok_or_else(|| {
+                    LogError::BadContainer(format!("container {name} is not valid for pod {pod}"))
+                })?,
             None if pr.containers.len() == 1 => &pr.containers[0],
             None => {
                 let names: Vec<&str> = pr.containers.iter().map(|c| c.name.as_str()).collect();
@@ -114,7 +136,10 @@ impl Telemetry for Simulation {
                 .previous_log
                 .as_ref()
                 .map(|l| l.render(None, now, None))
-                .ok_or_else(|| LogError::NoPrevious { container: c.name.clone(), pod: pod.to_string() });
+                .ok_or_else(|| LogError::NoPrevious {
+                    container: c.name.clone(),
+                    pod: pod.to_string(),
+                });
         }
         match (&c.state, &c.log) {
             (CState::Waiting(_), Some(log)) if c.last.is_some() => Ok(log.render(None, now, None)),

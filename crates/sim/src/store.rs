@@ -35,13 +35,21 @@ pub struct Entry {
 
 impl std::fmt::Debug for Entry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Entry").field("rv", &self.rv).field("value", &self.value).finish()
+        f.debug_struct("Entry")
+            .field("rv", &self.rv)
+            .field("value", &self.value)
+            .finish()
     }
 }
 
 impl Entry {
     fn new(value: Value, rv: u64) -> Self {
-        Entry { value, rv, json: OnceLock::new(), typed: OnceLock::new() }
+        Entry {
+            value,
+            rv,
+            json: OnceLock::new(),
+            typed: OnceLock::new(),
+        }
     }
 
     /// The object as JSON.
@@ -67,23 +75,35 @@ impl Entry {
     pub fn typed<K: DeserializeOwned + Send + Sync + 'static>(&self) -> Arc<K> {
         let any = self.typed.get_or_init(|| {
             let k: K = serde_json::from_value(self.value.clone()).unwrap_or_else(|e| {
-                panic!("stored object does not parse as {}: {e}", std::any::type_name::<K>())
+                panic!(
+                    "stored object does not parse as {}: {e}",
+                    std::any::type_name::<K>()
+                )
             });
             Arc::new(k)
         });
         any.clone().downcast::<K>().unwrap_or_else(|_| {
-            panic!("stored object was first read as another type than {}", std::any::type_name::<K>())
+            panic!(
+                "stored object was first read as another type than {}",
+                std::any::type_name::<K>()
+            )
         })
     }
 
     /// `metadata.name`.
     pub fn name(&self) -> &str {
-        self.value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+        self.value
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
     }
 
     /// `metadata.namespace` (empty for cluster-scoped objects).
     pub fn namespace(&self) -> &str {
-        self.value.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("")
+        self.value
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("")
     }
 }
 
@@ -108,6 +128,9 @@ impl ChangeType {
         }
     }
 }
+
+/// The changes a watch replays, and the receiver for the ones to come.
+pub type WatchStart = (Vec<Arc<Change>>, broadcast::Receiver<Arc<Change>>);
 
 /// One entry of the change log, as watches deliver it.
 #[derive(Debug, Clone)]
@@ -295,7 +318,9 @@ impl Store {
     /// One object.
     pub fn get(&self, rt: &'static ResourceType, ns: &str, name: &str) -> Option<Arc<Entry>> {
         let inner = self.lock();
-        inner.tables[resources::index_of(rt)].get(&key(rt, ns, name)).cloned()
+        inner.tables[resources::index_of(rt)]
+            .get(&key(rt, ns, name))
+            .cloned()
     }
 
     /// Objects of a type, in one namespace or all, sorted by namespace and name, with the
@@ -347,11 +372,22 @@ impl Store {
         if !meta.is_object() {
             return Err(invalid(rt, "", "metadata: must be an object"));
         }
-        let mut name = meta.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+        let mut name = meta
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         if name.is_empty() {
-            let prefix = meta.get("generateName").and_then(Value::as_str).unwrap_or("");
+            let prefix = meta
+                .get("generateName")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             if prefix.is_empty() {
-                return Err(invalid(rt, "", "metadata.name: Required value: name or generateName is required"));
+                return Err(invalid(
+                    rt,
+                    "",
+                    "metadata.name: Required value: name or generateName is required",
+                ));
             }
             name = format!("{prefix}{}", random_suffix(&mut inner.rng));
         }
@@ -373,16 +409,26 @@ impl Store {
         let k = key(rt, ns, &name);
         let idx = resources::index_of(rt);
         if inner.tables[idx].contains_key(&k) {
-            return Err(StoreError::AlreadyExists { kind: rt.plural.to_string(), name });
+            return Err(StoreError::AlreadyExists {
+                kind: rt.plural.to_string(),
+                name,
+            });
         }
         if rt.namespaced && rt.kind != "Namespace" && !dry_run {
             let ns_rt = resources::find("", "v1", "namespaces").expect("namespaces registered");
-            if !inner.tables[resources::index_of(ns_rt)].contains_key(&(String::new(), ns.to_string())) {
-                return Err(StoreError::NotFound { kind: "namespaces".into(), name: ns.to_string() });
+            if !inner.tables[resources::index_of(ns_rt)]
+                .contains_key(&(String::new(), ns.to_string()))
+            {
+                return Err(StoreError::NotFound {
+                    kind: "namespaces".into(),
+                    name: ns.to_string(),
+                });
             }
         }
         let uid = uuid_from(&mut inner.rng);
-        let meta = obj["metadata"].as_object_mut().expect("metadata is an object");
+        let meta = obj["metadata"]
+            .as_object_mut()
+            .expect("metadata is an object");
         meta.insert("uid".into(), json!(uid));
         meta.insert("creationTimestamp".into(), json!(now));
         meta.remove("deletionTimestamp");
@@ -430,7 +476,10 @@ impl Store {
         let idx = resources::index_of(rt);
         let k = key(rt, ns, name);
         let Some(old) = inner.tables[idx].get(&k).cloned() else {
-            return Err(StoreError::NotFound { kind: rt.plural.to_string(), name: name.to_string() });
+            return Err(StoreError::NotFound {
+                kind: rt.plural.to_string(),
+                name: name.to_string(),
+            });
         };
         if let Some(body_name) = obj.pointer("/metadata/name").and_then(Value::as_str)
             && !body_name.is_empty()
@@ -440,14 +489,21 @@ impl Store {
                 "the name of the object ({body_name}) does not match the name on the URL ({name})"
             )));
         }
-        if let Some(rv) = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str)
+        if let Some(rv) = obj
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
             && !rv.is_empty()
         {
             let want: u64 = rv.parse().map_err(|_| {
-                StoreError::BadRequest(format!("invalid resourceVersion {rv:?}: must be a decimal number"))
+                StoreError::BadRequest(format!(
+                    "invalid resourceVersion {rv:?}: must be a decimal number"
+                ))
             })?;
             if want != old.rv {
-                return Err(StoreError::Conflict { kind: rt.plural.to_string(), name: name.to_string() });
+                return Err(StoreError::Conflict {
+                    kind: rt.plural.to_string(),
+                    name: name.to_string(),
+                });
             }
         }
         let old_value = old.value();
@@ -473,7 +529,14 @@ impl Store {
                 if !obj.get("metadata").is_some_and(Value::is_object) {
                     obj["metadata"] = json!({});
                 }
-                for f in ["uid", "creationTimestamp", "namespace", "name", "deletionTimestamp", "deletionGracePeriodSeconds"] {
+                for f in [
+                    "uid",
+                    "creationTimestamp",
+                    "namespace",
+                    "name",
+                    "deletionTimestamp",
+                    "deletionGracePeriodSeconds",
+                ] {
                     match old_value["metadata"].get(f) {
                         Some(v) => obj["metadata"][f] = v.clone(),
                         None => {
@@ -484,7 +547,9 @@ impl Store {
                     }
                 }
                 crate::defaults::apply(rt, &mut obj);
-                let generation = old_value.pointer("/metadata/generation").and_then(Value::as_i64);
+                let generation = old_value
+                    .pointer("/metadata/generation")
+                    .and_then(Value::as_i64);
                 if let Some(g) = generation {
                     let changed = old_value.get("spec") != obj.get("spec");
                     obj["metadata"]["generation"] = json!(if changed { g + 1 } else { g });
@@ -535,16 +600,27 @@ impl Store {
         let idx = resources::index_of(rt);
         let k = key(rt, ns, name);
         let Some(old) = inner.tables[idx].get(&k).cloned() else {
-            return Err(StoreError::NotFound { kind: rt.plural.to_string(), name: name.to_string() });
+            return Err(StoreError::NotFound {
+                kind: rt.plural.to_string(),
+                name: name.to_string(),
+            });
         };
-        if opts.uid.as_deref().is_some_and(|u| old.value().pointer("/metadata/uid").and_then(Value::as_str) != Some(u))
-            || opts.resource_version.is_some_and(|rv| rv != old.rv)
+        if opts.uid.as_deref().is_some_and(|u| {
+            old.value().pointer("/metadata/uid").and_then(Value::as_str) != Some(u)
+        }) || opts.resource_version.is_some_and(|rv| rv != old.rv)
         {
-            return Err(StoreError::Conflict { kind: rt.plural.to_string(), name: name.to_string() });
+            return Err(StoreError::Conflict {
+                kind: rt.plural.to_string(),
+                name: name.to_string(),
+            });
         }
         let graceful = rt.kind == "Pod"
             && opts.grace_period_seconds != Some(0)
-            && old.value().pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+            && old
+                .value()
+                .pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .is_some_and(|n| !n.is_empty());
         let rv = inner.rv + 1;
         let mut value = old.value().clone();
         value["metadata"]["resourceVersion"] = json!(rv.to_string());
@@ -553,7 +629,10 @@ impl Store {
                 return Ok(old);
             }
             let grace = opts.grace_period_seconds.unwrap_or_else(|| {
-                value.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30)
+                value
+                    .pointer("/spec/terminationGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(30)
             });
             let at = self.clock.now_ms() + grace * 1000;
             value["metadata"]["deletionTimestamp"] = json!(rfc3339(at));
@@ -571,7 +650,12 @@ impl Store {
             inner.tables[idx].remove(&k);
             self.record(&mut inner, rt, ChangeType::Deleted, entry.clone());
             if opts.propagation == Propagation::Orphan {
-                let uid = entry.value().pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("").to_string();
+                let uid = entry
+                    .value()
+                    .pointer("/metadata/uid")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
                 drop(inner);
                 self.orphan_dependents(&uid);
             }
@@ -597,10 +681,17 @@ impl Store {
         for rt in RESOURCE_TYPES.iter().filter(|rt| rt.writable) {
             let (items, _) = self.list(rt, None);
             for e in items {
-                let Some(refs) = e.value().pointer("/metadata/ownerReferences").and_then(Value::as_array) else {
+                let Some(refs) = e
+                    .value()
+                    .pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                else {
                     continue;
                 };
-                if !refs.iter().any(|r| r.get("uid").and_then(Value::as_str) == Some(owner_uid)) {
+                if !refs
+                    .iter()
+                    .any(|r| r.get("uid").and_then(Value::as_str) == Some(owner_uid))
+                {
                     continue;
                 }
                 let mut v = e.value().clone();
@@ -611,13 +702,18 @@ impl Store {
                     .collect();
                 v["metadata"]["ownerReferences"] = json!(kept);
                 v["metadata"]["resourceVersion"] = json!("");
-                let part = if rt.has_status() { Part::Main } else { Part::Main };
-                let _ = self.update(rt, e.namespace(), e.name(), v, part, false);
+                let _ = self.update(rt, e.namespace(), e.name(), v, Part::Main, false);
             }
         }
     }
 
-    fn record(&self, inner: &mut Inner, rt: &'static ResourceType, kind: ChangeType, entry: Arc<Entry>) {
+    fn record(
+        &self,
+        inner: &mut Inner,
+        rt: &'static ResourceType,
+        kind: ChangeType,
+        entry: Arc<Entry>,
+    ) {
         let change = Arc::new(Change { rt, kind, entry });
         if inner.log.len() == CHANGE_LOG_CAPACITY
             && let Some(old) = inner.log.pop_front()
@@ -635,13 +731,16 @@ impl Store {
         &self,
         rt: &'static ResourceType,
         since: Option<u64>,
-    ) -> Result<(Vec<Arc<Change>>, broadcast::Receiver<Arc<Change>>), StoreError> {
+    ) -> Result<WatchStart, StoreError> {
         let inner = self.lock();
         let rx = self.tx.subscribe();
         let backlog = match since {
             None => Vec::new(),
             Some(rv) if rv < inner.compacted => {
-                return Err(StoreError::Gone { requested: rv, oldest: inner.compacted });
+                return Err(StoreError::Gone {
+                    requested: rv,
+                    oldest: inner.compacted,
+                });
             }
             Some(rv) => inner
                 .log
@@ -660,7 +759,8 @@ impl Store {
     where
         K: k8s_openapi::Resource + DeserializeOwned + Send + Sync + 'static,
     {
-        self.get(resources::of::<K>(), ns, name).map(|e| e.typed::<K>())
+        self.get(resources::of::<K>(), ns, name)
+            .map(|e| e.typed::<K>())
     }
 
     /// Objects of a type as k8s-openapi values.
@@ -668,7 +768,11 @@ impl Store {
     where
         K: k8s_openapi::Resource + DeserializeOwned + Send + Sync + 'static,
     {
-        self.list(resources::of::<K>(), ns).0.iter().map(|e| e.typed::<K>()).collect()
+        self.list(resources::of::<K>(), ns)
+            .0
+            .iter()
+            .map(|e| e.typed::<K>())
+            .collect()
     }
 
     /// Creates a typed object in its namespace (from its metadata).
@@ -677,7 +781,11 @@ impl Store {
         K: k8s_openapi::Resource + Serialize,
     {
         let v = serde_json::to_value(obj).map_err(|e| StoreError::BadRequest(e.to_string()))?;
-        let ns = v.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_string();
+        let ns = v
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         self.create(resources::of::<K>(), &ns, v, false)
     }
 
@@ -688,8 +796,16 @@ impl Store {
         K: k8s_openapi::Resource + Serialize,
     {
         let v = serde_json::to_value(obj).map_err(|e| StoreError::BadRequest(e.to_string()))?;
-        let ns = v.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_string();
-        let name = v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+        let ns = v
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let name = v
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let rt = resources::of::<K>();
         let part = if rt.has_status() { part } else { Part::Main };
         self.update(rt, &ns, &name, v, part, false)
@@ -697,19 +813,35 @@ impl Store {
 }
 
 fn key(rt: &ResourceType, ns: &str, name: &str) -> Key {
-    if rt.namespaced { (ns.to_string(), name.to_string()) } else { (String::new(), name.to_string()) }
+    if rt.namespaced {
+        (ns.to_string(), name.to_string())
+    } else {
+        (String::new(), name.to_string())
+    }
 }
 
 fn invalid(rt: &ResourceType, name: &str, message: &str) -> StoreError {
-    StoreError::Invalid { kind: rt.kind.to_string(), name: name.to_string(), message: message.to_string() }
+    StoreError::Invalid {
+        kind: rt.kind.to_string(),
+        name: name.to_string(),
+        message: message.to_string(),
+    }
 }
 
 fn validate_name(rt: &ResourceType, name: &str) -> Result<(), StoreError> {
     let ok = !name.is_empty()
         && name.len() <= 253
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && name.chars().last().is_some_and(|c| c.is_ascii_alphanumeric());
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
     if ok {
         Ok(())
     } else {
@@ -726,12 +858,19 @@ fn validate_name(rt: &ResourceType, name: &str) -> Result<(), StoreError> {
 /// Checks that an object parses as its k8s-openapi type, so malformed fields are a 422 at
 /// write time rather than a surprise in a controller.
 fn validate_typed(rt: &ResourceType, obj: &Value) -> Result<(), StoreError> {
-    use k8s_openapi::api::{apps::v1 as apps, coordination::v1 as coord, core::v1 as core, policy::v1 as policy};
+    use k8s_openapi::api::{
+        apps::v1 as apps, coordination::v1 as coord, core::v1 as core, policy::v1 as policy,
+    };
     fn check<K: DeserializeOwned>(rt: &ResourceType, obj: &Value) -> Result<(), StoreError> {
-        serde_json::from_value::<K>(obj.clone()).map(|_| ()).map_err(|e| {
-            let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
-            invalid(rt, name, &e.to_string())
-        })
+        serde_json::from_value::<K>(obj.clone())
+            .map(|_| ())
+            .map_err(|e| {
+                let name = obj
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                invalid(rt, name, &e.to_string())
+            })
     }
     match (rt.group, rt.kind) {
         ("", "Pod") => check::<core::Pod>(rt, obj)?,
@@ -757,14 +896,32 @@ fn validate_typed(rt: &ResourceType, obj: &Value) -> Result<(), StoreError> {
 fn random_suffix(rng: &mut ChaCha8Rng) -> String {
     // The same alphabet the API server uses for generateName: no vowels, no look-alikes.
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    (0..5).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    (0..5)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 fn uuid_from(rng: &mut ChaCha8Rng) -> String {
     let b: [u8; 16] = rng.random();
     format!(
         "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-4{:01x}{:02x}-{:01x}{:01x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-        b[0], b[1], b[2], b[3], b[4], b[5], b[6] & 0xf, b[7], 8 | (b[8] & 0x3), b[8] >> 4, b[9], b[10], b[11], b[12], b[13], b[14], b[15]
+        b[0],
+        b[1],
+        b[2],
+        b[3],
+        b[4],
+        b[5],
+        b[6] & 0xf,
+        b[7],
+        8 | (b[8] & 0x3),
+        b[8] >> 4,
+        b[9],
+        b[10],
+        b[11],
+        b[12],
+        b[13],
+        b[14],
+        b[15]
     )
 }
 

@@ -7,17 +7,31 @@ use crate::store::StoreError;
 
 /// Validates `obj` of type `rt`.
 pub fn validate(rt: &ResourceType, obj: &Value) -> Result<(), StoreError> {
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
-    let fail = |message: String| StoreError::Invalid { kind: rt.kind.to_string(), name: name.clone(), message };
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let fail = |message: String| StoreError::Invalid {
+        kind: rt.kind.to_string(),
+        name: name.clone(),
+        message,
+    };
     match (rt.group, rt.kind) {
         ("apps", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet") => {
             if let Some(r) = obj.pointer("/spec/replicas").and_then(Value::as_i64)
                 && r < 0
             {
-                return Err(fail(format!("spec.replicas: Invalid value: {r}: must be greater than or equal to 0")));
+                return Err(fail(format!(
+                    "spec.replicas: Invalid value: {r}: must be greater than or equal to 0"
+                )));
             }
-            let selector = obj.pointer("/spec/selector/matchLabels").and_then(Value::as_object);
-            let labels = obj.pointer("/spec/template/metadata/labels").and_then(Value::as_object);
+            let selector = obj
+                .pointer("/spec/selector/matchLabels")
+                .and_then(Value::as_object);
+            let labels = obj
+                .pointer("/spec/template/metadata/labels")
+                .and_then(Value::as_object);
             match (selector, labels) {
                 (None, _) if obj.pointer("/spec/selector/matchExpressions").is_none() => {
                     return Err(fail("spec.selector: Required value".into()));
@@ -40,7 +54,9 @@ pub fn validate(rt: &ResourceType, obj: &Value) -> Result<(), StoreError> {
             }
         }
         ("", "Pod") => {
-            let spec = obj.get("spec").ok_or_else(|| fail("spec.containers: Required value".into()))?;
+            let spec = obj
+                .get("spec")
+                .ok_or_else(|| fail("spec.containers: Required value".into()))?;
             containers(spec, "spec").map_err(fail)?;
         }
         _ => {}
@@ -49,15 +65,24 @@ pub fn validate(rt: &ResourceType, obj: &Value) -> Result<(), StoreError> {
 }
 
 fn containers(spec: &Value, path: &str) -> Result<(), String> {
-    let list = spec.get("containers").and_then(Value::as_array).filter(|c| !c.is_empty());
+    let list = spec
+        .get("containers")
+        .and_then(Value::as_array)
+        .filter(|c| !c.is_empty());
     let Some(list) = list else {
         return Err(format!("{path}.containers: Required value"));
     };
     for (i, c) in list.iter().enumerate() {
-        if c.get("name").and_then(Value::as_str).is_none_or(str::is_empty) {
+        if c.get("name")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
             return Err(format!("{path}.containers[{i}].name: Required value"));
         }
-        if c.get("image").and_then(Value::as_str).is_none_or(str::is_empty) {
+        if c.get("image")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
             return Err(format!("{path}.containers[{i}].image: Required value"));
         }
     }

@@ -157,7 +157,9 @@ pub struct ContainerRuntime {
 }
 
 /// Latency histogram bucket bounds in seconds, as client libraries default to.
-pub const LATENCY_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 impl ContainerRuntime {
     /// A container that has not started.
@@ -229,7 +231,9 @@ pub struct PodRuntime {
 impl PodRuntime {
     /// All containers ready.
     pub fn ready(&self) -> bool {
-        self.evicted.is_none() && self.stopping_since.is_none() && self.containers.iter().all(ContainerRuntime::ready)
+        self.evicted.is_none()
+            && self.stopping_since.is_none()
+            && self.containers.iter().all(ContainerRuntime::ready)
     }
 }
 

@@ -29,13 +29,23 @@ fn pods(sim: &Simulation, ns: &str) -> Vec<Arc<Pod>> {
 fn waiting_reasons(sim: &Simulation, ns: &str) -> Vec<String> {
     pods(sim, ns)
         .iter()
-        .flat_map(|p| p.status.clone().unwrap_or_default().container_statuses.unwrap_or_default())
+        .flat_map(|p| {
+            p.status
+                .clone()
+                .unwrap_or_default()
+                .container_statuses
+                .unwrap_or_default()
+        })
         .filter_map(|c| c.state.and_then(|s| s.waiting).and_then(|w| w.reason))
         .collect()
 }
 
 fn events(sim: &Simulation, reason: &str) -> Vec<Arc<Event>> {
-    sim.store().list_typed::<Event>(None).into_iter().filter(|e| e.reason.as_deref() == Some(reason)).collect()
+    sim.store()
+        .list_typed::<Event>(None)
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .collect()
 }
 
 fn metric(sim: &Simulation, name: &str, label: (&str, &str)) -> Vec<f64> {
@@ -99,19 +109,59 @@ const EXPECT: &str = "  detect: true\n  diagnosis: [app/crash]\n  locate: shop/c
 
 #[test]
 fn steady_state_is_healthy() {
-    let sim = run(&with_fault("  - {at: 5m, type: noop, target: shop/checkout}", EXPECT), 120);
+    let sim = run(
+        &with_fault("  - {at: 5m, type: noop, target: shop/checkout}", EXPECT),
+        120,
+    );
     assert_eq!(ready_pods(&sim, "shop"), 4, "3 checkout + 1 postgres ready");
-    let d = sim.store().get_typed::<Deployment>("shop", "checkout").expect("deployment");
+    let d = sim
+        .store()
+        .get_typed::<Deployment>("shop", "checkout")
+        .expect("deployment");
     let st = d.status.clone().expect("status");
     assert_eq!(st.available_replicas, Some(3));
-    assert_eq!(d.metadata.annotations.as_ref().and_then(|a| a.get("deployment.kubernetes.io/revision")).map(String::as_str), Some("1"));
+    assert_eq!(
+        d.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("deployment.kubernetes.io/revision"))
+            .map(String::as_str),
+        Some("1")
+    );
     assert!(!events(&sim, "Scheduled").is_empty());
     assert!(!events(&sim, "Started").is_empty());
-    let pod = pods(&sim, "shop").into_iter().find(|p| p.metadata.name.as_deref().unwrap_or("").starts_with("checkout-")).expect("pod");
-    let logs = sim.logs("shop", pod.metadata.name.as_deref().unwrap(), None, false).expect("logs");
-    assert!(logs.iter().any(|l| l.text.starts_with("INFO GET /api/cart status=200")), "{logs:?}");
-    assert!(metric(&sim, "http_requests_total", ("service", "checkout")).iter().sum::<f64>() > 1000.0);
-    assert_eq!(metric(&sim, "kube_deployment_status_replicas_available", ("deployment", "checkout")), vec![3.0]);
+    let pod = pods(&sim, "shop")
+        .into_iter()
+        .find(|p| {
+            p.metadata
+                .name
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("checkout-")
+        })
+        .expect("pod");
+    let logs = sim
+        .logs("shop", pod.metadata.name.as_deref().unwrap(), None, false)
+        .expect("logs");
+    assert!(
+        logs.iter()
+            .any(|l| l.text.starts_with("INFO GET /api/cart status=200")),
+        "{logs:?}"
+    );
+    assert!(
+        metric(&sim, "http_requests_total", ("service", "checkout"))
+            .iter()
+            .sum::<f64>()
+            > 1000.0
+    );
+    assert_eq!(
+        metric(
+            &sim,
+            "kube_deployment_status_replicas_available",
+            ("deployment", "checkout")
+        ),
+        vec![3.0]
+    );
 }
 
 #[test]
@@ -120,7 +170,10 @@ fn same_seed_same_run() {
     let a = run(&yaml, 150);
     let b = run(&yaml, 150);
     let dump = |s: &Simulation| {
-        let mut names: Vec<String> = pods(s, "shop").iter().map(|p| serde_json::to_string(&**p).unwrap()).collect();
+        let mut names: Vec<String> = pods(s, "shop")
+            .iter()
+            .map(|p| serde_json::to_string(&**p).unwrap())
+            .collect();
         names.sort();
         (names, nightshift_sim::metrics::render(&s.samples()))
     };
@@ -134,32 +187,97 @@ fn same_seed_same_run() {
 
 #[test]
 fn crash_loops_with_back_off() {
-    let sim = run(&with_fault("  - {at: 1m, type: crash, target: shop/checkout, params: {exit_code: 2}}", EXPECT), 240);
-    assert!(waiting_reasons(&sim, "shop").iter().any(|r| r == "CrashLoopBackOff"), "{:?}", waiting_reasons(&sim, "shop"));
-    let p = pods(&sim, "shop").into_iter().find(|p| p.metadata.name.as_deref().unwrap_or("").starts_with("checkout-")).unwrap();
-    let cs = &p.status.as_ref().unwrap().container_statuses.as_ref().unwrap()[0];
+    let sim = run(
+        &with_fault(
+            "  - {at: 1m, type: crash, target: shop/checkout, params: {exit_code: 2}}",
+            EXPECT,
+        ),
+        240,
+    );
+    assert!(
+        waiting_reasons(&sim, "shop")
+            .iter()
+            .any(|r| r == "CrashLoopBackOff"),
+        "{:?}",
+        waiting_reasons(&sim, "shop")
+    );
+    let p = pods(&sim, "shop")
+        .into_iter()
+        .find(|p| {
+            p.metadata
+                .name
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("checkout-")
+        })
+        .unwrap();
+    let cs = &p
+        .status
+        .as_ref()
+        .unwrap()
+        .container_statuses
+        .as_ref()
+        .unwrap()[0];
     assert!(cs.restart_count >= 3, "restarts {}", cs.restart_count);
     let last = cs.last_state.as_ref().unwrap().terminated.as_ref().unwrap();
     assert_eq!(last.exit_code, 2);
     assert_eq!(last.reason.as_deref(), Some("Error"));
     let backoff = events(&sim, "BackOff");
-    assert!(backoff.iter().any(|e| e.message.as_deref().unwrap_or("").starts_with("Back-off restarting failed container checkout")));
-    assert!(backoff.iter().any(|e| e.count.unwrap_or(0) > 1), "aggregated BackOff events");
-    let prev = sim.logs("shop", p.metadata.name.as_deref().unwrap(), None, true).expect("previous logs");
-    assert!(prev.iter().any(|l| l.text.starts_with("panic: runtime error")), "{prev:?}");
-    assert!(metric(&sim, "kube_pod_container_status_waiting_reason", ("reason", "CrashLoopBackOff")).len() >= 1);
+    assert!(backoff.iter().any(|e| {
+        e.message
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("Back-off restarting failed container checkout")
+    }));
+    assert!(
+        backoff.iter().any(|e| e.count.unwrap_or(0) > 1),
+        "aggregated BackOff events"
+    );
+    let prev = sim
+        .logs("shop", p.metadata.name.as_deref().unwrap(), None, true)
+        .expect("previous logs");
+    assert!(
+        prev.iter()
+            .any(|l| l.text.starts_with("panic: runtime error")),
+        "{prev:?}"
+    );
+    assert!(
+        metric(
+            &sim,
+            "kube_pod_container_status_waiting_reason",
+            ("reason", "CrashLoopBackOff")
+        )
+        .len()
+            >= 1
+    );
 }
 
 #[test]
 fn bad_rollout_creates_a_failing_revision_and_rollback_heals() {
     let sim = run(
-        &with_fault("  - {at: 1m, type: bad-rollout, target: shop/checkout, params: {image: registry.local/shop/checkout:2.4.0}}", EXPECT),
+        &with_fault(
+            "  - {at: 1m, type: bad-rollout, target: shop/checkout, params: {image: registry.local/shop/checkout:2.4.0}}",
+            EXPECT,
+        ),
         200,
     );
     let rs = sim.store().list_typed::<ReplicaSet>(Some("shop"));
-    let revs: Vec<&str> = rs.iter().filter_map(|r| r.metadata.annotations.as_ref()?.get("deployment.kubernetes.io/revision").map(String::as_str)).collect();
+    let revs: Vec<&str> = rs
+        .iter()
+        .filter_map(|r| {
+            r.metadata
+                .annotations
+                .as_ref()?
+                .get("deployment.kubernetes.io/revision")
+                .map(String::as_str)
+        })
+        .collect();
     assert!(revs.contains(&"1") && revs.contains(&"2"), "{revs:?}");
-    assert!(waiting_reasons(&sim, "shop").iter().any(|r| r == "CrashLoopBackOff"));
+    assert!(
+        waiting_reasons(&sim, "shop")
+            .iter()
+            .any(|r| r == "CrashLoopBackOff")
+    );
     // The old revision keeps serving: maxUnavailable 25% of 3 rounds down to 0.
     assert!(ready_pods(&sim, "shop") >= 3);
     assert!(!events(&sim, "ScalingReplicaSet").is_empty());
@@ -167,60 +285,181 @@ fn bad_rollout_creates_a_failing_revision_and_rollback_heals() {
 
 #[test]
 fn image_pull_errors_back_off() {
-    let sim = run(&with_fault("  - {at: 1m, type: image-pull, target: shop/checkout, params: {image: registry.local/shop/checkout:9.9.9}}", EXPECT), 150);
+    let sim = run(
+        &with_fault(
+            "  - {at: 1m, type: image-pull, target: shop/checkout, params: {image: registry.local/shop/checkout:9.9.9}}",
+            EXPECT,
+        ),
+        150,
+    );
     let reasons = waiting_reasons(&sim, "shop");
-    assert!(reasons.iter().any(|r| r == "ImagePullBackOff" || r == "ErrImagePull"), "{reasons:?}");
-    assert!(events(&sim, "Failed").iter().any(|e| e.message.as_deref().unwrap_or("").contains("not found")));
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r == "ImagePullBackOff" || r == "ErrImagePull"),
+        "{reasons:?}"
+    );
+    assert!(
+        events(&sim, "Failed").iter().any(|e| e
+            .message
+            .as_deref()
+            .unwrap_or("")
+            .contains("not found"))
+    );
 }
 
 #[test]
 fn missing_config_blocks_container_creation() {
-    let sim = run(&with_fault("  - {at: 1m, type: missing-config, target: shop/checkout, params: {ref: secret/checkout-tls}}", EXPECT), 120);
-    assert!(waiting_reasons(&sim, "shop").iter().any(|r| r == "CreateContainerConfigError"));
-    assert!(events(&sim, "Failed").iter().any(|e| e.message.as_deref() == Some("Error: secret \"checkout-tls\" not found")));
+    let sim = run(
+        &with_fault(
+            "  - {at: 1m, type: missing-config, target: shop/checkout, params: {ref: secret/checkout-tls}}",
+            EXPECT,
+        ),
+        120,
+    );
+    assert!(
+        waiting_reasons(&sim, "shop")
+            .iter()
+            .any(|r| r == "CreateContainerConfigError")
+    );
+    assert!(
+        events(&sim, "Failed")
+            .iter()
+            .any(|e| e.message.as_deref() == Some("Error: secret \"checkout-tls\" not found"))
+    );
 }
 
 #[test]
 fn memory_limit_oom_kills_with_137() {
-    let sim = run(&with_fault("  - {at: 1m, type: memory-limit, target: shop/checkout, params: {memory: 300Mi}}", EXPECT), 200);
-    let p = pods(&sim, "shop").into_iter().find(|p| p.metadata.name.as_deref().unwrap_or("").starts_with("checkout-")).unwrap();
-    let cs = &p.status.as_ref().unwrap().container_statuses.as_ref().unwrap()[0];
-    let last = cs.last_state.as_ref().unwrap().terminated.as_ref().expect("terminated before");
+    let sim = run(
+        &with_fault(
+            "  - {at: 1m, type: memory-limit, target: shop/checkout, params: {memory: 300Mi}}",
+            EXPECT,
+        ),
+        200,
+    );
+    let p = pods(&sim, "shop")
+        .into_iter()
+        .find(|p| {
+            p.metadata
+                .name
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("checkout-")
+        })
+        .unwrap();
+    let cs = &p
+        .status
+        .as_ref()
+        .unwrap()
+        .container_statuses
+        .as_ref()
+        .unwrap()[0];
+    let last = cs
+        .last_state
+        .as_ref()
+        .unwrap()
+        .terminated
+        .as_ref()
+        .expect("terminated before");
     assert_eq!(last.exit_code, 137);
     assert_eq!(last.reason.as_deref(), Some("OOMKilled"));
     assert!(!events(&sim, "OOMKilling").is_empty());
-    assert!(metric(&sim, "kube_pod_container_status_last_terminated_reason", ("reason", "OOMKilled")).len() >= 1);
+    assert!(
+        metric(
+            &sim,
+            "kube_pod_container_status_last_terminated_reason",
+            ("reason", "OOMKilled")
+        )
+        .len()
+            >= 1
+    );
 }
 
 #[test]
 fn memory_leak_grows_until_oom() {
-    let sim = run(&with_fault("  - {at: 1m, type: memory-leak, target: shop/checkout, params: {rate: 40Mi/min}}", EXPECT), 60 + 120);
-    let ws = metric(&sim, "container_memory_working_set_bytes", ("container", "checkout"));
+    let sim = run(
+        &with_fault(
+            "  - {at: 1m, type: memory-leak, target: shop/checkout, params: {rate: 40Mi/min}}",
+            EXPECT,
+        ),
+        60 + 120,
+    );
+    let ws = metric(
+        &sim,
+        "container_memory_working_set_bytes",
+        ("container", "checkout"),
+    );
     assert!(ws.iter().all(|w| *w > 150.0 * 1024.0 * 1024.0), "{ws:?}");
-    let sim2 = run(&with_fault("  - {at: 1m, type: memory-leak, target: shop/checkout, params: {rate: 40Mi/min}}", EXPECT), 60 + 360);
-    assert!(metric(&sim2, "kube_pod_container_status_last_terminated_reason", ("reason", "OOMKilled")).len() >= 1);
+    let sim2 = run(
+        &with_fault(
+            "  - {at: 1m, type: memory-leak, target: shop/checkout, params: {rate: 40Mi/min}}",
+            EXPECT,
+        ),
+        60 + 360,
+    );
+    assert!(
+        metric(
+            &sim2,
+            "kube_pod_container_status_last_terminated_reason",
+            ("reason", "OOMKilled")
+        )
+        .len()
+            >= 1
+    );
 }
 
 #[test]
 fn hang_fails_readiness_without_exit() {
-    let sim = run(&with_fault("  - {at: 1m, type: hang, target: shop/checkout}", EXPECT), 150);
-    assert_eq!(ready_pods(&sim, "shop"), 3, "one checkout replica not ready");
-    assert!(events(&sim, "Unhealthy").iter().any(|e| e.message.as_deref().unwrap_or("").starts_with("Readiness probe failed")));
-    let restarts = metric(&sim, "kube_pod_container_status_restarts_total", ("container", "checkout"));
+    let sim = run(
+        &with_fault("  - {at: 1m, type: hang, target: shop/checkout}", EXPECT),
+        150,
+    );
+    assert_eq!(
+        ready_pods(&sim, "shop"),
+        3,
+        "one checkout replica not ready"
+    );
+    assert!(events(&sim, "Unhealthy").iter().any(|e| {
+        e.message
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("Readiness probe failed")
+    }));
+    let restarts = metric(
+        &sim,
+        "kube_pod_container_status_restarts_total",
+        ("container", "checkout"),
+    );
     assert!(restarts.iter().all(|r| *r == 0.0));
 }
 
 #[test]
 fn traffic_surge_saturates_cpu_and_sheds_load() {
-    let sim = run(&with_fault("  - {at: 1m, type: traffic-surge, target: shop/checkout, params: {factor: 10}}", EXPECT), 200);
+    let sim = run(
+        &with_fault(
+            "  - {at: 1m, type: traffic-surge, target: shop/checkout, params: {factor: 10}}",
+            EXPECT,
+        ),
+        200,
+    );
     let errors: f64 = sim
         .samples()
         .into_iter()
-        .filter(|s| s.name == "http_requests_total" && s.labels.get("code").map(String::as_str) == Some("503"))
+        .filter(|s| {
+            s.name == "http_requests_total"
+                && s.labels.get("code").map(String::as_str) == Some("503")
+        })
         .map(|s| s.value)
         .sum();
     assert!(errors > 100.0, "503s under surge: {errors}");
-    let throttled: f64 = metric(&sim, "container_cpu_cfs_throttled_periods_total", ("container", "checkout")).iter().sum();
+    let throttled: f64 = metric(
+        &sim,
+        "container_cpu_cfs_throttled_periods_total",
+        ("container", "checkout"),
+    )
+    .iter()
+    .sum();
     assert!(throttled > 0.0);
 }
 
@@ -231,48 +470,149 @@ fn dependency_down_makes_callers_fail_readiness() {
         EXPECT,
     );
     let sim = run(&yaml, 150);
-    assert_eq!(ready_pods(&sim, "shop"), 0, "postgres and its callers are not ready");
-    let p = pods(&sim, "shop").into_iter().find(|p| p.metadata.name.as_deref().unwrap_or("").starts_with("checkout-")).unwrap();
-    let logs = sim.logs("shop", p.metadata.name.as_deref().unwrap(), None, false).unwrap();
+    assert_eq!(
+        ready_pods(&sim, "shop"),
+        0,
+        "postgres and its callers are not ready"
+    );
+    let p = pods(&sim, "shop")
+        .into_iter()
+        .find(|p| {
+            p.metadata
+                .name
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("checkout-")
+        })
+        .unwrap();
+    let logs = sim
+        .logs("shop", p.metadata.name.as_deref().unwrap(), None, false)
+        .unwrap();
     assert!(logs.iter().any(|l| l.text == "ERROR pq: connection to postgres.shop.svc.cluster.local:80 refused"), "{:?}", &logs[logs.len().saturating_sub(3)..]);
     let errors = metric(&sim, "service_client_requests_total", ("outcome", "error"));
     assert!(errors.iter().sum::<f64>() > 0.0);
     // Postgres's process still runs: no restarts.
-    assert!(metric(&sim, "kube_pod_container_status_restarts_total", ("container", "postgres")).iter().all(|r| *r == 0.0));
+    assert!(
+        metric(
+            &sim,
+            "kube_pod_container_status_restarts_total",
+            ("container", "postgres")
+        )
+        .iter()
+        .all(|r| *r == 0.0)
+    );
 }
 
 #[test]
 fn node_failure_marks_node_unknown_and_evicts_after_five_minutes() {
-    let sim = run(&with_fault("  - {at: 1m, type: node-failure, target: node/node-a}", EXPECT), 60 + 30);
+    let sim = run(
+        &with_fault(
+            "  - {at: 1m, type: node-failure, target: node/node-a}",
+            EXPECT,
+        ),
+        60 + 30,
+    );
     let node = sim.store().get_typed::<Node>("", "node-a").unwrap();
-    let ready = node.status.as_ref().unwrap().conditions.as_ref().unwrap().iter().find(|c| c.type_ == "Ready").unwrap().clone();
+    let ready = node
+        .status
+        .as_ref()
+        .unwrap()
+        .conditions
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap()
+        .clone();
     assert_eq!(ready.status, "True", "still within the grace period");
-    let sim = run(&with_fault("  - {at: 1m, type: node-failure, target: node/node-a}", EXPECT), 60 + 60);
+    let sim = run(
+        &with_fault(
+            "  - {at: 1m, type: node-failure, target: node/node-a}",
+            EXPECT,
+        ),
+        60 + 60,
+    );
     let node = sim.store().get_typed::<Node>("", "node-a").unwrap();
-    let ready = node.status.as_ref().unwrap().conditions.as_ref().unwrap().iter().find(|c| c.type_ == "Ready").unwrap().clone();
+    let ready = node
+        .status
+        .as_ref()
+        .unwrap()
+        .conditions
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap()
+        .clone();
     assert_eq!(ready.status, "Unknown");
     assert_eq!(ready.reason.as_deref(), Some("NodeStatusUnknown"));
-    let taints = node.spec.as_ref().unwrap().taints.clone().unwrap_or_default();
-    assert!(taints.iter().any(|t| t.key == "node.kubernetes.io/unreachable" && t.effect == "NoExecute"));
+    let taints = node
+        .spec
+        .as_ref()
+        .unwrap()
+        .taints
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        taints
+            .iter()
+            .any(|t| t.key == "node.kubernetes.io/unreachable" && t.effect == "NoExecute")
+    );
     assert!(!events(&sim, "NodeNotReady").is_empty());
-    let sim = run(&with_fault("  - {at: 1m, type: node-failure, target: node/node-a}", EXPECT), 60 + 60 + 330);
+    let sim = run(
+        &with_fault(
+            "  - {at: 1m, type: node-failure, target: node/node-a}",
+            EXPECT,
+        ),
+        60 + 60 + 330,
+    );
     assert!(!events(&sim, "TaintManagerEviction").is_empty());
     // Replacements run on node-b.
-    let on_b = pods(&sim, "shop").iter().filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some("node-b") && p.metadata.deletion_timestamp.is_none()).count();
+    let on_b = pods(&sim, "shop")
+        .iter()
+        .filter(|p| {
+            p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some("node-b")
+                && p.metadata.deletion_timestamp.is_none()
+        })
+        .count();
     assert!(on_b >= 3, "{on_b}");
 }
 
 #[test]
 fn disk_pressure_evicts_and_taints() {
-    let sim = run(&with_fault("  - {at: 1m, type: disk-pressure, target: node/node-a}", EXPECT), 150);
+    let sim = run(
+        &with_fault(
+            "  - {at: 1m, type: disk-pressure, target: node/node-a}",
+            EXPECT,
+        ),
+        150,
+    );
     assert!(!events(&sim, "Evicted").is_empty());
     let node = sim.store().get_typed::<Node>("", "node-a").unwrap();
-    assert!(node.spec.as_ref().unwrap().taints.clone().unwrap_or_default().iter().any(|t| t.key == "node.kubernetes.io/disk-pressure"));
-    assert!(pods(&sim, "shop").iter().any(|p| p.status.as_ref().and_then(|s| s.reason.as_deref()) == Some("Evicted")));
+    assert!(
+        node.spec
+            .as_ref()
+            .unwrap()
+            .taints
+            .clone()
+            .unwrap_or_default()
+            .iter()
+            .any(|t| t.key == "node.kubernetes.io/disk-pressure")
+    );
+    assert!(
+        pods(&sim, "shop")
+            .iter()
+            .any(|p| p.status.as_ref().and_then(|s| s.reason.as_deref()) == Some("Evicted"))
+    );
     let pressure: Vec<_> = sim
         .samples()
         .into_iter()
-        .filter(|s| s.name == "kube_node_status_condition" && s.labels["condition"] == "DiskPressure" && s.labels["status"] == "true" && s.value == 1.0)
+        .filter(|s| {
+            s.name == "kube_node_status_condition"
+                && s.labels["condition"] == "DiskPressure"
+                && s.labels["status"] == "true"
+                && s.value == 1.0
+        })
         .map(|s| s.labels["node"].clone())
         .collect();
     assert_eq!(pressure, vec!["node-a".to_string()]);
@@ -280,25 +620,73 @@ fn disk_pressure_evicts_and_taints() {
 
 #[test]
 fn unschedulable_rollout_stays_pending() {
-    let sim = run(&with_fault("  - {at: 1m, type: unschedulable, target: shop/checkout, params: {cpu: \"64\"}}", EXPECT), 150);
+    let sim = run(
+        &with_fault(
+            "  - {at: 1m, type: unschedulable, target: shop/checkout, params: {cpu: \"64\"}}",
+            EXPECT,
+        ),
+        150,
+    );
     let fs = events(&sim, "FailedScheduling");
-    assert!(fs.iter().any(|e| e.message.as_deref().unwrap_or("").contains("Insufficient cpu")), "{:?}", fs.iter().map(|e| e.message.clone()).collect::<Vec<_>>());
-    assert!(pods(&sim, "shop").iter().any(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Pending")));
+    assert!(
+        fs.iter().any(|e| e
+            .message
+            .as_deref()
+            .unwrap_or("")
+            .contains("Insufficient cpu")),
+        "{:?}",
+        fs.iter().map(|e| e.message.clone()).collect::<Vec<_>>()
+    );
+    assert!(
+        pods(&sim, "shop")
+            .iter()
+            .any(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Pending"))
+    );
 }
 
 #[test]
 fn scale_to_zero_removes_endpoints() {
-    let sim = run(&with_fault("  - {at: 1m, type: scale-to-zero, target: shop/postgres}", EXPECT), 150);
-    assert_eq!(metric(&sim, "kube_endpoint_address_available", ("endpoint", "postgres")), vec![0.0]);
-    assert_eq!(metric(&sim, "kube_statefulset_replicas", ("statefulset", "postgres")), vec![0.0]);
+    let sim = run(
+        &with_fault(
+            "  - {at: 1m, type: scale-to-zero, target: shop/postgres}",
+            EXPECT,
+        ),
+        150,
+    );
+    assert_eq!(
+        metric(
+            &sim,
+            "kube_endpoint_address_available",
+            ("endpoint", "postgres")
+        ),
+        vec![0.0]
+    );
+    assert_eq!(
+        metric(
+            &sim,
+            "kube_statefulset_replicas",
+            ("statefulset", "postgres")
+        ),
+        vec![0.0]
+    );
 }
 
 #[test]
 fn transient_burst_ends_by_itself() {
-    let yaml = with_fault("  - {at: 1m, type: transient, target: shop/checkout, params: {duration: 30s, error_ratio: 0.5}}", EXPECT);
+    let yaml = with_fault(
+        "  - {at: 1m, type: transient, target: shop/checkout, params: {duration: 30s, error_ratio: 0.5}}",
+        EXPECT,
+    );
     let during = run(&yaml, 95);
     let errs = |s: &Simulation| -> f64 {
-        s.samples().into_iter().filter(|x| x.name == "http_requests_total" && x.labels.get("code").map(String::as_str) == Some("500")).map(|x| x.value).sum()
+        s.samples()
+            .into_iter()
+            .filter(|x| {
+                x.name == "http_requests_total"
+                    && x.labels.get("code").map(String::as_str) == Some("500")
+            })
+            .map(|x| x.value)
+            .sum()
     };
     let e1 = errs(&during);
     assert!(e1 > 100.0, "{e1}");
@@ -310,9 +698,23 @@ fn transient_burst_ends_by_itself() {
 
 #[test]
 fn probe_misconfig_restarts_under_load() {
-    let yaml = BASE.replace("behavior: {memory: 120Mi, cpu: 80m, rps: 60}", "behavior: {memory: 120Mi, cpu: 400m, rps: 60, latency_ms: 150}")
-        + "faults:\n  - {at: 1m, type: probe-misconfig, target: shop/checkout}\nexpect:\n" + EXPECT + "\n";
+    let yaml = BASE.replace(
+        "behavior: {memory: 120Mi, cpu: 80m, rps: 60}",
+        "behavior: {memory: 120Mi, cpu: 400m, rps: 60, latency_ms: 150}",
+    ) + "faults:\n  - {at: 1m, type: probe-misconfig, target: shop/checkout}\nexpect:\n"
+        + EXPECT
+        + "\n";
     let sim = run(&yaml, 300);
-    assert!(events(&sim, "Unhealthy").iter().any(|e| e.message.as_deref().unwrap_or("").starts_with("Liveness probe failed")));
-    assert!(events(&sim, "Killing").iter().any(|e| e.message.as_deref().unwrap_or("").contains("failed liveness probe, will be restarted")));
+    assert!(events(&sim, "Unhealthy").iter().any(|e| {
+        e.message
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("Liveness probe failed")
+    }));
+    assert!(events(&sim, "Killing").iter().any(|e| {
+        e.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("failed liveness probe, will be restarted")
+    }));
 }

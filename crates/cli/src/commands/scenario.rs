@@ -10,7 +10,13 @@ pub fn run(cmd: ScenarioCommand) -> anyhow::Result<ExitCode> {
         ScenarioCommand::Check { paths } => match nightshift_scenario::load::load_paths(&paths) {
             Ok(list) => {
                 for (path, s) in &list {
-                    println!("ok  {}  {} ({} faults, horizon {})", path.display(), s.name, s.faults.len(), nightshift_scenario::units::format_duration(s.horizon));
+                    println!(
+                        "ok  {}  {} ({} faults, horizon {})",
+                        path.display(),
+                        s.name,
+                        s.faults.len(),
+                        nightshift_scenario::units::format_duration(s.horizon)
+                    );
                 }
                 Ok(ExitCode::SUCCESS)
             }

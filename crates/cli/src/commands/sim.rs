@@ -22,11 +22,21 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     }
     let start_ms = match &args.start {
         Some(s) => chrono::DateTime::parse_from_rfc3339(s)
-            .with_context(|| format!("--start {s:?} is not an RFC 3339 time such as 2026-01-01T00:00:00Z"))?
+            .with_context(|| {
+                format!("--start {s:?} is not an RFC 3339 time such as 2026-01-01T00:00:00Z")
+            })?
             .timestamp_millis(),
-        None => chrono::Utc::now().timestamp_millis() / 1000 * 1000,
+        // Simulated time may run faster than real time; starting one horizon in the past keeps
+        // every timestamp behind the wall clock, so kubectl shows sensible ages.
+        None => {
+            (chrono::Utc::now().timestamp_millis() - scenario.horizon.as_millis() as i64) / 1000
+                * 1000
+        }
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("unable to start the async runtime")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("unable to start the async runtime")?;
     rt.block_on(async move {
         let sim = Simulation::new(&scenario, start_ms);
         let opts = ServeOptions {
@@ -42,7 +52,10 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
             scenario.name,
             running.addr,
             args.speed,
-            args.kubeconfig_out.as_ref().map(|p| format!(", kubeconfig {}", p.display())).unwrap_or_default()
+            args.kubeconfig_out
+                .as_ref()
+                .map(|p| format!(", kubeconfig {}", p.display()))
+                .unwrap_or_default()
         );
         if args.exit_at_horizon {
             let _ = running.clock.await;

@@ -18,7 +18,7 @@ pub enum ConfigError {
         origin: String,
         /// The YAML parser's error, with line and column.
         #[source]
-        source: serde_saphyr::Error,
+        source: Box<serde_saphyr::Error>,
     },
     /// Valid YAML, but not a configuration the emulation supports.
     #[error("Alertmanager config {origin}: {problem}")]
@@ -55,6 +55,15 @@ const ROUTE_KEYS: &[&str] = &[
 ];
 
 impl RouteConfig {
+    /// The route of the project's shipped Alertmanager configuration
+    /// ([`crate::SHIPPED_ALERTMANAGER_CONFIG`]).
+    pub fn shipped() -> Result<RouteConfig, ConfigError> {
+        RouteConfig::from_alertmanager_yaml(
+            crate::SHIPPED_ALERTMANAGER_CONFIG,
+            crate::SHIPPED_ALERTMANAGER_CONFIG_PATH,
+        )
+    }
+
     /// Reads the root `route`, `global.resolve_timeout` and the route's webhook receiver
     /// from an Alertmanager configuration file. Timers missing from the file take
     /// Alertmanager's own defaults (30s, 5m, 4h); `external_url` is not part of the file and
@@ -66,7 +75,7 @@ impl RouteConfig {
         };
         let doc: Yaml = serde_saphyr::from_str(text).map_err(|source| ConfigError::Yaml {
             origin: origin.to_string(),
-            source,
+            source: Box::new(source),
         })?;
         let Yaml::Object(top) = doc else {
             return Err(invalid("the top level must be a mapping".into()));
@@ -76,9 +85,7 @@ impl RouteConfig {
         }
         let duration = |v: Option<&Yaml>, key: &str, default: Duration| match v {
             None | Some(Yaml::Null) => Ok(default),
-            Some(Yaml::String(s)) => {
-                parse_duration(s).map_err(|e| invalid(format!("{key}: {e}")))
-            }
+            Some(Yaml::String(s)) => parse_duration(s).map_err(|e| invalid(format!("{key}: {e}"))),
             Some(_) => Err(invalid(format!("{key} must be a duration such as 5m"))),
         };
 
@@ -137,7 +144,11 @@ impl RouteConfig {
                 .collect::<Result<_, _>>()?,
             Some(_) => return Err(invalid("route.group_by must be a list".into())),
         };
-        config.group_wait = duration(route.get("group_wait"), "route.group_wait", config.group_wait)?;
+        config.group_wait = duration(
+            route.get("group_wait"),
+            "route.group_wait",
+            config.group_wait,
+        )?;
         config.group_interval = duration(
             route.get("group_interval"),
             "route.group_interval",
@@ -149,7 +160,9 @@ impl RouteConfig {
             config.repeat_interval,
         )?;
         if config.group_interval.is_zero() || config.repeat_interval.is_zero() {
-            return Err(invalid("group_interval and repeat_interval must not be zero".into()));
+            return Err(invalid(
+                "group_interval and repeat_interval must not be zero".into(),
+            ));
         }
 
         let receiver = top
@@ -180,12 +193,14 @@ impl RouteConfig {
                 .ok_or_else(|| invalid("webhook send_resolved must be true or false".into()))?;
         }
         if let Some(v) = webhook.get("max_alerts") {
-            config.max_alerts = v
-                .as_u64()
-                .ok_or_else(|| invalid("webhook max_alerts must be a non-negative integer".into()))?
-                as usize;
+            config.max_alerts = v.as_u64().ok_or_else(|| {
+                invalid("webhook max_alerts must be a non-negative integer".into())
+            })? as usize;
         }
-        config.webhook_url = webhook.get("url").and_then(Yaml::as_str).map(str::to_string);
+        config.webhook_url = webhook
+            .get("url")
+            .and_then(Yaml::as_str)
+            .map(str::to_string);
         Ok(config)
     }
 }

@@ -110,16 +110,8 @@ pub(super) fn eval(ctx: &Ctx, a: &AggregateExpr, t: i64) -> Result<Value, EvalEr
                 }
                 group.mean += v / n - group.mean / n;
             }
-            T_MAX => {
-                if group.value < v || group.value.is_nan() {
-                    group.value = v;
-                }
-            }
-            T_MIN => {
-                if group.value > v || group.value.is_nan() {
-                    group.value = v;
-                }
-            }
+            T_MAX if group.value < v || group.value.is_nan() => group.value = v,
+            T_MIN if group.value > v || group.value.is_nan() => group.value = v,
             T_COUNT | T_COUNT_VALUES => group.count += 1,
             T_STDDEV | T_STDVAR => {
                 group.count += 1;
@@ -149,7 +141,11 @@ pub(super) fn eval(ctx: &Ctx, a: &AggregateExpr, t: i64) -> Result<Value, EvalEr
                 // and above every number for bottomk, as in Prometheus' heaps.
                 members.sort_by(|a, b| {
                     let ord = cmp_nan_low(a.value, b.value);
-                    if op == T_TOPK { ord.reverse() } else { ord_nan_high(a.value, b.value) }
+                    if op == T_TOPK {
+                        ord.reverse()
+                    } else {
+                        ord_nan_high(a.value, b.value)
+                    }
                 });
                 out.extend(members.into_iter().take(k));
                 continue;
@@ -197,7 +193,11 @@ fn format_value_label(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {
-        if v > 0.0 { "+Inf".into() } else { "-Inf".into() }
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
     } else {
         format!("{v}")
     }

@@ -213,11 +213,7 @@ fn vector_or(l: Vec<InstantSample>, r: Vec<InstantSample>, m: &Matching) -> Vec<
     out
 }
 
-fn vector_unless(
-    l: Vec<InstantSample>,
-    r: Vec<InstantSample>,
-    m: &Matching,
-) -> Vec<InstantSample> {
+fn vector_unless(l: Vec<InstantSample>, r: Vec<InstantSample>, m: &Matching) -> Vec<InstantSample> {
     if l.is_empty() || r.is_empty() {
         return l;
     }

@@ -93,7 +93,11 @@ pub(super) fn eval(ctx: &Ctx, call: &Call, t: i64) -> Result<Value, EvalError> {
         "sort" | "sort_desc" => {
             arity(name, &args, 1, 1)?;
             let mut v = ctx.eval_vector(args[0], t, name)?;
-            v.sort_by(|a, b| a.value.partial_cmp(&b.value).unwrap_or(std::cmp::Ordering::Equal));
+            v.sort_by(|a, b| {
+                a.value
+                    .partial_cmp(&b.value)
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
             if name == "sort_desc" {
                 v.reverse();
             }
@@ -244,12 +248,20 @@ fn sgn(v: f64) -> f64 {
 
 /// Go's `math.Max`: NaN wins.
 fn go_max(a: f64, b: f64) -> f64 {
-    if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) }
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
 }
 
 /// Go's `math.Min`: NaN wins.
 fn go_min(a: f64, b: f64) -> f64 {
-    if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(b) }
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.min(b)
+    }
 }
 
 /// Applies `f` to each value and drops the metric name, like Prometheus' `simpleFunc`.
@@ -576,7 +588,10 @@ fn over_time(name: &str, points: &[Point]) -> Option<f64> {
             .windows(2)
             .filter(|w| w[0].value != w[1].value && !(w[0].value.is_nan() && w[1].value.is_nan()))
             .count() as f64,
-        "resets" => points.windows(2).filter(|w| w[1].value < w[0].value).count() as f64,
+        "resets" => points
+            .windows(2)
+            .filter(|w| w[1].value < w[0].value)
+            .count() as f64,
         "max_over_time" => values.fold(first, |m, v| if v > m || m.is_nan() { v } else { m }),
         "min_over_time" => values.fold(first, |m, v| if v < m || m.is_nan() { v } else { m }),
         "sum_over_time" => values.sum(),

@@ -232,9 +232,9 @@ impl Ctx<'_> {
             Expr::StringLiteral(s) => Ok(Value::String(s.val.clone())),
             Expr::Paren(p) => self.eval(&p.expr, t),
             Expr::VectorSelector(vs) => Ok(Value::Vector(self.select_instant(vs, t))),
-            Expr::MatrixSelector(_) | Expr::Subquery(_) => {
-                Ok(Value::Matrix(self.eval_range(expr, t, "range selection")?.series))
-            }
+            Expr::MatrixSelector(_) | Expr::Subquery(_) => Ok(Value::Matrix(
+                self.eval_range(expr, t, "range selection")?.series,
+            )),
             Expr::Unary(u) => match self.eval(&u.expr, t)? {
                 Value::Scalar(v) => Ok(Value::Scalar(-v)),
                 Value::Vector(samples) => {
@@ -386,10 +386,10 @@ impl Ctx<'_> {
                         });
                     }
                 }
-                Value::Scalar(v) => by_labels.entry(Labels::new()).or_default().push(Point {
-                    t_ms: ts,
-                    value: v,
-                }),
+                Value::Scalar(v) => by_labels
+                    .entry(Labels::new())
+                    .or_default()
+                    .push(Point { t_ms: ts, value: v }),
                 other => {
                     return Err(EvalError::TypeMismatch {
                         context: "subquery".into(),
@@ -458,9 +458,7 @@ fn selector_name(vs: &VectorSelector) -> Option<&str> {
     vs.matchers
         .matchers
         .iter()
-        .find(|m| {
-            m.name == METRIC_NAME && matches!(m.op, promql_parser::label::MatchOp::Equal)
-        })
+        .find(|m| m.name == METRIC_NAME && matches!(m.op, promql_parser::label::MatchOp::Equal))
         .map(|m| m.value.as_str())
 }
 

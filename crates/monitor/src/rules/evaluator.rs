@@ -88,7 +88,7 @@ pub enum RuleEvalError {
         rule: String,
         /// The evaluation error.
         #[source]
-        source: EvalError,
+        source: Box<EvalError>,
     },
     /// The query returned something other than a vector or scalar.
     #[error("alert {rule:?} of group {group:?} returned a {got}, not a vector or scalar")]
@@ -212,7 +212,8 @@ impl RuleEvaluator {
                 }
             });
             for state in &mut group.rules {
-                if let Err(e) = eval_rule(&self.options, &group.name, group.limit, state, tsdb, t_ms)
+                if let Err(e) =
+                    eval_rule(&self.options, &group.name, group.limit, state, tsdb, t_ms)
                 {
                     out.errors.push(e);
                     continue;
@@ -296,7 +297,7 @@ fn eval_rule(
             return Err(RuleEvalError::Query {
                 group: group.to_string(),
                 rule: rule.name.clone(),
-                source,
+                source: Box::new(source),
             });
         }
     };

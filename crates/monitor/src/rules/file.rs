@@ -22,7 +22,7 @@ pub enum RuleError {
         origin: String,
         /// The YAML parser's error, with line and column.
         #[source]
-        source: serde_saphyr::Error,
+        source: Box<serde_saphyr::Error>,
     },
     /// A problem with the file as a whole.
     #[error("rule file {origin}: {problem}")]
@@ -116,7 +116,7 @@ impl RuleFile {
     pub fn parse(text: &str, origin: &str) -> Result<RuleFile, RuleError> {
         let doc: Yaml = serde_saphyr::from_str(text).map_err(|source| RuleError::Yaml {
             origin: origin.to_string(),
-            source,
+            source: Box::new(source),
         })?;
         let lines: Vec<Vec<u64>> = serde_saphyr::from_str::<SpanFile>(text)
             .ok()
@@ -140,7 +140,12 @@ impl RuleFile {
         };
 
         let groups_value = match doc {
-            Yaml::Null => return Ok(RuleFile { origin: origin.to_string(), groups: Vec::new() }),
+            Yaml::Null => {
+                return Ok(RuleFile {
+                    origin: origin.to_string(),
+                    groups: Vec::new(),
+                });
+            }
             Yaml::Object(mut top) => {
                 if let Some(key) = top.keys().find(|k| k.as_str() != "groups") {
                     return Err(file_err(format!(
@@ -149,7 +154,11 @@ impl RuleFile {
                 }
                 top.remove("groups").unwrap_or(Yaml::Null)
             }
-            _ => return Err(file_err("the top level must be a mapping with a groups key".into())),
+            _ => {
+                return Err(file_err(
+                    "the top level must be a mapping with a groups key".into(),
+                ));
+            }
         };
         let raw_groups = match groups_value {
             Yaml::Null => Vec::new(),
@@ -169,6 +178,11 @@ impl RuleFile {
             origin: origin.to_string(),
             groups,
         })
+    }
+
+    /// The project's shipped rule file ([`crate::SHIPPED_RULES`]).
+    pub fn shipped() -> Result<RuleFile, RuleError> {
+        RuleFile::parse(crate::SHIPPED_RULES, crate::SHIPPED_RULES_PATH)
     }
 
     /// All alerting rules of all groups.
@@ -286,7 +300,10 @@ fn parse_rule(
     }
     match (alert.is_empty(), record.is_empty()) {
         (false, false) => {
-            return Err(err(&ident, "only one of 'record' and 'alert' must be set".into()));
+            return Err(err(
+                &ident,
+                "only one of 'record' and 'alert' must be set".into(),
+            ));
         }
         (true, true) => return Err(err(&ident, "one of 'record' or 'alert' must be set".into())),
         (true, false) => {
@@ -299,7 +316,11 @@ fn parse_rule(
         }
         (false, true) => {}
     }
-    let expr = map.remove("expr").as_ref().and_then(scalar_text).unwrap_or_default();
+    let expr = map
+        .remove("expr")
+        .as_ref()
+        .and_then(scalar_text)
+        .unwrap_or_default();
     if expr.trim().is_empty() {
         return Err(err(&ident, "field 'expr' must be set in rule".into()));
     }
@@ -318,8 +339,8 @@ fn parse_rule(
         if !is_valid_label_name(&name) || name == METRIC_NAME {
             return Err(err(&ident, format!("invalid label name: {name}")));
         }
-        let template = Template::parse(&value)
-            .map_err(|e| err(&ident, format!("label {name}: {e}")))?;
+        let template =
+            Template::parse(&value).map_err(|e| err(&ident, format!("label {name}: {e}")))?;
         labels.insert(name, template);
     }
     let mut annotations = BTreeMap::new();
@@ -329,8 +350,8 @@ fn parse_rule(
         if !is_valid_label_name(&name) {
             return Err(err(&ident, format!("invalid annotation name: {name}")));
         }
-        let template = Template::parse(&value)
-            .map_err(|e| err(&ident, format!("annotation {name}: {e}")))?;
+        let template =
+            Template::parse(&value).map_err(|e| err(&ident, format!("annotation {name}: {e}")))?;
         annotations.insert(name, template);
     }
     Ok(AlertingRule {

@@ -153,9 +153,8 @@ impl Template {
             if trim_left {
                 action = &action[1..];
             }
-            trim_next_text = action.ends_with(" -")
-                || action.ends_with("\t-")
-                || action.ends_with("\n-");
+            trim_next_text =
+                action.ends_with(" -") || action.ends_with("\t-") || action.ends_with("\n-");
             if trim_next_text {
                 action = &action[..action.len() - 1];
             }
@@ -333,7 +332,10 @@ fn parse_operand(token: &str) -> Result<Operand, String> {
         return Ok(Operand::Int(i));
     }
     if let Ok(f) = token.parse::<f64>()
-        && token.chars().next().is_some_and(|c| c.is_ascii_digit() || c == '-' || c == '.')
+        && token
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit() || c == '-' || c == '.')
     {
         return Ok(Operand::Float(f));
     }
@@ -418,7 +420,12 @@ fn call(func: Func, args: Vec<TValue>) -> Result<TValue, String> {
             let mut args = args.into_iter();
             let format = match args.next() {
                 Some(TValue::Str(s)) => s,
-                Some(other) => return Err(format!("printf format must be a string, got {}", other.go_type())),
+                Some(other) => {
+                    return Err(format!(
+                        "printf format must be a string, got {}",
+                        other.go_type()
+                    ));
+                }
                 None => return Err("wrong number of args for printf: want at least 1 got 0".into()),
             };
             TValue::Str(sprintf(&format, &args.collect::<Vec<_>>()))
@@ -672,7 +679,10 @@ mod tests {
     #[test]
     fn renders_labels_and_values_like_go() {
         assert_eq!(
-            render("Pod {{ $labels.namespace }}/{{ $labels.pod }} at {{ $value }}", 3.0),
+            render(
+                "Pod {{ $labels.namespace }}/{{ $labels.pod }} at {{ $value }}",
+                3.0
+            ),
             "Pod shop/checkout-1 at 3"
         );
         assert_eq!(render("{{ $value }}", 1_000_000.0), "1e+06");
@@ -680,17 +690,35 @@ mod tests {
         assert_eq!(render("{{ $value | humanize }}", 1_234_567.0), "1.235M");
         assert_eq!(render("{{ $value | humanize }}", 0.0123), "12.3m");
         assert_eq!(render("{{ humanize $value }}", 999.0), "999");
-        assert_eq!(render("{{ $value | humanizePercentage }}", 0.1234), "12.34%");
-        assert_eq!(render("{{ $value | humanizeDuration }}", 3725.0), "1h 2m 5s");
+        assert_eq!(
+            render("{{ $value | humanizePercentage }}", 0.1234),
+            "12.34%"
+        );
+        assert_eq!(
+            render("{{ $value | humanizeDuration }}", 3725.0),
+            "1h 2m 5s"
+        );
         assert_eq!(render("{{ $value | humanizeDuration }}", 0.25), "250ms");
-        assert_eq!(render("{{ $value | humanize1024 }}", 268_435_456.0), "256Mi");
+        assert_eq!(
+            render("{{ $value | humanize1024 }}", 268_435_456.0),
+            "256Mi"
+        );
         assert_eq!(render(r#"{{ printf "%.2f" $value }}"#, 2.0 / 3.0), "0.67");
         assert_eq!(render(r#"{{ $value | printf "%.1f" }}"#, 0.25), "0.2");
-        assert_eq!(render(r#"{{ printf "%d" $value }}"#, 1.5), "%!d(float64=1.5)");
-        assert_eq!(render(r#"{{ printf "%s=%5.1f%%" "x" $value }}"#, 2.25), "x=  2.2%");
+        assert_eq!(
+            render(r#"{{ printf "%d" $value }}"#, 1.5),
+            "%!d(float64=1.5)"
+        );
+        assert_eq!(
+            render(r#"{{ printf "%s=%5.1f%%" "x" $value }}"#, 2.25),
+            "x=  2.2%"
+        );
         assert_eq!(render("a {{- $labels.pod -}} b", 0.0), "acheckout-1b");
         assert_eq!(render("{{/* note */}}x", 0.0), "x");
-        assert_eq!(render("{{ .Labels.pod }} {{ .Value }}", 0.5), "checkout-1 0.5");
+        assert_eq!(
+            render("{{ .Labels.pod }} {{ .Value }}", 0.5),
+            "checkout-1 0.5"
+        );
         assert_eq!(render("{{ $labels.pod | toUpper }}", 0.0), "CHECKOUT-1");
     }
 

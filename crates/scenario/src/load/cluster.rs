@@ -4,12 +4,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::error::{Doc, Result};
-use super::raw::{RawBehavior, RawCluster, RawLogs, RawNode, RawResourceList, RawResources, RawWorkload};
+use super::raw::{
+    RawBehavior, RawCluster, RawLogs, RawNode, RawResourceList, RawResources, RawWorkload,
+};
 use super::refs;
 use super::source_map::KeyPath;
 use crate::model::{
-    Behavior, Cluster, ConfigRef, Dependency, LogSpec, NodeSpec, Probes, ResourceList, Resources, Target, Workload,
-    WorkloadKind,
+    Behavior, Cluster, ConfigRef, Dependency, LogSpec, NodeSpec, Probes, ResourceList, Resources,
+    Target, Workload, WorkloadKind,
 };
 use crate::template::LogTemplate;
 use crate::units;
@@ -47,7 +49,10 @@ pub(crate) fn convert(raw: Option<RawCluster>, doc: &Doc) -> Result<Cluster> {
                 let node_path = path.key("nodes").index(i);
                 let node = convert_node(raw_node, &node_path, doc)?;
                 if nodes.iter().any(|n| n.name == node.name) {
-                    return Err(doc.invalid(&node_path.key("name"), format!("node `{}` is declared twice", node.name)));
+                    return Err(doc.invalid(
+                        &node_path.key("name"),
+                        format!("node `{}` is declared twice", node.name),
+                    ));
                 }
                 nodes.push(node);
             }
@@ -85,9 +90,15 @@ pub(crate) fn convert(raw: Option<RawCluster>, doc: &Doc) -> Result<Cluster> {
             if let Dependency::InCluster { namespace, name } = dependency {
                 let dep_path = path.key("workloads").index(i).key("depends_on").index(j);
                 if namespace == &workload.namespace && name == &workload.name {
-                    return Err(doc.invalid(&dep_path, format!("workload `{}` cannot depend on itself", workload.key())));
+                    return Err(doc.invalid(
+                        &dep_path,
+                        format!("workload `{}` cannot depend on itself", workload.key()),
+                    ));
                 }
-                match workloads.iter().find(|w| &w.namespace == namespace && &w.name == name) {
+                match workloads
+                    .iter()
+                    .find(|w| &w.namespace == namespace && &w.name == name)
+                {
                     None => {
                         return Err(doc.invalid(
                             &dep_path,
@@ -106,7 +117,11 @@ pub(crate) fn convert(raw: Option<RawCluster>, doc: &Doc) -> Result<Cluster> {
         }
     }
 
-    Ok(Cluster { nodes, configs, workloads })
+    Ok(Cluster {
+        nodes,
+        configs,
+        workloads,
+    })
 }
 
 fn convert_node(raw: RawNode, path: &KeyPath, doc: &Doc) -> Result<NodeSpec> {
@@ -126,7 +141,12 @@ fn convert_node(raw: RawNode, path: &KeyPath, doc: &Doc) -> Result<NodeSpec> {
     if memory_bytes == 0 {
         return Err(doc.invalid(&path.key("memory"), "a node needs some memory"));
     }
-    Ok(NodeSpec { name, cpu_millis, memory_bytes, labels: raw.labels.unwrap_or_default() })
+    Ok(NodeSpec {
+        name,
+        cpu_millis,
+        memory_bytes,
+        labels: raw.labels.unwrap_or_default(),
+    })
 }
 
 fn convert_workload(raw: RawWorkload, path: &KeyPath, doc: &Doc) -> Result<Workload> {
@@ -142,7 +162,8 @@ fn convert_workload(raw: RawWorkload, path: &KeyPath, doc: &Doc) -> Result<Workl
         }
     };
     let namespace = doc.required(raw.namespace, path, "namespace")?;
-    refs::check_dns_label("namespace", &namespace).map_err(|e| doc.invalid(&path.key("namespace"), e))?;
+    refs::check_dns_label("namespace", &namespace)
+        .map_err(|e| doc.invalid(&path.key("namespace"), e))?;
     let name = doc.required(raw.name, path, "name")?;
     refs::check_dns_label("workload name", &name).map_err(|e| doc.invalid(&path.key("name"), e))?;
     let image = doc.required(raw.image, path, "image")?;
@@ -161,13 +182,22 @@ fn convert_workload(raw: RawWorkload, path: &KeyPath, doc: &Doc) -> Result<Workl
 
     let resources = convert_resources(raw.resources, &path.key("resources"), doc)?;
     let probes = Probes {
-        readiness: raw.probes.as_ref().and_then(|p| p.readiness).unwrap_or(true),
-        liveness: raw.probes.as_ref().and_then(|p| p.liveness).unwrap_or(false),
+        readiness: raw
+            .probes
+            .as_ref()
+            .and_then(|p| p.readiness)
+            .unwrap_or(true),
+        liveness: raw
+            .probes
+            .as_ref()
+            .and_then(|p| p.liveness)
+            .unwrap_or(false),
     };
 
     let mut env_from = Vec::new();
     for (i, text) in raw.env_from.unwrap_or_default().iter().enumerate() {
-        let reference = refs::parse_local_config_ref(text).map_err(|e| doc.invalid(&path.key("env_from").index(i), e))?;
+        let reference = refs::parse_local_config_ref(text)
+            .map_err(|e| doc.invalid(&path.key("env_from").index(i), e))?;
         env_from.push(reference);
     }
 
@@ -204,7 +234,9 @@ fn convert_workload(raw: RawWorkload, path: &KeyPath, doc: &Doc) -> Result<Workl
 /// An image reference: non-empty, no spaces; the registry is simulated, so any name exists.
 pub(crate) fn check_image(image: &str) -> Result<(), String> {
     if image.is_empty() || image.chars().any(char::is_whitespace) {
-        Err(format!("invalid image `{image}`; expected a reference such as `registry.local/shop/checkout:2.3.1`"))
+        Err(format!(
+            "invalid image `{image}`; expected a reference such as `registry.local/shop/checkout:2.3.1`"
+        ))
     } else {
         Ok(())
     }
@@ -219,28 +251,35 @@ fn convert_resources(raw: Option<RawResources>, path: &KeyPath, doc: &Doc) -> Re
             return Ok(ResourceList::default());
         };
         Ok(ResourceList {
-            cpu_millis: raw.cpu.map(|t| cpu(doc, &path.key("cpu"), &t)).transpose()?,
-            memory_bytes: raw.memory.map(|t| memory(doc, &path.key("memory"), &t)).transpose()?,
+            cpu_millis: raw
+                .cpu
+                .map(|t| cpu(doc, &path.key("cpu"), &t))
+                .transpose()?,
+            memory_bytes: raw
+                .memory
+                .map(|t| memory(doc, &path.key("memory"), &t))
+                .transpose()?,
         })
     };
     let requests = list(raw.requests, path.key("requests"))?;
     let limits = list(raw.limits, path.key("limits"))?;
     // The API server refuses a request above its limit; so does the scenario.
-    if let (Some(request), Some(limit)) = (requests.cpu_millis, limits.cpu_millis) {
-        if request > limit {
-            return Err(doc.invalid(
-                &path.key("requests").key("cpu"),
-                format!(
-                    "cpu request {} is above the cpu limit {}; a request must be at most its limit",
-                    units::format_cpu(request),
-                    units::format_cpu(limit)
-                ),
-            ));
-        }
+    if let (Some(request), Some(limit)) = (requests.cpu_millis, limits.cpu_millis)
+        && request > limit
+    {
+        return Err(doc.invalid(
+            &path.key("requests").key("cpu"),
+            format!(
+                "cpu request {} is above the cpu limit {}; a request must be at most its limit",
+                units::format_cpu(request),
+                units::format_cpu(limit)
+            ),
+        ));
     }
-    if let (Some(request), Some(limit)) = (requests.memory_bytes, limits.memory_bytes) {
-        if request > limit {
-            return Err(doc.invalid(
+    if let (Some(request), Some(limit)) = (requests.memory_bytes, limits.memory_bytes)
+        && request > limit
+    {
+        return Err(doc.invalid(
                 &path.key("requests").key("memory"),
                 format!(
                     "memory request {} is above the memory limit {}; a request must be at most its limit",
@@ -248,7 +287,6 @@ fn convert_resources(raw: Option<RawResources>, path: &KeyPath, doc: &Doc) -> Re
                     units::format_memory(limit)
                 ),
             ));
-        }
     }
     Ok(Resources { requests, limits })
 }
@@ -272,41 +310,80 @@ fn convert_behavior(raw: Option<RawBehavior>, path: &KeyPath, doc: &Doc) -> Resu
     let raw = raw.unwrap_or_default();
     let rps = raw.rps.unwrap_or(DEFAULT_RPS);
     if !rps.is_finite() || rps < 0.0 {
-        return Err(doc.invalid(&path.key("rps"), format!("rps must be zero or more, not {rps}")));
+        return Err(doc.invalid(
+            &path.key("rps"),
+            format!("rps must be zero or more, not {rps}"),
+        ));
     }
     let error_ratio = raw.error_ratio.unwrap_or(DEFAULT_ERROR_RATIO);
     check_ratio(error_ratio).map_err(|e| doc.invalid(&path.key("error_ratio"), e))?;
     let latency_ms = raw.latency_ms.unwrap_or(DEFAULT_LATENCY_MS);
     if !latency_ms.is_finite() || latency_ms < 0.0 {
-        return Err(doc.invalid(&path.key("latency_ms"), format!("latency_ms must be zero or more, not {latency_ms}")));
+        return Err(doc.invalid(
+            &path.key("latency_ms"),
+            format!("latency_ms must be zero or more, not {latency_ms}"),
+        ));
     }
     Ok(Behavior {
-        memory_bytes: raw.memory.map(|t| memory(doc, &path.key("memory"), &t)).transpose()?.unwrap_or(DEFAULT_MEMORY_BYTES),
-        cpu_millis: raw.cpu.map(|t| cpu(doc, &path.key("cpu"), &t)).transpose()?.unwrap_or(DEFAULT_CPU_MILLIS),
+        memory_bytes: raw
+            .memory
+            .map(|t| memory(doc, &path.key("memory"), &t))
+            .transpose()?
+            .unwrap_or(DEFAULT_MEMORY_BYTES),
+        cpu_millis: raw
+            .cpu
+            .map(|t| cpu(doc, &path.key("cpu"), &t))
+            .transpose()?
+            .unwrap_or(DEFAULT_CPU_MILLIS),
         rps,
         error_ratio,
         latency_ms,
-        startup: raw.startup.map(|t| duration(doc, &path.key("startup"), &t)).transpose()?.unwrap_or(DEFAULT_STARTUP),
+        startup: raw
+            .startup
+            .map(|t| duration(doc, &path.key("startup"), &t))
+            .transpose()?
+            .unwrap_or(DEFAULT_STARTUP),
     })
 }
 
-fn convert_logs(raw: Option<RawLogs>, path: &KeyPath, has_deps: bool, doc: &Doc) -> Result<LogSpec> {
+fn convert_logs(
+    raw: Option<RawLogs>,
+    path: &KeyPath,
+    has_deps: bool,
+    doc: &Doc,
+) -> Result<LogSpec> {
     let Some(raw) = raw else {
-        return Ok(LogSpec { every: DEFAULT_LOG_EVERY, lines: Vec::new() });
+        return Ok(LogSpec {
+            every: DEFAULT_LOG_EVERY,
+            lines: Vec::new(),
+        });
     };
     let every = match raw.every {
         Some(text) => duration(doc, &path.key("every"), &text)?,
         None => DEFAULT_LOG_EVERY,
     };
     if every.is_zero() {
-        return Err(doc.invalid(&path.key("every"), "the log interval must be longer than zero"));
+        return Err(doc.invalid(
+            &path.key("every"),
+            "the log interval must be longer than zero",
+        ));
     }
-    let lines = templates(raw.lines.unwrap_or_default(), &path.key("lines"), has_deps, doc)?;
+    let lines = templates(
+        raw.lines.unwrap_or_default(),
+        &path.key("lines"),
+        has_deps,
+        doc,
+    )?;
     Ok(LogSpec { every, lines })
 }
 
 /// Parses log lines; `{dep}` needs dependencies to name.
-pub(crate) fn templates(lines: Vec<String>, path: &KeyPath, has_deps: bool, doc: &Doc) -> Result<Vec<LogTemplate>> {
+pub(crate) fn templates(
+    lines: Vec<String>,
+    path: &KeyPath,
+    has_deps: bool,
+    doc: &Doc,
+) -> Result<Vec<LogTemplate>> {
     let mut out = Vec::with_capacity(lines.len());
     for (i, line) in lines.iter().enumerate() {
         let template = LogTemplate::parse(line).map_err(|e| doc.invalid(&path.index(i), e))?;
@@ -350,19 +427,33 @@ pub(crate) fn memory(doc: &Doc, path: &KeyPath, text: &str) -> Result<u64> {
 pub(crate) fn check_target_exists(cluster: &Cluster, target: &Target) -> Result<(), String> {
     match target {
         Target::Workload { namespace, name } => {
-            if cluster.workloads.iter().any(|w| &w.namespace == namespace && &w.name == name) {
+            if cluster
+                .workloads
+                .iter()
+                .any(|w| &w.namespace == namespace && &w.name == name)
+            {
                 Ok(())
             } else {
                 let known: Vec<String> = cluster.workloads.iter().map(Workload::key).collect();
-                Err(format!("`{target}` is not a workload in cluster.workloads ({})", listing(&known)))
+                Err(format!(
+                    "`{target}` is not a workload in cluster.workloads ({})",
+                    listing(&known)
+                ))
             }
         }
         Target::Node(name) => {
             if cluster.nodes.iter().any(|n| &n.name == name) {
                 Ok(())
             } else {
-                let known: Vec<String> = cluster.nodes.iter().map(|n| format!("node/{}", n.name)).collect();
-                Err(format!("`{target}` is not a node in cluster.nodes ({})", listing(&known)))
+                let known: Vec<String> = cluster
+                    .nodes
+                    .iter()
+                    .map(|n| format!("node/{}", n.name))
+                    .collect();
+                Err(format!(
+                    "`{target}` is not a node in cluster.nodes ({})",
+                    listing(&known)
+                ))
             }
         }
         Target::External { host, port } => {
@@ -379,7 +470,10 @@ pub(crate) fn check_target_exists(cluster: &Cluster, target: &Target) -> Result<
                 Ok(())
             } else {
                 let known: Vec<String> = known.into_iter().collect();
-                Err(format!("`{target}` is not in any workload's depends_on ({})", listing(&known)))
+                Err(format!(
+                    "`{target}` is not in any workload's depends_on ({})",
+                    listing(&known)
+                ))
             }
         }
     }

@@ -102,7 +102,12 @@ pub(crate) struct Doc<'a> {
 
 impl Doc<'_> {
     /// An error about `path`, reported at `position`.
-    pub fn error_at(&self, path: &KeyPath, position: Option<Position>, message: impl Into<String>) -> ScenarioError {
+    pub fn error_at(
+        &self,
+        path: &KeyPath,
+        position: Option<Position>,
+        message: impl Into<String>,
+    ) -> ScenarioError {
         invalid(self.origin, path, position, message)
     }
 
@@ -112,18 +117,32 @@ impl Doc<'_> {
     }
 
     /// An error about the key `key` of the mapping at `mapping`, reported where the key is.
-    pub fn bad_key(&self, mapping: &KeyPath, key: &str, message: impl Into<String>) -> ScenarioError {
+    pub fn bad_key(
+        &self,
+        mapping: &KeyPath,
+        key: &str,
+        message: impl Into<String>,
+    ) -> ScenarioError {
         self.error_at(mapping, self.map.key_position(&mapping.key(key)), message)
     }
 
     /// The value of a required key, or an error naming the key and the mapping that lacks it.
     pub fn required<T>(&self, value: Option<T>, mapping: &KeyPath, key: &str) -> Result<T> {
-        value.ok_or_else(|| self.invalid(mapping, format!("missing required key `{key}`")))
+        // A key written with no value (`expect:`) is reported on its own line.
+        value.ok_or_else(|| {
+            let position = self.map.key_position(&mapping.key(key));
+            self.error_at(mapping, position, format!("missing required key `{key}`"))
+        })
     }
 }
 
 /// Builds [`ScenarioError::Invalid`].
-pub(crate) fn invalid(origin: &str, path: &KeyPath, position: Option<Position>, message: impl Into<String>) -> ScenarioError {
+pub(crate) fn invalid(
+    origin: &str,
+    path: &KeyPath,
+    position: Option<Position>,
+    message: impl Into<String>,
+) -> ScenarioError {
     ScenarioError::Invalid {
         origin: origin.to_string(),
         problem: Problem {

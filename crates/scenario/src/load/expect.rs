@@ -26,7 +26,10 @@ pub(crate) fn convert(raw: RawExpect, cluster: &Cluster, doc: &Doc) -> Result<Ex
         }
         None => vec![Category::None],
         Some(list) if list.is_empty() => {
-            return Err(doc.invalid(&path.key("diagnosis"), "list at least one diagnosis category"));
+            return Err(doc.invalid(
+                &path.key("diagnosis"),
+                "list at least one diagnosis category",
+            ));
         }
         Some(list) => {
             let mut categories = Vec::with_capacity(list.len());
@@ -36,7 +39,11 @@ pub(crate) fn convert(raw: RawExpect, cluster: &Cluster, doc: &Doc) -> Result<Ex
                         &path.key("diagnosis").index(i),
                         format!(
                             "unknown diagnosis category `{text}`; expected one of: {}",
-                            Category::ALL.iter().map(Category::as_str).collect::<Vec<_>>().join(", ")
+                            Category::ALL
+                                .iter()
+                                .map(Category::as_str)
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     )
                 })?;
@@ -49,19 +56,39 @@ pub(crate) fn convert(raw: RawExpect, cluster: &Cluster, doc: &Doc) -> Result<Ex
     let locate = match raw.locate {
         None => None,
         Some(text) => {
-            let target = refs::parse_target(&text).map_err(|e| doc.invalid(&path.key("locate"), e))?;
-            check_target_exists(cluster, &target).map_err(|e| doc.invalid(&path.key("locate"), e))?;
+            let target =
+                refs::parse_target(&text).map_err(|e| doc.invalid(&path.key("locate"), e))?;
+            check_target_exists(cluster, &target)
+                .map_err(|e| doc.invalid(&path.key("locate"), e))?;
             Some(target)
         }
     };
 
-    let RawActions { acceptable, harmful } = raw.actions.unwrap_or_default();
+    let RawActions {
+        acceptable,
+        harmful,
+    } = raw.actions.unwrap_or_default();
     let actions_path = path.key("actions");
     let acceptable = match acceptable {
-        None if !detect => vec![ActionMatcher { pattern: ActionPattern::Action(ActionName::None), target: None }],
-        list => matchers(list.unwrap_or_default(), &actions_path.key("acceptable"), locate.as_ref(), cluster, doc)?,
+        None if !detect => vec![ActionMatcher {
+            pattern: ActionPattern::Action(ActionName::None),
+            target: None,
+        }],
+        list => matchers(
+            list.unwrap_or_default(),
+            &actions_path.key("acceptable"),
+            locate.as_ref(),
+            cluster,
+            doc,
+        )?,
     };
-    let harmful = matchers(harmful.unwrap_or_default(), &actions_path.key("harmful"), locate.as_ref(), cluster, doc)?;
+    let harmful = matchers(
+        harmful.unwrap_or_default(),
+        &actions_path.key("harmful"),
+        locate.as_ref(),
+        cluster,
+        doc,
+    )?;
     for (i, matcher) in harmful.iter().enumerate() {
         if acceptable.contains(matcher) {
             return Err(doc.invalid(
@@ -75,7 +102,10 @@ pub(crate) fn convert(raw: RawExpect, cluster: &Cluster, doc: &Doc) -> Result<Ex
         detect,
         diagnosis,
         locate,
-        actions: ExpectedActions { acceptable, harmful },
+        actions: ExpectedActions {
+            acceptable,
+            harmful,
+        },
         resolved: raw.resolved.unwrap_or(false),
     })
 }
@@ -113,8 +143,12 @@ fn matchers(
 /// Node actions need a node, the others a workload; without `@` the target is `locate`.
 fn check_acts_on(matcher: &ActionMatcher, locate: Option<&Target>) -> Result<(), String> {
     let acts = match matcher.pattern {
-        ActionPattern::Action(ActionName::CordonNode | ActionName::UncordonNode | ActionName::DrainNode) => Acts::Node,
-        ActionPattern::Action(ActionName::RunRunbook | ActionName::Escalate | ActionName::None) => Acts::Nothing,
+        ActionPattern::Action(
+            ActionName::CordonNode | ActionName::UncordonNode | ActionName::DrainNode,
+        ) => Acts::Node,
+        ActionPattern::Action(ActionName::RunRunbook | ActionName::Escalate | ActionName::None) => {
+            Acts::Nothing
+        }
         _ => Acts::Workload,
     };
     let (wanted, example) = match acts {
@@ -124,7 +158,9 @@ fn check_acts_on(matcher: &ActionMatcher, locate: Option<&Target>) -> Result<(),
     };
     let pattern = matcher.pattern;
     match (acts, matcher.target.as_ref().or(locate)) {
-        (Acts::Node, Some(Target::Node(_))) | (Acts::Workload, Some(Target::Workload { .. })) => Ok(()),
+        (Acts::Node, Some(Target::Node(_))) | (Acts::Workload, Some(Target::Workload { .. })) => {
+            Ok(())
+        }
         (_, None) => Err(format!(
             "`{pattern}` has no target and expect.locate is not set; write `{pattern}@{example}`"
         )),

@@ -1,18 +1,16 @@
 //! `faults`: when, what and where, with each type's parameters and defaults.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde_json::{Map, Value};
-
-use super::cluster::{self, check_ratio, check_target_exists};
+use super::cluster::{self, check_target_exists};
 use super::error::{Doc, Result};
+use super::params::Params;
 use super::raw::RawFault;
 use super::refs;
 use super::source_map::KeyPath;
 use crate::model::{
-    Cluster, ConfigKind, Dependency, Fault, FaultKind, MissingVia, ReplicaCount, RolloutEffect, Target,
-    UnschedulableParams, Workload, WorkloadKind,
+    Cluster, ConfigKind, Dependency, Fault, FaultKind, MissingVia, ReplicaCount, RolloutEffect,
+    Target, UnschedulableParams, Workload, WorkloadKind,
 };
 use crate::units;
 
@@ -65,14 +63,33 @@ fn signature(type_name: &str) -> Option<(&'static [&'static str], TargetKinds)> 
 }
 
 /// Converts `faults`.
-pub(crate) fn convert(raw: Vec<RawFault>, cluster: &Cluster, horizon: Duration, doc: &Doc) -> Result<Vec<Fault>> {
+pub(crate) fn convert(
+    raw: Vec<RawFault>,
+    cluster: &Cluster,
+    horizon: Duration,
+    doc: &Doc,
+) -> Result<Vec<Fault>> {
     raw.into_iter()
         .enumerate()
-        .map(|(i, raw)| convert_fault(raw, &KeyPath::root().key("faults").index(i), cluster, horizon, doc))
+        .map(|(i, raw)| {
+            convert_fault(
+                raw,
+                &KeyPath::root().key("faults").index(i),
+                cluster,
+                horizon,
+                doc,
+            )
+        })
         .collect()
 }
 
-fn convert_fault(raw: RawFault, path: &KeyPath, cluster: &Cluster, horizon: Duration, doc: &Doc) -> Result<Fault> {
+fn convert_fault(
+    raw: RawFault,
+    path: &KeyPath,
+    cluster: &Cluster,
+    horizon: Duration,
+    doc: &Doc,
+) -> Result<Fault> {
     let at_text = doc.required(raw.at, path, "at")?;
     let at = cluster::duration(doc, &path.key("at"), &at_text)?;
     if at >= horizon {
@@ -90,34 +107,46 @@ fn convert_fault(raw: RawFault, path: &KeyPath, cluster: &Cluster, horizon: Dura
     let Some((allowed, target_kinds)) = signature(&type_name) else {
         return Err(doc.invalid(
             &path.key("type"),
-            format!("unknown fault type `{type_name}`; expected one of: {}", FaultKind::TYPE_NAMES.join(", ")),
+            format!(
+                "unknown fault type `{type_name}`; expected one of: {}",
+                FaultKind::TYPE_NAMES.join(", ")
+            ),
         ));
     };
 
     let target_text = doc.required(raw.target, path, "target")?;
     let target_path = path.key("target");
     let target = refs::parse_target(&target_text).map_err(|e| doc.invalid(&target_path, e))?;
-    let fits = match (&target, target_kinds) {
-        (_, TargetKinds::Any) => true,
-        (Target::Workload { .. }, TargetKinds::Workload | TargetKinds::WorkloadOrExternal) => true,
-        (Target::External { .. }, TargetKinds::WorkloadOrExternal) => true,
-        (Target::Node(_), TargetKinds::Node) => true,
-        _ => false,
-    };
+    let fits = matches!(
+        (&target, target_kinds),
+        (_, TargetKinds::Any)
+            | (
+                Target::Workload { .. },
+                TargetKinds::Workload | TargetKinds::WorkloadOrExternal
+            )
+            | (Target::External { .. }, TargetKinds::WorkloadOrExternal)
+            | (Target::Node(_), TargetKinds::Node)
+    );
     if !fits {
         let wanted = match target_kinds {
             TargetKinds::Workload => "a workload `<namespace>/<name>`",
             TargetKinds::Node => "a node `node/<name>`",
-            TargetKinds::WorkloadOrExternal => "a workload `<namespace>/<name>` or `external/<host:port>`",
+            TargetKinds::WorkloadOrExternal => {
+                "a workload `<namespace>/<name>` or `external/<host:port>`"
+            }
             TargetKinds::Any => "anything",
         };
-        return Err(doc.invalid(&target_path, format!("fault type {type_name} targets {wanted}, not `{target}`")));
+        return Err(doc.invalid(
+            &target_path,
+            format!("fault type {type_name} targets {wanted}, not `{target}`"),
+        ));
     }
     check_target_exists(cluster, &target).map_err(|e| doc.invalid(&target_path, e))?;
     let workload = match &target {
-        Target::Workload { namespace, name } => {
-            cluster.workloads.iter().find(|w| &w.namespace == namespace && &w.name == name)
-        }
+        Target::Workload { namespace, name } => cluster
+            .workloads
+            .iter()
+            .find(|w| &w.namespace == namespace && &w.name == name),
         _ => None,
     };
 
@@ -133,9 +162,17 @@ fn convert_fault(raw: RawFault, path: &KeyPath, cluster: &Cluster, horizon: Dura
         (FaultKind::DependencyDown { .. }, _) | (_, None) => true,
         (_, Some(workload)) => !workload.depends_on.is_empty(),
     };
-    let logs = raw.logs.map(|lines| cluster::templates(lines, &path.key("logs"), has_deps, doc)).transpose()?;
+    let logs = raw
+        .logs
+        .map(|lines| cluster::templates(lines, &path.key("logs"), has_deps, doc))
+        .transpose()?;
 
-    Ok(Fault { at, kind, target, logs })
+    Ok(Fault {
+        at,
+        kind,
+        target,
+        logs,
+    })
 }
 
 /// Faults that strike a workload.
@@ -152,10 +189,15 @@ fn workload_fault(
             exit_code: match params.integer("exit_code")? {
                 None => DEFAULT_CRASH_EXIT_CODE,
                 Some(code) if (0..=255).contains(&code) => code as i32,
-                Some(code) => return Err(params.invalid("exit_code", format!("an exit code is 0 to 255, not {code}"))),
+                Some(code) => {
+                    return Err(params
+                        .invalid("exit_code", format!("an exit code is 0 to 255, not {code}")));
+                }
             },
             after: params.duration("after")?.unwrap_or(DEFAULT_CRASH_AFTER),
-            replicas: params.replicas("replicas", workload)?.unwrap_or(ReplicaCount::All),
+            replicas: params
+                .replicas("replicas", workload)?
+                .unwrap_or(ReplicaCount::All),
         },
         "bad-rollout" => {
             let image = params.new_image("image", workload)?;
@@ -165,24 +207,42 @@ fn workload_fault(
                 Some("oom") => RolloutEffect::Oom,
                 Some("hang") => RolloutEffect::Hang,
                 Some(other) => {
-                    return Err(params.invalid("effect", format!("unknown effect `{other}`; expected one of: crash, errors, oom, hang")));
+                    return Err(params.invalid(
+                        "effect",
+                        format!(
+                            "unknown effect `{other}`; expected one of: crash, errors, oom, hang"
+                        ),
+                    ));
                 }
             };
             let error_ratio = params.ratio("error_ratio")?;
             if error_ratio.is_some() && effect != RolloutEffect::Errors {
-                return Err(params.invalid("error_ratio", "error_ratio applies only to `effect: errors`"));
+                return Err(params.invalid(
+                    "error_ratio",
+                    "error_ratio applies only to `effect: errors`",
+                ));
             }
-            FaultKind::BadRollout { image, effect, error_ratio: error_ratio.unwrap_or(DEFAULT_ROLLOUT_ERROR_RATIO) }
+            FaultKind::BadRollout {
+                image,
+                effect,
+                error_ratio: error_ratio.unwrap_or(DEFAULT_ROLLOUT_ERROR_RATIO),
+            }
         }
-        "image-pull" => FaultKind::ImagePull { image: params.new_image("image", workload)? },
+        "image-pull" => FaultKind::ImagePull {
+            image: params.new_image("image", workload)?,
+        },
         "missing-config" => {
             let text = params.required_string("ref")?;
-            let reference = refs::parse_local_config_ref(&text).map_err(|e| params.invalid("ref", e))?;
+            let reference =
+                refs::parse_local_config_ref(&text).map_err(|e| params.invalid("ref", e))?;
             let via = match params.string("via")?.as_deref() {
                 None | Some("rollout") => MissingVia::Rollout,
                 Some("restart") => MissingVia::Restart,
                 Some(other) => {
-                    return Err(params.invalid("via", format!("unknown value `{other}`; expected one of: rollout, restart")));
+                    return Err(params.invalid(
+                        "via",
+                        format!("unknown value `{other}`; expected one of: rollout, restart"),
+                    ));
                 }
             };
             let kind_name = match reference.kind {
@@ -190,10 +250,11 @@ fn workload_fault(
                 ConfigKind::Secret => "secret",
             };
             let full = format!("{kind_name}/{}/{}", workload.namespace, reference.name);
-            let exists = cluster
-                .configs
-                .iter()
-                .any(|c| c.kind == reference.kind && c.namespace == workload.namespace && c.name == reference.name);
+            let exists = cluster.configs.iter().any(|c| {
+                c.kind == reference.kind
+                    && c.namespace == workload.namespace
+                    && c.name == reference.name
+            });
             match via {
                 MissingVia::Rollout if exists => {
                     return Err(params.invalid(
@@ -220,7 +281,10 @@ fn workload_fault(
                 None => {
                     return Err(doc.invalid(
                         target_path,
-                        format!("memory-limit needs a workload with a memory limit, and `{}` has none", workload.key()),
+                        format!(
+                            "memory-limit needs a workload with a memory limit, and `{}` has none",
+                            workload.key()
+                        ),
                     ));
                 }
                 Some(limit) if memory_bytes <= limit => {
@@ -241,7 +305,8 @@ fn workload_fault(
             bytes_per_minute: match params.scalar_text("rate")? {
                 None => DEFAULT_LEAK_BYTES_PER_MINUTE,
                 Some(text) => {
-                    let rate = units::parse_memory_rate(&text).map_err(|e| params.invalid("rate", e))?;
+                    let rate =
+                        units::parse_memory_rate(&text).map_err(|e| params.invalid("rate", e))?;
                     if rate == 0 {
                         return Err(params.invalid("rate", "a leak needs a rate above zero"));
                     }
@@ -253,13 +318,23 @@ fn workload_fault(
                 Some(_) => Some(params.new_image("since_rollout", workload)?),
             },
         },
-        "hang" => FaultKind::Hang { replicas: params.replicas("replicas", workload)?.unwrap_or(ReplicaCount::Count(1)) },
+        "hang" => FaultKind::Hang {
+            replicas: params
+                .replicas("replicas", workload)?
+                .unwrap_or(ReplicaCount::Count(1)),
+        },
         "traffic-surge" => {
             let factor = params.required_number("factor")?;
             if !(factor > 1.0 && factor.is_finite()) {
-                return Err(params.invalid("factor", format!("a surge multiplies traffic by more than 1, not {factor}")));
+                return Err(params.invalid(
+                    "factor",
+                    format!("a surge multiplies traffic by more than 1, not {factor}"),
+                ));
             }
-            FaultKind::TrafficSurge { factor, duration: params.positive_duration("duration")? }
+            FaultKind::TrafficSurge {
+                factor,
+                duration: params.positive_duration("duration")?,
+            }
         }
         "dependency-down" => {
             let callers = cluster.workloads.iter().any(|w| {
@@ -273,10 +348,15 @@ fn workload_fault(
                     format!("no workload lists `{}` in depends_on; dependency-down targets something other workloads call", workload.key()),
                 ));
             }
-            FaultKind::DependencyDown { duration: params.positive_duration("duration")? }
+            FaultKind::DependencyDown {
+                duration: params.positive_duration("duration")?,
+            }
         }
         "unschedulable" => {
-            let cpu_millis = params.scalar_text("cpu")?.map(|t| units::parse_cpu(&t).map_err(|e| params.invalid("cpu", e))).transpose()?;
+            let cpu_millis = params
+                .scalar_text("cpu")?
+                .map(|t| units::parse_cpu(&t).map_err(|e| params.invalid("cpu", e)))
+                .transpose()?;
             let memory_bytes = params.memory("memory")?;
             let node_selector = params.labels("node_selector")?.unwrap_or_default();
             if cpu_millis.is_none() && memory_bytes.is_none() && node_selector.is_empty() {
@@ -285,21 +365,37 @@ fn workload_fault(
                     "fault type unschedulable needs at least one of `cpu`, `memory` (requests) or `node_selector`",
                 ));
             }
-            FaultKind::Unschedulable(UnschedulableParams { cpu_millis, memory_bytes, node_selector })
+            FaultKind::Unschedulable(UnschedulableParams {
+                cpu_millis,
+                memory_bytes,
+                node_selector,
+            })
         }
-        "probe-misconfig" => {
-            FaultKind::ProbeMisconfig { timeout: params.positive_duration("timeout")?.unwrap_or(DEFAULT_PROBE_TIMEOUT) }
-        }
+        "probe-misconfig" => FaultKind::ProbeMisconfig {
+            timeout: params
+                .positive_duration("timeout")?
+                .unwrap_or(DEFAULT_PROBE_TIMEOUT),
+        },
         "scale-to-zero" => {
             if workload.kind == WorkloadKind::DaemonSet {
-                return Err(doc.invalid(target_path, format!("`{}` is a DaemonSet, which cannot be scaled", workload.key())));
+                return Err(doc.invalid(
+                    target_path,
+                    format!(
+                        "`{}` is a DaemonSet, which cannot be scaled",
+                        workload.key()
+                    ),
+                ));
             }
             FaultKind::ScaleToZero
         }
         "transient" => {
-            let error_ratio = params.ratio("error_ratio")?.unwrap_or(DEFAULT_TRANSIENT_ERROR_RATIO);
+            let error_ratio = params
+                .ratio("error_ratio")?
+                .unwrap_or(DEFAULT_TRANSIENT_ERROR_RATIO);
             FaultKind::Transient {
-                duration: params.positive_duration("duration")?.unwrap_or(DEFAULT_TRANSIENT_DURATION),
+                duration: params
+                    .positive_duration("duration")?
+                    .unwrap_or(DEFAULT_TRANSIENT_DURATION),
                 error_ratio,
             }
         }
@@ -310,181 +406,15 @@ fn workload_fault(
 /// Faults whose target is not a workload, and `noop`.
 fn other_fault(type_name: &str, params: &Params) -> Result<FaultKind> {
     Ok(match type_name {
-        "dependency-down" => FaultKind::DependencyDown { duration: params.positive_duration("duration")? },
-        "node-failure" => FaultKind::NodeFailure { duration: params.positive_duration("duration")? },
-        "disk-pressure" => FaultKind::DiskPressure { duration: params.positive_duration("duration")? },
+        "dependency-down" => FaultKind::DependencyDown {
+            duration: params.positive_duration("duration")?,
+        },
+        "node-failure" => FaultKind::NodeFailure {
+            duration: params.positive_duration("duration")?,
+        },
+        "disk-pressure" => FaultKind::DiskPressure {
+            duration: params.positive_duration("duration")?,
+        },
         _ => FaultKind::Noop,
     })
-}
-
-/// The `params` of one fault, checked against what its type accepts.
-struct Params<'a> {
-    values: Map<String, Value>,
-    path: KeyPath,
-    type_name: String,
-    doc: &'a Doc<'a>,
-}
-
-impl<'a> Params<'a> {
-    fn new(raw: Option<Map<String, Value>>, path: KeyPath, type_name: &str, allowed: &[&str], doc: &'a Doc<'a>) -> Result<Params<'a>> {
-        let values = raw.unwrap_or_default();
-        for key in values.keys() {
-            if !allowed.contains(&key.as_str()) {
-                let expected = if allowed.is_empty() {
-                    "it takes no params".to_string()
-                } else {
-                    format!("expected: {}", allowed.join(", "))
-                };
-                return Err(doc.bad_key(&path, key, format!("unknown key `{key}` for fault type {type_name}; {expected}")));
-            }
-        }
-        Ok(Params { values, path, type_name: type_name.to_string(), doc })
-    }
-
-    fn invalid(&self, key: &str, message: impl Into<String>) -> super::ScenarioError {
-        self.doc.invalid(&self.path.key(key), message)
-    }
-
-    fn missing(&self, key: &str) -> super::ScenarioError {
-        self.doc.invalid(&self.path, format!("fault type {} needs `{key}`", self.type_name))
-    }
-
-    /// The value, with `null` counting as absent.
-    fn get(&self, key: &str) -> Option<&Value> {
-        self.values.get(key).filter(|v| !v.is_null())
-    }
-
-    fn wrong_type(&self, key: &str, expected: &str, found: &Value) -> super::ScenarioError {
-        let found = match found {
-            Value::Null => "null",
-            Value::Bool(_) => "true/false",
-            Value::Number(_) => "a number",
-            Value::String(_) => "a string",
-            Value::Array(_) => "a list",
-            Value::Object(_) => "a mapping",
-        };
-        self.invalid(key, format!("expected {expected}, found {found}"))
-    }
-
-    fn string(&self, key: &str) -> Result<Option<String>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(other) => Err(self.wrong_type(key, "a string", other)),
-        }
-    }
-
-    fn required_string(&self, key: &str) -> Result<String> {
-        self.string(key)?.ok_or_else(|| self.missing(key))
-    }
-
-    /// A string or a number, as text: quantities may be written either way.
-    fn scalar_text(&self, key: &str) -> Result<Option<String>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(other) => Err(self.wrong_type(key, "a string or a number", other)),
-        }
-    }
-
-    fn number(&self, key: &str) -> Result<Option<f64>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::Number(n)) => n.as_f64().map(Some).ok_or_else(|| self.invalid(key, "expected a number")),
-            Some(other) => Err(self.wrong_type(key, "a number", other)),
-        }
-    }
-
-    fn required_number(&self, key: &str) -> Result<f64> {
-        self.number(key)?.ok_or_else(|| self.missing(key))
-    }
-
-    fn integer(&self, key: &str) -> Result<Option<i64>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| self.invalid(key, format!("expected a whole number, found {n}"))),
-            Some(other) => Err(self.wrong_type(key, "a whole number", other)),
-        }
-    }
-
-    fn ratio(&self, key: &str) -> Result<Option<f64>> {
-        let ratio = self.number(key)?;
-        if let Some(ratio) = ratio {
-            check_ratio(ratio).map_err(|e| self.invalid(key, e))?;
-        }
-        Ok(ratio)
-    }
-
-    fn duration(&self, key: &str) -> Result<Option<Duration>> {
-        self.scalar_text(key)?.map(|text| units::parse_duration(&text).map_err(|e| self.invalid(key, e))).transpose()
-    }
-
-    fn positive_duration(&self, key: &str) -> Result<Option<Duration>> {
-        let duration = self.duration(key)?;
-        if duration.is_some_and(|d| d.is_zero()) {
-            return Err(self.invalid(key, format!("`{key}` must be longer than zero; leave it out to mean until the horizon or the default")));
-        }
-        Ok(duration)
-    }
-
-    fn memory(&self, key: &str) -> Result<Option<u64>> {
-        self.scalar_text(key)?.map(|text| units::parse_memory(&text).map_err(|e| self.invalid(key, e))).transpose()
-    }
-
-    fn required_memory(&self, key: &str) -> Result<u64> {
-        self.memory(key)?.ok_or_else(|| self.missing(key))
-    }
-
-    /// `all` or a count of replicas that the workload has.
-    fn replicas(&self, key: &str, workload: &Workload) -> Result<Option<ReplicaCount>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::String(s)) if s == "all" => Ok(Some(ReplicaCount::All)),
-            Some(Value::Number(n)) => {
-                let count = n.as_u64().and_then(|c| u32::try_from(c).ok()).filter(|c| *c >= 1);
-                match count {
-                    None => Err(self.invalid(key, format!("expected `all` or a count of 1 or more, found {n}"))),
-                    Some(c) if workload.kind != WorkloadKind::DaemonSet && c > workload.replicas => Err(self.invalid(
-                        key,
-                        format!("`{}` has {} replicas, fewer than {c}", workload.key(), workload.replicas),
-                    )),
-                    Some(c) => Ok(Some(ReplicaCount::Count(c))),
-                }
-            }
-            Some(Value::String(s)) => Err(self.invalid(key, format!("expected `all` or a count, found `{s}`"))),
-            Some(other) => Err(self.wrong_type(key, "`all` or a count", other)),
-        }
-    }
-
-    /// An image other than the one the workload already runs.
-    fn new_image(&self, key: &str, workload: &Workload) -> Result<String> {
-        let image = self.required_string(key)?;
-        cluster::check_image(&image).map_err(|e| self.invalid(key, e))?;
-        if image == workload.image {
-            return Err(self.invalid(key, format!("`{image}` is the image `{}` already runs; a rollout needs a new one", workload.key())));
-        }
-        Ok(image)
-    }
-
-    /// A mapping of label names to values; scalar values are taken as text.
-    fn labels(&self, key: &str) -> Result<Option<BTreeMap<String, String>>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::Object(map)) => {
-                let mut labels = BTreeMap::new();
-                for (name, value) in map {
-                    let text = match value {
-                        Value::String(s) => s.clone(),
-                        Value::Number(n) => n.to_string(),
-                        Value::Bool(b) => b.to_string(),
-                        other => return Err(self.doc.invalid(&self.path.key(key).key(name), format!("expected a label value, found {}", if other.is_array() { "a list" } else { "a mapping or null" }))),
-                    };
-                    labels.insert(name.clone(), text);
-                }
-                Ok(Some(labels))
-            }
-            Some(other) => Err(self.wrong_type(key, "a mapping of labels", other)),
-        }
-    }
 }

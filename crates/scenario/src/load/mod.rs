@@ -2,13 +2,14 @@
 //! into the typed [`Scenario`] with every documented default applied.
 //!
 //! Line numbers: errors raised by the YAML reader carry their own position; errors found by
-//! the validation are placed with a [`source_map::SourceMap`] of the same text, which records
+//! the validation are placed with a source map of the same text, which records
 //! where every key and value starts.
 
 mod cluster;
 mod error;
 mod expect;
 mod faults;
+mod params;
 mod raw;
 mod refs;
 mod source_map;
@@ -18,13 +19,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use cluster::{
-    DEFAULT_CPU_MILLIS, DEFAULT_ERROR_RATIO, DEFAULT_LATENCY_MS, DEFAULT_LOG_EVERY, DEFAULT_MEMORY_BYTES,
-    DEFAULT_NODE_CPU_MILLIS, DEFAULT_NODE_MEMORY_BYTES, DEFAULT_NODE_NAME, DEFAULT_RPS, DEFAULT_STARTUP,
+    DEFAULT_CPU_MILLIS, DEFAULT_ERROR_RATIO, DEFAULT_LATENCY_MS, DEFAULT_LOG_EVERY,
+    DEFAULT_MEMORY_BYTES, DEFAULT_NODE_CPU_MILLIS, DEFAULT_NODE_MEMORY_BYTES, DEFAULT_NODE_NAME,
+    DEFAULT_RPS, DEFAULT_STARTUP,
 };
 pub use error::{Problem, ScenarioError};
 pub use faults::{
-    DEFAULT_CRASH_AFTER, DEFAULT_CRASH_EXIT_CODE, DEFAULT_LEAK_BYTES_PER_MINUTE, DEFAULT_PROBE_TIMEOUT,
-    DEFAULT_ROLLOUT_ERROR_RATIO, DEFAULT_TRANSIENT_DURATION, DEFAULT_TRANSIENT_ERROR_RATIO,
+    DEFAULT_CRASH_AFTER, DEFAULT_CRASH_EXIT_CODE, DEFAULT_LEAK_BYTES_PER_MINUTE,
+    DEFAULT_PROBE_TIMEOUT, DEFAULT_ROLLOUT_ERROR_RATIO, DEFAULT_TRANSIENT_DURATION,
+    DEFAULT_TRANSIENT_ERROR_RATIO,
 };
 
 use error::{Doc, Result, invalid};
@@ -39,12 +42,12 @@ pub const DEFAULT_SEED: u64 = 1;
 pub const DEFAULT_HORIZON: Duration = Duration::from_secs(20 * 60);
 
 /// Reads and validates one scenario file.
-pub fn load_file(path: &Path) -> Result<Scenario> {
+pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
     load_with_position(path).map(|(scenario, _)| scenario)
 }
 
 /// Validates scenario text; `origin` names it in errors (usually the file name).
-pub fn parse_str(text: &str, origin: &str) -> Result<Scenario> {
+pub fn parse_str(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
     parse_with_position(text, origin).map(|(scenario, _)| scenario)
 }
 
@@ -52,16 +55,24 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Scenario> {
 /// `*.yaml` and `*.yml` file directly inside it (not in subfolders), sorted by name.
 ///
 /// Scenario names must be unique across everything loaded.
-pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Scenario)>> {
+pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Scenario)>, ScenarioError> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
-            let entries = std::fs::read_dir(path).map_err(|source| ScenarioError::ListFolder { path: path.clone(), source })?;
+            let entries = std::fs::read_dir(path).map_err(|source| ScenarioError::ListFolder {
+                path: path.clone(),
+                source,
+            })?;
             let mut found = Vec::new();
             for entry in entries {
-                let entry = entry.map_err(|source| ScenarioError::ListFolder { path: path.clone(), source })?;
+                let entry = entry.map_err(|source| ScenarioError::ListFolder {
+                    path: path.clone(),
+                    source,
+                })?;
                 let file = entry.path();
-                let is_yaml = file.extension().is_some_and(|ext| ext == "yaml" || ext == "yml");
+                let is_yaml = file
+                    .extension()
+                    .is_some_and(|ext| ext == "yaml" || ext == "yml");
                 if is_yaml && file.is_file() {
                     found.push(file);
                 }
@@ -85,7 +96,11 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Scenario)>> {
                 &file.display().to_string(),
                 &KeyPath::root().key("name"),
                 name_position,
-                format!("scenario name `{}` is already used by {}", scenario.name, first.display()),
+                format!(
+                    "scenario name `{}` is already used by {}",
+                    scenario.name,
+                    first.display()
+                ),
             ));
         }
         seen.insert(scenario.name.clone(), file.clone());
@@ -95,7 +110,10 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Scenario)>> {
 }
 
 fn load_with_position(path: &Path) -> Result<(Scenario, Option<Position>)> {
-    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     parse_with_position(&text, &path.display().to_string())
 }
 
@@ -122,7 +140,8 @@ fn parse_with_position(text: &str, origin: &str) -> Result<(Scenario, Option<Pos
             "a scenario is a mapping with keys such as `name`, `cluster`, `faults` and `expect`",
         ));
     }
-    let raw: RawScenario = serde_saphyr::from_str(text).map_err(|e| yaml_error(origin, text, &e, Some(&map)))?;
+    let raw: RawScenario =
+        serde_saphyr::from_str(text).map_err(|e| yaml_error(origin, text, &e, Some(&map)))?;
     let doc = Doc { origin, map: &map };
     let scenario = convert(raw, &doc)?;
     Ok((scenario, map.key_position(&KeyPath::root().key("name"))))
@@ -155,33 +174,65 @@ fn convert(raw: RawScenario, doc: &Doc) -> Result<Scenario> {
 }
 
 /// Turns an error of the YAML reader into a sentence with the key path and line.
-fn yaml_error(origin: &str, text: &str, err: &serde_saphyr::Error, map: Option<&SourceMap>) -> ScenarioError {
+fn yaml_error(
+    origin: &str,
+    text: &str,
+    err: &serde_saphyr::Error,
+    map: Option<&SourceMap>,
+) -> ScenarioError {
     use serde_saphyr::Error as E;
 
     let err = err.without_snippet();
-    let position = err
-        .location()
-        .filter(|l| l.line() > 0)
-        .map(|l| Position { line: l.line(), column: l.column() });
-    let found = position.and_then(|p| text_at(text, p)).map(|t| format!(", found `{t}`")).unwrap_or_default();
+    let position = err.location().filter(|l| l.line() > 0).map(|l| Position {
+        line: l.line(),
+        column: l.column(),
+    });
+    let found = position
+        .and_then(|p| text_at(text, p))
+        .map(|t| format!(", found `{t}`"))
+        .unwrap_or_default();
     let (message, unknown_key) = match err {
-        E::SerdeUnknownField { field, expected, .. } => (
-            format!("unknown key `{field}`; expected one of: {}", expected.join(", ")),
+        E::SerdeUnknownField {
+            field, expected, ..
+        } => (
+            format!(
+                "unknown key `{field}`; expected one of: {}",
+                expected.join(", ")
+            ),
             Some(field.as_str()),
         ),
         E::SerdeMissingField { field, .. } => (format!("missing required key `{field}`"), None),
-        E::SerdeInvalidType { unexpected, expected, .. } | E::SerdeInvalidValue { unexpected, expected, .. } => {
-            (format!("expected {expected}, found {unexpected}"), None)
+        E::SerdeInvalidType {
+            unexpected,
+            expected,
+            ..
         }
-        E::SerdeUnknownVariant { variant, expected, .. } => {
-            (format!("unknown value `{variant}`; expected one of: {}", expected.join(", ")), None)
-        }
+        | E::SerdeInvalidValue {
+            unexpected,
+            expected,
+            ..
+        } => (format!("expected {expected}, found {unexpected}"), None),
+        E::SerdeUnknownVariant {
+            variant, expected, ..
+        } => (
+            format!(
+                "unknown value `{variant}`; expected one of: {}",
+                expected.join(", ")
+            ),
+            None,
+        ),
         E::InvalidScalar { ty, .. } => (format!("expected {}{found}", describe_scalar(ty)), None),
         E::DuplicateMappingKey { key, .. } => match key {
-            Some(key) => (format!("the key `{key}` is written twice"), None),
+            Some(key) => (
+                format!("the key `{key}` is written twice"),
+                Some(key.as_str()),
+            ),
             None => ("a key is written twice".to_string(), None),
         },
-        E::Unexpected { expected, .. } => (format!("expected {expected}{found}"), None),
+        E::Unexpected { expected, .. } => (
+            format!("expected {}{found}", describe_expected(expected)),
+            None,
+        ),
         other => (strip_position(&other.to_string()), None),
     };
     let path = match (map, position) {
@@ -196,17 +247,40 @@ fn describe_scalar(ty: &str) -> String {
     match ty {
         "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "a whole number, 0 or more".to_string(),
         "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "a whole number".to_string(),
-        "f32" | "f64" => "a number".to_string(),
-        "bool" => "true or false".to_string(),
+        "f32" | "f64" | "floating point" => "a number".to_string(),
+        "bool" | "boolean" => "true or false".to_string(),
         other => format!("a value of type {other}"),
+    }
+}
+
+/// Plain words for what the YAML reader expected.
+fn describe_expected(expected: &str) -> &str {
+    match expected {
+        "sequence start" => "a list",
+        "mapping start" => "a mapping",
+        "string scalar" | "scalar" => "a single value, not a list or mapping",
+        other => other,
     }
 }
 
 /// The text written at `position`, up to the end of the line, shortened.
 fn text_at(text: &str, position: Position) -> Option<String> {
-    let line = text.lines().nth(usize::try_from(position.line).ok()?.checked_sub(1)?)?;
-    let rest: String = line.chars().skip(usize::try_from(position.column).ok()?.saturating_sub(1)).collect();
-    let rest = rest.split(" #").next().unwrap_or_default().trim();
+    let line = text
+        .lines()
+        .nth(usize::try_from(position.line).ok()?.checked_sub(1)?)?;
+    let rest: String = line
+        .chars()
+        .skip(usize::try_from(position.column).ok()?.saturating_sub(1))
+        .collect();
+    let mut rest = rest.split(" #").next().unwrap_or_default().trim();
+    // Inside a flow collection such as `{rps: lots}` the value ends at the next delimiter.
+    if !rest.starts_with(['[', '{', '"', '\'']) {
+        rest = rest
+            .split([',', '}', ']'])
+            .next()
+            .unwrap_or_default()
+            .trim_end();
+    }
     if rest.is_empty() {
         return None;
     }

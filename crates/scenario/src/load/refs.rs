@@ -7,7 +7,12 @@ use crate::model::{ConfigKind, ConfigRef, Dependency, LocalConfigRef, Target};
 /// `checkout-oom-undersized`: lowercase words of letters and digits joined by single dashes.
 pub fn check_kebab_case(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
-        && name.split('-').all(|word| !word.is_empty() && word.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        && name.split('-').all(|word| {
+            !word.is_empty()
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        });
     if ok {
         Ok(())
     } else {
@@ -22,7 +27,9 @@ pub fn check_kebab_case(name: &str) -> Result<(), String> {
 pub fn check_dns_label(what: &str, name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 63
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !name.starts_with('-')
         && !name.ends_with('-');
     if ok {
@@ -41,7 +48,9 @@ pub fn check_dns_subdomain(what: &str, name: &str) -> Result<(), String> {
         && name.len() <= 253
         && name.split('.').all(|label| {
             !label.is_empty()
-                && label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         });
@@ -57,10 +66,16 @@ pub fn check_dns_subdomain(what: &str, name: &str) -> Result<(), String> {
 
 /// `host:port` of an external dependency.
 pub fn parse_host_port(text: &str) -> Result<(String, u16), String> {
-    let bad = || format!("invalid external address `{text}`; expected `<host>:<port>`, e.g. `payments.example.com:443`");
+    let bad = || {
+        format!(
+            "invalid external address `{text}`; expected `<host>:<port>`, e.g. `payments.example.com:443`"
+        )
+    };
     let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
     let host_ok = !host.is_empty()
-        && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
         && !host.starts_with(['.', '-'])
         && !host.ends_with(['.', '-']);
     let port: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(bad)?;
@@ -95,14 +110,21 @@ pub fn parse_target(text: &str) -> Result<Target, String> {
             }
             check_dns_label("namespace", namespace).map_err(|e| format!("{e}; {}", bad()))?;
             check_dns_label("workload name", tail)?;
-            Ok(Target::Workload { namespace: namespace.to_string(), name: tail.to_string() })
+            Ok(Target::Workload {
+                namespace: namespace.to_string(),
+                name: tail.to_string(),
+            })
         }
     }
 }
 
 /// An entry of `depends_on`: `namespace/workload` or `external/<host:port>`.
 pub fn parse_dependency(text: &str) -> Result<Dependency, String> {
-    let bad = || format!("invalid dependency `{text}`; expected `<namespace>/<workload>` or `external/<host:port>`");
+    let bad = || {
+        format!(
+            "invalid dependency `{text}`; expected `<namespace>/<workload>` or `external/<host:port>`"
+        )
+    };
     match parse_target(text) {
         Ok(Target::Workload { namespace, name }) => Ok(Dependency::InCluster { namespace, name }),
         Ok(Target::External { host, port }) => Ok(Dependency::External { host, port }),
@@ -122,28 +144,45 @@ fn parse_config_kind(kind: &str) -> Option<ConfigKind> {
 
 /// An entry of `cluster.configs`: `secret/<namespace>/<name>` or `configmap/<namespace>/<name>`.
 pub fn parse_config_ref(text: &str) -> Result<ConfigRef, String> {
-    let bad = || format!("invalid config object `{text}`; expected `secret/<namespace>/<name>` or `configmap/<namespace>/<name>`");
+    let bad = || {
+        format!(
+            "invalid config object `{text}`; expected `secret/<namespace>/<name>` or `configmap/<namespace>/<name>`"
+        )
+    };
     let mut parts = text.split('/');
-    let (Some(kind), Some(namespace), Some(name), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(kind), Some(namespace), Some(name), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(bad());
     };
     let kind = parse_config_kind(kind).ok_or_else(bad)?;
     check_dns_label("namespace", namespace)?;
     check_dns_subdomain("object name", name)?;
-    Ok(ConfigRef { kind, namespace: namespace.to_string(), name: name.to_string() })
+    Ok(ConfigRef {
+        kind,
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+    })
 }
 
 /// A same-namespace reference in `env_from` or a `missing-config` fault: `secret/<name>` or
 /// `configmap/<name>`.
 pub fn parse_local_config_ref(text: &str) -> Result<LocalConfigRef, String> {
-    let bad = || format!("invalid reference `{text}`; expected `secret/<name>` or `configmap/<name>` in the workload's namespace");
+    let bad = || {
+        format!(
+            "invalid reference `{text}`; expected `secret/<name>` or `configmap/<name>` in the workload's namespace"
+        )
+    };
     let (kind, name) = text.split_once('/').ok_or_else(bad)?;
     let kind = parse_config_kind(kind).ok_or_else(bad)?;
     if name.contains('/') {
         return Err(bad());
     }
     check_dns_subdomain("object name", name)?;
-    Ok(LocalConfigRef { kind, name: name.to_string() })
+    Ok(LocalConfigRef {
+        kind,
+        name: name.to_string(),
+    })
 }
 
 /// An entry of `expect.actions`: `<action>[@<namespace>/<name> | @node/<name>]`.
@@ -177,22 +216,45 @@ mod tests {
     fn targets_of_every_kind_parse() {
         assert_eq!(
             parse_target("shop/checkout"),
-            Ok(Target::Workload { namespace: "shop".into(), name: "checkout".into() })
+            Ok(Target::Workload {
+                namespace: "shop".into(),
+                name: "checkout".into()
+            })
         );
-        assert_eq!(parse_target("node/node-a"), Ok(Target::Node("node-a".into())));
+        assert_eq!(
+            parse_target("node/node-a"),
+            Ok(Target::Node("node-a".into()))
+        );
         assert_eq!(
             parse_target("external/payments.example.com:443"),
-            Ok(Target::External { host: "payments.example.com".into(), port: 443 })
+            Ok(Target::External {
+                host: "payments.example.com".into(),
+                port: 443
+            })
         );
-        for bad in ["checkout", "shop/checkout/x", "external/host", "external/:443", "Shop/x", "node/", "shop/"] {
+        for bad in [
+            "checkout",
+            "shop/checkout/x",
+            "external/host",
+            "external/:443",
+            "Shop/x",
+            "node/",
+            "shop/",
+        ] {
             assert!(parse_target(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn dependencies_are_workloads_or_external() {
-        assert!(matches!(parse_dependency("shop/db"), Ok(Dependency::InCluster { .. })));
-        assert!(matches!(parse_dependency("external/a.b:5432"), Ok(Dependency::External { port: 5432, .. })));
+        assert!(matches!(
+            parse_dependency("shop/db"),
+            Ok(Dependency::InCluster { .. })
+        ));
+        assert!(matches!(
+            parse_dependency("external/a.b:5432"),
+            Ok(Dependency::External { port: 5432, .. })
+        ));
         assert!(parse_dependency("node/x").is_err());
         assert!(parse_dependency("external/a.b:99999").is_err());
     }
@@ -201,13 +263,20 @@ mod tests {
     fn config_refs_parse() {
         assert_eq!(
             parse_config_ref("secret/shop/db"),
-            Ok(ConfigRef { kind: ConfigKind::Secret, namespace: "shop".into(), name: "db".into() })
+            Ok(ConfigRef {
+                kind: ConfigKind::Secret,
+                namespace: "shop".into(),
+                name: "db".into()
+            })
         );
         assert!(parse_config_ref("configmap/shop").is_err());
         assert!(parse_config_ref("cm/shop/x").is_err());
         assert_eq!(
             parse_local_config_ref("configmap/flags"),
-            Ok(LocalConfigRef { kind: ConfigKind::ConfigMap, name: "flags".into() })
+            Ok(LocalConfigRef {
+                kind: ConfigKind::ConfigMap,
+                name: "flags".into()
+            })
         );
         assert!(parse_local_config_ref("secret/shop/db").is_err());
     }
@@ -222,7 +291,11 @@ mod tests {
         let m = parse_action_matcher("raise-memory-limit@shop/checkout").unwrap();
         assert_eq!(m.pattern, ActionPattern::RaiseMemoryLimit);
         assert!(parse_action_matcher("reboot").is_err());
-        assert!(parse_action_matcher("rollback@external/a:1").unwrap_err().contains("not on external hosts"));
+        assert!(
+            parse_action_matcher("rollback@external/a:1")
+                .unwrap_err()
+                .contains("not on external hosts")
+        );
     }
 
     #[test]

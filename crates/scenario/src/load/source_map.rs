@@ -21,7 +21,10 @@ pub struct Position {
 
 impl Position {
     fn from_location(location: &Location) -> Option<Position> {
-        (location.line() > 0).then(|| Position { line: location.line(), column: location.column() })
+        (location.line() > 0).then(|| Position {
+            line: location.line(),
+            column: location.column(),
+        })
     }
 }
 
@@ -82,7 +85,12 @@ impl fmt::Display for KeyPath {
             match segment {
                 Segment::Index(index) => write!(f, "[{index}]")?,
                 // Keys such as label names may contain dots; quote them so the path stays readable.
-                Segment::Key(key) if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') => {
+                Segment::Key(key)
+                    if key.is_empty()
+                        || !key
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
+                {
                     write!(f, "[{key:?}]")?
                 }
                 Segment::Key(key) if i == 0 => f.write_str(key)?,
@@ -112,9 +120,16 @@ pub struct SourceMap {
 
 impl SourceMap {
     /// Reads the positions of `text`. Fails with serde-saphyr's error when the text is not YAML.
+    ///
+    /// Duplicate keys are let through here and both recorded, so that the error the typed
+    /// reading raises for them can be placed in the mapping that holds them.
     pub fn parse(text: &str) -> Result<SourceMap, serde_saphyr::Error> {
-        let tree: Spanned<Node> = serde_saphyr::from_str(text)?;
-        let mut map = SourceMap { root_is_mapping: matches!(tree.value, Node::Map(_)), ..SourceMap::default() };
+        let options = serde_saphyr::options! { duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough };
+        let tree: Spanned<Node> = serde_saphyr::from_str_with_options(text, options)?;
+        let mut map = SourceMap {
+            root_is_mapping: matches!(tree.value, Node::Map(_)),
+            ..SourceMap::default()
+        };
         map.add(KeyPath::root(), None, &tree);
         Ok(map)
     }
@@ -125,11 +140,19 @@ impl SourceMap {
     }
 
     fn add(&mut self, path: KeyPath, key: Option<Position>, node: &Spanned<Node>) {
-        self.entries.push(Entry { path: path.clone(), key, value: Position::from_location(&node.referenced) });
+        self.entries.push(Entry {
+            path: path.clone(),
+            key,
+            value: Position::from_location(&node.referenced),
+        });
         match &node.value {
             Node::Map(entries) => {
                 for (key, value) in entries {
-                    self.add(path.key(&key.value), Position::from_location(&key.referenced), value);
+                    self.add(
+                        path.key(&key.value),
+                        Position::from_location(&key.referenced),
+                        value,
+                    );
                 }
             }
             Node::Seq(items) => {
@@ -162,15 +185,18 @@ impl SourceMap {
 
     /// Where the key of `path` is written, falling back to [`SourceMap::value_position`].
     pub fn key_position(&self, path: &KeyPath) -> Option<Position> {
-        self.entry(path).and_then(|e| e.key).or_else(|| self.value_position(path))
+        self.entry(path)
+            .and_then(|e| e.key)
+            .or_else(|| self.value_position(path))
     }
 
     /// The path an error at `position` is about: the key or value written last at or
     /// before it, preferring the deeper one when a key and its value start at the same place.
     ///
-    /// When the error is about the key itself (an unknown key), the mapping holding that key
-    /// is returned instead, so the message reads `faults[0].params: unknown key ...`.
-    pub fn path_at(&self, position: Position, unknown_key: Option<&str>) -> KeyPath {
+    /// When the error is about the key `key_in_error` itself (an unknown or repeated key),
+    /// the mapping holding it is returned instead, so the message reads
+    /// `faults[0].params: unknown key ...`.
+    pub fn path_at(&self, position: Position, key_in_error: Option<&str>) -> KeyPath {
         let mut best: Option<(Position, &Entry, bool)> = None;
         for entry in &self.entries {
             for (candidate, is_key) in [(entry.key, true), (entry.value, false)] {
@@ -180,7 +206,8 @@ impl SourceMap {
                 let better = match best {
                     None => true,
                     Some((pos, current, _)) => {
-                        candidate > pos || (candidate == pos && entry.path.len() > current.path.len())
+                        candidate > pos
+                            || (candidate == pos && entry.path.len() > current.path.len())
                     }
                 };
                 if better {
@@ -189,7 +216,11 @@ impl SourceMap {
             }
         }
         match best {
-            Some((pos, entry, true)) if pos == position && unknown_key.is_some() && entry.path.last_key() == unknown_key => {
+            Some((pos, entry, true))
+                if pos == position
+                    && key_in_error.is_some()
+                    && entry.path.last_key() == key_in_error =>
+            {
                 entry.path.parent()
             }
             Some((_, entry, _)) => entry.path.clone(),
@@ -297,14 +328,21 @@ mod tests {
     fn paths_read_like_the_document() {
         let path = KeyPath::root().key("faults").index(0).key("params");
         assert_eq!(path.to_string(), "faults[0].params");
-        assert_eq!(KeyPath::root().key("labels").key("a.b/c").to_string(), "labels[\"a.b/c\"]");
+        assert_eq!(
+            KeyPath::root().key("labels").key("a.b/c").to_string(),
+            "labels[\"a.b/c\"]"
+        );
         assert_eq!(KeyPath::root().to_string(), "");
     }
 
     #[test]
     fn keys_and_values_have_positions() {
         let map = SourceMap::parse(TEXT).unwrap();
-        let memroy = KeyPath::root().key("faults").index(0).key("params").key("memroy");
+        let memroy = KeyPath::root()
+            .key("faults")
+            .index(0)
+            .key("params")
+            .key("memroy");
         assert_eq!(map.key_position(&memroy), Some(pos(5, 7)));
         assert_eq!(map.value_position(&memroy), Some(pos(5, 15)));
         let fault = KeyPath::root().key("faults").index(0);
@@ -316,8 +354,14 @@ mod tests {
     #[test]
     fn errors_map_back_to_paths() {
         let map = SourceMap::parse(TEXT).unwrap();
-        assert_eq!(map.path_at(pos(5, 7), Some("memroy")).to_string(), "faults[0].params");
-        assert_eq!(map.path_at(pos(5, 15), None).to_string(), "faults[0].params.memroy");
+        assert_eq!(
+            map.path_at(pos(5, 7), Some("memroy")).to_string(),
+            "faults[0].params"
+        );
+        assert_eq!(
+            map.path_at(pos(5, 15), None).to_string(),
+            "faults[0].params.memroy"
+        );
         assert_eq!(map.path_at(pos(1, 7), None).to_string(), "name");
     }
 }

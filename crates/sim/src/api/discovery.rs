@@ -72,8 +72,10 @@ pub fn group(group: &str) -> Result<Value, ApiError> {
 
 /// `GET /api/v1` or `/apis/<group>/<version>`.
 pub fn resource_list(group: &str, version: &str) -> Result<Value, ApiError> {
-    let types: Vec<&ResourceType> =
-        RESOURCE_TYPES.iter().filter(|rt| rt.group == group && rt.version == version).collect();
+    let types: Vec<&ResourceType> = RESOURCE_TYPES
+        .iter()
+        .filter(|rt| rt.group == group && rt.version == version)
+        .collect();
     if types.is_empty() {
         return Err(ApiError::unknown_resource());
     }
@@ -97,7 +99,11 @@ pub fn resource_list(group: &str, version: &str) -> Result<Value, ApiError> {
             list.push(subresource(rt, sub));
         }
     }
-    let group_version = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    let group_version = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
     Ok(json!({
         "kind": "APIResourceList",
         "apiVersion": "v1",
@@ -140,13 +146,30 @@ mod tests {
     #[test]
     fn core_resources_include_subresources() {
         let list = resource_list("", "v1").unwrap();
-        let names: Vec<&str> =
-            list["resources"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
-        for want in ["pods", "pods/log", "pods/eviction", "pods/status", "nodes", "namespaces"] {
+        let names: Vec<&str> = list["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        for want in [
+            "pods",
+            "pods/log",
+            "pods/eviction",
+            "pods/status",
+            "nodes",
+            "namespaces",
+        ] {
             assert!(names.contains(&want), "{want} missing from {names:?}");
         }
         assert!(resource_list("", "v2").is_err());
         let groups = groups();
-        assert!(groups["groups"].as_array().unwrap().iter().any(|g| g["name"] == "metrics.k8s.io"));
+        assert!(
+            groups["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|g| g["name"] == "metrics.k8s.io")
+        );
     }
 }

@@ -17,13 +17,27 @@ use crate::resources;
 use crate::store::DeleteOptions;
 
 /// `POST pods/<name>/eviction`.
-pub fn serve(state: &ApiState, p: &ObjectPath, query: &Query, body: &[u8]) -> Result<Response, ApiError> {
-    let mut opts = DeleteOptions { dry_run: query.dry_run()?, ..DeleteOptions::default() };
+pub fn serve(
+    state: &ApiState,
+    p: &ObjectPath,
+    query: &Query,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let mut opts = DeleteOptions {
+        dry_run: query.dry_run()?,
+        ..DeleteOptions::default()
+    };
     let eviction: Value = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
     })?;
-    let kind = eviction.get("kind").and_then(Value::as_str).unwrap_or("Eviction");
-    let version = eviction.get("apiVersion").and_then(Value::as_str).unwrap_or("policy/v1");
+    let kind = eviction
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("Eviction");
+    let version = eviction
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("policy/v1");
     if kind != "Eviction" || !matches!(version, "policy/v1" | "policy/v1beta1") {
         return Err(ApiError::bad_request(format!(
             "the eviction subresource takes a policy/v1 Eviction, but the body is kind {kind:?} of apiVersion {version:?}"
@@ -43,7 +57,10 @@ pub fn serve(state: &ApiState, p: &ObjectPath, query: &Query, body: &[u8]) -> Re
     }
     let pod = current(state, p)?;
     check_budgets(state, p.ns(), pod.value())?;
-    state.store.delete(p.rt, p.ns(), p.name(), &opts).map_err(|e| ApiError::from_store(p.rt, e))?;
+    state
+        .store
+        .delete(p.rt, p.ns(), p.name(), &opts)
+        .map_err(|e| ApiError::from_store(p.rt, e))?;
     Ok(json_value(201, &success(201, None)))
 }
 
@@ -63,7 +80,10 @@ fn is_healthy(pod: &Value) -> bool {
 /// Refuses the eviction (429) if it would take a matching budget below its desired number of
 /// healthy pods.
 fn check_budgets(state: &ApiState, ns: &str, pod: &Value) -> Result<(), ApiError> {
-    let phase = pod.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+    let phase = pod
+        .pointer("/status/phase")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     // Pods that are already not running, or already going away, cost no availability.
     if matches!(phase, "Succeeded" | "Failed" | "Pending")
         || pod.pointer("/metadata/deletionTimestamp").is_some()
@@ -75,7 +95,11 @@ fn check_budgets(state: &ApiState, ns: &str, pod: &Value) -> Result<(), ApiError
     let (budgets, _) = state.store.list(pdb_rt, Some(ns));
     let mut matching = Vec::new();
     for pdb in &budgets {
-        let Some(sel) = pdb.value().pointer("/spec/selector").filter(|s| !s.is_null()) else {
+        let Some(sel) = pdb
+            .value()
+            .pointer("/spec/selector")
+            .filter(|s| !s.is_null())
+        else {
             continue;
         };
         let Ok(sel) = LabelSelector::from_object(Some(sel)) else {
@@ -95,17 +119,25 @@ fn check_budgets(state: &ApiState, ns: &str, pod: &Value) -> Result<(), ApiError
         }
     };
     let (pods, _) = state.store.list(pods_rt, Some(ns));
-    let selected: Vec<&Value> = pods.iter().map(|e| e.value()).filter(|v| sel.matches_object(v)).collect();
+    let selected: Vec<&Value> = pods
+        .iter()
+        .map(|e| e.value())
+        .filter(|v| sel.matches_object(v))
+        .collect();
     let expected = selected.len() as i64;
     let healthy = selected.iter().filter(|v| is_healthy(v)).count() as i64;
     let spec = &pdb.value()["spec"];
     let desired = if let Some(max) = spec.get("maxUnavailable").filter(|v| !v.is_null()) {
         (expected - scaled(max, expected)).max(0)
     } else {
-        spec.get("minAvailable").filter(|v| !v.is_null()).map_or(1, |min| scaled(min, expected))
+        spec.get("minAvailable")
+            .filter(|v| !v.is_null())
+            .map_or(1, |min| scaled(min, expected))
     };
-    let always_allow_unhealthy =
-        spec.get("unhealthyPodEvictionPolicy").and_then(Value::as_str) == Some("AlwaysAllow");
+    let always_allow_unhealthy = spec
+        .get("unhealthyPodEvictionPolicy")
+        .and_then(Value::as_str)
+        == Some("AlwaysAllow");
     let allowed = if is_healthy(pod) {
         healthy - desired >= 1
     } else {
@@ -133,7 +165,10 @@ fn check_budgets(state: &ApiState, ns: &str, pod: &Value) -> Result<(), ApiError
 fn scaled(v: &Value, total: i64) -> i64 {
     match v {
         Value::Number(n) => n.as_i64().unwrap_or(0),
-        Value::String(s) => match s.strip_suffix('%').and_then(|p| p.trim().parse::<i64>().ok()) {
+        Value::String(s) => match s
+            .strip_suffix('%')
+            .and_then(|p| p.trim().parse::<i64>().ok())
+        {
             Some(pct) => (pct * total + 99) / 100,
             None => s.parse().unwrap_or(0),
         },

@@ -17,7 +17,9 @@ use super::request::{
 };
 use super::selectors::{FieldSelector, LabelSelector};
 use super::status::ApiError;
-use super::{ApiState, discovery, eviction, logs, metrics_api, scale, tables, watch};
+use super::{
+    ApiState, discovery, eviction, logs, metrics_api, openapi, protobuf, scale, tables, watch,
+};
 use crate::resources::ResourceType;
 use crate::store::{DeleteOptions, Entry, Part, Propagation, StoreError};
 
@@ -59,7 +61,25 @@ async fn handle(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let query = Query::parse(uri.query())?;
-    let target = parse_path(uri.path()).ok_or_else(ApiError::unknown_resource)?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let body = if content_type.starts_with(protobuf::MEDIA_TYPE) && !body.is_empty() {
+        Bytes::from(protobuf::to_json(&body)?.to_string())
+    } else {
+        body
+    };
+    let path = uri.path().trim_end_matches('/');
+    if method == Method::GET && path == "/openapi/v3" {
+        return Ok(json_value(200, &openapi::root()));
+    }
+    if method == Method::GET
+        && let Some(gv) = path.strip_prefix("/openapi/v3/")
+    {
+        return Ok(json_value(200, &openapi::group_version(gv)?));
+    }
+    let target = parse_path(path).ok_or_else(ApiError::unknown_resource)?;
     let discovery_doc = |v: Result<Value, ApiError>| -> Result<Response, ApiError> {
         if method != Method::GET {
             return Err(ApiError::method_not_allowed());
@@ -116,7 +136,10 @@ async fn object(
 
 /// The current object, or 404.
 pub fn current(state: &ApiState, p: &ObjectPath) -> Result<Arc<Entry>, ApiError> {
-    state.store.get(p.rt, p.ns(), p.name()).ok_or_else(|| ApiError::not_found(p.rt, p.name()))
+    state
+        .store
+        .get(p.rt, p.ns(), p.name())
+        .ok_or_else(|| ApiError::not_found(p.rt, p.name()))
 }
 
 fn get(state: &ApiState, p: &ObjectPath, format: Format) -> Result<Response, ApiError> {
@@ -129,7 +152,14 @@ fn get(state: &ApiState, p: &ObjectPath, format: Format) -> Result<Response, Api
             let rv = entry.resource_version().to_string();
             json_value(
                 200,
-                &tables::table(p.rt, &[entry.value()], now, &rv, None, tables::RowObject::Metadata),
+                &tables::table(
+                    p.rt,
+                    &[entry.value()],
+                    now,
+                    &rv,
+                    None,
+                    tables::RowObject::Metadata,
+                ),
             )
         }
     })
@@ -183,7 +213,7 @@ impl ContinueToken {
                 "continue key {token:?} is not valid: pass the continue value of the previous page unchanged"
             ))
         };
-        if token.len() % 2 != 0 {
+        if !token.len().is_multiple_of(2) {
             return Err(bad());
         }
         let bytes: Vec<u8> = (0..token.len())
@@ -196,7 +226,11 @@ impl ContinueToken {
         let rv = parts.next().and_then(|r| r.parse().ok()).ok_or_else(bad)?;
         let namespace = parts.next().ok_or_else(bad)?.to_string();
         let name = parts.next().ok_or_else(bad)?.to_string();
-        Ok(ContinueToken { rv, namespace, name })
+        Ok(ContinueToken {
+            rv,
+            namespace,
+            name,
+        })
     }
 }
 
@@ -215,11 +249,20 @@ pub struct Page {
 /// Selects the objects of a list request: namespace, selectors, `limit` and `continue`.
 pub fn select(state: &ApiState, p: &ObjectPath, query: &Query) -> Result<Page, ApiError> {
     let selectors = Selectors::from_query(query)?;
-    let limit = query.number("limit")?.filter(|l| *l > 0).map(|l| l as usize);
-    let token = query.get("continue").filter(|c| !c.is_empty()).map(ContinueToken::decode).transpose()?;
+    let limit = query
+        .number("limit")?
+        .filter(|l| *l > 0)
+        .map(|l| l as usize);
+    let token = query
+        .get("continue")
+        .filter(|c| !c.is_empty())
+        .map(ContinueToken::decode)
+        .transpose()?;
     let (all, store_rv) = state.store.list(p.rt, p.namespace.as_deref());
     let start = match &token {
-        Some(t) => all.partition_point(|e| (e.namespace(), e.name()) <= (t.namespace.as_str(), t.name.as_str())),
+        Some(t) => all.partition_point(|e| {
+            (e.namespace(), e.name()) <= (t.namespace.as_str(), t.name.as_str())
+        }),
         None => 0,
     };
     let rv = token.as_ref().map_or(store_rv, |t| t.rv);
@@ -236,14 +279,23 @@ pub fn select(state: &ApiState, p: &ObjectPath, query: &Query) -> Result<Page, A
         items.push(e.clone());
     }
     let continue_token = next.and_then(|_| items.last()).map(|last| {
-        ContinueToken { rv, namespace: last.namespace().to_string(), name: last.name().to_string() }
-            .encode()
+        ContinueToken {
+            rv,
+            namespace: last.namespace().to_string(),
+            name: last.name().to_string(),
+        }
+        .encode()
     });
     let remaining = match next {
         Some(i) if selectors.is_empty() => Some(all.len() - i),
         _ => None,
     };
-    Ok(Page { items, rv, continue_token, remaining })
+    Ok(Page {
+        items,
+        rv,
+        continue_token,
+        remaining,
+    })
 }
 
 fn list_metadata(page: &Page) -> Value {
@@ -278,13 +330,22 @@ pub fn list_body(rt: &ResourceType, metadata: &Value, items: &[Arc<Entry>]) -> B
     buf.freeze()
 }
 
-fn list(state: &ApiState, p: &ObjectPath, query: &Query, format: Format) -> Result<Response, ApiError> {
+fn list(
+    state: &ApiState,
+    p: &ObjectPath,
+    query: &Query,
+    format: Format,
+) -> Result<Response, ApiError> {
     let page = select(state, p, query)?;
     let meta = list_metadata(&page);
     Ok(match format {
         Format::Object => json_bytes(200, list_body(p.rt, &meta, &page.items)),
         Format::Metadata => {
-            let items: Vec<Value> = page.items.iter().map(|e| tables::partial_metadata(e.value())).collect();
+            let items: Vec<Value> = page
+                .items
+                .iter()
+                .map(|e| tables::partial_metadata(e.value()))
+                .collect();
             json_value(
                 200,
                 &json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "items": items}),
@@ -310,13 +371,21 @@ fn list(state: &ApiState, p: &ObjectPath, query: &Query, format: Format) -> Resu
     })
 }
 
-fn create(state: &ApiState, p: &ObjectPath, query: &Query, body: &[u8]) -> Result<Response, ApiError> {
+fn create(
+    state: &ApiState,
+    p: &ObjectPath,
+    query: &Query,
+    body: &[u8],
+) -> Result<Response, ApiError> {
     if p.rt.namespaced && p.namespace.is_none() {
         return Err(ApiError::method_not_allowed());
     }
     let dry = query.dry_run()?;
     let obj = decode_object(p.rt, body)?;
-    let entry = state.store.create(p.rt, p.ns(), obj, dry).map_err(|e| ApiError::from_store(p.rt, e))?;
+    let entry = state
+        .store
+        .create(p.rt, p.ns(), obj, dry)
+        .map_err(|e| ApiError::from_store(p.rt, e))?;
     Ok(json_bytes(201, entry.json().clone()))
 }
 
@@ -338,7 +407,10 @@ fn update(
 
 /// The content type of a patch request.
 pub fn patch_kind(headers: &HeaderMap) -> Result<PatchKind, ApiError> {
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     PatchKind::from_content_type(ct)
 }
 
@@ -355,7 +427,10 @@ pub fn read_modify_write(
         let cur = current(state, p)?;
         let cur_rv = cur.resource_version().to_string();
         let mut new = change(cur.value())?;
-        let explicit = new.pointer("/metadata/resourceVersion").and_then(Value::as_str).is_some_and(|rv| rv != cur_rv);
+        let explicit = new
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .is_some_and(|rv| rv != cur_rv);
         if !explicit && new.get("metadata").is_some_and(Value::is_object) {
             new["metadata"]["resourceVersion"] = json!(cur_rv);
         }
@@ -400,7 +475,10 @@ fn patch(
             if obj.get("metadata").is_none_or(|m| !m.is_object()) {
                 obj["metadata"] = json!({});
             }
-            let named = obj["metadata"].get("name").and_then(Value::as_str).unwrap_or("");
+            let named = obj["metadata"]
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             if !named.is_empty() && named != p.name() {
                 return Err(ApiError::bad_request(format!(
                     "the name of the object ({named}) does not match the name on the URL ({})",
@@ -446,7 +524,9 @@ pub fn delete_options(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiEr
 /// Applies a `DeleteOptions` object onto `opts`.
 pub fn delete_options_from(opts: &mut DeleteOptions, v: &Value) -> Result<(), ApiError> {
     if !v.is_object() {
-        return Err(ApiError::bad_request("the DeleteOptions body must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the DeleteOptions body must be a JSON object",
+        ));
     }
     if let Some(g) = v.get("gracePeriodSeconds").filter(|g| !g.is_null()) {
         let g = g.as_i64().ok_or_else(|| {
@@ -463,7 +543,10 @@ pub fn delete_options_from(opts: &mut DeleteOptions, v: &Value) -> Result<(), Ap
     if let Some(uid) = v.pointer("/preconditions/uid").and_then(Value::as_str) {
         opts.uid = Some(uid.to_string());
     }
-    if let Some(rv) = v.pointer("/preconditions/resourceVersion").and_then(Value::as_str) {
+    if let Some(rv) = v
+        .pointer("/preconditions/resourceVersion")
+        .and_then(Value::as_str)
+    {
         opts.resource_version = Some(rv.parse().map_err(|_| {
             ApiError::bad_request(format!(
                 "preconditions.resourceVersion {rv:?} is not valid: it must be a resource version the server returned"
@@ -487,10 +570,17 @@ fn propagation(p: &str) -> Result<Propagation, ApiError> {
     }
 }
 
-fn delete(state: &ApiState, p: &ObjectPath, query: &Query, body: &[u8]) -> Result<Response, ApiError> {
+fn delete(
+    state: &ApiState,
+    p: &ObjectPath,
+    query: &Query,
+    body: &[u8],
+) -> Result<Response, ApiError> {
     let opts = delete_options(query, body)?;
-    let entry =
-        state.store.delete(p.rt, p.ns(), p.name(), &opts).map_err(|e| ApiError::from_store(p.rt, e))?;
+    let entry = state
+        .store
+        .delete(p.rt, p.ns(), p.name(), &opts)
+        .map_err(|e| ApiError::from_store(p.rt, e))?;
     Ok(json_bytes(200, entry.json().clone()))
 }
 
@@ -520,6 +610,9 @@ fn delete_collection(
 /// A streaming response body with a content type.
 pub fn streaming(content_type: &'static str, body: Body) -> Response {
     let mut resp = body.into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, axum::http::HeaderValue::from_static(content_type));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static(content_type),
+    );
     resp
 }

@@ -31,12 +31,21 @@ struct LogRequest {
 
 impl LogRequest {
     fn lines(&self, state: &ApiState) -> Result<Vec<LogLine>, LogError> {
-        state.telemetry.logs(&self.namespace, &self.pod, self.container.as_deref(), self.previous)
+        state.telemetry.logs(
+            &self.namespace,
+            &self.pod,
+            self.container.as_deref(),
+            self.previous,
+        )
     }
 
     fn render(&self, line: &LogLine, out: &mut String) {
         if self.timestamps {
-            out.push_str(&to_datetime(line.ts_ms).format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string());
+            out.push_str(
+                &to_datetime(line.ts_ms)
+                    .format("%Y-%m-%dT%H:%M:%S%.9fZ")
+                    .to_string(),
+            );
             out.push(' ');
         }
         out.push_str(&line.text);
@@ -58,7 +67,11 @@ fn positive(query: &Query, key: &str) -> Result<Option<i64>, ApiError> {
     match query.number(key)? {
         Some(n) if n < 0 || (n == 0 && key != "tailLines") => Err(ApiError::bad_request(format!(
             "{key}: Invalid value: {n}: must be greater than {}",
-            if key == "tailLines" { "or equal to 0" } else { "0" }
+            if key == "tailLines" {
+                "or equal to 0"
+            } else {
+                "0"
+            }
         ))),
         n => Ok(n),
     }
@@ -81,13 +94,18 @@ pub fn serve(state: &Arc<ApiState>, p: &ObjectPath, query: &Query) -> Result<Res
         ),
     };
     if since_seconds.is_some() && since_time.is_some() {
-        return Err(ApiError::bad_request("at most one of sinceTime or sinceSeconds may be specified"));
+        return Err(ApiError::bad_request(
+            "at most one of sinceTime or sinceSeconds may be specified",
+        ));
     }
     let now = state.store.clock().now_ms();
     let req = LogRequest {
         namespace: p.ns().to_string(),
         pod: p.name().to_string(),
-        container: query.get("container").filter(|c| !c.is_empty()).map(String::from),
+        container: query
+            .get("container")
+            .filter(|c| !c.is_empty())
+            .map(String::from),
         previous: query.flag("previous"),
         timestamps: query.flag("timestamps"),
         since_ms: since_time.or(since_seconds.map(|s| now - s * 1000)),
@@ -122,7 +140,10 @@ pub fn serve(state: &Arc<ApiState>, p: &ObjectPath, query: &Query) -> Result<Res
         interval: tokio::time::interval(state.log_poll_interval),
         done: false,
     };
-    Ok(streaming("text/plain", Body::from_stream(futures::stream::unfold(follow, Follow::next))))
+    Ok(streaming(
+        "text/plain",
+        Body::from_stream(futures::stream::unfold(follow, Follow::next)),
+    ))
 }
 
 /// Cuts `text` to the remaining byte budget (on a character boundary) and spends it.
@@ -150,7 +171,10 @@ struct Cursor {
 impl Cursor {
     fn after(lines: &[LogLine]) -> Option<Cursor> {
         let last = lines.last()?.ts_ms;
-        Some(Cursor { ts_ms: last, count: lines.iter().filter(|l| l.ts_ms == last).count() })
+        Some(Cursor {
+            ts_ms: last,
+            count: lines.iter().filter(|l| l.ts_ms == last).count(),
+        })
     }
 
     /// Index of the first line not read yet.
@@ -164,9 +188,12 @@ impl Cursor {
 
 /// Restart count and whether the followed container has terminated.
 fn container_instance(pod: &Value, container: Option<&str>) -> (i64, bool) {
-    let statuses = pod.pointer("/status/containerStatuses").and_then(Value::as_array);
+    let statuses = pod
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array);
     let status = statuses.and_then(|ss| {
-        ss.iter().find(|s| container.is_none_or(|c| s.get("name").and_then(Value::as_str) == Some(c)))
+        ss.iter()
+            .find(|s| container.is_none_or(|c| s.get("name").and_then(Value::as_str) == Some(c)))
     });
     match status {
         Some(s) => (
@@ -216,7 +243,11 @@ impl Follow {
             let instance = self
                 .state
                 .store
-                .get(crate::resources::find("", "v1", "pods").expect("pods registered"), &self.req.namespace, &self.req.pod)
+                .get(
+                    crate::resources::find("", "v1", "pods").expect("pods registered"),
+                    &self.req.namespace,
+                    &self.req.pod,
+                )
                 .map(|pod| container_instance(pod.value(), self.req.container.as_deref()));
             self.done = match instance {
                 None => true,

@@ -11,7 +11,9 @@ mod eviction;
 mod handlers;
 mod logs;
 mod metrics_api;
+mod openapi;
 mod patch;
+mod protobuf;
 mod request;
 mod scale;
 mod selectors;
@@ -75,9 +77,7 @@ async fn ok() -> &'static str {
     "ok"
 }
 
-async fn prometheus(
-    axum::extract::State(state): axum::extract::State<Arc<ApiState>>,
-) -> Response {
+async fn prometheus(axum::extract::State(state): axum::extract::State<Arc<ApiState>>) -> Response {
     let mut resp = state.telemetry.prometheus_text().into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -25,7 +25,12 @@ pub enum PatchKind {
 impl PatchKind {
     /// The format named by a `Content-Type` header; 415 for anything else.
     pub fn from_content_type(content_type: &str) -> Result<Self, ApiError> {
-        let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let media = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         match media.as_str() {
             "application/json-patch+json" => Ok(PatchKind::Json),
             "application/merge-patch+json" => Ok(PatchKind::Merge),
@@ -48,9 +53,9 @@ pub fn parse(kind: PatchKind, body: &[u8]) -> Result<Value, ApiError> {
         PatchKind::Json if !value.is_array() => Err(ApiError::bad_request(
             "error decoding patch: a JSON patch must be an array of operations",
         )),
-        PatchKind::Merge | PatchKind::Strategic | PatchKind::Apply if !value.is_object() => {
-            Err(ApiError::bad_request("error decoding patch: the patch must be a JSON object"))
-        }
+        PatchKind::Merge | PatchKind::Strategic | PatchKind::Apply if !value.is_object() => Err(
+            ApiError::bad_request("error decoding patch: the patch must be a JSON object"),
+        ),
         _ => Ok(value),
     }
 }
@@ -64,7 +69,11 @@ pub fn apply(kind: PatchKind, target: &Value, patch: &Value) -> Result<Value, Ap
                 ApiError::bad_request(format!("error decoding patch: invalid JSON patch: {e}"))
             })?;
             json_patch::patch(&mut out, &ops).map_err(|e| {
-                ApiError::new(422, "Invalid", format!("the JSON patch could not be applied: {e}"))
+                ApiError::new(
+                    422,
+                    "Invalid",
+                    format!("the JSON patch could not be applied: {e}"),
+                )
             })?;
         }
         PatchKind::Merge => json_patch::merge(&mut out, patch),
@@ -104,11 +113,22 @@ enum ListStrategy {
 fn list_strategy(field: &str, parent: &str) -> ListStrategy {
     use ListStrategy::*;
     match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "volumes" | "imagePullSecrets"
-        | "env" | "resourceClaims" | "schedulingGates" => ByKey("name"),
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "imagePullSecrets"
+        | "env"
+        | "resourceClaims"
+        | "schedulingGates" => ByKey("name"),
         "volumeMounts" => ByKey("mountPath"),
         "volumeDevices" => ByKey("devicePath"),
-        "ports" if matches!(parent, "containers" | "initContainers" | "ephemeralContainers") => {
+        "ports"
+            if matches!(
+                parent,
+                "containers" | "initContainers" | "ephemeralContainers"
+            ) =>
+        {
             ByKey("containerPort")
         }
         "ports" if parent == "spec" => ByKey("port"),
@@ -297,10 +317,16 @@ mod tests {
     #[test]
     fn conditions_merge_by_type_and_lists_can_be_replaced() {
         let obj = json!({"status": {"conditions": [{"type": "Ready", "status": "False"}, {"type": "X", "status": "True"}]}});
-        let out = smp(obj.clone(), json!({"status": {"conditions": [{"type": "Ready", "status": "True"}]}}));
+        let out = smp(
+            obj.clone(),
+            json!({"status": {"conditions": [{"type": "Ready", "status": "True"}]}}),
+        );
         assert_eq!(out["status"]["conditions"][0]["status"], "True");
         assert_eq!(out["status"]["conditions"].as_array().unwrap().len(), 2);
-        let out = smp(obj, json!({"status": {"conditions": [{"$patch": "replace"}, {"type": "Y"}]}}));
+        let out = smp(
+            obj,
+            json!({"status": {"conditions": [{"$patch": "replace"}, {"type": "Y"}]}}),
+        );
         assert_eq!(out["status"]["conditions"], json!([{"type": "Y"}]));
     }
 
@@ -310,6 +336,9 @@ mod tests {
             PatchKind::from_content_type("application/merge-patch+json; charset=utf-8").unwrap(),
             PatchKind::Merge
         );
-        assert_eq!(PatchKind::from_content_type("text/plain").unwrap_err().code, 415);
+        assert_eq!(
+            PatchKind::from_content_type("text/plain").unwrap_err().code,
+            415
+        );
     }
 }

@@ -70,7 +70,8 @@ pub fn parse_path(path: &str) -> Option<Target> {
         ["watch", rest @ ..] => (true, rest),
         _ => (false, rest),
     };
-    let namespaced = |plural: &str| resources::find(group, version, plural).filter(|rt| rt.namespaced);
+    let namespaced =
+        |plural: &str| resources::find(group, version, plural).filter(|rt| rt.namespaced);
     let (rt, namespace, tail) = match rest {
         ["namespaces", ns, plural, tail @ ..] if namespaced(plural).is_some() => {
             (namespaced(plural)?, Some(ns.to_string()), tail)
@@ -81,7 +82,9 @@ pub fn parse_path(path: &str) -> Option<Target> {
     let (name, sub) = match tail {
         [] => (None, None),
         [name] => (Some(name.to_string()), None),
-        [name, sub] if rt.subresources.contains(sub) => (Some(name.to_string()), Some(sub.to_string())),
+        [name, sub] if rt.subresources.contains(sub) => {
+            (Some(name.to_string()), Some(sub.to_string()))
+        }
         _ => return None,
     };
     if rt.namespaced && namespace.is_none() && name.is_some() {
@@ -90,7 +93,13 @@ pub fn parse_path(path: &str) -> Option<Target> {
     if name.as_deref() == Some("") {
         return None;
     }
-    Some(Target::Object(ObjectPath { rt, namespace, name, sub, legacy_watch }))
+    Some(Target::Object(ObjectPath {
+        rt,
+        namespace,
+        name,
+        sub,
+        legacy_watch,
+    }))
 }
 
 /// The query parameters of a request.
@@ -113,12 +122,18 @@ impl Query {
 
     /// The first value of a parameter.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every value of a parameter.
     pub fn all(&self, key: &str) -> impl Iterator<Item = &str> {
-        self.0.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// A boolean parameter: present as `true` or `1`.
@@ -175,13 +190,19 @@ pub enum Format {
 impl Format {
     /// The first representation in `Accept` the server can produce.
     pub fn from_headers(headers: &HeaderMap) -> Self {
-        let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let accept = headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         for media in accept.split(',') {
             let params: Vec<&str> = media.split(';').map(str::trim).collect();
             if params.contains(&"as=Table") {
                 return Format::Table;
             }
-            if params.iter().any(|p| p.starts_with("as=PartialObjectMetadata")) {
+            if params
+                .iter()
+                .any(|p| p.starts_with("as=PartialObjectMetadata"))
+            {
                 return Format::Metadata;
             }
             if matches!(params.first(), Some(&"application/json") | Some(&"*/*")) {
@@ -212,7 +233,10 @@ pub fn decode_object(rt: &ResourceType, body: &[u8]) -> Result<Value, ApiError> 
 /// Checks the `apiVersion` and `kind` of a body against the ones the endpoint takes.
 pub fn check_type(value: &Value, api_version: &str, kind: &str) -> Result<(), ApiError> {
     let got_kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
-    let got_version = value.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let got_version = value
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if (!got_kind.is_empty() && got_kind != kind)
         || (!got_version.is_empty() && got_version != api_version)
     {
@@ -239,7 +263,10 @@ fn kind_of_json(v: &Value) -> &'static str {
 pub fn json_bytes(code: u16, body: impl Into<Bytes>) -> Response {
     let code = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
     let mut resp = (code, body.into()).into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
@@ -262,11 +289,17 @@ mod tests {
     #[test]
     fn paths() {
         let o = object("/api/v1/namespaces/default/pods/web-1/log");
-        assert_eq!((o.rt.plural, o.ns(), o.name(), o.sub.as_deref()), ("pods", "default", "web-1", Some("log")));
+        assert_eq!(
+            (o.rt.plural, o.ns(), o.name(), o.sub.as_deref()),
+            ("pods", "default", "web-1", Some("log"))
+        );
         let o = object("/api/v1/namespaces/default");
         assert_eq!((o.rt.plural, o.name()), ("namespaces", "default"));
         let o = object("/api/v1/namespaces/default/status");
-        assert_eq!((o.rt.plural, o.name(), o.sub.as_deref()), ("namespaces", "default", Some("status")));
+        assert_eq!(
+            (o.rt.plural, o.name(), o.sub.as_deref()),
+            ("namespaces", "default", Some("status"))
+        );
         let o = object("/apis/apps/v1/watch/namespaces/x/deployments");
         assert!(o.legacy_watch && o.name.is_none());
         let o = object("/api/v1/pods");
@@ -275,6 +308,9 @@ mod tests {
         assert!(parse_path("/api/v1/namespaces/x/widgets").is_none());
         assert!(parse_path("/api/v1/namespaces/x/pods/p/exec").is_none());
         assert!(parse_path("/apis/apps/v1/namespaces/x/nodes").is_none());
-        assert!(matches!(parse_path("/apis/apps/v1"), Some(Target::Resources(..))));
+        assert!(matches!(
+            parse_path("/apis/apps/v1"),
+            Some(Target::Resources(..))
+        ));
     }
 }

@@ -17,7 +17,13 @@ use crate::store::Part;
 fn scale_of(obj: &Value) -> Value {
     let meta = &obj["metadata"];
     let mut metadata = json!({});
-    for f in ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"] {
+    for f in [
+        "name",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+    ] {
         if let Some(v) = meta.get(f) {
             metadata[f] = v.clone();
         }
@@ -43,7 +49,12 @@ pub fn get(state: &ApiState, p: &ObjectPath) -> Result<Response, ApiError> {
 }
 
 /// `PUT .../<name>/scale`.
-pub fn update(state: &ApiState, p: &ObjectPath, query: &Query, body: &[u8]) -> Result<Response, ApiError> {
+pub fn update(
+    state: &ApiState,
+    p: &ObjectPath,
+    query: &Query,
+    body: &[u8],
+) -> Result<Response, ApiError> {
     let dry = query.dry_run()?;
     let scale: Value = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))

@@ -26,7 +26,9 @@ struct Requirement {
 
 impl Requirement {
     fn matches(&self, labels: Option<&Map<String, Value>>) -> bool {
-        let value = labels.and_then(|l| l.get(&self.key)).and_then(Value::as_str);
+        let value = labels
+            .and_then(|l| l.get(&self.key))
+            .and_then(Value::as_str);
         match self.op {
             Op::Eq | Op::In => value.is_some_and(|v| self.values.iter().any(|w| w == v)),
             Op::NotEq | Op::NotIn => value.is_none_or(|v| !self.values.iter().any(|w| w == v)),
@@ -67,16 +69,36 @@ impl LabelSelector {
         };
         if let Some(labels) = selector.get("matchLabels").and_then(Value::as_object) {
             for (k, v) in labels {
-                let v = v.as_str().ok_or_else(|| format!("matchLabels[{k}] must be a string"))?;
-                requirements.push(Requirement { key: k.clone(), op: Op::Eq, values: vec![v.into()] });
+                let v = v
+                    .as_str()
+                    .ok_or_else(|| format!("matchLabels[{k}] must be a string"))?;
+                requirements.push(Requirement {
+                    key: k.clone(),
+                    op: Op::Eq,
+                    values: vec![v.into()],
+                });
             }
         }
-        for expr in selector.get("matchExpressions").and_then(Value::as_array).into_iter().flatten() {
-            let key = expr.get("key").and_then(Value::as_str).unwrap_or("").to_string();
+        for expr in selector
+            .get("matchExpressions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let key = expr
+                .get("key")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             let values: Vec<String> = expr
                 .get("values")
                 .and_then(Value::as_array)
-                .map(|vs| vs.iter().filter_map(Value::as_str).map(String::from).collect())
+                .map(|vs| {
+                    vs.iter()
+                        .filter_map(Value::as_str)
+                        .map(String::from)
+                        .collect()
+                })
                 .unwrap_or_default();
             let op = match expr.get("operator").and_then(Value::as_str).unwrap_or("") {
                 "In" => Op::In,
@@ -150,14 +172,22 @@ fn parse_requirement(part: &str) -> Result<Requirement, String> {
     if let Some(key) = part.strip_prefix('!') {
         let key = key.trim();
         check_key(key)?;
-        return Ok(Requirement { key: key.into(), op: Op::NotExists, values: vec![] });
+        return Ok(Requirement {
+            key: key.into(),
+            op: Op::NotExists,
+            values: vec![],
+        });
     }
     for (token, op) in [("!=", Op::NotEq), ("==", Op::Eq), ("=", Op::Eq)] {
         if let Some((key, value)) = part.split_once(token) {
             let (key, value) = (key.trim(), value.trim());
             check_key(key)?;
             check_value(value)?;
-            return Ok(Requirement { key: key.into(), op, values: vec![value.into()] });
+            return Ok(Requirement {
+                key: key.into(),
+                op,
+                values: vec![value.into()],
+            });
         }
     }
     if let Some(open) = part.find('(') {
@@ -177,17 +207,30 @@ fn parse_requirement(part: &str) -> Result<Requirement, String> {
         for v in &values {
             check_value(v)?;
         }
-        return Ok(Requirement { key: key.into(), op, values });
+        return Ok(Requirement {
+            key: key.into(),
+            op,
+            values,
+        });
     }
     check_key(part)?;
-    Ok(Requirement { key: part.into(), op: Op::Exists, values: vec![] })
+    Ok(Requirement {
+        key: part.into(),
+        op: Op::Exists,
+        values: vec![],
+    })
 }
 
 fn check_key(key: &str) -> Result<(), String> {
     let ok = !key.is_empty()
         && key.len() <= 317
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
-        && key.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+        && key
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
     if ok {
         Ok(())
     } else {
@@ -199,7 +242,9 @@ fn check_key(key: &str) -> Result<(), String> {
 
 fn check_value(value: &str) -> Result<(), String> {
     let ok = value.len() <= 63
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
     if ok {
         Ok(())
     } else {
@@ -238,9 +283,15 @@ impl FieldSelector {
             };
             let path = path.trim();
             if path.is_empty() || path.split('.').any(str::is_empty) {
-                return Err(format!("invalid field selector {text:?}: {path:?} is not a field path"));
+                return Err(format!(
+                    "invalid field selector {text:?}: {path:?} is not a field path"
+                ));
             }
-            requirements.push((path.split('.').map(String::from).collect(), eq, unescape(value)));
+            requirements.push((
+                path.split('.').map(String::from).collect(),
+                eq,
+                unescape(value),
+            ));
         }
         Ok(FieldSelector { requirements })
     }
@@ -362,7 +413,11 @@ mod tests {
             ("app=web,tier=back", false),
             ("", true),
         ] {
-            assert_eq!(LabelSelector::parse(sel).unwrap().matches_object(&p), want, "{sel}");
+            assert_eq!(
+                LabelSelector::parse(sel).unwrap().matches_object(&p),
+                want,
+                "{sel}"
+            );
         }
         assert!(LabelSelector::parse("app in (web").is_err());
         assert!(LabelSelector::parse("=x").is_err());
@@ -390,7 +445,11 @@ mod tests {
             ("spec.missing=", true),
             ("spec.missing!=", false),
         ] {
-            assert_eq!(FieldSelector::parse(sel).unwrap().matches(&p), want, "{sel}");
+            assert_eq!(
+                FieldSelector::parse(sel).unwrap().matches(&p),
+                want,
+                "{sel}"
+            );
         }
         assert!(FieldSelector::parse("nonsense").is_err());
         let escaped = FieldSelector::parse(r"metadata.name=a\,b").unwrap();

@@ -25,7 +25,12 @@ pub struct ApiError {
 impl ApiError {
     /// An error with no details.
     pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        ApiError { code, reason, message: message.into(), details: None }
+        ApiError {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+        }
     }
 
     /// 400 Bad Request.
@@ -37,14 +42,22 @@ impl ApiError {
     pub fn unknown_resource() -> Self {
         ApiError {
             details: Some(json!({})),
-            ..Self::new(404, "NotFound", "the server could not find the requested resource")
+            ..Self::new(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            )
         }
     }
 
     /// 404 for a missing object of a known type.
     pub fn not_found(rt: &ResourceType, name: &str) -> Self {
-        Self::new(404, "NotFound", format!("{} \"{name}\" not found", rt.plural))
-            .with_details(details(rt, name, rt.plural))
+        Self::new(
+            404,
+            "NotFound",
+            format!("{} \"{name}\" not found", rt.plural),
+        )
+        .with_details(details(rt, name, rt.plural))
     }
 
     /// 405 for verbs a resource does not support.
@@ -90,7 +103,11 @@ impl ApiError {
             StoreError::NotFound { kind, name }
             | StoreError::AlreadyExists { kind, name }
             | StoreError::Conflict { kind, name } => Some(details(rt, name, kind)),
-            StoreError::Invalid { kind, name, message } => {
+            StoreError::Invalid {
+                kind,
+                name,
+                message,
+            } => {
                 let mut d = details(rt, name, kind);
                 d["causes"] = json!(causes(message));
                 Some(d)
@@ -98,7 +115,12 @@ impl ApiError {
             StoreError::Gone { .. } | StoreError::MethodNotAllowed(_) => Some(json!({})),
             StoreError::BadRequest(_) | StoreError::TooManyRequests(_) => None,
         };
-        ApiError { code, reason, message, details }
+        ApiError {
+            code,
+            reason,
+            message,
+            details,
+        }
     }
 
     /// The `Status` object.
@@ -130,8 +152,10 @@ impl IntoResponse for ApiError {
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self.to_status()).unwrap_or_default();
         let mut resp = (code, body).into_response();
-        resp.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         resp
     }
 }

@@ -141,9 +141,12 @@ fn columns(rt: &ResourceType) -> &'static [Column] {
             ("Images", S, 1),
             ("Selector", S, 1),
         ],
-        ("apps", "ControllerRevision") => {
-            &[("Name", S, 0), ("Controller", S, 0), ("Revision", I, 0), ("Age", S, 0)]
-        }
+        ("apps", "ControllerRevision") => &[
+            ("Name", S, 0),
+            ("Controller", S, 0),
+            ("Revision", I, 0),
+            ("Age", S, 0),
+        ],
         ("", "Node") => &[
             ("Name", S, 0),
             ("Status", S, 0),
@@ -180,7 +183,12 @@ fn columns(rt: &ResourceType) -> &'static [Column] {
         ],
         ("", "Endpoints") => &[("Name", S, 0), ("Endpoints", S, 0), ("Age", S, 0)],
         ("", "ConfigMap") => &[("Name", S, 0), ("Data", I, 0), ("Age", S, 0)],
-        ("", "Secret") => &[("Name", S, 0), ("Type", S, 0), ("Data", I, 0), ("Age", S, 0)],
+        ("", "Secret") => &[
+            ("Name", S, 0),
+            ("Type", S, 0),
+            ("Data", I, 0),
+            ("Age", S, 0),
+        ],
         ("", "ServiceAccount") => &[("Name", S, 0), ("Secrets", I, 0), ("Age", S, 0)],
         ("policy", "PodDisruptionBudget") => &[
             ("Name", S, 0),
@@ -201,7 +209,11 @@ fn cells(rt: &ResourceType, o: &Value, now: i64) -> Vec<Value> {
         ("", "Pod") => pod_cells(o, now),
         ("apps", "Deployment") => vec![
             name,
-            json!(format!("{}/{}", int_at(o, "/status/readyReplicas"), int_at(o, "/spec/replicas"))),
+            json!(format!(
+                "{}/{}",
+                int_at(o, "/status/readyReplicas"),
+                int_at(o, "/spec/replicas")
+            )),
             json!(int_at(o, "/status/updatedReplicas")),
             json!(int_at(o, "/status/availableReplicas")),
             age,
@@ -221,7 +233,11 @@ fn cells(rt: &ResourceType, o: &Value, now: i64) -> Vec<Value> {
         ],
         ("apps", "StatefulSet") => vec![
             name,
-            json!(format!("{}/{}", int_at(o, "/status/readyReplicas"), int_at(o, "/spec/replicas"))),
+            json!(format!(
+                "{}/{}",
+                int_at(o, "/status/readyReplicas"),
+                int_at(o, "/spec/replicas")
+            )),
             age,
             json!(containers(o, "name")),
             json!(containers(o, "image")),
@@ -243,9 +259,16 @@ fn cells(rt: &ResourceType, o: &Value, now: i64) -> Vec<Value> {
             let controller = owner_refs(o)
                 .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
                 .map(|r| {
-                    let group = str_at(r, "/apiVersion").split_once('/').map(|(g, _)| g).unwrap_or("");
+                    let group = str_at(r, "/apiVersion")
+                        .split_once('/')
+                        .map(|(g, _)| g)
+                        .unwrap_or("");
                     let kind = str_at(r, "/kind").to_lowercase();
-                    let kind = if group.is_empty() { kind } else { format!("{kind}.{group}") };
+                    let kind = if group.is_empty() {
+                        kind
+                    } else {
+                        format!("{kind}.{group}")
+                    };
                     format!("{kind}/{}", str_at(r, "/name"))
                 })
                 .unwrap_or_else(|| "<none>".into());
@@ -256,8 +279,17 @@ fn cells(rt: &ResourceType, o: &Value, now: i64) -> Vec<Value> {
         ("", "Namespace") => vec![name, json!(str_at(o, "/status/phase")), age],
         (_, "Event") => event_cells(o, now),
         ("", "Endpoints") => vec![name, json!(endpoints_text(o)), age],
-        ("", "ConfigMap") => vec![name, json!(len_at(o, "/data") + len_at(o, "/binaryData")), age],
-        ("", "Secret") => vec![name, json!(str_at(o, "/type")), json!(len_at(o, "/data")), age],
+        ("", "ConfigMap") => vec![
+            name,
+            json!(len_at(o, "/data") + len_at(o, "/binaryData")),
+            age,
+        ],
+        ("", "Secret") => vec![
+            name,
+            json!(str_at(o, "/type")),
+            json!(len_at(o, "/data")),
+            age,
+        ],
         ("", "ServiceAccount") => vec![name, json!(len_at(o, "/secrets")), age],
         ("policy", "PodDisruptionBudget") => {
             let text = |p: &str| match o.pointer(p) {
@@ -273,19 +305,34 @@ fn cells(rt: &ResourceType, o: &Value, now: i64) -> Vec<Value> {
                 age,
             ]
         }
-        ("coordination.k8s.io", "Lease") => vec![name, json!(str_at(o, "/spec/holderIdentity")), age],
+        ("coordination.k8s.io", "Lease") => {
+            vec![name, json!(str_at(o, "/spec/holderIdentity")), age]
+        }
         _ => vec![name, age],
     }
 }
 
 fn pod_cells(o: &Value, now: i64) -> Vec<Value> {
     let (ready, status, restarts) = pod_status(o, now);
-    let total = o.pointer("/spec/containers").and_then(Value::as_array).map_or(0, Vec::len);
-    let none = |s: &str| if s.is_empty() { "<none>".to_string() } else { s.to_string() };
+    let total = o
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let none = |s: &str| {
+        if s.is_empty() {
+            "<none>".to_string()
+        } else {
+            s.to_string()
+        }
+    };
     let gates: Vec<&str> = o
         .pointer("/spec/readinessGates")
         .and_then(Value::as_array)
-        .map(|gs| gs.iter().filter_map(|g| g.get("conditionType").and_then(Value::as_str)).collect())
+        .map(|gs| {
+            gs.iter()
+                .filter_map(|g| g.get("conditionType").and_then(Value::as_str))
+                .collect()
+        })
         .unwrap_or_default();
     let gates = if gates.is_empty() {
         "<none>".to_string()
@@ -295,7 +342,10 @@ fn pod_cells(o: &Value, now: i64) -> Vec<Value> {
             .iter()
             .filter(|g| {
                 conditions.is_some_and(|cs| {
-                    cs.iter().any(|c| c.get("type").and_then(Value::as_str) == Some(**g) && c.get("status").and_then(Value::as_str) == Some("True"))
+                    cs.iter().any(|c| {
+                        c.get("type").and_then(Value::as_str) == Some(**g)
+                            && c.get("status").and_then(Value::as_str) == Some("True")
+                    })
                 })
             })
             .count();
@@ -321,8 +371,14 @@ fn pod_status(o: &Value, now: i64) -> (usize, String, String) {
         reason = str_at(o, "/status/reason").to_string();
     }
     let empty = Vec::new();
-    let init_specs = o.pointer("/spec/initContainers").and_then(Value::as_array).unwrap_or(&empty);
-    let init_statuses = o.pointer("/status/initContainerStatuses").and_then(Value::as_array).unwrap_or(&empty);
+    let init_specs = o
+        .pointer("/spec/initContainers")
+        .and_then(Value::as_array)
+        .unwrap_or(&empty);
+    let init_statuses = o
+        .pointer("/status/initContainerStatuses")
+        .and_then(Value::as_array)
+        .unwrap_or(&empty);
     let mut restarts = 0i64;
     let mut last_restart: Option<i64> = None;
     let mut initializing = false;
@@ -354,15 +410,25 @@ fn pod_status(o: &Value, now: i64) -> (usize, String, String) {
     let initialized = o
         .pointer("/status/conditions")
         .and_then(Value::as_array)
-        .is_some_and(|cs| cs.iter().any(|c| str_at(c, "/type") == "Initialized" && str_at(c, "/status") == "True"));
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| str_at(c, "/type") == "Initialized" && str_at(c, "/status") == "True")
+        });
     let mut ready = 0;
     if !initializing || initialized {
         restarts = 0;
         let mut has_running = false;
-        let statuses = o.pointer("/status/containerStatuses").and_then(Value::as_array).unwrap_or(&empty);
+        let statuses = o
+            .pointer("/status/containerStatuses")
+            .and_then(Value::as_array)
+            .unwrap_or(&empty);
         for c in statuses.iter().rev() {
             restarts += int_at(c, "/restartCount");
-            if let Some(at) = c.pointer("/lastState/terminated/finishedAt").and_then(Value::as_str).and_then(parse_ms) {
+            if let Some(at) = c
+                .pointer("/lastState/terminated/finishedAt")
+                .and_then(Value::as_str)
+                .and_then(parse_ms)
+            {
                 last_restart = Some(last_restart.map_or(at, |l| l.max(at)));
             }
             let waiting = str_at(c, "/state/waiting/reason");
@@ -377,7 +443,9 @@ fn pod_status(o: &Value, now: i64) -> (usize, String, String) {
                 } else {
                     format!("ExitCode:{}", int_at(t, "/exitCode"))
                 };
-            } else if c.get("ready").and_then(Value::as_bool) == Some(true) && c.pointer("/state/running").is_some() {
+            } else if c.get("ready").and_then(Value::as_bool) == Some(true)
+                && c.pointer("/state/running").is_some()
+            {
                 has_running = true;
                 ready += 1;
             }
@@ -386,7 +454,10 @@ fn pod_status(o: &Value, now: i64) -> (usize, String, String) {
             let pod_ready = o
                 .pointer("/status/conditions")
                 .and_then(Value::as_array)
-                .is_some_and(|cs| cs.iter().any(|c| str_at(c, "/type") == "Ready" && str_at(c, "/status") == "True"));
+                .is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| str_at(c, "/type") == "Ready" && str_at(c, "/status") == "True")
+                });
             reason = if pod_ready { "Running" } else { "NotReady" }.to_string();
         }
     }
@@ -430,7 +501,11 @@ fn node_cells(o: &Value, name: Value, age: Value) -> Vec<Value> {
             roles.insert(v.to_string());
         }
     }
-    let roles = if roles.is_empty() { "<none>".to_string() } else { roles.into_iter().collect::<Vec<_>>().join(",") };
+    let roles = if roles.is_empty() {
+        "<none>".to_string()
+    } else {
+        roles.into_iter().collect::<Vec<_>>().join(",")
+    };
     let address = |ty: &str| {
         o.pointer("/status/addresses")
             .and_then(Value::as_array)
@@ -440,7 +515,11 @@ fn node_cells(o: &Value, name: Value, age: Value) -> Vec<Value> {
     };
     let info = |f: &str| {
         let v = str_at(o, &format!("/status/nodeInfo/{f}"));
-        if v.is_empty() { "<unknown>".to_string() } else { v.to_string() }
+        if v.is_empty() {
+            "<unknown>".to_string()
+        } else {
+            v.to_string()
+        }
     };
     vec![
         name,
@@ -467,16 +546,35 @@ fn service_cells(o: &Value, name: Value, age: Value) -> Vec<Value> {
             let ips: Vec<&str> = o
                 .pointer("/status/loadBalancer/ingress")
                 .and_then(Value::as_array)
-                .map(|i| i.iter().map(|i| if str_at(i, "/ip").is_empty() { str_at(i, "/hostname") } else { str_at(i, "/ip") }).collect())
+                .map(|i| {
+                    i.iter()
+                        .map(|i| {
+                            if str_at(i, "/ip").is_empty() {
+                                str_at(i, "/hostname")
+                            } else {
+                                str_at(i, "/ip")
+                            }
+                        })
+                        .collect()
+                })
                 .unwrap_or_default();
-            if ips.is_empty() { "<pending>".to_string() } else { ips.join(",") }
+            if ips.is_empty() {
+                "<pending>".to_string()
+            } else {
+                ips.join(",")
+            }
         }
         "ExternalName" => str_at(o, "/spec/externalName").to_string(),
         _ => o
             .pointer("/spec/externalIPs")
             .and_then(Value::as_array)
             .filter(|a| !a.is_empty())
-            .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
             .unwrap_or_else(|| "<none>".into()),
     };
     let ports: Vec<String> = o
@@ -485,7 +583,11 @@ fn service_cells(o: &Value, name: Value, age: Value) -> Vec<Value> {
         .map(|ps| {
             ps.iter()
                 .map(|p| {
-                    let proto = if str_at(p, "/protocol").is_empty() { "TCP" } else { str_at(p, "/protocol") };
+                    let proto = if str_at(p, "/protocol").is_empty() {
+                        "TCP"
+                    } else {
+                        str_at(p, "/protocol")
+                    };
                     match int_at(p, "/nodePort") {
                         0 => format!("{}/{proto}", int_at(p, "/port")),
                         np => format!("{}:{np}/{proto}", int_at(p, "/port")),
@@ -494,7 +596,11 @@ fn service_cells(o: &Value, name: Value, age: Value) -> Vec<Value> {
                 .collect()
         })
         .unwrap_or_default();
-    let ports = if ports.is_empty() { "<none>".to_string() } else { ports.join(",") };
+    let ports = if ports.is_empty() {
+        "<none>".to_string()
+    } else {
+        ports.join(",")
+    };
     vec![
         name,
         json!(ty),
@@ -510,12 +616,20 @@ fn event_cells(o: &Value, now: i64) -> Vec<Value> {
     let first = ["/firstTimestamp", "/deprecatedFirstTimestamp", "/eventTime"]
         .iter()
         .find_map(|p| o.pointer(p).and_then(Value::as_str).and_then(parse_ms));
-    let last = ["/series/lastObservedTime", "/lastTimestamp", "/deprecatedLastTimestamp"]
-        .iter()
-        .find_map(|p| o.pointer(p).and_then(Value::as_str).and_then(parse_ms))
-        .or(first);
-    let since = |t: Option<i64>| t.map_or_else(|| "<unknown>".to_string(), |t| human_duration(now - t));
-    let regarding = o.get("involvedObject").or_else(|| o.get("regarding")).unwrap_or(&Value::Null);
+    let last = [
+        "/series/lastObservedTime",
+        "/lastTimestamp",
+        "/deprecatedLastTimestamp",
+    ]
+    .iter()
+    .find_map(|p| o.pointer(p).and_then(Value::as_str).and_then(parse_ms))
+    .or(first);
+    let since =
+        |t: Option<i64>| t.map_or_else(|| "<unknown>".to_string(), |t| human_duration(now - t));
+    let regarding = o
+        .get("involvedObject")
+        .or_else(|| o.get("regarding"))
+        .unwrap_or(&Value::Null);
     let kind = str_at(regarding, "/kind").to_lowercase();
     let target = match str_at(regarding, "/name") {
         "" => kind,
@@ -538,13 +652,25 @@ fn event_cells(o: &Value, now: i64) -> Vec<Value> {
     .map(|p| str_at(o, p))
     .find(|s| !s.is_empty())
     .unwrap_or("");
-    let host = ["/source/host", "/deprecatedSource/host", "/reportingInstance"]
-        .iter()
-        .map(|p| str_at(o, p))
-        .find(|s| !s.is_empty())
+    let host = [
+        "/source/host",
+        "/deprecatedSource/host",
+        "/reportingInstance",
+    ]
+    .iter()
+    .map(|p| str_at(o, p))
+    .find(|s| !s.is_empty())
+    .unwrap_or("");
+    let source = if host.is_empty() {
+        component.to_string()
+    } else {
+        format!("{component}, {host}")
+    };
+    let message = o
+        .get("message")
+        .or_else(|| o.get("note"))
+        .and_then(Value::as_str)
         .unwrap_or("");
-    let source = if host.is_empty() { component.to_string() } else { format!("{component}, {host}") };
-    let message = o.get("message").or_else(|| o.get("note")).and_then(Value::as_str).unwrap_or("");
     vec![
         json!(since(last)),
         json!(str_at(o, "/type")),
@@ -561,13 +687,23 @@ fn event_cells(o: &Value, now: i64) -> Vec<Value> {
 
 fn endpoints_text(o: &Value) -> String {
     let mut all = Vec::new();
-    for subset in o.get("subsets").and_then(Value::as_array).into_iter().flatten() {
+    for subset in o
+        .get("subsets")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let ports: Vec<i64> = subset
             .get("ports")
             .and_then(Value::as_array)
             .map(|ps| ps.iter().map(|p| int_at(p, "/port")).collect())
             .unwrap_or_default();
-        for addr in subset.get("addresses").and_then(Value::as_array).into_iter().flatten() {
+        for addr in subset
+            .get("addresses")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let ip = str_at(addr, "/ip");
             if ports.is_empty() {
                 all.push(ip.to_string());
@@ -585,7 +721,10 @@ fn endpoints_text(o: &Value) -> String {
 }
 
 fn owner_refs(o: &Value) -> impl Iterator<Item = &Value> {
-    o.pointer("/metadata/ownerReferences").and_then(Value::as_array).into_iter().flatten()
+    o.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
 }
 
 fn labels(o: &Value) -> Option<&Map<String, Value>> {
@@ -595,7 +734,12 @@ fn labels(o: &Value) -> Option<&Map<String, Value>> {
 fn containers(o: &Value, field: &str) -> String {
     o.pointer("/spec/template/spec/containers")
         .and_then(Value::as_array)
-        .map(|cs| cs.iter().map(|c| str_at(c, &format!("/{field}"))).collect::<Vec<_>>().join(","))
+        .map(|cs| {
+            cs.iter()
+                .map(|c| str_at(c, &format!("/{field}")))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
         .unwrap_or_default()
 }
 
@@ -609,7 +753,11 @@ fn selector_text(selector: Option<&Value>) -> String {
 fn labels_text(map: Option<&Value>) -> String {
     let pairs: Vec<String> = map
         .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect()
+        })
         .unwrap_or_default();
     if pairs.is_empty() {
         return "<none>".to_string();
@@ -636,7 +784,9 @@ fn len_at(o: &Value, pointer: &str) -> usize {
 }
 
 fn parse_ms(text: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(text).ok().map(|t| t.timestamp_millis())
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.timestamp_millis())
 }
 
 fn age_at(o: &Value, pointer: &str, now: i64) -> String {
@@ -702,7 +852,16 @@ mod tests {
 
     #[test]
     fn durations_read_like_kubectl() {
-        for (secs, want) in [(5, "5s"), (119, "119s"), (190, "3m10s"), (600, "10m"), (3 * 3600 + 120, "3h2m"), (30 * 3600, "30h"), (50 * 3600, "2d2h"), (400 * 86400, "400d")] {
+        for (secs, want) in [
+            (5, "5s"),
+            (119, "119s"),
+            (190, "3m10s"),
+            (600, "10m"),
+            (3 * 3600 + 120, "3h2m"),
+            (30 * 3600, "30h"),
+            (50 * 3600, "2d2h"),
+            (400 * 86400, "400d"),
+        ] {
             assert_eq!(human_duration(secs * 1000), want);
         }
     }
@@ -720,6 +879,9 @@ mod tests {
         });
         let now = parse_ms("2026-01-01T00:05:00Z").unwrap();
         let (ready, status, restarts) = pod_status(&pod, now);
-        assert_eq!((ready, status.as_str(), restarts.as_str()), (1, "CrashLoopBackOff", "3 (60s ago)"));
+        assert_eq!(
+            (ready, status.as_str(), restarts.as_str()),
+            (1, "CrashLoopBackOff", "3 (60s ago)")
+        );
     }
 }

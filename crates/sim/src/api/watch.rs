@@ -79,7 +79,11 @@ pub fn serve(
     let initial = since.is_none() || send_initial;
     match state.store.watch(p.rt, if initial { None } else { since }) {
         Err(StoreError::Gone { requested, oldest }) => {
-            watch.error(410, "Expired", &format!("too old resource version: {requested} ({oldest})"));
+            watch.error(
+                410,
+                "Expired",
+                &format!("too old resource version: {requested} ({oldest})"),
+            );
             watch.done = true;
         }
         Err(e) => return Err(ApiError::from_store(p.rt, e)),
@@ -128,7 +132,11 @@ impl Filter {
         };
         let event = match kind {
             ChangeType::Added | ChangeType::Modified if matches => {
-                let ty = if kind == ChangeType::Added || held == Some(false) { "ADDED" } else { "MODIFIED" };
+                let ty = if kind == ChangeType::Added || held == Some(false) {
+                    "ADDED"
+                } else {
+                    "MODIFIED"
+                };
                 Some(ty)
             }
             ChangeType::Modified if held != Some(false) => Some("DELETED"),
@@ -176,7 +184,8 @@ impl Watch {
                 Some(f) => {
                     let m = f.matches(e);
                     if m {
-                        f.seen.insert((e.namespace().to_string(), e.name().to_string()));
+                        f.seen
+                            .insert((e.namespace().to_string(), e.name().to_string()));
                     }
                     m
                 }
@@ -200,7 +209,10 @@ impl Watch {
         }
         self.last_rv = rv;
         if !std::ptr::eq(change.rt, self.rt)
-            || self.namespace.as_deref().is_some_and(|ns| ns != change.entry.namespace())
+            || self
+                .namespace
+                .as_deref()
+                .is_some_and(|ns| ns != change.entry.namespace())
         {
             return;
         }
@@ -220,11 +232,20 @@ impl Watch {
         buf.put_slice(b"\",\"object\":");
         match self.format {
             Format::Object => buf.put_slice(e.json()),
-            Format::Metadata => buf.put_slice(tables::partial_metadata(e.value()).to_string().as_bytes()),
+            Format::Metadata => {
+                buf.put_slice(tables::partial_metadata(e.value()).to_string().as_bytes())
+            }
             Format::Table => {
                 let now = self.state.store.clock().now_ms();
                 let rv = e.resource_version().to_string();
-                let t = tables::table(self.rt, &[e.value()], now, &rv, None, tables::RowObject::Metadata);
+                let t = tables::table(
+                    self.rt,
+                    &[e.value()],
+                    now,
+                    &rv,
+                    None,
+                    tables::RowObject::Metadata,
+                );
                 buf.put_slice(t.to_string().as_bytes());
             }
         }
@@ -237,7 +258,8 @@ impl Watch {
         if initial_end {
             meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        let obj = json!({"kind": self.rt.kind, "apiVersion": self.rt.api_version(), "metadata": meta});
+        let obj =
+            json!({"kind": self.rt.kind, "apiVersion": self.rt.api_version(), "metadata": meta});
         self.line(&json!({"type": "BOOKMARK", "object": obj}));
     }
 
@@ -309,9 +331,7 @@ impl Watch {
             if self.done {
                 return None;
             }
-            let Some(rx) = self.rx.as_mut() else {
-                return None;
-            };
+            let rx = self.rx.as_mut()?;
             tokio::select! {
                 r = rx.recv() => self.on_recv(r),
                 _ = tick(&mut self.bookmarks) => self.bookmark(false),

@@ -35,8 +35,14 @@ pub fn sync(world: &mut World, store: &Store, now: i64) {
 }
 
 /// The controller owner's uid of an object.
-pub fn owner_uid(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Option<&str> {
-    meta.owner_references.as_ref()?.iter().find(|o| o.controller == Some(true)).map(|o| o.uid.as_str())
+pub fn owner_uid(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> Option<&str> {
+    meta.owner_references
+        .as_ref()?
+        .iter()
+        .find(|o| o.controller == Some(true))
+        .map(|o| o.uid.as_str())
 }
 
 /// FNV-32a of the template, encoded with the API server's safe alphabet, as `pod-template-hash`.
@@ -73,18 +79,29 @@ fn same_template(a: &PodTemplateSpec, b: &PodTemplateSpec) -> bool {
 }
 
 fn revision(rs: &ReplicaSet) -> i64 {
-    rs.metadata.annotations.as_ref().and_then(|a| a.get(REVISION)).and_then(|r| r.parse().ok()).unwrap_or(0)
+    rs.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(REVISION))
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Resolves maxSurge / maxUnavailable against the replica count.
 pub fn resolve(v: Option<&IntOrString>, replicas: i32, round_up: bool, default: &str) -> i32 {
-    let v = v.cloned().unwrap_or(IntOrString::String(default.to_string()));
+    let v = v
+        .cloned()
+        .unwrap_or(IntOrString::String(default.to_string()));
     match v {
         IntOrString::Int(i) => i,
         IntOrString::String(s) => {
             let pct: f64 = s.trim_end_matches('%').parse().unwrap_or(25.0);
             let x = pct * f64::from(replicas) / 100.0;
-            if round_up { x.ceil() as i32 } else { x.floor() as i32 }
+            if round_up {
+                x.ceil() as i32
+            } else {
+                x.floor() as i32
+            }
         }
     }
 }
@@ -94,31 +111,59 @@ fn rs_replicas(rs: &ReplicaSet) -> i32 {
 }
 
 fn rs_available(rs: &ReplicaSet) -> i32 {
-    rs.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0)
+    rs.status
+        .as_ref()
+        .and_then(|s| s.available_replicas)
+        .unwrap_or(0)
 }
 
-fn sync_one(world: &mut World, store: &Store, d: &Deployment, mut owned: Vec<Arc<ReplicaSet>>, now: i64) {
+fn sync_one(
+    world: &mut World,
+    store: &Store,
+    d: &Deployment,
+    mut owned: Vec<Arc<ReplicaSet>>,
+    now: i64,
+) {
     let ns = d.metadata.namespace.clone().unwrap_or_default();
     let name = d.metadata.name.clone().unwrap_or_default();
     let Some(spec) = d.spec.as_ref() else { return };
     if d.metadata.deletion_timestamp.is_some() {
         return;
     }
-    let dref = ObjectRef::of(&json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns, "uid": d.metadata.uid}}));
+    let dref = ObjectRef::of(
+        &json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns, "uid": d.metadata.uid}}),
+    );
     let replicas = spec.replicas.unwrap_or(1);
     let max_rev = owned.iter().map(|rs| revision(rs)).max().unwrap_or(0);
     let paused = spec.paused == Some(true);
 
     // Find or create the ReplicaSet of the current template.
-    let mut new_rs = owned.iter().find(|rs| rs.spec.as_ref().and_then(|s| s.template.as_ref()).is_some_and(|t| same_template(t, &spec.template))).cloned();
+    let mut new_rs = owned
+        .iter()
+        .find(|rs| {
+            rs.spec
+                .as_ref()
+                .and_then(|s| s.template.as_ref())
+                .is_some_and(|t| same_template(t, &spec.template))
+        })
+        .cloned();
     if new_rs.is_none() && !paused {
         let hash = template_hash(&spec.template);
         let mut template = spec.template.clone();
-        template.metadata.get_or_insert_with(Default::default).labels.get_or_insert_with(Default::default).insert(HASH_LABEL.into(), hash.clone());
+        template
+            .metadata
+            .get_or_insert_with(Default::default)
+            .labels
+            .get_or_insert_with(Default::default)
+            .insert(HASH_LABEL.into(), hash.clone());
         let mut selector = spec.selector.clone();
-        selector.match_labels.get_or_insert_with(Default::default).insert(HASH_LABEL.into(), hash.clone());
+        selector
+            .match_labels
+            .get_or_insert_with(Default::default)
+            .insert(HASH_LABEL.into(), hash.clone());
         let rs_name = format!("{name}-{hash}");
-        let initial = if owned.iter().all(|rs| rs_replicas(rs) == 0) { 0 } else { 0 };
+        // New ReplicaSets start empty; the rollout below scales them.
+        let initial = 0;
         let rs = json!({
             "apiVersion": "apps/v1",
             "kind": "ReplicaSet",
@@ -145,16 +190,30 @@ fn sync_one(world: &mut World, store: &Store, d: &Deployment, mut owned: Vec<Arc
     if revision(&new_rs) < max_rev {
         let mut v = serde_json::to_value(&*new_rs).unwrap_or_default();
         v["metadata"]["annotations"][REVISION] = json!((max_rev + 1).to_string());
-        if let Ok(e) = store.update(resources::of::<ReplicaSet>(), &ns, new_rs.metadata.name.as_deref().unwrap_or(""), v, Part::Main, false) {
+        if let Ok(e) = store.update(
+            resources::of::<ReplicaSet>(),
+            &ns,
+            new_rs.metadata.name.as_deref().unwrap_or(""),
+            v,
+            Part::Main,
+            false,
+        ) {
             new_rs = e.typed::<ReplicaSet>();
-            if let Some(slot) = owned.iter_mut().find(|r| r.metadata.uid == new_rs.metadata.uid) {
+            if let Some(slot) = owned
+                .iter_mut()
+                .find(|r| r.metadata.uid == new_rs.metadata.uid)
+            {
                 *slot = new_rs.clone();
             }
         }
     }
     let new_name = new_rs.metadata.name.clone().unwrap_or_default();
     let new_uid = new_rs.metadata.uid.clone();
-    let olds: Vec<Arc<ReplicaSet>> = owned.iter().filter(|r| r.metadata.uid != new_uid).cloned().collect();
+    let olds: Vec<Arc<ReplicaSet>> = owned
+        .iter()
+        .filter(|r| r.metadata.uid != new_uid)
+        .cloned()
+        .collect();
 
     if !paused {
         let strategy = spec.strategy.as_ref();
@@ -166,10 +225,21 @@ fn sync_one(world: &mut World, store: &Store, d: &Deployment, mut owned: Vec<Arc
             }
             let mut v = serde_json::to_value(rs).unwrap_or_default();
             v["spec"]["replicas"] = json!(to);
-            v["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] = json!(replicas.to_string());
+            v["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] =
+                json!(replicas.to_string());
             v["metadata"]["resourceVersion"] = json!("");
             let rs_name = rs.metadata.name.clone().unwrap_or_default();
-            if store.update(resources::of::<ReplicaSet>(), &ns, &rs_name, v, Part::Main, false).is_ok() {
+            if store
+                .update(
+                    resources::of::<ReplicaSet>(),
+                    &ns,
+                    &rs_name,
+                    v,
+                    Part::Main,
+                    false,
+                )
+                .is_ok()
+            {
                 let verb = if to > from { "up" } else { "down" };
                 world.recorder.record(
                     store,
@@ -182,7 +252,10 @@ fn sync_one(world: &mut World, store: &Store, d: &Deployment, mut owned: Vec<Arc
             }
         };
         if recreate {
-            let old_active: i32 = olds.iter().map(|r| rs_replicas(r) + r.status.as_ref().map_or(0, |s| s.replicas)).sum();
+            let old_active: i32 = olds
+                .iter()
+                .map(|r| rs_replicas(r) + r.status.as_ref().map_or(0, |s| s.replicas))
+                .sum();
             for rs in &olds {
                 scale(rs, 0, world);
             }
@@ -192,7 +265,12 @@ fn sync_one(world: &mut World, store: &Store, d: &Deployment, mut owned: Vec<Arc
         } else {
             let ru = strategy.and_then(|s| s.rolling_update.as_ref());
             let surge = resolve(ru.and_then(|r| r.max_surge.as_ref()), replicas, true, "25%");
-            let mut unavailable = resolve(ru.and_then(|r| r.max_unavailable.as_ref()), replicas, false, "25%");
+            let mut unavailable = resolve(
+                ru.and_then(|r| r.max_unavailable.as_ref()),
+                replicas,
+                false,
+                "25%",
+            );
             if surge == 0 && unavailable == 0 {
                 unavailable = 1;
             }
@@ -248,47 +326,110 @@ fn sync_one(world: &mut World, store: &Store, d: &Deployment, mut owned: Vec<Arc
     if dead.len() > limit {
         dead.sort_by_key(|r| revision(r));
         for rs in &dead[..dead.len() - limit] {
-            let _ = store.delete(resources::of::<ReplicaSet>(), &ns, rs.metadata.name.as_deref().unwrap_or(""), &DeleteOptions::default());
+            let _ = store.delete(
+                resources::of::<ReplicaSet>(),
+                &ns,
+                rs.metadata.name.as_deref().unwrap_or(""),
+                &DeleteOptions::default(),
+            );
         }
     }
 
     // Status, from fresh ReplicaSets.
     let fresh: Vec<Arc<ReplicaSet>> = owned
         .iter()
-        .filter_map(|r| store.get_typed::<ReplicaSet>(&ns, r.metadata.name.as_deref().unwrap_or("")))
+        .filter_map(|r| {
+            store.get_typed::<ReplicaSet>(&ns, r.metadata.name.as_deref().unwrap_or(""))
+        })
         .collect();
     let st = |f: fn(&k8s_openapi::api::apps::v1::ReplicaSetStatus) -> Option<i32>| -> i32 {
-        fresh.iter().filter_map(|r| r.status.as_ref()).map(|s| f(s).unwrap_or(0)).sum()
+        fresh
+            .iter()
+            .filter_map(|r| r.status.as_ref())
+            .map(|s| f(s).unwrap_or(0))
+            .sum()
     };
-    let total_replicas: i32 = fresh.iter().filter_map(|r| r.status.as_ref()).map(|s| s.replicas).sum();
+    let total_replicas: i32 = fresh
+        .iter()
+        .filter_map(|r| r.status.as_ref())
+        .map(|s| s.replicas)
+        .sum();
     let ready = st(|s| s.ready_replicas);
     let available = st(|s| s.available_replicas);
-    let new_fresh = fresh.iter().find(|r| r.metadata.name.as_deref() == Some(new_name.as_str()));
-    let updated = new_fresh.and_then(|r| r.status.as_ref()).map_or(0, |s| s.replicas);
+    let new_fresh = fresh
+        .iter()
+        .find(|r| r.metadata.name.as_deref() == Some(new_name.as_str()));
+    let updated = new_fresh
+        .and_then(|r| r.status.as_ref())
+        .map_or(0, |s| s.replicas);
     let new_available = new_fresh.map_or(0, |r| rs_available(r));
-    let ru = spec.strategy.as_ref().and_then(|s| s.rolling_update.as_ref());
-    let max_unavailable = resolve(ru.and_then(|r| r.max_unavailable.as_ref()), replicas, false, "25%");
+    let ru = spec
+        .strategy
+        .as_ref()
+        .and_then(|s| s.rolling_update.as_ref());
+    let max_unavailable = resolve(
+        ru.and_then(|r| r.max_unavailable.as_ref()),
+        replicas,
+        false,
+        "25%",
+    );
     let complete = updated == replicas && total_replicas == replicas && new_available == replicas;
     let key = format!("{ns}/{name}");
-    let fingerprint = format!("{new_name}:{updated}:{new_available}:{total_replicas}:{}", d.metadata.generation.unwrap_or(0));
+    let fingerprint = format!(
+        "{new_name}:{updated}:{new_available}:{total_replicas}:{}",
+        d.metadata.generation.unwrap_or(0)
+    );
     let deadline = spec.progress_deadline_seconds.unwrap_or(600) as i64 * 1000;
     let old_status = d.status.clone().unwrap_or_default();
-    let old_progressing = old_status.conditions.as_ref().and_then(|c| c.iter().find(|c| c.type_ == "Progressing")).cloned();
+    let old_progressing = old_status
+        .conditions
+        .as_ref()
+        .and_then(|c| c.iter().find(|c| c.type_ == "Progressing"))
+        .cloned();
     let (progressing_status, progressing_reason, progressing_msg, mut last_update) = {
-        let entry = world.progress.entry(key.clone()).or_insert((now, String::new()));
+        let entry = world
+            .progress
+            .entry(key.clone())
+            .or_insert((now, String::new()));
         let progressed = entry.1 != fingerprint;
         if progressed {
             *entry = (now, fingerprint.clone());
         }
         let since = entry.0;
         if complete {
-            ("True", "NewReplicaSetAvailable", format!("ReplicaSet \"{new_name}\" has successfully progressed."), since)
+            (
+                "True",
+                "NewReplicaSetAvailable",
+                format!("ReplicaSet \"{new_name}\" has successfully progressed."),
+                since,
+            )
         } else if now - since > deadline {
-            ("False", "ProgressDeadlineExceeded", format!("ReplicaSet \"{new_name}\" has timed out progressing."), since)
-        } else if new_fresh.is_some_and(|r| r.metadata.creation_timestamp.as_ref().map(|t| t.0.as_millisecond()) == Some(now)) {
-            ("True", "NewReplicaSetCreated", format!("Created new replica set \"{new_name}\""), since)
+            (
+                "False",
+                "ProgressDeadlineExceeded",
+                format!("ReplicaSet \"{new_name}\" has timed out progressing."),
+                since,
+            )
+        } else if new_fresh.is_some_and(|r| {
+            r.metadata
+                .creation_timestamp
+                .as_ref()
+                .map(|t| t.0.as_millisecond())
+                == Some(now)
+        }) {
+            (
+                "True",
+                "NewReplicaSetCreated",
+                format!("Created new replica set \"{new_name}\""),
+                since,
+            )
         } else {
-            ("True", "ReplicaSetUpdated", format!("ReplicaSet \"{new_name}\" is progressing."), since)
+            (
+                "True",
+                "ReplicaSetUpdated",
+                format!("ReplicaSet \"{new_name}\" is progressing."),
+                since,
+            )
         }
     };
     // Once timed out, the condition stays until the next progress.
@@ -296,7 +437,10 @@ fn sync_one(world: &mut World, store: &Store, d: &Deployment, mut owned: Vec<Arc
         && old.reason.as_deref() == Some("ProgressDeadlineExceeded")
         && progressing_reason == "ReplicaSetUpdated"
     {
-        last_update = old.last_update_time.as_ref().map_or(last_update, |t| t.0.as_millisecond());
+        last_update = old
+            .last_update_time
+            .as_ref()
+            .map_or(last_update, |t| t.0.as_millisecond());
     }
     let transition = |t: &str, status: &str| -> String {
         old_status
@@ -344,10 +488,24 @@ fn sync_one(world: &mut World, store: &Store, d: &Deployment, mut owned: Vec<Arc
         let mut full = serde_json::to_value(d).unwrap_or_default();
         full["metadata"]["annotations"] = json!(annotations);
         full["metadata"]["resourceVersion"] = json!("");
-        let _ = store.update(resources::of::<Deployment>(), &ns, &name, full, Part::Main, false);
+        let _ = store.update(
+            resources::of::<Deployment>(),
+            &ns,
+            &name,
+            full,
+            Part::Main,
+            false,
+        );
     }
     v["metadata"]["resourceVersion"] = json!("");
-    let _ = store.update(resources::of::<Deployment>(), &ns, &name, v, Part::Status, false);
+    let _ = store.update(
+        resources::of::<Deployment>(),
+        &ns,
+        &name,
+        v,
+        Part::Status,
+        false,
+    );
 }
 
 /// Removes `null` members so statuses look like the real API's (which omits empty fields).

@@ -14,14 +14,27 @@ pub fn sync(store: &Store) {
     let pods = store.list_typed::<Pod>(None);
     let mut by_ns: BTreeMap<String, Vec<&Pod>> = BTreeMap::new();
     for p in &pods {
-        if p.metadata.deletion_timestamp.is_none() && p.status.as_ref().and_then(|s| s.pod_ip.as_ref()).is_some() && super::active(p) {
-            by_ns.entry(p.metadata.namespace.clone().unwrap_or_default()).or_default().push(p);
+        if p.metadata.deletion_timestamp.is_none()
+            && p.status.as_ref().and_then(|s| s.pod_ip.as_ref()).is_some()
+            && super::active(p)
+        {
+            by_ns
+                .entry(p.metadata.namespace.clone().unwrap_or_default())
+                .or_default()
+                .push(p);
         }
     }
     for svc in store.list_typed::<Service>(None) {
         let ns = svc.metadata.namespace.clone().unwrap_or_default();
         let name = svc.metadata.name.clone().unwrap_or_default();
-        let Some(selector) = svc.spec.as_ref().and_then(|s| s.selector.clone()).filter(|s| !s.is_empty()) else { continue };
+        let Some(selector) = svc
+            .spec
+            .as_ref()
+            .and_then(|s| s.selector.clone())
+            .filter(|s| !s.is_empty())
+        else {
+            continue;
+        };
         let mut ready = Vec::new();
         let mut not_ready = Vec::new();
         for p in by_ns.get(&ns).into_iter().flatten() {
@@ -34,7 +47,11 @@ pub fn sync(store: &Store) {
                 "nodeName": p.spec.as_ref().and_then(|s| s.node_name.clone()),
                 "targetRef": {"kind": "Pod", "namespace": ns, "name": p.metadata.name, "uid": p.metadata.uid},
             });
-            if super::pod_ready(p) { ready.push(addr) } else { not_ready.push(addr) }
+            if super::pod_ready(p) {
+                ready.push(addr)
+            } else {
+                not_ready.push(addr)
+            }
         }
         let ports: Vec<Value> = svc
             .spec
@@ -61,7 +78,11 @@ pub fn sync(store: &Store) {
         if !not_ready.is_empty() {
             subset["notReadyAddresses"] = json!(not_ready);
         }
-        let subsets = if ready.is_empty() && not_ready.is_empty() { json!([]) } else { json!([subset]) };
+        let subsets = if ready.is_empty() && not_ready.is_empty() {
+            json!([])
+        } else {
+            json!([subset])
+        };
         let rt = resources::of::<Endpoints>();
         match store.get(rt, &ns, &name) {
             None => {

@@ -10,20 +10,36 @@ use crate::store::{DeleteOptions, Store};
 pub fn sync(store: &Store) {
     let owners = ["ReplicaSet", "Pod", "ControllerRevision"];
     let mut uids: HashSet<String> = HashSet::new();
-    for rt in RESOURCE_TYPES.iter().filter(|rt| rt.writable && rt.group == "apps" || rt.kind == "Pod") {
+    for rt in RESOURCE_TYPES
+        .iter()
+        .filter(|rt| rt.writable && rt.group == "apps" || rt.kind == "Pod")
+    {
         for e in store.list(rt, None).0 {
             if let Some(u) = e.value().pointer("/metadata/uid").and_then(|v| v.as_str()) {
                 uids.insert(u.to_string());
             }
         }
     }
-    for rt in RESOURCE_TYPES.iter().filter(|rt| owners.contains(&rt.kind) && rt.group != "events.k8s.io") {
+    for rt in RESOURCE_TYPES
+        .iter()
+        .filter(|rt| owners.contains(&rt.kind) && rt.group != "events.k8s.io")
+    {
         for e in store.list(rt, None).0 {
-            let Some(refs) = e.value().pointer("/metadata/ownerReferences").and_then(|v| v.as_array()) else { continue };
+            let Some(refs) = e
+                .value()
+                .pointer("/metadata/ownerReferences")
+                .and_then(|v| v.as_array())
+            else {
+                continue;
+            };
             let owned_by_gone = refs
                 .iter()
                 .filter(|r| r.get("controller").and_then(|c| c.as_bool()) == Some(true))
-                .any(|r| r.get("uid").and_then(|u| u.as_str()).is_some_and(|u| !uids.contains(u)));
+                .any(|r| {
+                    r.get("uid")
+                        .and_then(|u| u.as_str())
+                        .is_some_and(|u| !uids.contains(u))
+                });
             if owned_by_gone {
                 let _ = store.delete(rt, e.namespace(), e.name(), &DeleteOptions::default());
             }

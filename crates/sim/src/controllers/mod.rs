@@ -48,12 +48,27 @@ pub fn pod_available(p: &Pod, min_ready_ms: i64, now: i64) -> bool {
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
         .and_then(|c| c.iter().find(|c| c.type_ == "Ready" && c.status == "True"))
-        .is_some_and(|c| c.last_transition_time.as_ref().is_none_or(|t| now - t.0.as_millisecond() >= min_ready_ms))
+        .is_some_and(|c| {
+            c.last_transition_time
+                .as_ref()
+                .is_none_or(|t| now - t.0.as_millisecond() >= min_ready_ms)
+        })
 }
 
 /// A pod object from a template, owned by a controller.
-pub fn new_pod(template: &PodTemplateSpec, ns: &str, name: &str, owner_kind: &str, owner_name: &str, owner_uid: &str) -> Value {
-    let mut meta = template.metadata.clone().map(|m| serde_json::to_value(m).unwrap_or_default()).unwrap_or_else(|| json!({}));
+pub fn new_pod(
+    template: &PodTemplateSpec,
+    ns: &str,
+    name: &str,
+    owner_kind: &str,
+    owner_name: &str,
+    owner_uid: &str,
+) -> Value {
+    let mut meta = template
+        .metadata
+        .clone()
+        .map(|m| serde_json::to_value(m).unwrap_or_default())
+        .unwrap_or_else(|| json!({}));
     meta["name"] = json!(name);
     meta["namespace"] = json!(ns);
     if let Some(m) = meta.as_object_mut() {
@@ -68,12 +83,26 @@ pub fn new_pod(template: &PodTemplateSpec, ns: &str, name: &str, owner_kind: &st
         "controller": true,
         "blockOwnerDeletion": true,
     }]);
-    let mut spec = template.spec.clone().map(|s| serde_json::to_value(s).unwrap_or_default()).unwrap_or_else(|| json!({}));
+    let mut spec = template
+        .spec
+        .clone()
+        .map(|s| serde_json::to_value(s).unwrap_or_default())
+        .unwrap_or_else(|| json!({}));
     // The DefaultTolerationSeconds admission plugin: five minutes on an unreachable node.
-    let tolerations = spec.get("tolerations").and_then(Value::as_array).cloned().unwrap_or_default();
+    let tolerations = spec
+        .get("tolerations")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut tolerations = tolerations;
-    for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
-        if !tolerations.iter().any(|t| t.get("key").and_then(Value::as_str) == Some(key)) {
+    for key in [
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+    ] {
+        if !tolerations
+            .iter()
+            .any(|t| t.get("key").and_then(Value::as_str) == Some(key))
+        {
             tolerations.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
         }
     }

@@ -16,7 +16,14 @@ const GRACE_MS: i64 = 40_000;
 /// Default toleration of pods for an unreachable node.
 const EVICTION_MS: i64 = 300_000;
 
-fn condition(t: &str, status: &str, reason: &str, message: &str, since: &str, heartbeat: &str) -> Value {
+fn condition(
+    t: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    since: &str,
+    heartbeat: &str,
+) -> Value {
     json!({"type": t, "status": status, "reason": reason, "message": message, "lastHeartbeatTime": heartbeat, "lastTransitionTime": since})
 }
 
@@ -24,33 +31,121 @@ fn condition(t: &str, status: &str, reason: &str, message: &str, since: &str, he
 pub fn sync(world: &mut World, store: &Store, now: i64) {
     for node in store.list_typed::<Node>(None) {
         let name = node.metadata.name.clone().unwrap_or_default();
-        let Some(nr) = world.nodes.get(&name).cloned() else { continue };
-        let nref = ObjectRef { api_version: "v1".into(), kind: "Node".into(), namespace: String::new(), name: name.clone(), uid: name.clone(), field_path: None };
+        let Some(nr) = world.nodes.get(&name).cloned() else {
+            continue;
+        };
+        let nref = ObjectRef {
+            api_version: "v1".into(),
+            kind: "Node".into(),
+            namespace: String::new(),
+            name: name.clone(),
+            uid: name.clone(),
+            field_path: None,
+        };
         let status = node.status.clone().unwrap_or_default();
         let conds = status.conditions.clone().unwrap_or_default();
         let since = |t: &str, s: &str| {
-            conds.iter().find(|c| c.type_ == t && c.status == s).and_then(|c| c.last_transition_time.as_ref()).map(|t| rfc3339(t.0.as_millisecond())).unwrap_or_else(|| rfc3339(now))
+            conds
+                .iter()
+                .find(|c| c.type_ == t && c.status == s)
+                .and_then(|c| c.last_transition_time.as_ref())
+                .map(|t| rfc3339(t.0.as_millisecond()))
+                .unwrap_or_else(|| rfc3339(now))
         };
-        let mut taints: Vec<Value> = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default().iter().map(|t| serde_json::to_value(t).unwrap_or_default()).collect();
-        let has_taint = |taints: &Vec<Value>, key: &str, effect: &str| taints.iter().any(|t| t["key"] == key && t["effect"] == effect);
+        let mut taints: Vec<Value> = node
+            .spec
+            .as_ref()
+            .and_then(|s| s.taints.clone())
+            .unwrap_or_default()
+            .iter()
+            .map(|t| serde_json::to_value(t).unwrap_or_default())
+            .collect();
+        let has_taint = |taints: &Vec<Value>, key: &str, effect: &str| {
+            taints
+                .iter()
+                .any(|t| t["key"] == key && t["effect"] == effect)
+        };
         let mut new_taints = taints.clone();
         let new_conds: Vec<Value>;
         if nr.alive {
-            let hb = conds.iter().find(|c| c.type_ == "Ready").and_then(|c| c.last_heartbeat_time.as_ref()).map(|t| t.0.as_millisecond()).unwrap_or(0);
-            let was_ready = conds.iter().any(|c| c.type_ == "Ready" && c.status == "True");
-            let heartbeat = if now - hb >= 60_000 || !was_ready { rfc3339(now) } else { rfc3339(hb) };
+            let hb = conds
+                .iter()
+                .find(|c| c.type_ == "Ready")
+                .and_then(|c| c.last_heartbeat_time.as_ref())
+                .map(|t| t.0.as_millisecond())
+                .unwrap_or(0);
+            let was_ready = conds
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True");
+            let heartbeat = if now - hb >= 60_000 || !was_ready {
+                rfc3339(now)
+            } else {
+                rfc3339(hb)
+            };
             let dp = if nr.disk_pressure { "True" } else { "False" };
             new_conds = vec![
-                condition("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available", &since("MemoryPressure", "False"), &heartbeat),
-                condition("DiskPressure", dp, if nr.disk_pressure { "KubeletHasDiskPressure" } else { "KubeletHasNoDiskPressure" }, if nr.disk_pressure { "kubelet has disk pressure" } else { "kubelet has no disk pressure" }, &since("DiskPressure", dp), &heartbeat),
-                condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available", &since("PIDPressure", "False"), &heartbeat),
-                condition("Ready", "True", "KubeletReady", "kubelet is posting ready status", &since("Ready", "True"), &heartbeat),
+                condition(
+                    "MemoryPressure",
+                    "False",
+                    "KubeletHasSufficientMemory",
+                    "kubelet has sufficient memory available",
+                    &since("MemoryPressure", "False"),
+                    &heartbeat,
+                ),
+                condition(
+                    "DiskPressure",
+                    dp,
+                    if nr.disk_pressure {
+                        "KubeletHasDiskPressure"
+                    } else {
+                        "KubeletHasNoDiskPressure"
+                    },
+                    if nr.disk_pressure {
+                        "kubelet has disk pressure"
+                    } else {
+                        "kubelet has no disk pressure"
+                    },
+                    &since("DiskPressure", dp),
+                    &heartbeat,
+                ),
+                condition(
+                    "PIDPressure",
+                    "False",
+                    "KubeletHasSufficientPID",
+                    "kubelet has sufficient PID available",
+                    &since("PIDPressure", "False"),
+                    &heartbeat,
+                ),
+                condition(
+                    "Ready",
+                    "True",
+                    "KubeletReady",
+                    "kubelet is posting ready status",
+                    &since("Ready", "True"),
+                    &heartbeat,
+                ),
             ];
             if !was_ready && !conds.is_empty() {
-                world.recorder.record(store, &nref, EventType::Normal, "NodeReady", &format!("Node {name} status is now: NodeReady"), Source::controller("node-controller"));
+                world.recorder.record(
+                    store,
+                    &nref,
+                    EventType::Normal,
+                    "NodeReady",
+                    &format!("Node {name} status is now: NodeReady"),
+                    Source::controller("node-controller"),
+                );
             }
-            new_taints.retain(|t| t["key"] != "node.kubernetes.io/unreachable" && t["key"] != "node.kubernetes.io/not-ready");
-            if nr.disk_pressure && !has_taint(&new_taints, "node.kubernetes.io/disk-pressure", "NoSchedule") {
+            new_taints.retain(|t| {
+                t["key"] != "node.kubernetes.io/unreachable"
+                    && t["key"] != "node.kubernetes.io/not-ready"
+            });
+            if nr.disk_pressure
+                && !has_taint(
+                    &new_taints,
+                    "node.kubernetes.io/disk-pressure",
+                    "NoSchedule",
+                )
+            {
                 new_taints.push(json!({"key": "node.kubernetes.io/disk-pressure", "effect": "NoSchedule", "timeAdded": rfc3339(now)}));
             }
             if !nr.disk_pressure {
@@ -66,16 +161,39 @@ pub fn sync(world: &mut World, store: &Store, now: i64) {
             }
             if nr.not_ready_since.is_none() {
                 world.nodes.get_mut(&name).expect("exists").not_ready_since = Some(now);
-                world.recorder.record(store, &nref, EventType::Normal, "NodeNotReady", &format!("Node {name} status is now: NodeNotReady"), Source::controller("node-controller"));
-                for p in store.list_typed::<Pod>(None).iter().filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str())) {
+                world.recorder.record(
+                    store,
+                    &nref,
+                    EventType::Normal,
+                    "NodeNotReady",
+                    &format!("Node {name} status is now: NodeNotReady"),
+                    Source::controller("node-controller"),
+                );
+                for p in store.list_typed::<Pod>(None).iter().filter(|p| {
+                    p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str())
+                }) {
                     mark_pod_unknown(world, store, p, &name, now);
                 }
             }
-            let hb = conds.iter().find(|c| c.type_ == "Ready").and_then(|c| c.last_heartbeat_time.as_ref()).map(|t| rfc3339(t.0.as_millisecond())).unwrap_or_else(|| rfc3339(dead_since));
+            let hb = conds
+                .iter()
+                .find(|c| c.type_ == "Ready")
+                .and_then(|c| c.last_heartbeat_time.as_ref())
+                .map(|t| rfc3339(t.0.as_millisecond()))
+                .unwrap_or_else(|| rfc3339(dead_since));
             let msg = "Kubelet stopped posting node status.";
             new_conds = ["MemoryPressure", "DiskPressure", "PIDPressure", "Ready"]
                 .iter()
-                .map(|t| condition(t, "Unknown", "NodeStatusUnknown", msg, &since(t, "Unknown"), &hb))
+                .map(|t| {
+                    condition(
+                        t,
+                        "Unknown",
+                        "NodeStatusUnknown",
+                        msg,
+                        &since(t, "Unknown"),
+                        &hb,
+                    )
+                })
                 .collect();
             for effect in ["NoSchedule", "NoExecute"] {
                 if !has_taint(&new_taints, "node.kubernetes.io/unreachable", effect) {
@@ -85,18 +203,51 @@ pub fn sync(world: &mut World, store: &Store, now: i64) {
             // NoExecute eviction once the pods' toleration ran out.
             let nrs = world.nodes[&name].not_ready_since.unwrap_or(now);
             if now - nrs >= EVICTION_MS {
-                for p in store.list_typed::<Pod>(None).iter().filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str()) && p.metadata.deletion_timestamp.is_none()) {
-                    let tolerated = p.spec.as_ref().and_then(|s| s.tolerations.as_ref()).is_some_and(|ts| {
-                        ts.iter().any(|t| t.key.as_deref() == Some("node.kubernetes.io/unreachable") && t.toleration_seconds.is_none() && t.effect.as_deref() == Some("NoExecute"))
-                    });
+                for p in store.list_typed::<Pod>(None).iter().filter(|p| {
+                    p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str())
+                        && p.metadata.deletion_timestamp.is_none()
+                }) {
+                    let tolerated = p
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.tolerations.as_ref())
+                        .is_some_and(|ts| {
+                            ts.iter().any(|t| {
+                                t.key.as_deref() == Some("node.kubernetes.io/unreachable")
+                                    && t.toleration_seconds.is_none()
+                                    && t.effect.as_deref() == Some("NoExecute")
+                            })
+                        });
                     if tolerated {
                         continue;
                     }
                     let ns = p.metadata.namespace.clone().unwrap_or_default();
                     let pname = p.metadata.name.clone().unwrap_or_default();
-                    if store.delete(resources::of::<Pod>(), &ns, &pname, &DeleteOptions::default()).is_ok() {
-                        let pref = ObjectRef { api_version: "v1".into(), kind: "Pod".into(), namespace: ns.clone(), name: pname.clone(), uid: p.metadata.uid.clone().unwrap_or_default(), field_path: None };
-                        world.recorder.record(store, &pref, EventType::Normal, "TaintManagerEviction", &format!("Marking for deletion Pod {ns}/{pname}"), Source::controller("taint-eviction-controller"));
+                    if store
+                        .delete(
+                            resources::of::<Pod>(),
+                            &ns,
+                            &pname,
+                            &DeleteOptions::default(),
+                        )
+                        .is_ok()
+                    {
+                        let pref = ObjectRef {
+                            api_version: "v1".into(),
+                            kind: "Pod".into(),
+                            namespace: ns.clone(),
+                            name: pname.clone(),
+                            uid: p.metadata.uid.clone().unwrap_or_default(),
+                            field_path: None,
+                        };
+                        world.recorder.record(
+                            store,
+                            &pref,
+                            EventType::Normal,
+                            "TaintManagerEviction",
+                            &format!("Marking for deletion Pod {ns}/{pname}"),
+                            Source::controller("taint-eviction-controller"),
+                        );
                     }
                 }
             }
@@ -106,13 +257,24 @@ pub fn sync(world: &mut World, store: &Store, now: i64) {
             let v = json!({"metadata": {"name": name, "resourceVersion": ""}, "status": {"conditions": new_conds}});
             let mut full = serde_json::to_value(&status).unwrap_or_default();
             full["conditions"] = v["status"]["conditions"].clone();
-            let _ = store.update(resources::of::<Node>(), "", &name, json!({"metadata": {"name": name}, "status": full}), Part::Status, false);
+            let _ = store.update(
+                resources::of::<Node>(),
+                "",
+                &name,
+                json!({"metadata": {"name": name}, "status": full}),
+                Part::Status,
+                false,
+            );
         }
         if new_taints != taints {
             taints = new_taints;
             if let Some(fresh) = store.get(resources::of::<Node>(), "", &name) {
                 let mut v = fresh.value().clone();
-                v["spec"]["taints"] = if taints.is_empty() { Value::Null } else { json!(taints) };
+                v["spec"]["taints"] = if taints.is_empty() {
+                    Value::Null
+                } else {
+                    json!(taints)
+                };
                 if let Some(spec) = v["spec"].as_object_mut() {
                     spec.retain(|_, x| !x.is_null());
                 }
@@ -126,7 +288,9 @@ pub fn sync(world: &mut World, store: &Store, now: i64) {
 fn mark_pod_unknown(world: &mut World, store: &Store, p: &Pod, node: &str, now: i64) {
     let ns = p.metadata.namespace.clone().unwrap_or_default();
     let pname = p.metadata.name.clone().unwrap_or_default();
-    let Some(entry) = store.get(resources::of::<Pod>(), &ns, &pname) else { return };
+    let Some(entry) = store.get(resources::of::<Pod>(), &ns, &pname) else {
+        return;
+    };
     let mut status = entry.value().get("status").cloned().unwrap_or(json!({}));
     if let Some(conds) = status.get_mut("conditions").and_then(Value::as_array_mut) {
         for c in conds {
@@ -135,17 +299,42 @@ fn mark_pod_unknown(world: &mut World, store: &Store, p: &Pod, node: &str, now: 
                 c["lastTransitionTime"] = json!(rfc3339(now));
                 if c["type"] == "Ready" {
                     c["reason"] = json!("NodeLost");
-                    c["message"] = json!(format!("Node {node} which was running pod {pname} is unresponsive"));
+                    c["message"] = json!(format!(
+                        "Node {node} which was running pod {pname} is unresponsive"
+                    ));
                 }
             }
         }
     }
     status["phase"] = json!("Unknown");
     status["reason"] = json!("NodeLost");
-    status["message"] = json!(format!("Node {node} which was running pod {pname} is unresponsive"));
-    let _ = store.update(resources::of::<Pod>(), &ns, &pname, json!({"metadata": {"name": pname, "namespace": ns}, "status": status}), Part::Status, false);
-    let pref = ObjectRef { api_version: "v1".into(), kind: "Pod".into(), namespace: ns, name: pname, uid: p.metadata.uid.clone().unwrap_or_default(), field_path: None };
-    world.recorder.record(store, &pref, EventType::Warning, "NodeNotReady", "Node is not ready", Source::controller("node-controller"));
+    status["message"] = json!(format!(
+        "Node {node} which was running pod {pname} is unresponsive"
+    ));
+    let _ = store.update(
+        resources::of::<Pod>(),
+        &ns,
+        &pname,
+        json!({"metadata": {"name": pname, "namespace": ns}, "status": status}),
+        Part::Status,
+        false,
+    );
+    let pref = ObjectRef {
+        api_version: "v1".into(),
+        kind: "Pod".into(),
+        namespace: ns,
+        name: pname,
+        uid: p.metadata.uid.clone().unwrap_or_default(),
+        field_path: None,
+    };
+    world.recorder.record(
+        store,
+        &pref,
+        EventType::Warning,
+        "NodeNotReady",
+        "Node is not ready",
+        Source::controller("node-controller"),
+    );
     if let Some(pr) = world.pods.get_mut(p.metadata.uid.as_deref().unwrap_or("")) {
         // When the node returns the kubelet rewrites the real status.
         pr.dirty = true;

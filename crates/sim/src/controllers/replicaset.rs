@@ -32,15 +32,36 @@ fn sync_one(world: &mut World, store: &Store, rs: &ReplicaSet, pods: &[Arc<Pod>]
     let Some(spec) = rs.spec.as_ref() else { return };
     let want = spec.replicas.unwrap_or(1).max(0) as usize;
     let live: Vec<&Arc<Pod>> = pods.iter().filter(|p| active(p)).collect();
-    let rs_ref = ObjectRef::of(&json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": name, "namespace": ns, "uid": rs.metadata.uid}}));
+    let rs_ref = ObjectRef::of(
+        &json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": name, "namespace": ns, "uid": rs.metadata.uid}}),
+    );
     if live.len() < want {
-        let Some(template) = spec.template.as_ref() else { return };
+        let Some(template) = spec.template.as_ref() else {
+            return;
+        };
         // Create at most a burst per second, like the slow-start batches of the real controller.
         for _ in 0..(want - live.len()).min(500) {
             let pod_name = format!("{name}-{}", name_suffix(store));
-            let pod = new_pod(template, &ns, &pod_name, "ReplicaSet", &name, rs.metadata.uid.as_deref().unwrap_or(""));
-            if store.create(resources::of::<Pod>(), &ns, pod, false).is_ok() {
-                world.recorder.record(store, &rs_ref, EventType::Normal, "SuccessfulCreate", &format!("Created pod: {pod_name}"), Source::controller("replicaset-controller"));
+            let pod = new_pod(
+                template,
+                &ns,
+                &pod_name,
+                "ReplicaSet",
+                &name,
+                rs.metadata.uid.as_deref().unwrap_or(""),
+            );
+            if store
+                .create(resources::of::<Pod>(), &ns, pod, false)
+                .is_ok()
+            {
+                world.recorder.record(
+                    store,
+                    &rs_ref,
+                    EventType::Normal,
+                    "SuccessfulCreate",
+                    &format!("Created pod: {pod_name}"),
+                    Source::controller("replicaset-controller"),
+                );
             }
         }
     } else if live.len() > want {
@@ -48,20 +69,48 @@ fn sync_one(world: &mut World, store: &Store, rs: &ReplicaSet, pods: &[Arc<Pod>]
         // Unscheduled, then not ready, then newest first: the real controller's preference.
         victims.sort_by_key(|p| {
             let scheduled = p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some();
-            let created = p.metadata.creation_timestamp.as_ref().map(|t| t.0.as_millisecond()).unwrap_or(0);
-            (scheduled, pod_ready(p), std::cmp::Reverse(created), p.metadata.name.clone())
+            let created = p
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .map(|t| t.0.as_millisecond())
+                .unwrap_or(0);
+            (
+                scheduled,
+                pod_ready(p),
+                std::cmp::Reverse(created),
+                p.metadata.name.clone(),
+            )
         });
         for p in victims.iter().take(live.len() - want) {
             let pod_name = p.metadata.name.clone().unwrap_or_default();
-            if store.delete(resources::of::<Pod>(), &ns, &pod_name, &DeleteOptions::default()).is_ok() {
-                world.recorder.record(store, &rs_ref, EventType::Normal, "SuccessfulDelete", &format!("Deleted pod: {pod_name}"), Source::controller("replicaset-controller"));
+            if store
+                .delete(
+                    resources::of::<Pod>(),
+                    &ns,
+                    &pod_name,
+                    &DeleteOptions::default(),
+                )
+                .is_ok()
+            {
+                world.recorder.record(
+                    store,
+                    &rs_ref,
+                    EventType::Normal,
+                    "SuccessfulDelete",
+                    &format!("Deleted pod: {pod_name}"),
+                    Source::controller("replicaset-controller"),
+                );
             }
         }
     }
     let min_ready = spec.min_ready_seconds.unwrap_or(0) as i64 * 1000;
     let fresh: Vec<&Arc<Pod>> = pods.iter().filter(|p| active(p)).collect();
     let ready = fresh.iter().filter(|p| pod_ready(p)).count();
-    let available = fresh.iter().filter(|p| pod_available(p, min_ready, now)).count();
+    let available = fresh
+        .iter()
+        .filter(|p| pod_available(p, min_ready, now))
+        .count();
     let status = json!({
         "replicas": fresh.len(),
         "fullyLabeledReplicas": fresh.len(),
@@ -69,9 +118,19 @@ fn sync_one(world: &mut World, store: &Store, rs: &ReplicaSet, pods: &[Arc<Pod>]
         "availableReplicas": available,
         "observedGeneration": rs.metadata.generation.unwrap_or(1),
     });
-    let old = rs.status.as_ref().map(|s| serde_json::to_value(s).unwrap_or_default());
+    let old = rs
+        .status
+        .as_ref()
+        .map(|s| serde_json::to_value(s).unwrap_or_default());
     if old.as_ref() != Some(&status) {
         let v = json!({"metadata": {"name": name, "namespace": ns, "resourceVersion": ""}, "status": status});
-        let _ = store.update(resources::of::<ReplicaSet>(), &ns, &name, v, Part::Status, false);
+        let _ = store.update(
+            resources::of::<ReplicaSet>(),
+            &ns,
+            &name,
+            v,
+            Part::Status,
+            false,
+        );
     }
 }

@@ -22,9 +22,16 @@ pub fn requests(p: &Pod) -> (u64, u64) {
     let mut cpu = 0;
     let mut mem = 0;
     for c in p.spec.iter().flat_map(|s| s.containers.iter()) {
-        if let Some(r) = c.resources.as_ref().and_then(|r| r.requests.as_ref().or(r.limits.as_ref())) {
+        if let Some(r) = c
+            .resources
+            .as_ref()
+            .and_then(|r| r.requests.as_ref().or(r.limits.as_ref()))
+        {
             cpu += r.get("cpu").and_then(|q| quantity::cpu(&q.0)).unwrap_or(0);
-            mem += r.get("memory").and_then(|q| quantity::memory(&q.0)).unwrap_or(0);
+            mem += r
+                .get("memory")
+                .and_then(|q| quantity::memory(&q.0))
+                .unwrap_or(0);
         }
     }
     (cpu, mem)
@@ -36,17 +43,33 @@ fn tolerates(tols: &[Toleration], taint: &Taint) -> bool {
             None | Some("") => t.operator.as_deref() == Some("Exists"),
             Some(k) => k == taint.key,
         };
-        let value_ok = t.operator.as_deref() == Some("Exists") || t.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("");
-        let effect_ok = t.effect.as_deref().is_none_or(|e| e.is_empty() || e == taint.effect);
+        let value_ok = t.operator.as_deref() == Some("Exists")
+            || t.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("");
+        let effect_ok = t
+            .effect
+            .as_deref()
+            .is_none_or(|e| e.is_empty() || e == taint.effect);
         key_ok && value_ok && effect_ok
     })
 }
 
 /// The taints a node effectively has, including the one `spec.unschedulable` implies.
 pub fn taints(n: &Node) -> Vec<Taint> {
-    let mut t = n.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
-    if n.spec.as_ref().and_then(|s| s.unschedulable) == Some(true) && !t.iter().any(|t| t.key == "node.kubernetes.io/unschedulable") {
-        t.push(Taint { key: "node.kubernetes.io/unschedulable".into(), effect: "NoSchedule".into(), ..Default::default() });
+    let mut t = n
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.clone())
+        .unwrap_or_default();
+    if n.spec.as_ref().and_then(|s| s.unschedulable) == Some(true)
+        && !t
+            .iter()
+            .any(|t| t.key == "node.kubernetes.io/unschedulable")
+    {
+        t.push(Taint {
+            key: "node.kubernetes.io/unschedulable".into(),
+            effect: "NoSchedule".into(),
+            ..Default::default()
+        });
     }
     t
 }
@@ -56,8 +79,16 @@ pub fn sync(world: &mut World, store: &Store, now: i64) {
     let pods = store.list_typed::<Pod>(None);
     let pending: Vec<_> = pods
         .iter()
-        .filter(|p| p.spec.as_ref().is_some_and(|s| s.node_name.is_none()) && p.metadata.deletion_timestamp.is_none())
-        .filter(|p| world.schedule_retry.get(p.metadata.uid.as_deref().unwrap_or("")).is_none_or(|t| now >= *t))
+        .filter(|p| {
+            p.spec.as_ref().is_some_and(|s| s.node_name.is_none())
+                && p.metadata.deletion_timestamp.is_none()
+        })
+        .filter(|p| {
+            world
+                .schedule_retry
+                .get(p.metadata.uid.as_deref().unwrap_or(""))
+                .is_none_or(|t| now >= *t)
+        })
         .cloned()
         .collect();
     if pending.is_empty() {
@@ -67,7 +98,9 @@ pub fn sync(world: &mut World, store: &Store, now: i64) {
     let mut used: HashMap<String, (u64, u64, usize)> = HashMap::new();
     let mut spread: HashMap<(String, String), usize> = HashMap::new();
     for p in &pods {
-        let Some(n) = p.spec.as_ref().and_then(|s| s.node_name.clone()) else { continue };
+        let Some(n) = p.spec.as_ref().and_then(|s| s.node_name.clone()) else {
+            continue;
+        };
         if !super::active(p) {
             continue;
         }
@@ -90,16 +123,32 @@ pub fn sync(world: &mut World, store: &Store, now: i64) {
         for n in &nodes {
             let name = n.metadata.name.clone().unwrap_or_default();
             let alloc = n.status.as_ref().and_then(|s| s.allocatable.as_ref());
-            let cap_cpu = alloc.and_then(|a| a.get("cpu")).and_then(|q| quantity::cpu(&q.0)).unwrap_or(0);
-            let cap_mem = alloc.and_then(|a| a.get("memory")).and_then(|q| quantity::memory(&q.0)).unwrap_or(0);
+            let cap_cpu = alloc
+                .and_then(|a| a.get("cpu"))
+                .and_then(|q| quantity::cpu(&q.0))
+                .unwrap_or(0);
+            let cap_mem = alloc
+                .and_then(|a| a.get("memory"))
+                .and_then(|q| quantity::memory(&q.0))
+                .unwrap_or(0);
             let labels = n.metadata.labels.clone().unwrap_or_default();
             if !selector.iter().all(|(k, v)| labels.get(k) == Some(v)) {
-                *reasons.entry("node(s) didn't match Pod's node affinity/selector".into()).or_default() += 1;
+                *reasons
+                    .entry("node(s) didn't match Pod's node affinity/selector".into())
+                    .or_default() += 1;
                 continue;
             }
-            if let Some(t) = taints(n).into_iter().find(|t| (t.effect == "NoSchedule" || t.effect == "NoExecute") && !tolerates(&tols, t)) {
-                let v = t.value.clone().map(|v| format!(": {v}")).unwrap_or_else(|| ": ".into());
-                *reasons.entry(format!("node(s) had untolerated taint {{{}{v}}}", t.key)).or_default() += 1;
+            if let Some(t) = taints(n).into_iter().find(|t| {
+                (t.effect == "NoSchedule" || t.effect == "NoExecute") && !tolerates(&tols, t)
+            }) {
+                let v = t
+                    .value
+                    .clone()
+                    .map(|v| format!(": {v}"))
+                    .unwrap_or_else(|| ": ".into());
+                *reasons
+                    .entry(format!("node(s) had untolerated taint {{{}{v}}}", t.key))
+                    .or_default() += 1;
                 continue;
             }
             let (uc, um, _) = used.get(&name).copied().unwrap_or_default();
@@ -115,8 +164,11 @@ pub fn sync(world: &mut World, store: &Store, now: i64) {
             if !fits {
                 continue;
             }
-            let free = (1.0 - (uc + cpu) as f64 / cap_cpu.max(1) as f64) + (1.0 - (um + mem) as f64 / cap_mem.max(1) as f64);
-            let owner = super::deployment::owner_uid(&p.metadata).unwrap_or("").to_string();
+            let free = (1.0 - (uc + cpu) as f64 / cap_cpu.max(1) as f64)
+                + (1.0 - (um + mem) as f64 / cap_mem.max(1) as f64);
+            let owner = super::deployment::owner_uid(&p.metadata)
+                .unwrap_or("")
+                .to_string();
             let siblings = spread.get(&(owner, name.clone())).copied().unwrap_or(0) as f64;
             let score = free - siblings * 0.5;
             if best.as_ref().is_none_or(|(s, _)| score > *s + 1e-9) {
@@ -126,16 +178,35 @@ pub fn sync(world: &mut World, store: &Store, now: i64) {
         let ns = p.metadata.namespace.clone().unwrap_or_default();
         let pname = p.metadata.name.clone().unwrap_or_default();
         let uid = p.metadata.uid.clone().unwrap_or_default();
-        let pref = ObjectRef::of(&json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": pname, "namespace": ns, "uid": uid}}));
+        let pref = ObjectRef::of(
+            &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": pname, "namespace": ns, "uid": uid}}),
+        );
         match best {
             Some((_, node)) => {
                 let mut v = serde_json::to_value(&*p).unwrap_or_default();
                 v["spec"]["nodeName"] = json!(node);
                 v["metadata"]["resourceVersion"] = json!("");
-                if store.update(resources::of::<Pod>(), &ns, &pname, v, Part::Main, false).is_ok() {
+                if store
+                    .update(resources::of::<Pod>(), &ns, &pname, v, Part::Main, false)
+                    .is_ok()
+                {
                     let cond = json!({"metadata": {"name": pname, "namespace": ns}, "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": rfc3339(now)}]}});
-                    let _ = store.update(resources::of::<Pod>(), &ns, &pname, cond, Part::Status, false);
-                    world.recorder.record(store, &pref, EventType::Normal, "Scheduled", &format!("Successfully assigned {ns}/{pname} to {node}"), Source::controller("default-scheduler"));
+                    let _ = store.update(
+                        resources::of::<Pod>(),
+                        &ns,
+                        &pname,
+                        cond,
+                        Part::Status,
+                        false,
+                    );
+                    world.recorder.record(
+                        store,
+                        &pref,
+                        EventType::Normal,
+                        "Scheduled",
+                        &format!("Successfully assigned {ns}/{pname} to {node}"),
+                        Source::controller("default-scheduler"),
+                    );
                     let e = used.entry(node.clone()).or_default();
                     e.0 += cpu;
                     e.1 += mem;
@@ -153,11 +224,30 @@ pub fn sync(world: &mut World, store: &Store, now: i64) {
                     detail.join(", ")
                 );
                 let cond = json!({"metadata": {"name": pname, "namespace": ns}, "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message, "lastProbeTime": null, "lastTransitionTime": rfc3339(now)}]}});
-                let was = p.status.as_ref().and_then(|s| s.conditions.as_ref()).and_then(|c| c.iter().find(|c| c.type_ == "PodScheduled")).map(|c| (c.status.clone(), c.message.clone()));
+                let was = p
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .and_then(|c| c.iter().find(|c| c.type_ == "PodScheduled"))
+                    .map(|c| (c.status.clone(), c.message.clone()));
                 if was != Some(("False".into(), Some(message.clone()))) {
-                    let _ = store.update(resources::of::<Pod>(), &ns, &pname, cond, Part::Status, false);
+                    let _ = store.update(
+                        resources::of::<Pod>(),
+                        &ns,
+                        &pname,
+                        cond,
+                        Part::Status,
+                        false,
+                    );
                 }
-                world.recorder.record(store, &pref, EventType::Warning, "FailedScheduling", &message, Source::controller("default-scheduler"));
+                world.recorder.record(
+                    store,
+                    &pref,
+                    EventType::Warning,
+                    "FailedScheduling",
+                    &message,
+                    Source::controller("default-scheduler"),
+                );
                 world.schedule_retry.insert(uid, now + RETRY_MS);
             }
         }

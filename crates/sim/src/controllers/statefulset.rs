@@ -22,14 +22,26 @@ pub fn sync(world: &mut World, store: &Store, _now: i64) {
         let ns = sts.metadata.namespace.clone().unwrap_or_default();
         let name = sts.metadata.name.clone().unwrap_or_default();
         let uid = sts.metadata.uid.clone().unwrap_or_default();
-        let Some(spec) = sts.spec.as_ref() else { continue };
+        let Some(spec) = sts.spec.as_ref() else {
+            continue;
+        };
         let replicas = spec.replicas.unwrap_or(1).max(0);
         let hash = super::deployment::template_hash(&spec.template);
         let rev_name = format!("{name}-{hash}");
-        let sref = ObjectRef::of(&json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name, "namespace": ns, "uid": uid}}));
-        if store.get_typed::<ControllerRevision>(&ns, &rev_name).is_none() {
+        let sref = ObjectRef::of(
+            &json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name, "namespace": ns, "uid": uid}}),
+        );
+        if store
+            .get_typed::<ControllerRevision>(&ns, &rev_name)
+            .is_none()
+        {
             let revs = store.list_typed::<ControllerRevision>(Some(&ns));
-            let max = revs.iter().filter(|r| super::deployment::owner_uid(&r.metadata) == Some(uid.as_str())).map(|r| r.revision).max().unwrap_or(0);
+            let max = revs
+                .iter()
+                .filter(|r| super::deployment::owner_uid(&r.metadata) == Some(uid.as_str()))
+                .map(|r| r.revision)
+                .max()
+                .unwrap_or(0);
             let cr = json!({
                 "metadata": {"name": rev_name, "namespace": ns, "labels": spec.template.metadata.as_ref().and_then(|m| m.labels.clone()),
                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": name, "uid": uid, "controller": true, "blockOwnerDeletion": true}]},
@@ -39,7 +51,14 @@ pub fn sync(world: &mut World, store: &Store, _now: i64) {
             let _ = store.create(resources::of::<ControllerRevision>(), &ns, cr, false);
         }
         let pods = by_owner.get(&uid).cloned().unwrap_or_default();
-        let ordinal = |p: &Pod| p.metadata.name.as_deref().and_then(|n| n.rsplit('-').next()).and_then(|o| o.parse::<i32>().ok()).unwrap_or(-1);
+        let ordinal = |p: &Pod| {
+            p.metadata
+                .name
+                .as_deref()
+                .and_then(|n| n.rsplit('-').next())
+                .and_then(|o| o.parse::<i32>().ok())
+                .unwrap_or(-1)
+        };
         // Create missing ordinals in order, each after the previous is Ready.
         for i in 0..replicas {
             let pname = format!("{name}-{i}");
@@ -48,12 +67,26 @@ pub fn sync(world: &mut World, store: &Store, _now: i64) {
                 Some(_) => break,
                 None => {
                     let mut template = spec.template.clone();
-                    let labels = template.metadata.get_or_insert_with(Default::default).labels.get_or_insert_with(Default::default);
+                    let labels = template
+                        .metadata
+                        .get_or_insert_with(Default::default)
+                        .labels
+                        .get_or_insert_with(Default::default);
                     labels.insert(REVISION_LABEL.into(), rev_name.clone());
                     labels.insert("statefulset.kubernetes.io/pod-name".into(), pname.clone());
                     let pod = new_pod(&template, &ns, &pname, "StatefulSet", &name, &uid);
-                    if store.create(resources::of::<Pod>(), &ns, pod, false).is_ok() {
-                        world.recorder.record(store, &sref, EventType::Normal, "SuccessfulCreate", &format!("create Pod {pname} in StatefulSet {name} successful"), Source::controller("statefulset-controller"));
+                    if store
+                        .create(resources::of::<Pod>(), &ns, pod, false)
+                        .is_ok()
+                    {
+                        world.recorder.record(
+                            store,
+                            &sref,
+                            EventType::Normal,
+                            "SuccessfulCreate",
+                            &format!("create Pod {pname} in StatefulSet {name} successful"),
+                            Source::controller("statefulset-controller"),
+                        );
                     }
                     break;
                 }
@@ -67,23 +100,57 @@ pub fn sync(world: &mut World, store: &Store, _now: i64) {
             let o = ordinal(p);
             let pname = p.metadata.name.clone().unwrap_or_default();
             if o >= replicas && p.metadata.deletion_timestamp.is_none() {
-                if store.delete(resources::of::<Pod>(), &ns, &pname, &DeleteOptions::default()).is_ok() {
-                    world.recorder.record(store, &sref, EventType::Normal, "SuccessfulDelete", &format!("delete Pod {pname} in StatefulSet {name} successful"), Source::controller("statefulset-controller"));
+                if store
+                    .delete(
+                        resources::of::<Pod>(),
+                        &ns,
+                        &pname,
+                        &DeleteOptions::default(),
+                    )
+                    .is_ok()
+                {
+                    world.recorder.record(
+                        store,
+                        &sref,
+                        EventType::Normal,
+                        "SuccessfulDelete",
+                        &format!("delete Pod {pname} in StatefulSet {name} successful"),
+                        Source::controller("statefulset-controller"),
+                    );
                 }
                 break;
             }
         }
         if all_ready
             && let Some(stale) = sorted.iter().find(|p| {
-                p.metadata.deletion_timestamp.is_none() && p.metadata.labels.as_ref().and_then(|l| l.get(REVISION_LABEL)) != Some(&rev_name)
+                p.metadata.deletion_timestamp.is_none()
+                    && p.metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(REVISION_LABEL))
+                        != Some(&rev_name)
             })
         {
             let pname = stale.metadata.name.clone().unwrap_or_default();
-            let _ = store.delete(resources::of::<Pod>(), &ns, &pname, &DeleteOptions::default());
+            let _ = store.delete(
+                resources::of::<Pod>(),
+                &ns,
+                &pname,
+                &DeleteOptions::default(),
+            );
         }
         let live: Vec<_> = pods.iter().filter(|p| active(p)).collect();
         let ready = live.iter().filter(|p| pod_ready(p)).count();
-        let updated = live.iter().filter(|p| p.metadata.labels.as_ref().and_then(|l| l.get(REVISION_LABEL)) == Some(&rev_name)).count();
+        let updated = live
+            .iter()
+            .filter(|p| {
+                p.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(REVISION_LABEL))
+                    == Some(&rev_name)
+            })
+            .count();
         let status = json!({
             "observedGeneration": sts.metadata.generation.unwrap_or(1),
             "replicas": live.len(),
@@ -95,8 +162,20 @@ pub fn sync(world: &mut World, store: &Store, _now: i64) {
             "updateRevision": rev_name,
             "collisionCount": 0,
         });
-        if sts.status.as_ref().map(|s| serde_json::to_value(s).unwrap_or_default()) != Some(status.clone()) {
-            let _ = store.update(resources::of::<StatefulSet>(), &ns, &name, json!({"metadata": {"name": name, "namespace": ns}, "status": status}), Part::Status, false);
+        if sts
+            .status
+            .as_ref()
+            .map(|s| serde_json::to_value(s).unwrap_or_default())
+            != Some(status.clone())
+        {
+            let _ = store.update(
+                resources::of::<StatefulSet>(),
+                &ns,
+                &name,
+                json!({"metadata": {"name": name, "namespace": ns}, "status": status}),
+                Part::Status,
+                false,
+            );
         }
     }
 }
