@@ -12,6 +12,38 @@
 //!
 //! Nothing here does I/O or reads a clock: every time is milliseconds since the Unix epoch,
 //! passed in by the caller.
+//!
+//! ```
+//! use nightshift_monitor::{
+//!     Alertmanager, RouteConfig, RuleEvaluator, RuleFile, RuleOptions, Sample, Tsdb,
+//! };
+//!
+//! let mut tsdb = Tsdb::default();
+//! let mut rules = RuleEvaluator::new(RuleFile::shipped()?, RuleOptions::default());
+//! let mut alertmanager = Alertmanager::new(RouteConfig::shipped()?);
+//! let start = 1_700_000_000_000; // the simulation's clock mapped onto the epoch
+//! let mut posted = Vec::new();
+//! for step in 0..40 {
+//!     let t = start + step * 15_000; // one scrape every 15s
+//!     let ready = [("node", "node-1"), ("condition", "Ready"), ("status", "true")];
+//!     tsdb.ingest(t, [Sample::new("kube_node_status_condition", ready, 0.0)])?;
+//!     let evaluation = rules.evaluate(&tsdb, t);
+//!     for rejected in alertmanager.receive(t, &evaluation.to_send) {
+//!         eprintln!("{rejected}");
+//!     }
+//!     for notification in alertmanager.flush_due(t) {
+//!         // The simulator POSTs notification.payload.to_go_json() to the webhook URL.
+//!         posted.push(notification);
+//!     }
+//! }
+//! // NotReady from the start: firing after `for: 2m`, posted after the 10s group_wait.
+//! assert_eq!(posted.len(), 1);
+//! assert_eq!(posted[0].at_ms, start + 130_000);
+//! assert_eq!(posted[0].payload.group_key, r#"{}:{alertname="KubeNodeNotReady"}"#);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![warn(missing_docs)]
 
 pub mod alertmanager;
 pub mod duration;

@@ -1,10 +1,10 @@
 //! An in-memory time series store fed one scrape at a time, with Prometheus staleness.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use crate::duration::millis;
-use crate::labels::{Labels, METRIC_NAME, is_valid_label_name, is_valid_metric_name};
+use crate::labels::{Fingerprint, Labels, METRIC_NAME, is_valid_label_name, is_valid_metric_name};
 
 /// One scraped value of one series: what an exporter line `name{labels} value` says.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,10 +80,19 @@ pub(crate) struct Point {
 #[derive(Debug, Clone)]
 pub struct Tsdb {
     retention_ms: i64,
-    /// Series by metric name, then by full label set (including `__name__`).
-    series: BTreeMap<String, BTreeMap<Labels, Vec<Point>>>,
-    last_scrape: BTreeSet<Labels>,
+    series: Vec<Series>,
+    /// Series ids by label-set fingerprint (collisions are resolved by comparing labels).
+    by_hash: HashMap<u64, Vec<usize>>,
+    /// Series ids by metric name, sorted by label set as Prometheus' index returns them.
+    by_name: BTreeMap<String, Vec<usize>>,
+    last_scrape: Vec<usize>,
     last_ingest_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+struct Series {
+    labels: Labels,
+    points: Vec<Point>,
 }
 
 impl Default for Tsdb {
@@ -97,8 +106,10 @@ impl Tsdb {
     pub fn new(retention: Duration) -> Self {
         Tsdb {
             retention_ms: millis(retention).max(1),
-            series: BTreeMap::new(),
-            last_scrape: BTreeSet::new(),
+            series: Vec::new(),
+            by_hash: HashMap::new(),
+            by_name: BTreeMap::new(),
+            last_scrape: Vec::new(),
             last_ingest_ms: None,
         }
     }
@@ -138,59 +149,107 @@ impl Tsdb {
             scrape.push((labels, sample.value));
         }
 
-        let mut seen = BTreeSet::new();
+        let mut present = vec![false; self.series.len()];
+        let mut scraped = Vec::with_capacity(scrape.len());
         for (labels, value) in scrape {
-            if seen.contains(&labels) {
+            let id = self.find_or_create(labels);
+            if id >= present.len() {
+                present.resize(id + 1, false);
+            }
+            if present[id] {
                 continue;
             }
-            let name = labels.get(METRIC_NAME).cloned().unwrap_or_default();
-            self.series
-                .entry(name)
-                .or_default()
-                .entry(labels.clone())
-                .or_default()
-                .push(Point {
-                    t: t_ms,
-                    v: value,
-                    stale: false,
-                });
-            seen.insert(labels);
+            present[id] = true;
+            scraped.push(id);
+            self.series[id].points.push(Point {
+                t: t_ms,
+                v: value,
+                stale: false,
+            });
         }
-        for gone in self.last_scrape.difference(&seen) {
-            let name = gone
-                .get(METRIC_NAME)
-                .map(String::as_str)
-                .unwrap_or_default();
-            if let Some(points) = self
-                .series
-                .get_mut(name)
-                .and_then(|by_labels| by_labels.get_mut(gone))
-            {
-                points.push(Point {
+        for &id in &self.last_scrape {
+            if !present.get(id).copied().unwrap_or(false) {
+                self.series[id].points.push(Point {
                     t: t_ms,
                     v: f64::NAN,
                     stale: true,
                 });
             }
         }
-        self.last_scrape = seen;
+        self.last_scrape = scraped;
         self.last_ingest_ms = Some(t_ms);
         self.truncate(t_ms.saturating_sub(self.retention_ms));
         Ok(())
     }
 
-    /// Drops samples older than `min_t` and series left without samples.
-    fn truncate(&mut self, min_t: i64) {
-        for by_labels in self.series.values_mut() {
-            for points in by_labels.values_mut() {
-                let cut = points.partition_point(|p| p.t < min_t);
-                if cut > 0 {
-                    points.drain(..cut);
-                }
-            }
-            by_labels.retain(|_, points| !points.is_empty());
+    fn find_or_create(&mut self, labels: Labels) -> usize {
+        let hash = Fingerprint::of(&labels).0;
+        if let Some(ids) = self.by_hash.get(&hash)
+            && let Some(&id) = ids.iter().find(|&&id| self.series[id].labels == labels)
+        {
+            return id;
         }
-        self.series.retain(|_, by_labels| !by_labels.is_empty());
+        let id = self.series.len();
+        let name = labels.get(METRIC_NAME).cloned().unwrap_or_default();
+        let series = &self.series;
+        let ids = self.by_name.entry(name).or_default();
+        let pos = ids.partition_point(|&other| series[other].labels < labels);
+        ids.insert(pos, id);
+        self.by_hash.entry(hash).or_default().push(id);
+        self.series.push(Series {
+            labels,
+            points: Vec::new(),
+        });
+        id
+    }
+
+    /// Drops samples older than `min_t`; forgets series left without samples once they are
+    /// a good part of the store (pods come and go in the simulation).
+    fn truncate(&mut self, min_t: i64) {
+        let mut empty = 0;
+        for series in &mut self.series {
+            let cut = series.points.partition_point(|p| p.t < min_t);
+            if cut > 0 {
+                series.points.drain(..cut);
+            }
+            if series.points.is_empty() {
+                empty += 1;
+            }
+        }
+        if empty > 256 && empty * 2 > self.series.len() {
+            self.compact();
+        }
+    }
+
+    fn compact(&mut self) {
+        let old = std::mem::take(&mut self.series);
+        let mut remap = vec![usize::MAX; old.len()];
+        self.by_hash.clear();
+        self.by_name.clear();
+        for (old_id, series) in old.into_iter().enumerate() {
+            if series.points.is_empty() {
+                continue;
+            }
+            let id = self.series.len();
+            remap[old_id] = id;
+            let name = series.labels.get(METRIC_NAME).cloned().unwrap_or_default();
+            self.by_hash
+                .entry(Fingerprint::of(&series.labels).0)
+                .or_default()
+                .push(id);
+            self.by_name.entry(name).or_default().push(id);
+            self.series.push(series);
+        }
+        let series = &self.series;
+        for ids in self.by_name.values_mut() {
+            ids.sort_by(|a, b| series[*a].labels.cmp(&series[*b].labels));
+        }
+        self.last_scrape = self
+            .last_scrape
+            .iter()
+            .map(|&id| remap[id])
+            .filter(|&id| id != usize::MAX)
+            .collect();
     }
 
     /// Time of the latest scrape, if any.
@@ -198,27 +257,30 @@ impl Tsdb {
         self.last_ingest_ms
     }
 
-    /// Number of series currently held.
+    /// Number of series currently holding samples.
     pub fn series_count(&self) -> usize {
-        self.series.values().map(BTreeMap::len).sum()
+        self.series.iter().filter(|s| !s.points.is_empty()).count()
     }
 
     /// Series whose label set (including `__name__`) satisfies `keep`, restricted to one
-    /// metric name when it is known.
+    /// metric name when it is known, in label order.
     pub(crate) fn select<'a>(
         &'a self,
         name: Option<&str>,
         keep: impl Fn(&Labels) -> bool,
     ) -> Vec<(&'a Labels, &'a [Point])> {
-        let buckets: Vec<&BTreeMap<Labels, Vec<Point>>> = match name {
-            Some(name) => self.series.get(name).into_iter().collect(),
-            None => self.series.values().collect(),
+        let ids: Vec<usize> = match name {
+            Some(name) => self.by_name.get(name).cloned().unwrap_or_default(),
+            None => {
+                let mut all: Vec<usize> = (0..self.series.len()).collect();
+                all.sort_by(|a, b| self.series[*a].labels.cmp(&self.series[*b].labels));
+                all
+            }
         };
-        buckets
-            .into_iter()
-            .flat_map(|by_labels| by_labels.iter())
-            .filter(|(labels, _)| keep(labels))
-            .map(|(labels, points)| (labels, points.as_slice()))
+        ids.into_iter()
+            .map(|id| &self.series[id])
+            .filter(|s| !s.points.is_empty() && keep(&s.labels))
+            .map(|s| (&s.labels, s.points.as_slice()))
             .collect()
     }
 }
@@ -266,5 +328,25 @@ mod tests {
         assert!(points[2].stale);
         db.ingest(100_000, Vec::new()).unwrap();
         assert_eq!(db.series_count(), 0);
+    }
+
+    #[test]
+    fn forgets_expired_series_and_keeps_the_rest_consistent() {
+        let mut db = Tsdb::new(Duration::from_secs(60));
+        let churn = (0..300).map(|i| Sample::new("pod_up", [("pod", format!("p{i}"))], 1.0));
+        db.ingest(0, churn).unwrap();
+        db.ingest(61_000, [up(1.0)]).unwrap();
+        // At 122s the churned series' stale markers (61s) expire too.
+        db.ingest(122_000, [up(2.0)]).unwrap();
+        // The 300 expired series were compacted away; `up` survived with its samples.
+        assert_eq!(db.series.len(), 1);
+        assert_eq!(db.series_count(), 1);
+        db.ingest(123_000, Vec::new()).unwrap();
+        let selected = db.select(Some("up"), |_| true);
+        let values: Vec<(i64, bool)> = selected[0].1.iter().map(|p| (p.t, p.stale)).collect();
+        assert_eq!(values, vec![(122_000, false), (123_000, true)]);
+        // A series that comes back is found again rather than duplicated.
+        db.ingest(124_000, [up(3.0)]).unwrap();
+        assert_eq!(db.select(Some("up"), |_| true)[0].1.len(), 3);
     }
 }

@@ -8,6 +8,7 @@
 mod aggregate;
 mod binary;
 mod functions;
+mod range;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};

@@ -1,8 +1,6 @@
 //! Alert state over time (pending → firing → resolved) and what Prometheus sends, plus one
 //! run from scrapes to webhook payloads through the shipped rules.
 
-use std::time::Duration;
-
 use nightshift_monitor::labels::labels;
 use nightshift_monitor::{
     AlertState, Alertmanager, RouteConfig, RuleEvalError, RuleEvaluator, RuleFile, RuleOptions,
@@ -266,5 +264,4 @@ fn crash_loop_from_scrapes_to_webhook() {
             .generator_url
             .starts_with("http://localhost:9090/graph?g0.expr=")
     );
-    let _ = Duration::ZERO;
 }

@@ -203,3 +203,86 @@ fn rule_errors_name_file_group_rule_and_problem() {
     // An empty file is a valid file with no groups, as in Prometheus.
     assert!(RuleFile::parse("", "empty.yaml").unwrap().groups.is_empty());
 }
+
+#[test]
+fn duplicate_keys_are_errors() {
+    let text = "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up\n    expr: down\n";
+    assert!(RuleFile::parse(text, "dup.yaml").is_err());
+}
+
+#[test]
+fn monitoring_types_can_move_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<nightshift_monitor::Tsdb>();
+    send_sync::<nightshift_monitor::RuleEvaluator>();
+    send_sync::<nightshift_monitor::Alertmanager>();
+    send_sync::<nightshift_monitor::Engine>();
+}
+
+/// Runs a Prometheus/Alertmanager tool on repository files; `None` when the tool is not
+/// installed (scripts/test installs Debian's prometheus and prometheus-alertmanager).
+fn run_tool(tool: &str, args: &[&str]) -> Option<std::process::Output> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    match std::process::Command::new(tool)
+        .args(args)
+        .current_dir(root)
+        .output()
+    {
+        Ok(out) => Some(out),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // CI installs the tools; there a missing tool is a failure, not a skip.
+            assert!(std::env::var_os("CI").is_none(), "{tool} is not installed but CI is set");
+            eprintln!("{tool} is not installed: skipping the check with the real tool");
+            None
+        }
+        Err(e) => panic!("unable to run {tool}: {e}"),
+    }
+}
+
+/// The real Prometheus 2.42 and Alertmanager 0.25 tools accept the shipped files, and the
+/// promtool unit tests that the conformance test replays pass in real Prometheus too.
+#[test]
+fn real_promtool_and_amtool_accept_the_shipped_files() {
+    let checks: [(&str, &[&str]); 5] = [
+        (
+            "promtool",
+            &["check", "rules", "deploy/prometheus/nightshift-rules.yaml"],
+        ),
+        (
+            "promtool",
+            &["check", "config", "deploy/prometheus/prometheus.yml"],
+        ),
+        (
+            "promtool",
+            &[
+                "test",
+                "rules",
+                "deploy/prometheus/nightshift-rules.test.yaml",
+            ],
+        ),
+        (
+            "promtool",
+            &[
+                "test",
+                "rules",
+                "crates/monitor/tests/conformance/promql.test.yaml",
+            ],
+        ),
+        (
+            "amtool",
+            &["check-config", "deploy/alertmanager/alertmanager.yml"],
+        ),
+    ];
+    for (tool, args) in checks {
+        let Some(out) = run_tool(tool, args) else {
+            continue;
+        };
+        assert!(
+            out.status.success(),
+            "{tool} {}:\n{}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
