@@ -23,7 +23,9 @@ fn scenario_yaml(nodes: usize, deployments: usize, replicas: usize) -> String {
             d % 10
         );
     }
-    y.push_str("faults:\n  - {at: 1h, type: noop, target: ns-0/app-00}\nexpect:\n  detect: false\n");
+    y.push_str(
+        "faults:\n  - {at: 1h, type: noop, target: ns-0/app-00}\nexpect:\n  detect: false\n",
+    );
     y
 }
 
@@ -38,9 +40,14 @@ fn rss_mb() -> f64 {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
-        let scenario = nightshift_scenario::parse_str(&scenario_yaml(100, 50, 100), "bench.yaml").expect("bench scenario loads");
+        let scenario = nightshift_scenario::parse_str(&scenario_yaml(100, 50, 100), "bench.yaml")
+            .expect("bench scenario loads");
         let sim = Simulation::new(&scenario, 1_767_225_600_000);
         let t = Instant::now();
         let mut steps = 0;
@@ -49,22 +56,39 @@ fn main() {
             steps += 1;
         }
         let warmup = t.elapsed();
-        let pods = sim.store().list_typed::<k8s_openapi::api::core::v1::Pod>(None).len();
+        let pods = sim
+            .store()
+            .list_typed::<k8s_openapi::api::core::v1::Pod>(None)
+            .len();
         let t = Instant::now();
         for _ in 0..60 {
             sim.step();
         }
         let steady = t.elapsed();
         println!("pods: {pods} on 100 nodes");
-        println!("start-up: 120 simulated s in {:.2} s real ({:.1} sim-s/s)", warmup.as_secs_f64(), 120.0 / warmup.as_secs_f64());
+        println!(
+            "start-up: 120 simulated s in {:.2} s real ({:.1} sim-s/s)",
+            warmup.as_secs_f64(),
+            120.0 / warmup.as_secs_f64()
+        );
         println!(
             "steady state: 60 simulated s in {:.2} s real ({:.1} sim-s/s; --speed 60 {})",
             steady.as_secs_f64(),
             60.0 / steady.as_secs_f64(),
-            if 60.0 / steady.as_secs_f64() >= 60.0 { "keeps up" } else { "falls behind" }
+            if 60.0 / steady.as_secs_f64() >= 60.0 {
+                "keeps up"
+            } else {
+                "falls behind"
+            }
         );
 
-        let opts = ServeOptions { listen: "127.0.0.1:0".parse().unwrap(), speed: 1.0, alert_webhook: None, kubeconfig_out: None, stop_at_horizon: false };
+        let opts = ServeOptions {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            speed: 1.0,
+            alert_webhook: None,
+            kubeconfig_out: None,
+            stop_at_horizon: false,
+        };
         let running = start(sim.clone(), &opts).await.expect("server starts");
         let url = format!("http://{}/api/v1/pods", running.addr);
         let client = reqwest::Client::new();
@@ -72,7 +96,14 @@ fn main() {
         let mut bytes = 0;
         for _ in 0..20 {
             let t = Instant::now();
-            let body = client.get(&url).send().await.expect("list").bytes().await.expect("body");
+            let body = client
+                .get(&url)
+                .send()
+                .await
+                .expect("list")
+                .bytes()
+                .await
+                .expect("body");
             times.push(t.elapsed());
             bytes = body.len();
         }
@@ -89,7 +120,10 @@ fn main() {
         let mut handles = Vec::new();
         for _ in 0..20 {
             let client = client.clone();
-            let url = format!("http://{}/api/v1/pods?watch=true&resourceVersion={rv}", running.addr);
+            let url = format!(
+                "http://{}/api/v1/pods?watch=true&resourceVersion={rv}",
+                running.addr
+            );
             handles.push(tokio::spawn(async move {
                 let mut resp = client.get(&url).send().await.expect("watch");
                 let mut events = 0usize;
@@ -108,13 +142,24 @@ fn main() {
         let s = sim.clone();
         tokio::task::spawn_blocking(move || {
             // A rollout of every deployment: thousands of pod changes.
-            for d in s.store().list_typed::<k8s_openapi::api::apps::v1::Deployment>(None) {
+            for d in s
+                .store()
+                .list_typed::<k8s_openapi::api::apps::v1::Deployment>(None)
+            {
                 let mut v = serde_json::to_value(&*d).unwrap();
-                v["spec"]["template"]["metadata"]["annotations"] = serde_json::json!({"kubectl.kubernetes.io/restartedAt": "bench"});
+                v["spec"]["template"]["metadata"]["annotations"] =
+                    serde_json::json!({"kubectl.kubernetes.io/restartedAt": "bench"});
                 v["metadata"]["resourceVersion"] = serde_json::json!("");
                 let ns = d.metadata.namespace.clone().unwrap();
                 let name = d.metadata.name.clone().unwrap();
-                let _ = s.store().update(nightshift_sim::resources::of::<k8s_openapi::api::apps::v1::Deployment>(), &ns, &name, v, nightshift_sim::store::Part::Main, false);
+                let _ = s.store().update(
+                    nightshift_sim::resources::of::<k8s_openapi::api::apps::v1::Deployment>(),
+                    &ns,
+                    &name,
+                    v,
+                    nightshift_sim::store::Part::Main,
+                    false,
+                );
             }
             for _ in 0..30 {
                 s.step();
@@ -127,7 +172,10 @@ fn main() {
             total += h.await.unwrap_or(0);
         }
         let secs = t.elapsed().as_secs_f64().max(5.0);
-        println!("watch fan-out: {total} events to 20 watchers in {secs:.1} s ({:.0} events/s)", total as f64 / secs);
+        println!(
+            "watch fan-out: {total} events to 20 watchers in {secs:.1} s ({:.0} events/s)",
+            total as f64 / secs
+        );
         println!("resident memory: {:.0} MB", rss_mb());
         running.server.abort();
         running.clock.abort();

@@ -284,7 +284,14 @@ async fn a_watcher_that_falls_behind_gets_410() {
             Ok(Ok(Some(e))) => events.push(e),
             Ok(Ok(None)) => break,
             Ok(Err(e)) => panic!("stream error {e:?} after {}", events.len()),
-            Err(_) => panic!("stalled after {} events, last {:?}", events.len(), events.last().map(|e| match e { WatchEvent::Modified(p) => p.labels().clone(), _ => Default::default() })),
+            Err(_) => panic!(
+                "stalled after {} events, last {:?}",
+                events.len(),
+                events.last().map(|e| match e {
+                    WatchEvent::Modified(p) => p.labels().clone(),
+                    _ => Default::default(),
+                })
+            ),
         }
     }
     match events.last() {

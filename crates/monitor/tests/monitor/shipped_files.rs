@@ -231,7 +231,10 @@ fn run_tool(tool: &str, args: &[&str]) -> Option<std::process::Output> {
         Ok(out) => Some(out),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             // CI installs the tools; there a missing tool is a failure, not a skip.
-            assert!(std::env::var_os("CI").is_none(), "{tool} is not installed but CI is set");
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{tool} is not installed but CI is set"
+            );
             eprintln!("{tool} is not installed: skipping the check with the real tool");
             None
         }

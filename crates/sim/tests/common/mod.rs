@@ -19,11 +19,14 @@ use serde_json::{Value, json};
 /// 2026-01-01T00:00:00Z in milliseconds since the epoch.
 pub const START_MS: i64 = 1_767_225_600_000;
 
+/// Namespace, pod, container and `previous` of a canned log.
+pub type LogKey = (String, String, String, bool);
+
 /// Logs and usage the tests set by hand.
 #[derive(Default)]
 pub struct FakeTelemetry {
     /// Lines per (namespace, pod, container, previous).
-    pub logs: Mutex<HashMap<(String, String, String, bool), Vec<LogLine>>>,
+    pub logs: Mutex<HashMap<LogKey, Vec<LogLine>>>,
     /// Container usage per (namespace, pod).
     pub pods: Mutex<HashMap<(String, String), Vec<ContainerUsage>>>,
     /// (cpu millicores, memory bytes) per node.
