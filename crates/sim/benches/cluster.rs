@@ -66,6 +66,7 @@ fn main() {
         }
         let steady = t.elapsed();
         println!("pods: {pods} on 100 nodes");
+        println!("resident memory after start-up: {:.0} MB", rss_mb());
         println!(
             "start-up: 120 simulated s in {:.2} s real ({:.1} sim-s/s)",
             warmup.as_secs_f64(),
@@ -176,6 +177,8 @@ fn main() {
             "watch fan-out: {total} events to 20 watchers in {secs:.1} s ({:.0} events/s)",
             total as f64 / secs
         );
+        let (kinds, log) = sim.store().stats();
+        println!("objects: {kinds:?}; watch log: {log} changes");
         println!("resident memory: {:.0} MB", rss_mb());
         running.server.abort();
         running.clock.abort();

@@ -114,7 +114,7 @@ pub fn build(store: &Store, scenario: &Scenario) -> World {
         };
         workloads.insert(
             w.key(),
-            WorkloadModel {
+            Arc::new(WorkloadModel {
                 behavior: w.behavior.clone(),
                 base_replicas: if w.kind == WorkloadKind::DaemonSet {
                     scenario.cluster.nodes.len() as u32
@@ -125,7 +125,7 @@ pub fn build(store: &Store, scenario: &Scenario) -> World {
                 lines,
                 deps: Arc::new(w.depends_on.iter().map(|d| d.host_port()).collect()),
                 every_ms: w.logs.every.as_millis() as i64,
-            },
+            }),
         );
     }
     let mut registry: HashMap<String, ImageProfile> = scenario
@@ -170,6 +170,8 @@ pub fn build(store: &Store, scenario: &Scenario) -> World {
         progress: HashMap::new(),
         container_counter: 0,
         client_requests: BTreeMap::new(),
+        default_model: Arc::new(crate::kubelet::default_model()),
+        endpoints_seen: HashMap::new(),
     }
 }
 

@@ -149,14 +149,17 @@ pub fn owner_workload(store: &Store, pod: &Pod) -> Option<String> {
 }
 
 fn sync_pod(world: &mut World, store: &Store, pod: &Pod, uid: &str, traffic: &Traffic, now: i64) {
-    let pod_ref = ObjectRef::of(
-        &serde_json::to_value(&pod.metadata)
-            .map(|m| json!({"apiVersion": "v1", "kind": "Pod", "metadata": m}))
-            .unwrap_or_default(),
-    );
     let node = world.pods[uid].node.clone();
     let ns = world.pods[uid].namespace.clone();
     let name = world.pods[uid].name.clone();
+    let pod_ref = ObjectRef {
+        api_version: "v1".into(),
+        kind: "Pod".into(),
+        namespace: ns.clone(),
+        name: name.clone(),
+        uid: uid.to_string(),
+        field_path: None,
+    };
     if world.pods[uid].evicted.is_some() {
         if world.pods[uid].dirty {
             write_status(world, store, pod, uid, now);
@@ -198,12 +201,14 @@ fn sync_pod(world: &mut World, store: &Store, pod: &Pod, uid: &str, traffic: &Tr
         }
         return;
     }
-    let spec = pod.spec.clone().unwrap_or_default();
+    let Some(spec) = pod.spec.as_ref() else {
+        return;
+    };
     let workload = world.pods[uid].workload.clone();
     let model = workload
         .as_ref()
         .and_then(|w| world.workloads.get(w).cloned())
-        .unwrap_or_else(|| default_model(&world.scenario.seed));
+        .unwrap_or_else(|| world.default_model.clone());
     let ready_replicas = workload
         .as_ref()
         .and_then(|w| traffic.ready.get(w))
@@ -238,8 +243,8 @@ fn sync_pod(world: &mut World, store: &Store, pod: &Pod, uid: &str, traffic: &Tr
     }
 }
 
-fn default_model(seed: &u64) -> WorkloadModel {
-    let _ = seed;
+/// The model of a pod no scenario workload owns: quiet, small, healthy.
+pub fn default_model() -> WorkloadModel {
     WorkloadModel {
         behavior: nightshift_scenario::Behavior {
             memory_bytes: 64 << 20,
@@ -1057,7 +1062,7 @@ fn terminate(
             .workload
             .as_ref()
             .and_then(|w| world.workloads.get(w).cloned())
-            .unwrap_or_else(|| default_model(&world.scenario.seed));
+            .unwrap_or_else(|| world.default_model.clone());
         world.recorder.record(
             store,
             cref,

@@ -5,7 +5,8 @@
 //! Any range of lines is rendered from that and the scenario seed, so thousands of pods cost a
 //! few hundred bytes each and `tailLines`/`sinceSeconds` only render what is asked for.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use nightshift_scenario::LogTemplate;
 use rand::{Rng, SeedableRng};
@@ -14,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::telemetry::LogLine;
 
 /// Where the lines of a stretch of time come from.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum LineSource {
     /// One of these templates per tick, `{dep}` drawn from `deps`.
     Lines {
@@ -25,6 +26,27 @@ pub enum LineSource {
     },
     /// Nothing (a hung process).
     Silent,
+}
+
+impl PartialEq for LineSource {
+    // Templates compare by identity: every source of templates hands out shared `Arc`s, and a
+    // deep comparison every tick of every container would dominate the kubelet's time.
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (LineSource::Silent, LineSource::Silent) => true,
+            (
+                LineSource::Lines {
+                    templates: a,
+                    deps: da,
+                },
+                LineSource::Lines {
+                    templates: b,
+                    deps: db,
+                },
+            ) => Arc::ptr_eq(a, b) && (Arc::ptr_eq(da, db) || da == db),
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -171,14 +193,24 @@ impl LogTimeline {
     }
 }
 
-/// Parses built-in templates; they are constants, so a failure is a programming error.
-pub fn builtin(lines: &[&str]) -> Arc<Vec<LogTemplate>> {
-    Arc::new(
-        lines
-            .iter()
-            .map(|l| {
-                LogTemplate::parse(l).unwrap_or_else(|e| panic!("built-in log line {l:?}: {e}"))
-            })
-            .collect(),
-    )
+/// Parses built-in templates once per constant; they are constants, so a failure is a
+/// programming error. The same constant always yields the same `Arc`, which keeps
+/// [`LogTimeline::switch`] from opening a segment per tick.
+pub fn builtin(lines: &'static [&'static str]) -> Arc<Vec<LogTemplate>> {
+    static CACHE: OnceLock<Mutex<HashMap<usize, Arc<Vec<LogTemplate>>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
+    map.entry(lines.as_ptr() as usize)
+        .or_insert_with(|| {
+            Arc::new(
+                lines
+                    .iter()
+                    .map(|l| {
+                        LogTemplate::parse(l)
+                            .unwrap_or_else(|e| panic!("built-in log line {l:?}: {e}"))
+                    })
+                    .collect(),
+            )
+        })
+        .clone()
 }

@@ -75,10 +75,13 @@ impl Simulation {
         controllers::replicaset::sync(&mut world, store, now);
         controllers::statefulset::sync(&mut world, store, now);
         controllers::daemonset::sync(&mut world, store, now);
-        controllers::gc::sync(store);
+        // Garbage collection scans every object; every few seconds is as prompt as needed.
+        if now % 5_000 == 0 {
+            controllers::gc::sync(store, now);
+        }
         controllers::scheduler::sync(&mut world, store, now);
         kubelet::sync(&mut world, store, now);
-        controllers::endpoints::sync(store);
+        controllers::endpoints::sync(&mut world, store);
     }
 
     /// Every metric sample now.

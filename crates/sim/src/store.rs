@@ -23,7 +23,7 @@ use crate::clock::{Clock, rfc3339};
 use crate::resources::{self, RESOURCE_TYPES, ResourceType};
 
 /// How many changes the log keeps for watches that resume from a resource version.
-const CHANGE_LOG_CAPACITY: usize = 20_000;
+const CHANGE_LOG_CAPACITY: usize = 10_000;
 
 /// One stored version of an object.
 pub struct Entry {
@@ -308,6 +308,18 @@ impl Store {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Objects stored per kind and changes in the watch log, for benchmarks and diagnostics.
+    pub fn stats(&self) -> (Vec<(&'static str, usize)>, usize) {
+        let inner = self.lock();
+        let per_kind = RESOURCE_TYPES
+            .iter()
+            .zip(inner.tables.iter())
+            .filter(|(_, t)| !t.is_empty())
+            .map(|(rt, t)| (rt.kind, t.len()))
+            .collect();
+        (per_kind, inner.log.len())
     }
 
     /// Current resource version of the whole store.

@@ -292,7 +292,11 @@ pub struct World {
     /// Images the registry has, with their profile.
     pub registry: HashMap<String, ImageProfile>,
     /// Workload models by `namespace/name`.
-    pub workloads: HashMap<String, WorkloadModel>,
+    pub workloads: HashMap<String, Arc<WorkloadModel>>,
+    /// The model of pods that belong to no scenario workload.
+    pub default_model: Arc<WorkloadModel>,
+    /// Fingerprints of the last Endpoints written, per `namespace/name`.
+    pub endpoints_seen: HashMap<String, u64>,
     /// Nodes.
     pub nodes: BTreeMap<String, NodeRuntime>,
     /// Pods by UID.

@@ -2,15 +2,17 @@
 //! ready pods as addresses and the others as notReadyAddresses.
 
 use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use serde_json::{Value, json};
 
 use crate::resources;
 use crate::store::{Part, Store};
+use crate::world::World;
 
 /// Brings every Endpoints object in line with its Service's pods.
-pub fn sync(store: &Store) {
+pub fn sync(world: &mut World, store: &Store) {
     let pods = store.list_typed::<Pod>(None);
     let mut by_ns: BTreeMap<String, Vec<&Pod>> = BTreeMap::new();
     for p in &pods {
@@ -35,13 +37,45 @@ pub fn sync(store: &Store) {
         else {
             continue;
         };
+        let members: Vec<&&Pod> = by_ns
+            .get(&ns)
+            .into_iter()
+            .flatten()
+            .filter(|p| {
+                let labels = p.metadata.labels.as_ref();
+                selector
+                    .iter()
+                    .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+            })
+            .collect();
+        // Building addresses for every pod every second is the expensive part: skip services
+        // whose members, addresses and readiness did not change.
+        let mut h = DefaultHasher::new();
+        for p in &members {
+            p.metadata.name.hash(&mut h);
+            p.status
+                .as_ref()
+                .and_then(|s| s.pod_ip.as_ref())
+                .hash(&mut h);
+            super::pod_ready(p).hash(&mut h);
+        }
+        svc.spec
+            .as_ref()
+            .and_then(|s| s.ports.as_ref())
+            .map(|p| p.len())
+            .hash(&mut h);
+        let fingerprint = h.finish();
+        let key = format!("{ns}/{name}");
+        if world.endpoints_seen.get(&key) == Some(&fingerprint)
+            && store
+                .get(resources::of::<Endpoints>(), &ns, &name)
+                .is_some()
+        {
+            continue;
+        }
         let mut ready = Vec::new();
         let mut not_ready = Vec::new();
-        for p in by_ns.get(&ns).into_iter().flatten() {
-            let labels = p.metadata.labels.clone().unwrap_or_default();
-            if !selector.iter().all(|(k, v)| labels.get(k) == Some(v)) {
-                continue;
-            }
+        for p in members {
             let addr = json!({
                 "ip": p.status.as_ref().and_then(|s| s.pod_ip.clone()),
                 "nodeName": p.spec.as_ref().and_then(|s| s.node_name.clone()),
@@ -87,7 +121,9 @@ pub fn sync(store: &Store) {
         match store.get(rt, &ns, &name) {
             None => {
                 let ep = json!({"metadata": {"name": name, "namespace": ns, "labels": svc.metadata.labels}, "subsets": subsets});
-                let _ = store.create(rt, &ns, ep, false);
+                if store.create(rt, &ns, ep, false).is_ok() {
+                    world.endpoints_seen.insert(key, fingerprint);
+                }
             }
             Some(e) => {
                 let current = e.value().get("subsets").cloned().unwrap_or(json!([]));
@@ -96,6 +132,7 @@ pub fn sync(store: &Store) {
                     v["subsets"] = subsets;
                     let _ = store.update(rt, &ns, &name, v, Part::Main, false);
                 }
+                world.endpoints_seen.insert(key, fingerprint);
             }
         }
     }

@@ -6,8 +6,23 @@ use std::collections::HashSet;
 use crate::resources::RESOURCE_TYPES;
 use crate::store::{DeleteOptions, Store};
 
-/// Deletes orphaned dependents of the types that have owners here.
-pub fn sync(store: &Store) {
+/// How long events live, as the API server's default `--event-ttl`.
+const EVENT_TTL_MS: i64 = 60 * 60 * 1000;
+
+/// Deletes orphaned dependents of the types that have owners here, and expired events.
+pub fn sync(store: &Store, now: i64) {
+    let events = crate::resources::find("", "v1", "events").expect("registered");
+    for e in store.list(events, None).0 {
+        let last = e
+            .value()
+            .get("lastTimestamp")
+            .and_then(|t| t.as_str())
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.timestamp_millis());
+        if last.is_some_and(|t| now - t > EVENT_TTL_MS) {
+            let _ = store.delete(events, e.namespace(), e.name(), &DeleteOptions::default());
+        }
+    }
     let owners = ["ReplicaSet", "Pod", "ControllerRevision"];
     let mut uids: HashSet<String> = HashSet::new();
     for rt in RESOURCE_TYPES

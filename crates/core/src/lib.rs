@@ -1,0 +1,21 @@
+//! The healing loop's domain, with no I/O: what an incident is and how it moves, the evidence
+//! it rests on, diagnoses and plans, the typed action catalogue, the policy that decides what
+//! may run, and what recovery looks like. Adapters (Kubernetes, storage, HTTP, models) sit
+//! around this crate; everything here is tested with plain values.
+
+pub mod action;
+pub mod analysis;
+pub mod decision;
+pub mod evidence;
+pub mod incident;
+pub mod resource;
+pub mod signal;
+
+pub use action::Action;
+pub use analysis::{Analysis, AnalysisInput, Analyzer, Diagnosis, Plan};
+pub use decision::{Decision, Risk, Verdict};
+pub use evidence::{Evidence, EvidenceData, EvidenceId, EvidenceItem, EvidenceKind};
+pub use incident::{Incident, IncidentId, State, TimelineEntry, TimelineKind};
+pub use nightshift_scenario::{ActionName, Category};
+pub use resource::ResourceRef;
+pub use signal::{Signal, SignalSource, SignalStatus};

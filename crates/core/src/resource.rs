@@ -1,0 +1,141 @@
+//! References to the things incidents are about.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A resource an incident, a signal or an action is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ResourceRef {
+    /// A Deployment, StatefulSet or DaemonSet.
+    Workload {
+        /// `Deployment`, `StatefulSet` or `DaemonSet`.
+        kind: String,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
+    /// A single pod (bare, or before its owner is known).
+    Pod {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
+    /// A node.
+    Node {
+        /// Name.
+        name: String,
+    },
+    /// A Service.
+    Service {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
+    /// Something outside the cluster, `host:port`.
+    External {
+        /// `host:port`.
+        host_port: String,
+    },
+}
+
+impl ResourceRef {
+    /// A Deployment.
+    pub fn deployment(namespace: &str, name: &str) -> Self {
+        ResourceRef::Workload {
+            kind: "Deployment".into(),
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
+    /// A node.
+    pub fn node(name: &str) -> Self {
+        ResourceRef::Node { name: name.into() }
+    }
+
+    /// The namespace, if the resource has one.
+    pub fn namespace(&self) -> Option<&str> {
+        match self {
+            ResourceRef::Workload { namespace, .. }
+            | ResourceRef::Pod { namespace, .. }
+            | ResourceRef::Service { namespace, .. } => Some(namespace),
+            ResourceRef::Node { .. } | ResourceRef::External { .. } => None,
+        }
+    }
+
+    /// The form the scenario contract uses for `locate`: `namespace/name`, `node/<name>` or
+    /// `external/<host:port>`.
+    pub fn locate_key(&self) -> String {
+        match self {
+            ResourceRef::Workload {
+                namespace, name, ..
+            }
+            | ResourceRef::Pod { namespace, name }
+            | ResourceRef::Service { namespace, name } => format!("{namespace}/{name}"),
+            ResourceRef::Node { name } => format!("node/{name}"),
+            ResourceRef::External { host_port } => format!("external/{host_port}"),
+        }
+    }
+}
+
+impl fmt::Display for ResourceRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResourceRef::Workload {
+                kind,
+                namespace,
+                name,
+            } => {
+                write!(f, "{}/{namespace}/{name}", kind.to_lowercase())
+            }
+            ResourceRef::Pod { namespace, name } => write!(f, "pod/{namespace}/{name}"),
+            ResourceRef::Node { name } => write!(f, "node/{name}"),
+            ResourceRef::Service { namespace, name } => write!(f, "service/{namespace}/{name}"),
+            ResourceRef::External { host_port } => write!(f, "external/{host_port}"),
+        }
+    }
+}
+
+impl FromStr for ResourceRef {
+    type Err = String;
+
+    /// Parses the [`Display`](fmt::Display) form: `deployment/ns/name`, `statefulset/ns/name`,
+    /// `daemonset/ns/name`, `pod/ns/name`, `service/ns/name`, `node/name`, `external/host:port`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.split('/').collect();
+        let kind = |k: &str| match k {
+            "deployment" => Some("Deployment"),
+            "statefulset" => Some("StatefulSet"),
+            "daemonset" => Some("DaemonSet"),
+            _ => None,
+        };
+        match parts.as_slice() {
+            ["node", name] if !name.is_empty() => Ok(ResourceRef::node(name)),
+            ["external", hp] if hp.contains(':') => Ok(ResourceRef::External {
+                host_port: hp.to_string(),
+            }),
+            ["pod", ns, name] => Ok(ResourceRef::Pod {
+                namespace: ns.to_string(),
+                name: name.to_string(),
+            }),
+            ["service", ns, name] => Ok(ResourceRef::Service {
+                namespace: ns.to_string(),
+                name: name.to_string(),
+            }),
+            [k, ns, name] if kind(k).is_some() => Ok(ResourceRef::Workload {
+                kind: kind(k).expect("checked").to_string(),
+                namespace: ns.to_string(),
+                name: name.to_string(),
+            }),
+            _ => Err(format!(
+                "invalid resource {s:?}: expected deployment|statefulset|daemonset|pod|service/<namespace>/<name>, node/<name> or external/<host:port>"
+            )),
+        }
+    }
+}
