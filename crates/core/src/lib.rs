@@ -8,6 +8,7 @@ pub mod analysis;
 pub mod decision;
 pub mod evidence;
 pub mod incident;
+pub mod policy;
 pub mod resource;
 pub mod signal;
 

@@ -4,6 +4,7 @@
 mod common;
 
 use common::{deployment, pod, start};
+use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::autoscaling::v1::Scale;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -496,4 +497,31 @@ async fn deployment_scale_subresource() {
         server.store.get(rt, "default", "web").unwrap().value()["spec"]["replicas"],
         1
     );
+}
+
+#[tokio::test]
+async fn metadata_only_lists_and_watches() {
+    let server = start().await;
+    server.put("", "v1", "pods", pod("web-1", json!({"app": "web"}), ""));
+    let pods: Api<Pod> = Api::default_namespaced(server.client());
+    let list = pods.list_metadata(&ListParams::default()).await.unwrap();
+    assert_eq!(list.items[0].metadata.name.as_deref(), Some("web-1"));
+    assert_eq!(
+        list.items[0].metadata.labels.as_ref().unwrap()["app"],
+        "web"
+    );
+    let one = pods.get_metadata("web-1").await.unwrap();
+    assert_eq!(one.types.unwrap().kind, "PartialObjectMetadata");
+    use futures::TryStreamExt;
+    let mut events = pods
+        .watch_metadata(&Default::default(), "0")
+        .await
+        .unwrap()
+        .boxed();
+    match events.try_next().await.unwrap() {
+        Some(kube::api::WatchEvent::Added(m)) => {
+            assert_eq!(m.metadata.name.as_deref(), Some("web-1"))
+        }
+        other => panic!("expected web-1 added, got {other:?}"),
+    }
 }

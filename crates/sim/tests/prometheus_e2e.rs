@@ -79,7 +79,10 @@ async fn real_prometheus_and_alertmanager_agree_with_the_sim() {
 
     let mut daemons = Daemons::new();
     let dir = daemons.dir.path().to_path_buf();
-    let (prom_port, am_port) = (free_port(), free_port());
+    let prom_port = free_port();
+    let am_port = std::iter::repeat_with(free_port)
+        .find(|p| *p != prom_port)
+        .unwrap();
     let prom = format!("http://127.0.0.1:{prom_port}");
     let am = format!("http://127.0.0.1:{am_port}");
 

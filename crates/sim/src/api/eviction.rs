@@ -52,7 +52,12 @@ pub fn serve(
             p.name()
         )));
     }
-    if let Some(d) = eviction.get("deleteOptions").filter(|d| !d.is_null()) {
+    // kube-rs 5 sends the options as `delete_options`; the real server would drop that field,
+    // honouring it here does what the client meant.
+    let options = eviction
+        .get("deleteOptions")
+        .or_else(|| eviction.get("delete_options"));
+    if let Some(d) = options.filter(|d| !d.is_null()) {
         delete_options_from(&mut opts, d)?;
     }
     let pod = current(state, p)?;

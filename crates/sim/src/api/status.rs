@@ -175,10 +175,11 @@ pub fn success(code: u16, details: Option<Value>) -> Value {
     status
 }
 
-/// `Status.details` naming an object: `{name, group?, kind}`.
+/// `Status.details` naming an object: `{name, group?, kind}`. The group is the request's
+/// only when the error is about an object of the request's type (not, say, its namespace).
 fn details(rt: &ResourceType, name: &str, kind: &str) -> Value {
     let mut d = json!({ "name": name, "kind": kind });
-    if !rt.group.is_empty() {
+    if !rt.group.is_empty() && (kind == rt.plural || kind == rt.kind) {
         d["group"] = json!(rt.group);
     }
     d

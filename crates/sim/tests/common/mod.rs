@@ -134,9 +134,11 @@ impl TestServer {
         format!("http://{}", self.addr)
     }
 
-    /// A kube-rs client for the server.
+    /// A kube-rs client for the server, without kube-rs's default retries: it retries 429s
+    /// (a refused eviction) up to 15 times with exponential backoff, minutes in all.
     pub fn client(&self) -> kube::Client {
-        let config = kube::Config::new(self.url().parse().expect("valid url"));
+        let mut config = kube::Config::new(self.url().parse().expect("valid url"));
+        config.default_retry = false;
         kube::Client::try_from(config).expect("kube client")
     }
 
