@@ -41,7 +41,10 @@ pub struct ExternalClock {
 impl ExternalClock {
     /// A clock reading `now_ms`, polled every `poll` of real time while sleeping.
     pub fn new(now_ms: impl Fn() -> i64 + Send + Sync + 'static, poll: Duration) -> Self {
-        ExternalClock { now_ms: Arc::new(now_ms), poll }
+        ExternalClock {
+            now_ms: Arc::new(now_ms),
+            poll,
+        }
     }
 }
 

@@ -6,12 +6,18 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::apps::v1::{
+    ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet,
+};
 use k8s_openapi::api::core::v1::{Container, Event, Node, Pod, PodTemplateSpec, Service};
 use kube::api::{ListParams, LogParams};
 use kube::{Api, Client};
-use nightshift_core::evidence::{ConditionSummary, ContainerSpecSummary, ProbeSummary, RevisionSummary};
-use nightshift_core::{Evidence, EvidenceData, EvidenceId, EvidenceItem, EvidenceKind, ResourceRef, Signal};
+use nightshift_core::evidence::{
+    ConditionSummary, ContainerSpecSummary, ProbeSummary, RevisionSummary,
+};
+use nightshift_core::{
+    Evidence, EvidenceData, EvidenceId, EvidenceItem, EvidenceKind, ResourceRef, Signal,
+};
 use regex::Regex;
 
 use crate::redact::redact;
@@ -33,7 +39,13 @@ pub struct Budget {
 
 impl Default for Budget {
     fn default() -> Self {
-        Budget { bytes: 48 * 1024, pods: 8, log_pods: 3, log_lines: 40, events: 25 }
+        Budget {
+            bytes: 48 * 1024,
+            pods: 8,
+            log_pods: 3,
+            log_lines: 40,
+            events: 25,
+        }
     }
 }
 
@@ -65,11 +77,25 @@ struct Bundle {
 }
 
 impl Bundle {
-    fn push(&mut self, priority: u8, kind: EvidenceKind, resource: ResourceRef, summary: String, data: EvidenceData) {
+    fn push(
+        &mut self,
+        priority: u8,
+        kind: EvidenceKind,
+        resource: ResourceRef,
+        summary: String,
+        data: EvidenceData,
+    ) {
         self.next += 1;
         self.items.push((
             priority,
-            EvidenceItem { id: EvidenceId(format!("E{}", self.next)), kind, resource, summary: redact(&summary), data, observed_at: self.now },
+            EvidenceItem {
+                id: EvidenceId(format!("E{}", self.next)),
+                kind,
+                resource,
+                summary: redact(&summary),
+                data,
+                observed_at: self.now,
+            },
         ));
     }
 }
@@ -89,9 +115,11 @@ fn probe(p: Option<&k8s_openapi::api::core::v1::Probe>) -> Option<ProbeSummary> 
 
 /// A template's container as evidence.
 pub fn container_summary(c: &Container) -> ContainerSpecSummary {
-    let q = |m: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>| {
-        m.map(|m| m.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect()).unwrap_or_default()
-    };
+    let q =
+        |m: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>| {
+            m.map(|m| m.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect())
+                .unwrap_or_default()
+        };
     let mut refs = Vec::new();
     for ef in c.env_from.iter().flatten() {
         if let Some(r) = &ef.config_map_ref {
@@ -123,7 +151,9 @@ pub fn container_summary(c: &Container) -> ContainerSpecSummary {
 }
 
 fn template_containers(t: Option<&PodTemplateSpec>) -> Vec<ContainerSpecSummary> {
-    t.and_then(|t| t.spec.as_ref()).map(|s| s.containers.iter().map(container_summary).collect()).unwrap_or_default()
+    t.and_then(|t| t.spec.as_ref())
+        .map(|s| s.containers.iter().map(container_summary).collect())
+        .unwrap_or_default()
 }
 
 /// What changed between two templates, in words.
@@ -137,7 +167,10 @@ pub fn template_change(old: &[ContainerSpecSummary], new: &[ContainerSpecSummary
         if o.image != n.image {
             out.push(format!("image {} -> {}", o.image, n.image));
         }
-        for (kind, om, nm) in [("request", &o.requests, &n.requests), ("limit", &o.limits, &n.limits)] {
+        for (kind, om, nm) in [
+            ("request", &o.requests, &n.requests),
+            ("limit", &o.limits, &n.limits),
+        ] {
             for k in om.keys().chain(nm.keys()).collect::<BTreeSet<_>>() {
                 if om.get(k) != nm.get(k) {
                     out.push(format!(
@@ -159,7 +192,10 @@ pub fn template_change(old: &[ContainerSpecSummary], new: &[ContainerSpecSummary
             }
         }
         if o.liveness != n.liveness {
-            out.push(format!("liveness probe {:?} -> {:?}", o.liveness, n.liveness));
+            out.push(format!(
+                "liveness probe {:?} -> {:?}",
+                o.liveness, n.liveness
+            ));
         }
         if o.readiness != n.readiness {
             out.push("readiness probe changed".into());
@@ -168,8 +204,25 @@ pub fn template_change(old: &[ContainerSpecSummary], new: &[ContainerSpecSummary
     out
 }
 
-fn conditions(list: impl Iterator<Item = (String, String, Option<String>, Option<String>, Option<DateTime<Utc>>)>) -> Vec<ConditionSummary> {
-    list.map(|(kind, status, reason, message, since)| ConditionSummary { kind, status, reason, message: message.map(|m| redact(&m)), since }).collect()
+fn conditions(
+    list: impl Iterator<
+        Item = (
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<DateTime<Utc>>,
+        ),
+    >,
+) -> Vec<ConditionSummary> {
+    list.map(|(kind, status, reason, message, since)| ConditionSummary {
+        kind,
+        status,
+        reason,
+        message: message.map(|m| redact(&m)),
+        since,
+    })
+    .collect()
 }
 
 /// `host:port` mentioned next to an error in a log line.
@@ -213,14 +266,28 @@ impl Collector {
     }
 
     /// The evidence bundle for `resource`, with the signals that point at it.
-    pub async fn collect(&self, resource: &ResourceRef, signals: &[Signal], now: DateTime<Utc>) -> Result<Evidence, CollectError> {
-        let mut b = Bundle { items: Vec::new(), next: 0, now };
+    pub async fn collect(
+        &self,
+        resource: &ResourceRef,
+        signals: &[Signal],
+        now: DateTime<Utc>,
+    ) -> Result<Evidence, CollectError> {
+        let mut b = Bundle {
+            items: Vec::new(),
+            next: 0,
+            now,
+        };
         for s in signals.iter().take(10) {
             b.push(
                 3,
                 EvidenceKind::Signal,
                 s.resource.clone().unwrap_or_else(|| resource.clone()),
-                format!("{} {:?}: {}", s.name, s.status, s.annotations.get("summary").cloned().unwrap_or_default()),
+                format!(
+                    "{} {:?}: {}",
+                    s.name,
+                    s.status,
+                    s.annotations.get("summary").cloned().unwrap_or_default()
+                ),
                 EvidenceData::Signal {
                     name: s.name.clone(),
                     status: format!("{:?}", s.status).to_lowercase(),
@@ -230,12 +297,19 @@ impl Collector {
             );
         }
         match resource {
-            ResourceRef::Workload { kind, namespace, name } => self.workload(&mut b, kind, namespace, name).await?,
+            ResourceRef::Workload {
+                kind,
+                namespace,
+                name,
+            } => self.workload(&mut b, kind, namespace, name).await?,
             ResourceRef::Pod { namespace, name } => {
                 let pod = Api::<Pod>::namespaced(self.client.clone(), namespace)
                     .get(name)
                     .await
-                    .map_err(|source| CollectError::Read { resource: resource.to_string(), source })?;
+                    .map_err(|source| CollectError::Read {
+                        resource: resource.to_string(),
+                        source,
+                    })?;
                 self.pods(&mut b, namespace, &[pod]).await;
             }
             ResourceRef::Node { name } => self.node(&mut b, name, true).await?,
@@ -250,7 +324,13 @@ impl Collector {
                     EvidenceKind::Dependency,
                     resource.clone(),
                     format!("external dependency {host_port}"),
-                    EvidenceData::Dependency { host_port: host_port.clone(), in_cluster: None, ready_endpoints: None, failing_callers: Vec::new(), error_lines: 0 },
+                    EvidenceData::Dependency {
+                        host_port: host_port.clone(),
+                        in_cluster: None,
+                        ready_endpoints: None,
+                        failing_callers: Vec::new(),
+                        error_lines: 0,
+                    },
                 );
             }
         }
@@ -258,7 +338,8 @@ impl Collector {
     }
 
     fn finish(&self, mut b: Bundle) -> Evidence {
-        b.items.sort_by_key(|(p, i)| (*p, i.id.0.len(), i.id.0.clone()));
+        b.items
+            .sort_by_key(|(p, i)| (*p, i.id.0.len(), i.id.0.clone()));
         let mut ev = Evidence::default();
         for (_, item) in b.items {
             let size = serde_json::to_vec(&item).map(|v| v.len()).unwrap_or(0);
@@ -274,27 +355,61 @@ impl Collector {
 
     /// The workload whose pod template matches a Service's selector.
     pub async fn workload_of_service(&self, ns: &str, name: &str) -> Option<(String, String)> {
-        let svc = Api::<Service>::namespaced(self.client.clone(), ns).get_opt(name).await.ok()??;
-        let selector = svc.spec.and_then(|s| s.selector).filter(|s| !s.is_empty())?;
-        let matches = |labels: Option<&BTreeMap<String, String>>| selector.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v));
+        let svc = Api::<Service>::namespaced(self.client.clone(), ns)
+            .get_opt(name)
+            .await
+            .ok()??;
+        let selector = svc
+            .spec
+            .and_then(|s| s.selector)
+            .filter(|s| !s.is_empty())?;
+        let matches = |labels: Option<&BTreeMap<String, String>>| {
+            selector
+                .iter()
+                .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+        };
         let lp = ListParams::default();
-        if let Ok(list) = Api::<Deployment>::namespaced(self.client.clone(), ns).list(&lp).await {
+        if let Ok(list) = Api::<Deployment>::namespaced(self.client.clone(), ns)
+            .list(&lp)
+            .await
+        {
             for d in list {
-                if matches(d.spec.as_ref().and_then(|s| s.template.metadata.as_ref()).and_then(|m| m.labels.as_ref())) {
+                if matches(
+                    d.spec
+                        .as_ref()
+                        .and_then(|s| s.template.metadata.as_ref())
+                        .and_then(|m| m.labels.as_ref()),
+                ) {
                     return Some(("Deployment".into(), d.metadata.name.unwrap_or_default()));
                 }
             }
         }
-        if let Ok(list) = Api::<StatefulSet>::namespaced(self.client.clone(), ns).list(&lp).await {
+        if let Ok(list) = Api::<StatefulSet>::namespaced(self.client.clone(), ns)
+            .list(&lp)
+            .await
+        {
             for d in list {
-                if matches(d.spec.as_ref().and_then(|s| s.template.metadata.as_ref()).and_then(|m| m.labels.as_ref())) {
+                if matches(
+                    d.spec
+                        .as_ref()
+                        .and_then(|s| s.template.metadata.as_ref())
+                        .and_then(|m| m.labels.as_ref()),
+                ) {
                     return Some(("StatefulSet".into(), d.metadata.name.unwrap_or_default()));
                 }
             }
         }
-        if let Ok(list) = Api::<DaemonSet>::namespaced(self.client.clone(), ns).list(&lp).await {
+        if let Ok(list) = Api::<DaemonSet>::namespaced(self.client.clone(), ns)
+            .list(&lp)
+            .await
+        {
             for d in list {
-                if matches(d.spec.as_ref().and_then(|s| s.template.metadata.as_ref()).and_then(|m| m.labels.as_ref())) {
+                if matches(
+                    d.spec
+                        .as_ref()
+                        .and_then(|s| s.template.metadata.as_ref())
+                        .and_then(|m| m.labels.as_ref()),
+                ) {
                     return Some(("DaemonSet".into(), d.metadata.name.unwrap_or_default()));
                 }
             }
@@ -302,35 +417,98 @@ impl Collector {
         None
     }
 
-    async fn workload(&self, b: &mut Bundle, kind: &str, ns: &str, name: &str) -> Result<(), CollectError> {
-        let resource = ResourceRef::Workload { kind: kind.into(), namespace: ns.into(), name: name.into() };
-        let err = |source| CollectError::Read { resource: resource.to_string(), source };
+    async fn workload(
+        &self,
+        b: &mut Bundle,
+        kind: &str,
+        ns: &str,
+        name: &str,
+    ) -> Result<(), CollectError> {
+        let resource = ResourceRef::Workload {
+            kind: kind.into(),
+            namespace: ns.into(),
+            name: name.into(),
+        };
+        let err = |source| CollectError::Read {
+            resource: resource.to_string(),
+            source,
+        };
         let (selector, template, replicas, ready, available, updated, conds, uid) = match kind {
             "StatefulSet" => {
-                let s = Api::<StatefulSet>::namespaced(self.client.clone(), ns).get(name).await.map_err(err)?;
+                let s = Api::<StatefulSet>::namespaced(self.client.clone(), ns)
+                    .get(name)
+                    .await
+                    .map_err(err)?;
                 let spec = s.spec.clone().unwrap_or_default();
                 let st = s.status.clone().unwrap_or_default();
-                (spec.selector, spec.template, spec.replicas, st.ready_replicas, st.available_replicas, st.updated_replicas, Vec::new(), s.metadata.uid.clone())
+                (
+                    spec.selector,
+                    spec.template,
+                    spec.replicas,
+                    st.ready_replicas,
+                    st.available_replicas,
+                    st.updated_replicas,
+                    Vec::new(),
+                    s.metadata.uid.clone(),
+                )
             }
             "DaemonSet" => {
-                let s = Api::<DaemonSet>::namespaced(self.client.clone(), ns).get(name).await.map_err(err)?;
+                let s = Api::<DaemonSet>::namespaced(self.client.clone(), ns)
+                    .get(name)
+                    .await
+                    .map_err(err)?;
                 let spec = s.spec.clone().unwrap_or_default();
                 let st = s.status.clone().unwrap_or_default();
-                (spec.selector, spec.template, Some(st.desired_number_scheduled), Some(st.number_ready), st.number_available, st.updated_number_scheduled, Vec::new(), s.metadata.uid.clone())
+                (
+                    spec.selector,
+                    spec.template,
+                    Some(st.desired_number_scheduled),
+                    Some(st.number_ready),
+                    st.number_available,
+                    st.updated_number_scheduled,
+                    Vec::new(),
+                    s.metadata.uid.clone(),
+                )
             }
             _ => {
-                let d = Api::<Deployment>::namespaced(self.client.clone(), ns).get(name).await.map_err(err)?;
+                let d = Api::<Deployment>::namespaced(self.client.clone(), ns)
+                    .get(name)
+                    .await
+                    .map_err(err)?;
                 let spec = d.spec.clone().unwrap_or_default();
                 let st = d.status.clone().unwrap_or_default();
                 let conds = conditions(st.conditions.iter().flatten().map(|c| {
-                    (c.type_.clone(), c.status.clone(), c.reason.clone(), c.message.clone(), c.last_transition_time.as_ref().map(t))
+                    (
+                        c.type_.clone(),
+                        c.status.clone(),
+                        c.reason.clone(),
+                        c.message.clone(),
+                        c.last_transition_time.as_ref().map(t),
+                    )
                 }));
-                (spec.selector, spec.template, spec.replicas, st.ready_replicas, st.available_replicas, st.updated_replicas, conds, d.metadata.uid.clone())
+                (
+                    spec.selector,
+                    spec.template,
+                    spec.replicas,
+                    st.ready_replicas,
+                    st.available_replicas,
+                    st.updated_replicas,
+                    conds,
+                    d.metadata.uid.clone(),
+                )
             }
         };
         let containers = template_containers(Some(&template));
-        let labels = template.metadata.as_ref().and_then(|m| m.labels.clone()).unwrap_or_default();
-        let node_selector = template.spec.as_ref().and_then(|s| s.node_selector.clone()).unwrap_or_default();
+        let labels = template
+            .metadata
+            .as_ref()
+            .and_then(|m| m.labels.clone())
+            .unwrap_or_default();
+        let node_selector = template
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_selector.clone())
+            .unwrap_or_default();
         b.push(
             1,
             EvidenceKind::Object,
@@ -356,9 +534,11 @@ impl Collector {
         );
         // Rollout history.
         if kind == "Deployment" {
-            self.deployment_history(b, &resource, ns, uid.as_deref().unwrap_or("")).await;
+            self.deployment_history(b, &resource, ns, uid.as_deref().unwrap_or(""))
+                .await;
         } else {
-            self.revision_history(b, &resource, ns, uid.as_deref().unwrap_or("")).await;
+            self.revision_history(b, &resource, ns, uid.as_deref().unwrap_or(""))
+                .await;
         }
         // Pods.
         let sel = selector
@@ -388,12 +568,29 @@ impl Collector {
         Ok(())
     }
 
-    async fn deployment_history(&self, b: &mut Bundle, resource: &ResourceRef, ns: &str, uid: &str) {
-        let Ok(list) = Api::<ReplicaSet>::namespaced(self.client.clone(), ns).list(&ListParams::default()).await else { return };
+    async fn deployment_history(
+        &self,
+        b: &mut Bundle,
+        resource: &ResourceRef,
+        ns: &str,
+        uid: &str,
+    ) {
+        let Ok(list) = Api::<ReplicaSet>::namespaced(self.client.clone(), ns)
+            .list(&ListParams::default())
+            .await
+        else {
+            return;
+        };
         let mut revs: Vec<(i64, RevisionSummary, Vec<ContainerSpecSummary>)> = list
             .items
             .iter()
-            .filter(|rs| rs.metadata.owner_references.iter().flatten().any(|o| o.uid == uid))
+            .filter(|rs| {
+                rs.metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .any(|o| o.uid == uid)
+            })
             .map(|rs| {
                 let rev = rs
                     .metadata
@@ -422,11 +619,22 @@ impl Collector {
     }
 
     async fn revision_history(&self, b: &mut Bundle, resource: &ResourceRef, ns: &str, uid: &str) {
-        let Ok(list) = Api::<ControllerRevision>::namespaced(self.client.clone(), ns).list(&ListParams::default()).await else { return };
+        let Ok(list) = Api::<ControllerRevision>::namespaced(self.client.clone(), ns)
+            .list(&ListParams::default())
+            .await
+        else {
+            return;
+        };
         let mut revs: Vec<(i64, RevisionSummary, Vec<ContainerSpecSummary>)> = list
             .items
             .iter()
-            .filter(|r| r.metadata.owner_references.iter().flatten().any(|o| o.uid == uid))
+            .filter(|r| {
+                r.metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .any(|o| o.uid == uid)
+            })
             .map(|r| {
                 let template: Option<PodTemplateSpec> = r
                     .data
@@ -452,7 +660,12 @@ impl Collector {
         self.push_history(b, resource, &mut revs);
     }
 
-    fn push_history(&self, b: &mut Bundle, resource: &ResourceRef, revs: &mut [(i64, RevisionSummary, Vec<ContainerSpecSummary>)]) {
+    fn push_history(
+        &self,
+        b: &mut Bundle,
+        resource: &ResourceRef,
+        revs: &mut [(i64, RevisionSummary, Vec<ContainerSpecSummary>)],
+    ) {
         if revs.is_empty() {
             return;
         }
@@ -462,7 +675,8 @@ impl Collector {
             revs[i].1.change = change;
         }
         let current = revs.last().map(|r| r.0).unwrap_or(0);
-        let mut list: Vec<RevisionSummary> = revs.iter().rev().take(5).map(|r| r.1.clone()).collect();
+        let mut list: Vec<RevisionSummary> =
+            revs.iter().rev().take(5).map(|r| r.1.clone()).collect();
         for r in &mut list {
             r.change = r.change.iter().map(|c| redact(c)).collect();
         }
@@ -473,10 +687,23 @@ impl Collector {
                 r.created_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
                 r.change.join("; ")
             ),
-            Some(r) => format!("revision {} (current), {} revisions kept", r.revision, revs.len()),
+            Some(r) => format!(
+                "revision {} (current), {} revisions kept",
+                r.revision,
+                revs.len()
+            ),
             None => String::new(),
         };
-        b.push(1, EvidenceKind::RolloutHistory, resource.clone(), summary, EvidenceData::RolloutHistory { revisions: list, current });
+        b.push(
+            1,
+            EvidenceKind::RolloutHistory,
+            resource.clone(),
+            summary,
+            EvidenceData::RolloutHistory {
+                revisions: list,
+                current,
+            },
+        );
     }
 
     async fn events(&self, b: &mut Bundle, ns: &str, object: Option<&str>, priority: u8) -> usize {
@@ -485,9 +712,20 @@ impl Collector {
             Some(name) => ListParams::default().fields(&format!("involvedObject.name={name}")),
             None => ListParams::default(),
         };
-        let Ok(list) = api.list(&lp).await else { return 0 };
+        let Ok(list) = api.list(&lp).await else {
+            return 0;
+        };
         let mut events = list.items;
-        events.sort_by_key(|e| std::cmp::Reverse(e.last_timestamp.as_ref().map(t).or(e.event_time.as_ref().map(|m| DateTime::from_timestamp_millis(m.0.as_millisecond()).unwrap_or_default()))));
+        events.sort_by_key(|e| {
+            std::cmp::Reverse(
+                e.last_timestamp
+                    .as_ref()
+                    .map(t)
+                    .or(e.event_time.as_ref().map(|m| {
+                        DateTime::from_timestamp_millis(m.0.as_millisecond()).unwrap_or_default()
+                    })),
+            )
+        });
         let mut seen = BTreeSet::new();
         let mut n = 0;
         for e in events {
@@ -502,17 +740,31 @@ impl Collector {
             }
             n += 1;
             let etype = e.type_.clone().unwrap_or_else(|| "Normal".into());
-            let pri = if etype == "Warning" { priority } else { priority + 2 };
+            let pri = if etype == "Warning" {
+                priority
+            } else {
+                priority + 2
+            };
             let resource = match kind.as_str() {
-                "Pod" => ResourceRef::Pod { namespace: ns.into(), name: oname.clone() },
+                "Pod" => ResourceRef::Pod {
+                    namespace: ns.into(),
+                    name: oname.clone(),
+                },
                 "Node" => ResourceRef::node(&oname),
-                k => ResourceRef::Workload { kind: k.into(), namespace: ns.into(), name: oname.clone() },
+                k => ResourceRef::Workload {
+                    kind: k.into(),
+                    namespace: ns.into(),
+                    name: oname.clone(),
+                },
             };
             b.push(
                 pri,
                 EvidenceKind::Event,
                 resource,
-                format!("{etype} {reason} on {kind} {oname} (x{}): {message}", e.count.unwrap_or(1)),
+                format!(
+                    "{etype} {reason} on {kind} {oname} (x{}): {message}",
+                    e.count.unwrap_or(1)
+                ),
                 EvidenceData::Event {
                     event_type: etype,
                     reason,
@@ -530,27 +782,56 @@ impl Collector {
 
     async fn pods(&self, b: &mut Bundle, ns: &str, pods: &[Pod]) {
         // Unhealthy pods first; they are what the evidence is about.
-        let mut pods: Vec<&Pod> = pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect();
-        pods.sort_by_key(|p| (pod_ready(p), std::cmp::Reverse(restarts(p)), p.metadata.name.clone()));
+        let mut pods: Vec<&Pod> = pods
+            .iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .collect();
+        pods.sort_by_key(|p| {
+            (
+                pod_ready(p),
+                std::cmp::Reverse(restarts(p)),
+                p.metadata.name.clone(),
+            )
+        });
         let mut logs_read = 0;
         let mut blamed: BTreeMap<String, (usize, BTreeSet<String>)> = BTreeMap::new();
         for (i, p) in pods.iter().take(self.budget.pods).enumerate() {
             let pname = p.metadata.name.clone().unwrap_or_default();
-            let pres = ResourceRef::Pod { namespace: ns.into(), name: pname.clone() };
+            let pres = ResourceRef::Pod {
+                namespace: ns.into(),
+                name: pname.clone(),
+            };
             let st = p.status.clone().unwrap_or_default();
             let phase = st.phase.clone().unwrap_or_default();
             let pod_reason = st.reason.clone().or_else(|| {
-                st.conditions.iter().flatten().find(|c| c.type_ == "Ready" && c.status != "True").and_then(|c| c.reason.clone().map(|r| format!("{r}: {}", c.message.clone().unwrap_or_default())))
+                st.conditions
+                    .iter()
+                    .flatten()
+                    .find(|c| c.type_ == "Ready" && c.status != "True")
+                    .and_then(|c| {
+                        c.reason
+                            .clone()
+                            .map(|r| format!("{r}: {}", c.message.clone().unwrap_or_default()))
+                    })
             });
             let node = p.spec.as_ref().and_then(|s| s.node_name.clone());
             let statuses = st.container_statuses.clone().unwrap_or_default();
             if statuses.is_empty() {
-                let sched = st.conditions.iter().flatten().find(|c| c.type_ == "PodScheduled" && c.status == "False");
+                let sched = st
+                    .conditions
+                    .iter()
+                    .flatten()
+                    .find(|c| c.type_ == "PodScheduled" && c.status == "False");
                 b.push(
                     1,
                     EvidenceKind::ContainerStatus,
                     pres.clone(),
-                    format!("pod {ns}/{pname} {phase}{}", sched.map(|c| format!(": {}", c.message.clone().unwrap_or_default())).unwrap_or_default()),
+                    format!(
+                        "pod {ns}/{pname} {phase}{}",
+                        sched
+                            .map(|c| format!(": {}", c.message.clone().unwrap_or_default()))
+                            .unwrap_or_default()
+                    ),
                     EvidenceData::ContainerStatus {
                         pod: pname.clone(),
                         node: node.clone(),
@@ -578,7 +859,13 @@ impl Collector {
                 } else if let Some(r) = &state.running {
                     ("running", None, None, None, r.started_at.as_ref().map(t))
                 } else if let Some(x) = &state.terminated {
-                    ("terminated", x.reason.clone(), x.message.clone(), Some(x.exit_code), x.started_at.as_ref().map(t))
+                    (
+                        "terminated",
+                        x.reason.clone(),
+                        x.message.clone(),
+                        Some(x.exit_code),
+                        x.started_at.as_ref().map(t),
+                    )
                 } else {
                     ("waiting", None, None, None, None)
                 };
@@ -590,7 +877,13 @@ impl Collector {
                     reason.as_ref().map(|r| format!(" {r}")).unwrap_or_default(),
                     cs.ready,
                     cs.restart_count,
-                    last.as_ref().map(|l| format!(", last exit {} {}", l.exit_code, l.reason.clone().unwrap_or_default())).unwrap_or_default()
+                    last.as_ref()
+                        .map(|l| format!(
+                            ", last exit {} {}",
+                            l.exit_code,
+                            l.reason.clone().unwrap_or_default()
+                        ))
+                        .unwrap_or_default()
                 );
                 b.push(
                     if cs.ready { 4 } else { 1 },
@@ -623,8 +916,15 @@ impl Collector {
                         if previous && last.is_none() {
                             continue;
                         }
-                        let lp = LogParams { container: Some(cs.name.clone()), previous, tail_lines: Some(self.budget.log_lines), ..Default::default() };
-                        let Ok(text) = api.logs(&pname, &lp).await else { continue };
+                        let lp = LogParams {
+                            container: Some(cs.name.clone()),
+                            previous,
+                            tail_lines: Some(self.budget.log_lines),
+                            ..Default::default()
+                        };
+                        let Ok(text) = api.logs(&pname, &lp).await else {
+                            continue;
+                        };
                         let lines: Vec<String> = text.lines().map(redact).collect();
                         if lines.is_empty() {
                             continue;
@@ -640,8 +940,18 @@ impl Collector {
                             if previous { 1 } else { 2 },
                             EvidenceKind::Logs,
                             pres.clone(),
-                            format!("{} log of {ns}/{pname}/{} ({total} lines), last: {last_line}", if previous { "previous" } else { "current" }, cs.name),
-                            EvidenceData::Logs { pod: pname.clone(), container: cs.name.clone(), previous, lines, total_lines: total },
+                            format!(
+                                "{} log of {ns}/{pname}/{} ({total} lines), last: {last_line}",
+                                if previous { "previous" } else { "current" },
+                                cs.name
+                            ),
+                            EvidenceData::Logs {
+                                pod: pname.clone(),
+                                container: cs.name.clone(),
+                                previous,
+                                lines,
+                                total_lines: total,
+                            },
                         );
                     }
                     logs_read += 1;
@@ -650,13 +960,26 @@ impl Collector {
             // Current usage from metrics.k8s.io.
             if let Some(usage) = self.pod_usage(ns, &pname).await {
                 for (c, cpu_m, mem_b) in usage {
-                    let spec = p.spec.as_ref().and_then(|s| s.containers.iter().find(|x| x.name == c)).map(container_summary);
-                    let limit = spec.as_ref().and_then(|s| s.limits.get("memory")).and_then(|q| parse_memory(q));
+                    let spec = p
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.containers.iter().find(|x| x.name == c))
+                        .map(container_summary);
+                    let limit = spec
+                        .as_ref()
+                        .and_then(|s| s.limits.get("memory"))
+                        .and_then(|q| parse_memory(q));
                     b.push(
                         3,
                         EvidenceKind::Metric,
                         pres.clone(),
-                        format!("{ns}/{pname}/{c} memory {} MiB{}, cpu {cpu_m}m", mem_b / (1 << 20), limit.map(|l| format!(" of {} MiB limit", l as u64 / (1 << 20))).unwrap_or_default()),
+                        format!(
+                            "{ns}/{pname}/{c} memory {} MiB{}, cpu {cpu_m}m",
+                            mem_b / (1 << 20),
+                            limit
+                                .map(|l| format!(" of {} MiB limit", l as u64 / (1 << 20)))
+                                .unwrap_or_default()
+                        ),
                         EvidenceData::Metric {
                             name: "container_memory_working_set_bytes".into(),
                             subject: format!("{ns}/{pname}/{c}"),
@@ -668,12 +991,20 @@ impl Collector {
                             window_seconds: 0,
                         },
                     );
-                    let cpu_limit = spec.as_ref().and_then(|s| s.limits.get("cpu")).and_then(|q| parse_cpu(q));
+                    let cpu_limit = spec
+                        .as_ref()
+                        .and_then(|s| s.limits.get("cpu"))
+                        .and_then(|q| parse_cpu(q));
                     b.push(
                         4,
                         EvidenceKind::Metric,
                         pres.clone(),
-                        format!("{ns}/{pname}/{c} cpu {cpu_m}m{}", cpu_limit.map(|l| format!(" of {l}m limit")).unwrap_or_default()),
+                        format!(
+                            "{ns}/{pname}/{c} cpu {cpu_m}m{}",
+                            cpu_limit
+                                .map(|l| format!(" of {l}m limit"))
+                                .unwrap_or_default()
+                        ),
                         EvidenceData::Metric {
                             name: "container_cpu_usage_millicores".into(),
                             subject: format!("{ns}/{pname}/{c}"),
@@ -700,14 +1031,26 @@ impl Collector {
                 && let Some((kind, wname)) = self.workload_of_service(sns, sname).await
             {
                 ready = self.ready_endpoints(sns, sname).await;
-                target = Some(ResourceRef::Workload { kind, namespace: sns.clone(), name: wname });
+                target = Some(ResourceRef::Workload {
+                    kind,
+                    namespace: sns.clone(),
+                    name: wname,
+                });
             }
-            let resource = target.clone().unwrap_or(ResourceRef::External { host_port: host.clone() });
+            let resource = target.clone().unwrap_or(ResourceRef::External {
+                host_port: host.clone(),
+            });
             b.push(
                 1,
                 EvidenceKind::Dependency,
                 resource,
-                format!("{lines} log lines of {} pods blame {host}{}", callers.len(), ready.map(|r| format!(" ({r} ready endpoints)")).unwrap_or_default()),
+                format!(
+                    "{lines} log lines of {} pods blame {host}{}",
+                    callers.len(),
+                    ready
+                        .map(|r| format!(" ({r} ready endpoints)"))
+                        .unwrap_or_default()
+                ),
                 EvidenceData::Dependency {
                     host_port: host.clone(),
                     in_cluster: target,
@@ -720,8 +1063,17 @@ impl Collector {
     }
 
     async fn ready_endpoints(&self, ns: &str, name: &str) -> Option<u32> {
-        let ep = Api::<k8s_openapi::api::core::v1::Endpoints>::namespaced(self.client.clone(), ns).get_opt(name).await.ok()??;
-        Some(ep.subsets.iter().flatten().map(|s| s.addresses.as_ref().map_or(0, |a| a.len() as u32)).sum())
+        let ep = Api::<k8s_openapi::api::core::v1::Endpoints>::namespaced(self.client.clone(), ns)
+            .get_opt(name)
+            .await
+            .ok()??;
+        Some(
+            ep.subsets
+                .iter()
+                .flatten()
+                .map(|s| s.addresses.as_ref().map_or(0, |a| a.len() as u32))
+                .sum(),
+        )
     }
 
     async fn pod_usage(&self, ns: &str, pod: &str) -> Option<Vec<(String, u64, u64)>> {
@@ -747,10 +1099,28 @@ impl Collector {
         let n = Api::<Node>::all(self.client.clone())
             .get(name)
             .await
-            .map_err(|source| CollectError::Read { resource: resource.to_string(), source })?;
+            .map_err(|source| CollectError::Read {
+                resource: resource.to_string(),
+                source,
+            })?;
         let st = n.status.clone().unwrap_or_default();
-        let conds = conditions(st.conditions.iter().flatten().map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone(), c.message.clone(), c.last_transition_time.as_ref().map(t))));
-        let taints: Vec<String> = n.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default().iter().map(|t| format!("{}:{}", t.key, t.effect)).collect();
+        let conds = conditions(st.conditions.iter().flatten().map(|c| {
+            (
+                c.type_.clone(),
+                c.status.clone(),
+                c.reason.clone(),
+                c.message.clone(),
+                c.last_transition_time.as_ref().map(t),
+            )
+        }));
+        let taints: Vec<String> = n
+            .spec
+            .as_ref()
+            .and_then(|s| s.taints.clone())
+            .unwrap_or_default()
+            .iter()
+            .map(|t| format!("{}:{}", t.key, t.effect))
+            .collect();
         let unschedulable = n.spec.as_ref().and_then(|s| s.unschedulable) == Some(true);
         let pods = Api::<Pod>::all(self.client.clone())
             .list(&ListParams::default().fields(&format!("spec.nodeName={name}")))
@@ -759,21 +1129,49 @@ impl Collector {
             .unwrap_or_default();
         let mut workloads = BTreeSet::new();
         for p in &pods {
-            if let Some(o) = p.metadata.owner_references.iter().flatten().find(|o| o.controller == Some(true)) {
+            if let Some(o) = p
+                .metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .find(|o| o.controller == Some(true))
+            {
                 let ns = p.metadata.namespace.clone().unwrap_or_default();
-                let owner = if o.kind == "ReplicaSet" { o.name.rsplit_once('-').map_or(o.name.clone(), |(d, _)| d.to_string()) } else { o.name.clone() };
+                let owner = if o.kind == "ReplicaSet" {
+                    o.name
+                        .rsplit_once('-')
+                        .map_or(o.name.clone(), |(d, _)| d.to_string())
+                } else {
+                    o.name.clone()
+                };
                 workloads.insert(format!("{ns}/{owner}"));
             }
         }
-        let ready = conds.iter().find(|c| c.kind == "Ready").map(|c| c.status.clone()).unwrap_or_default();
-        let pressure: Vec<String> = conds.iter().filter(|c| c.kind.ends_with("Pressure") && c.status == "True").map(|c| c.kind.clone()).collect();
+        let ready = conds
+            .iter()
+            .find(|c| c.kind == "Ready")
+            .map(|c| c.status.clone())
+            .unwrap_or_default();
+        let pressure: Vec<String> = conds
+            .iter()
+            .filter(|c| c.kind.ends_with("Pressure") && c.status == "True")
+            .map(|c| c.kind.clone())
+            .collect();
         b.push(
-            if ready == "True" && pressure.is_empty() { 4 } else { 0 },
+            if ready == "True" && pressure.is_empty() {
+                4
+            } else {
+                0
+            },
             EvidenceKind::NodeCondition,
             resource.clone(),
             format!(
                 "node {name}: Ready={ready}{}{}, {} pods of {} workloads",
-                if pressure.is_empty() { String::new() } else { format!(", {}", pressure.join(", ")) },
+                if pressure.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {}", pressure.join(", "))
+                },
                 if unschedulable { ", cordoned" } else { "" },
                 pods.len(),
                 workloads.len()
@@ -783,7 +1181,16 @@ impl Collector {
                 conditions: conds,
                 taints,
                 unschedulable,
-                pods: pods.iter().map(|p| format!("{}/{}", p.metadata.namespace.clone().unwrap_or_default(), p.metadata.name.clone().unwrap_or_default())).collect(),
+                pods: pods
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "{}/{}",
+                            p.metadata.namespace.clone().unwrap_or_default(),
+                            p.metadata.name.clone().unwrap_or_default()
+                        )
+                    })
+                    .collect(),
                 workloads: workloads.into_iter().collect(),
             },
         );
@@ -791,20 +1198,33 @@ impl Collector {
             self.events(b, "default", Some(name), 1).await;
             let mut by_ns: BTreeMap<String, Vec<Pod>> = BTreeMap::new();
             for p in pods {
-                by_ns.entry(p.metadata.namespace.clone().unwrap_or_default()).or_default().push(p);
+                by_ns
+                    .entry(p.metadata.namespace.clone().unwrap_or_default())
+                    .or_default()
+                    .push(p);
             }
             for (ns, list) in by_ns.into_iter().take(4) {
                 let mut list = list;
                 list.truncate(2);
                 for p in &list {
                     let pname = p.metadata.name.clone().unwrap_or_default();
-                    let pres = ResourceRef::Pod { namespace: ns.clone(), name: pname.clone() };
+                    let pres = ResourceRef::Pod {
+                        namespace: ns.clone(),
+                        name: pname.clone(),
+                    };
                     let st = p.status.clone().unwrap_or_default();
                     b.push(
                         2,
                         EvidenceKind::ContainerStatus,
                         pres,
-                        format!("pod {ns}/{pname} on {name}: {}{}", st.phase.clone().unwrap_or_default(), st.reason.clone().map(|r| format!(" ({r})")).unwrap_or_default()),
+                        format!(
+                            "pod {ns}/{pname} on {name}: {}{}",
+                            st.phase.clone().unwrap_or_default(),
+                            st.reason
+                                .clone()
+                                .map(|r| format!(" ({r})"))
+                                .unwrap_or_default()
+                        ),
                         EvidenceData::ContainerStatus {
                             pod: pname,
                             node: Some(name.into()),
@@ -813,7 +1233,11 @@ impl Collector {
                             image: String::new(),
                             ready: pod_ready(p),
                             restart_count: restarts(p),
-                            state: if pod_ready(p) { "running".into() } else { "waiting".into() },
+                            state: if pod_ready(p) {
+                                "running".into()
+                            } else {
+                                "waiting".into()
+                            },
                             reason: st.reason.clone(),
                             message: st.message.clone().map(|m| redact(&m)),
                             exit_code: None,
@@ -834,35 +1258,51 @@ impl Collector {
 
 /// Ready condition True.
 pub fn pod_ready(p: &Pod) -> bool {
-    p.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 fn restarts(p: &Pod) -> i32 {
-    p.status.as_ref().and_then(|s| s.container_statuses.as_ref()).map_or(0, |c| c.iter().map(|c| c.restart_count).sum())
+    p.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .map_or(0, |c| c.iter().map(|c| c.restart_count).sum())
 }
 
 /// Replaces pod-specific tokens (names with hashes, IPs, numbers) so the same message from
 /// many replicas deduplicates.
 fn generalize(message: &str) -> String {
     static RE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
-    let re = RE.get_or_init(|| Regex::new(r"[0-9a-f]{8}-[0-9a-f-]{27}|[a-z0-9]+-[a-z0-9]{5,10}-[a-z0-9]{5}|\d+(\.\d+)*").expect("valid"));
+    let re = RE.get_or_init(|| {
+        Regex::new(r"[0-9a-f]{8}-[0-9a-f-]{27}|[a-z0-9]+-[a-z0-9]{5,10}-[a-z0-9]{5}|\d+(\.\d+)*")
+            .expect("valid")
+    });
     re.replace_all(message, "#").into_owned()
 }
 
 /// CPU quantity in millicores.
 pub fn parse_cpu(q: &str) -> Option<f64> {
-    nightshift_scenario::units::parse_cpu(q).ok().map(|m| m as f64).or_else(|| {
-        // metrics-server reports nanocores (`12345678n`) and microcores (`123u`).
-        if let Some(n) = q.strip_suffix('n') {
-            return n.parse::<f64>().ok().map(|n| n / 1e6);
-        }
-        q.strip_suffix('u').and_then(|u| u.parse::<f64>().ok()).map(|u| u / 1e3)
-    })
+    nightshift_scenario::units::parse_cpu(q)
+        .ok()
+        .map(|m| m as f64)
+        .or_else(|| {
+            // metrics-server reports nanocores (`12345678n`) and microcores (`123u`).
+            if let Some(n) = q.strip_suffix('n') {
+                return n.parse::<f64>().ok().map(|n| n / 1e6);
+            }
+            q.strip_suffix('u')
+                .and_then(|u| u.parse::<f64>().ok())
+                .map(|u| u / 1e3)
+        })
 }
 
 /// Memory quantity in bytes.
 pub fn parse_memory(q: &str) -> Option<f64> {
-    nightshift_scenario::units::parse_memory(q).ok().map(|b| b as f64)
+    nightshift_scenario::units::parse_memory(q)
+        .ok()
+        .map(|b| b as f64)
 }
 
 #[cfg(test)]
@@ -880,14 +1320,24 @@ mod tests {
         assert_eq!(h.get("postgres.shop.svc.cluster.local:80"), Some(&1));
         assert_eq!(h.get("payments.example.com:443"), Some(&1));
         assert_eq!(h.len(), 2);
-        assert_eq!(service_of_host("postgres.shop.svc.cluster.local:80", "x"), Some(("shop".into(), "postgres".into())));
-        assert_eq!(service_of_host("redis:6379", "shop"), Some(("shop".into(), "redis".into())));
+        assert_eq!(
+            service_of_host("postgres.shop.svc.cluster.local:80", "x"),
+            Some(("shop".into(), "postgres".into()))
+        );
+        assert_eq!(
+            service_of_host("redis:6379", "shop"),
+            Some(("shop".into(), "redis".into()))
+        );
         assert_eq!(service_of_host("payments.example.com:443", "shop"), None);
     }
 
     #[test]
     fn describes_template_changes() {
-        let a = ContainerSpecSummary { name: "c".into(), image: "x:1".into(), ..Default::default() };
+        let a = ContainerSpecSummary {
+            name: "c".into(),
+            image: "x:1".into(),
+            ..Default::default()
+        };
         let mut b = a.clone();
         b.image = "x:2".into();
         b.config_refs.push("secret/tls".into());
@@ -895,14 +1345,21 @@ mod tests {
         let ch = template_change(&[a], &[b]);
         assert!(ch.contains(&"image x:1 -> x:2".to_string()), "{ch:?}");
         assert!(ch.contains(&"+envFrom secret/tls".to_string()), "{ch:?}");
-        assert!(ch.contains(&"memory limit none -> 128Mi".to_string()), "{ch:?}");
+        assert!(
+            ch.contains(&"memory limit none -> 128Mi".to_string()),
+            "{ch:?}"
+        );
     }
 
     #[test]
     fn generalizes_replica_names() {
         assert_eq!(
-            generalize("Back-off restarting failed container checkout in pod checkout-7d4b9c6f5-x2x9z_shop"),
-            generalize("Back-off restarting failed container checkout in pod checkout-7d4b9c6f5-abcde_shop")
+            generalize(
+                "Back-off restarting failed container checkout in pod checkout-7d4b9c6f5-x2x9z_shop"
+            ),
+            generalize(
+                "Back-off restarting failed container checkout in pod checkout-7d4b9c6f5-abcde_shop"
+            )
         );
     }
 }

@@ -6,3 +6,4 @@ pub mod clock;
 pub mod collect;
 pub mod perceive;
 pub mod redact;
+pub mod verify;

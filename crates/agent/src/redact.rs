@@ -61,14 +61,32 @@ mod tests {
     #[test]
     fn masks_every_kind() {
         let cases = [
-            ("Authorization: Bearer abcdefghijklmnop12345", "abcdefghijklmnop12345"),
-            ("token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U", "eyJhbGciOiJIUzI1NiJ9"),
-            ("dial postgres://app:hunter2secret@db.shop:5432/orders", "hunter2secret"),
+            (
+                "Authorization: Bearer abcdefghijklmnop12345",
+                "abcdefghijklmnop12345",
+            ),
+            (
+                "token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+                "eyJhbGciOiJIUzI1NiJ9",
+            ),
+            (
+                "dial postgres://app:hunter2secret@db.shop:5432/orders",
+                "hunter2secret",
+            ),
             ("Server=db;User Id=sa;Password=S3cr3t!;", "S3cr3t!"),
-            ("api_key=sk-live-0123456789abcdef0123", "sk-live-0123456789abcdef0123"),
+            (
+                "api_key=sk-live-0123456789abcdef0123",
+                "sk-live-0123456789abcdef0123",
+            ),
             ("AWS AKIAIOSFODNN7EXAMPLE used", "AKIAIOSFODNN7EXAMPLE"),
-            ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI"),
-            ("-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----", "MIIEpAIBAAKCAQEA"),
+            (
+                "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                "wJalrXUtnFEMI",
+            ),
+            (
+                "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----",
+                "MIIEpAIBAAKCAQEA",
+            ),
             (r#"{"client_secret": "abc123def456"}"#, "abc123def456"),
             ("slack xoxb-123456789012-abcdefghij", "xoxb-123456789012"),
             ("ghp_abcdefghijklmnopqrstuvwxyz0123456789", "ghp_abcdefghij"),
@@ -84,6 +102,9 @@ mod tests {
     fn leaves_ordinary_lines_alone() {
         let line = "ERROR request failed: dial tcp postgres.shop.svc.cluster.local:80: connect: connection refused";
         assert_eq!(redact(line), line);
-        assert_eq!(redact("INFO GET /api/cart status=200 duration_ms=12"), "INFO GET /api/cart status=200 duration_ms=12");
+        assert_eq!(
+            redact("INFO GET /api/cart status=200 duration_ms=12"),
+            "INFO GET /api/cart status=200 duration_ms=12"
+        );
     }
 }

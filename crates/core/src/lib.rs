@@ -10,6 +10,7 @@ pub mod evidence;
 pub mod incident;
 pub mod policy;
 pub mod resource;
+pub mod rules;
 pub mod signal;
 
 pub use action::Action;
@@ -18,5 +19,7 @@ pub use decision::{Decision, Risk, Verdict};
 pub use evidence::{Evidence, EvidenceData, EvidenceId, EvidenceItem, EvidenceKind};
 pub use incident::{Incident, IncidentId, State, TimelineEntry, TimelineKind};
 pub use nightshift_scenario::{ActionName, Category};
+pub use policy::{DecisionContext, Mode, Operation, Policy, PolicyError, TargetFacts};
 pub use resource::ResourceRef;
+pub use rules::RuleAnalyzer;
 pub use signal::{Signal, SignalSource, SignalStatus};

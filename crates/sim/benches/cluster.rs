@@ -65,6 +65,14 @@ fn main() {
             sim.step();
         }
         let steady = t.elapsed();
+        let mut parts: std::collections::BTreeMap<&str, f64> = Default::default();
+        for _ in 0..10 {
+            for (name, d) in sim.step_profiled() {
+                *parts.entry(name).or_default() += d.as_secs_f64() * 100.0;
+            }
+        }
+        let breakdown: Vec<String> = parts.iter().map(|(k, v)| format!("{k} {v:.1}ms")).collect();
+        println!("per simulated second: {}", breakdown.join(", "));
         println!("pods: {pods} on 100 nodes");
         println!("resident memory after start-up: {:.0} MB", rss_mb());
         println!(

@@ -172,6 +172,7 @@ pub fn build(store: &Store, scenario: &Scenario) -> World {
         client_requests: BTreeMap::new(),
         default_model: Arc::new(crate::kubelet::default_model()),
         endpoints_seen: HashMap::new(),
+        seen_versions: HashMap::new(),
     }
 }
 

@@ -124,6 +124,8 @@ struct Recorded {
 #[derive(Debug, Default)]
 pub struct Recorder {
     seen: HashMap<AggregationKey, Recorded>,
+    /// Every event written, with its last occurrence, for expiry.
+    written: HashMap<(String, String), i64>,
 }
 
 impl Recorder {
@@ -157,6 +159,8 @@ impl Recorder {
         {
             prev.count += 1;
             prev.last_ms = now;
+            self.written
+                .insert((prev.namespace.clone(), prev.name.clone()), now);
             let mut v = entry.value().clone();
             v["count"] = json!(prev.count);
             v["lastTimestamp"] = json!(rfc3339(now));
@@ -202,6 +206,7 @@ impl Recorder {
             "reportingInstance": source.host.clone().unwrap_or_default(),
         });
         if store.create(rt, &namespace, event, false).is_ok() {
+            self.written.insert((namespace.clone(), name.clone()), now);
             self.seen.insert(
                 key,
                 Recorded {
@@ -213,7 +218,23 @@ impl Recorder {
                 },
             );
         }
+    }
+
+    /// Deletes the events this recorder wrote whose last occurrence is older than the API
+    /// server's default `--event-ttl` of one hour, and forgets aggregation state that can no
+    /// longer aggregate.
+    pub fn expire(&mut self, store: &Store, now: i64) {
+        const EVENT_TTL_MS: i64 = 60 * 60 * 1000;
+        let rt = resources::find("", "v1", "events").expect("events registered");
+        self.written.retain(|(ns, name), last| {
+            if now - *last > EVENT_TTL_MS {
+                let _ = store.delete(rt, ns, name, &crate::store::DeleteOptions::default());
+                false
+            } else {
+                true
+            }
+        });
         self.seen
-            .retain(|_, r| now - r.last_ms < 2 * AGGREGATION_WINDOW_MS);
+            .retain(|_, r| now - r.first_ms < AGGREGATION_WINDOW_MS);
     }
 }

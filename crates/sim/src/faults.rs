@@ -28,6 +28,12 @@ pub fn sync(world: &mut World, store: &Store, now: i64, start_ms: i64) {
                 .insert((key.clone(), f.kind.type_name()), Arc::new(lines.clone()));
         }
         tracing::info!(fault = f.kind.type_name(), target = %f.target, "injecting fault");
+        // Pods of the target react at once rather than at their next steady-state sync.
+        for uid in pods_of(world, &key) {
+            if let Some(p) = world.pods.get_mut(&uid) {
+                p.next_sync_ms = 0;
+            }
+        }
         match &f.kind {
             FaultKind::Crash {
                 exit_code,

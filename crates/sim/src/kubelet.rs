@@ -82,6 +82,10 @@ pub fn sync(world: &mut World, store: &Store, now: i64) {
             let pr = new_runtime(world, store, pod, &node, now);
             world.pods.insert(uid.clone(), pr);
         }
+        let pr = &world.pods[&uid];
+        if pod.metadata.deletion_timestamp.is_none() && !pr.dirty && now < pr.next_sync_ms {
+            continue;
+        }
         sync_pod(world, store, pod, &uid, &traffic, now);
     }
     world.pods.retain(|uid, _| seen.contains(uid));
@@ -119,6 +123,8 @@ fn new_runtime(world: &mut World, store: &Store, pod: &Pod, node: &str, now: i64
         dirty: true,
         ready_since_ms: now,
         last_ready: false,
+        last_sync_ms: now,
+        next_sync_ms: now,
     }
 }
 
@@ -209,6 +215,7 @@ fn sync_pod(world: &mut World, store: &Store, pod: &Pod, uid: &str, traffic: &Tr
         .as_ref()
         .and_then(|w| world.workloads.get(w).cloned())
         .unwrap_or_else(|| world.default_model.clone());
+    let dt = (now - world.pods[uid].last_sync_ms).clamp(1_000, 10_000) as f64 / 1000.0;
     let ready_replicas = workload
         .as_ref()
         .and_then(|w| traffic.ready.get(w))
@@ -228,10 +235,13 @@ fn sync_pod(world: &mut World, store: &Store, pod: &Pod, uid: &str, traffic: &Tr
             &model,
             ready_replicas,
             traffic,
-            now,
+            (now, dt),
         );
     }
+    let steady = steady_state(world, uid, workload.as_deref(), now);
     let pr = world.pods.get_mut(uid).expect("runtime exists");
+    pr.last_sync_ms = now;
+    pr.next_sync_ms = now + if steady { STEADY_SYNC_MS } else { 1_000 };
     let ready = pr.ready();
     if ready != pr.last_ready {
         pr.last_ready = ready;
@@ -241,6 +251,34 @@ fn sync_pod(world: &mut World, store: &Store, pod: &Pod, uid: &str, traffic: &Tr
     if pr.dirty {
         write_status(world, store, pod, uid, now);
     }
+}
+
+/// Sync interval of a pod in steady state.
+const STEADY_SYNC_MS: i64 = 5_000;
+
+/// A pod whose containers all run, are Ready, are past start-up and are not under a fault can
+/// wait a few seconds between syncs: nothing about it changes meanwhile.
+fn steady_state(world: &World, uid: &str, workload: Option<&str>, now: i64) -> bool {
+    let Some(pr) = world.pods.get(uid) else {
+        return false;
+    };
+    let f = &world.faults;
+    let faulted = workload.is_some_and(|w| {
+        f.memory_need.contains_key(w)
+            || f.leak.contains_key(w)
+            || f.crash.contains_key(w)
+            || f.surge.contains_key(w)
+            || f.transient.contains_key(w)
+    });
+    !faulted
+        && pr.containers.iter().all(|c| {
+            c.running().is_some_and(|i| {
+                i.ready && !i.hung && !i.unresponsive && now - i.started_ms > 30_000
+            }) && matches!(
+                world.registry.get(&c.image),
+                None | Some(ImageProfile::Healthy)
+            )
+        })
 }
 
 /// The model of a pod no scenario workload owns: quiet, small, healthy.
@@ -272,7 +310,7 @@ fn step_container(
     model: &WorkloadModel,
     ready_replicas: u32,
     traffic: &Traffic,
-    now: i64,
+    (now, dt): (i64, f64),
 ) {
     let node = world.pods[uid].node.clone();
     let pod_name = world.pods[uid].name.clone();
@@ -480,7 +518,7 @@ fn step_container(
             model,
             ready_replicas,
             traffic,
-            now,
+            (now, dt),
         ),
     }
 }
@@ -651,7 +689,7 @@ fn run_container(
     model: &WorkloadModel,
     ready_replicas: u32,
     traffic: &Traffic,
-    now: i64,
+    (now, dt): (i64, f64),
 ) {
     let node = world.pods[uid].node.clone();
     let pod_ip = world.pods[uid].ip.clone();
@@ -769,7 +807,7 @@ fn run_container(
                         caller.to_string(),
                         outcome,
                     ))
-                    .or_default() += share;
+                    .or_default() += share * dt;
             }
         }
     }
@@ -823,17 +861,19 @@ fn run_container(
     if let Some(log) = c.log.as_mut() {
         log.switch(now, source);
     }
-    // Counters, one second's worth.
-    c.cpu_seconds += t.cpu_used_millis / 1000.0;
-    c.cfs.1 += 10.0;
+    // Counters, integrated over the time since the last sync.
+    c.cpu_seconds += t.cpu_used_millis / 1000.0 * dt;
+    c.cfs.1 += 10.0 * dt;
     if t.cpu_demand_millis > cpu_limit.map(|l| l as f64).unwrap_or(f64::INFINITY) {
         c.cfs.0 += 10.0
+            * dt
             * (1.0 - cpu_limit.unwrap_or(1) as f64 / t.cpu_demand_millis)
                 .clamp(0.0, 1.0)
                 .max(0.3);
     }
     let served = if t.serving && c.ready() { rps } else { 0.0 };
     if served > 0.0 {
+        let served = served * dt;
         let errors = served * t.error_ratio;
         *c.requests.entry(200).or_default() += served - errors;
         if errors > 0.0 {

@@ -65,23 +65,116 @@ impl Simulation {
 
     /// Advances one simulated second.
     pub fn step(&self) {
+        self.step_timed(None);
+    }
+
+    /// Advances one simulated second and reports how long each part took (for benchmarks).
+    pub fn step_profiled(&self) -> Vec<(&'static str, std::time::Duration)> {
+        let mut out = Vec::new();
+        self.step_timed(Some(&mut out));
+        out
+    }
+
+    fn step_timed(&self, mut timings: Option<&mut Vec<(&'static str, std::time::Duration)>>) {
         let now = self.clock.now_ms() + STEP_MS;
         self.clock.advance_to(now);
         let mut world = self.world();
         let store = &*self.store;
+        let mut t = std::time::Instant::now();
+        let mut lap = |name: &'static str, t: &mut std::time::Instant| {
+            if let Some(v) = timings.as_deref_mut() {
+                v.push((name, t.elapsed()));
+                *t = std::time::Instant::now();
+            }
+        };
         faults::sync(&mut world, store, now, self.clock.start_ms());
-        controllers::nodes::sync(&mut world, store, now);
-        controllers::deployment::sync(&mut world, store, now);
-        controllers::replicaset::sync(&mut world, store, now);
-        controllers::statefulset::sync(&mut world, store, now);
-        controllers::daemonset::sync(&mut world, store, now);
-        // Garbage collection scans every object; every few seconds is as prompt as needed.
-        if now % 5_000 == 0 {
-            controllers::gc::sync(store, now);
+        lap("faults", &mut t);
+        use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+        use k8s_openapi::api::core::v1::{Node, Pod, Service};
+        let v = |s: &Store| {
+            (
+                s.kind_version::<Pod>(),
+                s.kind_version::<ReplicaSet>(),
+                s.kind_version::<Deployment>(),
+            )
+        };
+        let node_state: Vec<u64> = world
+            .nodes
+            .values()
+            .map(|n| {
+                u64::from(n.alive)
+                    | (u64::from(n.disk_pressure) << 1)
+                    | (n.not_ready_since.is_some() as u64) << 2
+            })
+            .chain([store.kind_version::<Node>()])
+            .collect();
+        // Node status changes only with the runtime; heartbeats are due every minute.
+        if world.must_run("nodes", node_state, now, 10_000)
+            || world.nodes.values().any(|n| !n.alive)
+        {
+            controllers::nodes::sync(&mut world, store, now);
         }
+        lap("nodes", &mut t);
+        let (pv, rv, dv) = v(store);
+        // Progress deadlines are a matter of time: a pass at least every few seconds.
+        if world.must_run("deployments", vec![rv, dv], now, 5_000) {
+            controllers::deployment::sync(&mut world, store, now);
+        }
+        lap("deployments", &mut t);
+        let (pv, rv, _) = (pv, store.kind_version::<ReplicaSet>(), dv);
+        if world.must_run("replicasets", vec![pv, rv], now, 5_000) {
+            controllers::replicaset::sync(&mut world, store, now);
+        }
+        lap("replicasets", &mut t);
+        let (sv, dsv) = (
+            store.kind_version::<StatefulSet>(),
+            store.kind_version::<DaemonSet>(),
+        );
+        if sv > 0
+            && world.must_run(
+                "statefulsets",
+                vec![store.kind_version::<Pod>(), sv],
+                now,
+                5_000,
+            )
+        {
+            controllers::statefulset::sync(&mut world, store, now);
+        }
+        if dsv > 0
+            && world.must_run(
+                "daemonsets",
+                vec![
+                    store.kind_version::<Pod>(),
+                    dsv,
+                    store.kind_version::<Node>(),
+                ],
+                now,
+                5_000,
+            )
+        {
+            controllers::daemonset::sync(&mut world, store, now);
+        }
+        lap("statefulsets+daemonsets", &mut t);
+        // Garbage collection and event expiry scan many objects; every few seconds is as
+        // prompt as needed.
+        if now % 5_000 == 0 {
+            controllers::gc::sync(store);
+            world.recorder.expire(store, now);
+        }
+        lap("gc", &mut t);
         controllers::scheduler::sync(&mut world, store, now);
+        lap("scheduler", &mut t);
         kubelet::sync(&mut world, store, now);
-        controllers::endpoints::sync(&mut world, store);
+        lap("kubelet", &mut t);
+        if world.must_run(
+            "endpoints",
+            vec![store.kind_version::<Pod>(), store.kind_version::<Service>()],
+            now,
+            30_000,
+        ) {
+            controllers::endpoints::sync(&mut world, store);
+        }
+        lap("endpoints", &mut t);
     }
 
     /// Every metric sample now.

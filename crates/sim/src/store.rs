@@ -25,11 +25,15 @@ use crate::resources::{self, RESOURCE_TYPES, ResourceType};
 /// How many changes the log keeps for watches that resume from a resource version.
 const CHANGE_LOG_CAPACITY: usize = 10_000;
 
-/// One stored version of an object.
+/// One stored version of an object. The serialized form is what is kept; the JSON tree and
+/// the typed view are built on first use, so thousands of pods and tens of thousands of events
+/// cost little more than their bytes.
 pub struct Entry {
-    value: Value,
+    json: Bytes,
     rv: u64,
-    json: OnceLock<Bytes>,
+    name: Box<str>,
+    namespace: Box<str>,
+    value: OnceLock<Value>,
     typed: OnceLock<Arc<dyn Any + Send + Sync>>,
 }
 
@@ -37,24 +41,42 @@ impl std::fmt::Debug for Entry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Entry")
             .field("rv", &self.rv)
-            .field("value", &self.value)
+            .field("json", &String::from_utf8_lossy(&self.json))
             .finish()
     }
 }
 
 impl Entry {
-    fn new(value: Value, rv: u64) -> Self {
+    fn new(value: Value, rv: u64, typed: Option<Arc<dyn Any + Send + Sync>>) -> Self {
+        let name = value
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .into();
+        let namespace = value
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .into();
+        let json = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
+        let cache = OnceLock::new();
+        if let Some(t) = typed {
+            let _ = cache.set(t);
+        }
         Entry {
-            value,
+            json,
             rv,
-            json: OnceLock::new(),
-            typed: OnceLock::new(),
+            name,
+            namespace,
+            value: OnceLock::new(),
+            typed: cache,
         }
     }
 
     /// The object as JSON.
     pub fn value(&self) -> &Value {
-        &self.value
+        self.value
+            .get_or_init(|| serde_json::from_slice(&self.json).unwrap_or(Value::Null))
     }
 
     /// Its resource version.
@@ -62,10 +84,9 @@ impl Entry {
         self.rv
     }
 
-    /// The object serialized, computed once per version.
+    /// The object serialized.
     pub fn json(&self) -> &Bytes {
-        self.json
-            .get_or_init(|| Bytes::from(serde_json::to_vec(&self.value).unwrap_or_default()))
+        &self.json
     }
 
     /// The object as a k8s-openapi type, parsed once per version.
@@ -74,7 +95,7 @@ impl Entry {
     /// with the same types, so this is a programming error.
     pub fn typed<K: DeserializeOwned + Send + Sync + 'static>(&self) -> Arc<K> {
         let any = self.typed.get_or_init(|| {
-            let k: K = serde_json::from_value(self.value.clone()).unwrap_or_else(|e| {
+            let k: K = serde_json::from_slice(&self.json).unwrap_or_else(|e| {
                 panic!(
                     "stored object does not parse as {}: {e}",
                     std::any::type_name::<K>()
@@ -92,18 +113,12 @@ impl Entry {
 
     /// `metadata.name`.
     pub fn name(&self) -> &str {
-        self.value
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
+        &self.name
     }
 
     /// `metadata.namespace` (empty for cluster-scoped objects).
     pub fn namespace(&self) -> &str {
-        self.value
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("")
+        &self.namespace
     }
 }
 
@@ -274,6 +289,8 @@ struct Inner {
     log: VecDeque<Arc<Change>>,
     /// Versions at or below this one have left the log.
     compacted: u64,
+    /// Version of the last change per resource type.
+    kind_rv: Vec<u64>,
     rng: ChaCha8Rng,
 }
 
@@ -294,6 +311,7 @@ impl Store {
                 tables: RESOURCE_TYPES.iter().map(|_| BTreeMap::new()).collect(),
                 log: VecDeque::new(),
                 compacted: 1,
+                kind_rv: vec![0; RESOURCE_TYPES.len()],
                 rng: ChaCha8Rng::seed_from_u64(seed ^ 0x6b75_6265),
             }),
             tx,
@@ -320,6 +338,12 @@ impl Store {
             .map(|(rt, t)| (rt.kind, t.len()))
             .collect();
         (per_kind, inner.log.len())
+    }
+
+    /// The resource version of the last change to objects of type `K` (0 if none), so a
+    /// controller can skip a pass when nothing it reads has changed.
+    pub fn kind_version<K: k8s_openapi::Resource>(&self) -> u64 {
+        self.lock().kind_rv[resources::index_of(resources::of::<K>())]
     }
 
     /// Current resource version of the whole store.
@@ -448,10 +472,10 @@ impl Store {
             obj["metadata"]["generation"] = json!(1);
         }
         crate::defaults::apply(rt, &mut obj);
-        validate_typed(rt, &obj)?;
         let rv = inner.rv + 1;
         obj["metadata"]["resourceVersion"] = json!(rv.to_string());
-        let entry = Arc::new(Entry::new(obj, rv));
+        let typed = validate_typed(rt, &obj)?;
+        let entry = Arc::new(Entry::new(obj, rv, typed));
         if dry_run {
             return Ok(entry);
         }
@@ -574,16 +598,16 @@ impl Store {
         {
             m.remove("status");
         }
-        validate_typed(rt, &new)?;
         // Writes that change nothing keep the version, as the real API server does.
-        let mut probe = new.clone();
-        probe["metadata"]["resourceVersion"] = old_value["metadata"]["resourceVersion"].clone();
-        if &probe == old_value {
+        new["metadata"]["resourceVersion"] = old_value["metadata"]["resourceVersion"].clone();
+        if &new == old_value {
+            validate_typed(rt, &new)?;
             return Ok(old);
         }
         let rv = inner.rv + 1;
         new["metadata"]["resourceVersion"] = json!(rv.to_string());
-        let entry = Arc::new(Entry::new(new, rv));
+        let typed = validate_typed(rt, &new)?;
+        let entry = Arc::new(Entry::new(new, rv, typed));
         if dry_run {
             return Ok(entry);
         }
@@ -650,7 +674,7 @@ impl Store {
             value["metadata"]["deletionTimestamp"] = json!(rfc3339(at));
             value["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
         }
-        let entry = Arc::new(Entry::new(value, rv));
+        let entry = Arc::new(Entry::new(value, rv, None));
         if opts.dry_run {
             return Ok(entry);
         }
@@ -684,7 +708,7 @@ impl Store {
         let rv = inner.rv;
         let mut value = old.value().clone();
         value["metadata"]["resourceVersion"] = json!(rv.to_string());
-        let entry = Arc::new(Entry::new(value, rv));
+        let entry = Arc::new(Entry::new(value, rv, None));
         self.record(&mut inner, rt, ChangeType::Deleted, entry.clone());
         Some(entry)
     }
@@ -726,6 +750,7 @@ impl Store {
         kind: ChangeType,
         entry: Arc<Entry>,
     ) {
+        inner.kind_rv[resources::index_of(rt)] = entry.rv;
         let change = Arc::new(Change { rt, kind, entry });
         if inner.log.len() == CHANGE_LOG_CAPACITY
             && let Some(old) = inner.log.pop_front()
@@ -869,13 +894,22 @@ fn validate_name(rt: &ResourceType, name: &str) -> Result<(), StoreError> {
 
 /// Checks that an object parses as its k8s-openapi type, so malformed fields are a 422 at
 /// write time rather than a surprise in a controller.
-fn validate_typed(rt: &ResourceType, obj: &Value) -> Result<(), StoreError> {
+/// The typed view kept with a stored version.
+type Typed = Option<Arc<dyn Any + Send + Sync>>;
+
+/// Checks that an object parses as its k8s-openapi type, so malformed fields are a 422 at
+/// write time rather than a surprise in a controller; the parsed value becomes the entry's
+/// typed view (events excepted: nothing reads them typed, and there are many).
+fn validate_typed(rt: &ResourceType, obj: &Value) -> Result<Typed, StoreError> {
     use k8s_openapi::api::{
         apps::v1 as apps, coordination::v1 as coord, core::v1 as core, policy::v1 as policy,
     };
-    fn check<K: DeserializeOwned>(rt: &ResourceType, obj: &Value) -> Result<(), StoreError> {
-        serde_json::from_value::<K>(obj.clone())
-            .map(|_| ())
+    fn check<K: DeserializeOwned + Send + Sync + 'static>(
+        rt: &ResourceType,
+        obj: &Value,
+    ) -> Result<Typed, StoreError> {
+        K::deserialize(obj)
+            .map(|k| Some(Arc::new(k) as Arc<dyn Any + Send + Sync>))
             .map_err(|e| {
                 let name = obj
                     .pointer("/metadata/name")
@@ -884,7 +918,7 @@ fn validate_typed(rt: &ResourceType, obj: &Value) -> Result<(), StoreError> {
                 invalid(rt, name, &e.to_string())
             })
     }
-    match (rt.group, rt.kind) {
+    let typed = match (rt.group, rt.kind) {
         ("", "Pod") => check::<core::Pod>(rt, obj)?,
         ("", "Node") => check::<core::Node>(rt, obj)?,
         ("", "Namespace") => check::<core::Namespace>(rt, obj)?,
@@ -892,7 +926,7 @@ fn validate_typed(rt: &ResourceType, obj: &Value) -> Result<(), StoreError> {
         ("", "Endpoints") => check::<core::Endpoints>(rt, obj)?,
         ("", "ConfigMap") => check::<core::ConfigMap>(rt, obj)?,
         ("", "Secret") => check::<core::Secret>(rt, obj)?,
-        ("", "Event") => check::<core::Event>(rt, obj)?,
+        ("", "Event") => check::<core::Event>(rt, obj).map(|_| None)?,
         ("apps", "Deployment") => check::<apps::Deployment>(rt, obj)?,
         ("apps", "ReplicaSet") => check::<apps::ReplicaSet>(rt, obj)?,
         ("apps", "StatefulSet") => check::<apps::StatefulSet>(rt, obj)?,
@@ -900,9 +934,10 @@ fn validate_typed(rt: &ResourceType, obj: &Value) -> Result<(), StoreError> {
         ("apps", "ControllerRevision") => check::<apps::ControllerRevision>(rt, obj)?,
         ("policy", "PodDisruptionBudget") => check::<policy::PodDisruptionBudget>(rt, obj)?,
         ("coordination.k8s.io", "Lease") => check::<coord::Lease>(rt, obj)?,
-        _ => {}
-    }
-    crate::validation::validate(rt, obj)
+        _ => None,
+    };
+    crate::validation::validate(rt, obj)?;
+    Ok(typed)
 }
 
 fn random_suffix(rng: &mut ChaCha8Rng) -> String {

@@ -226,6 +226,31 @@ pub struct PodRuntime {
     pub ready_since_ms: i64,
     /// Last written readiness.
     pub last_ready: bool,
+    /// When the kubelet last synced the pod.
+    pub last_sync_ms: i64,
+    /// When it next needs a sync: every second while anything changes, every few seconds in
+    /// steady state (counters integrate over the gap).
+    pub next_sync_ms: i64,
+}
+
+impl World {
+    /// Whether a controller named `name` must run given the versions of what it reads: when
+    /// they changed, or every `period_ms` regardless (for time-based conditions).
+    pub fn must_run(
+        &mut self,
+        name: &'static str,
+        versions: Vec<u64>,
+        now: i64,
+        period_ms: i64,
+    ) -> bool {
+        match self.seen_versions.get(name) {
+            Some((v, at)) if *v == versions && now - at < period_ms => false,
+            _ => {
+                self.seen_versions.insert(name, (versions, now));
+                true
+            }
+        }
+    }
 }
 
 impl PodRuntime {
@@ -295,6 +320,9 @@ pub struct World {
     pub workloads: HashMap<String, Arc<WorkloadModel>>,
     /// The model of pods that belong to no scenario workload.
     pub default_model: Arc<WorkloadModel>,
+    /// Versions of the inputs each controller saw on its last full pass, to skip passes in
+    /// which nothing it reads changed.
+    pub seen_versions: HashMap<&'static str, (Vec<u64>, i64)>,
     /// Fingerprints of the last Endpoints written, per `namespace/name`.
     pub endpoints_seen: HashMap<String, u64>,
     /// Nodes.

@@ -63,7 +63,8 @@ pub fn parse(body: &[u8]) -> Result<Vec<Signal>, WebhookError> {
             body.len()
         )));
     }
-    let payload: Payload = serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
+    let payload: Payload =
+        serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
     if payload.version != "4" {
         return Err(WebhookError::Version(payload.version));
     }
@@ -79,7 +80,10 @@ pub fn parse(body: &[u8]) -> Result<Vec<Signal>, WebhookError> {
 fn time(index: usize, field: &str, s: &str) -> Result<DateTime<Utc>, WebhookError> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| WebhookError::Alert { index, problem: format!("{field} {s:?} is not an RFC 3339 time: {e}") })
+        .map_err(|e| WebhookError::Alert {
+            index,
+            problem: format!("{field} {s:?} is not an RFC 3339 time: {e}"),
+        })
 }
 
 fn to_signal(index: usize, a: Alert) -> Result<Signal, WebhookError> {
@@ -87,23 +91,42 @@ fn to_signal(index: usize, a: Alert) -> Result<Signal, WebhookError> {
         "firing" => SignalStatus::Firing,
         "resolved" => SignalStatus::Resolved,
         other => {
-            return Err(WebhookError::Alert { index, problem: format!("status {other:?} is neither \"firing\" nor \"resolved\"") });
+            return Err(WebhookError::Alert {
+                index,
+                problem: format!("status {other:?} is neither \"firing\" nor \"resolved\""),
+            });
         }
     };
     let name = a
         .labels
         .get("alertname")
         .cloned()
-        .ok_or_else(|| WebhookError::Alert { index, problem: "labels.alertname is missing".into() })?;
+        .ok_or_else(|| WebhookError::Alert {
+            index,
+            problem: "labels.alertname is missing".into(),
+        })?;
     let starts_at = time(index, "startsAt", &a.starts_at)?;
     // Alertmanager writes the zero time for alerts that have not ended.
     let ends_at = match a.ends_at.as_deref() {
         None | Some("") | Some("0001-01-01T00:00:00Z") => None,
         Some(s) => Some(time(index, "endsAt", s)?),
     };
-    let fingerprint = a.fingerprint.filter(|f| !f.is_empty()).unwrap_or_else(|| label_fingerprint(&a.labels));
+    let fingerprint = a
+        .fingerprint
+        .filter(|f| !f.is_empty())
+        .unwrap_or_else(|| label_fingerprint(&a.labels));
     let resource = resource_of(&a.labels);
-    Ok(Signal { fingerprint, source: SignalSource::Alertmanager, status, name, labels: a.labels, annotations: a.annotations, starts_at, ends_at, resource })
+    Ok(Signal {
+        fingerprint,
+        source: SignalSource::Alertmanager,
+        status,
+        name,
+        labels: a.labels,
+        annotations: a.annotations,
+        starts_at,
+        ends_at,
+        resource,
+    })
 }
 
 /// The Prometheus label-set fingerprint (FNV-1a 64 over sorted names and values, each followed
@@ -111,7 +134,12 @@ fn to_signal(index: usize, a: Alert) -> Result<Signal, WebhookError> {
 pub fn label_fingerprint(labels: &BTreeMap<String, String>) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for (k, v) in labels {
-        for b in k.bytes().chain(std::iter::once(0xff)).chain(v.bytes()).chain(std::iter::once(0xff)) {
+        for b in k
+            .bytes()
+            .chain(std::iter::once(0xff))
+            .chain(v.bytes())
+            .chain(std::iter::once(0xff))
+        {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
         }
@@ -122,18 +150,34 @@ pub fn label_fingerprint(labels: &BTreeMap<String, String>) -> String {
 /// The resource an alert's labels point at, most specific first: pod, then workload, then
 /// service, then node.
 pub fn resource_of(labels: &BTreeMap<String, String>) -> Option<ResourceRef> {
-    let ns = labels.get("namespace").or_else(|| labels.get("exported_namespace"));
+    let ns = labels
+        .get("namespace")
+        .or_else(|| labels.get("exported_namespace"));
     let get = |k: &str| labels.get(k).filter(|v| !v.is_empty());
     if let (Some(ns), Some(pod)) = (ns, get("pod")) {
-        return Some(ResourceRef::Pod { namespace: ns.clone(), name: pod.clone() });
+        return Some(ResourceRef::Pod {
+            namespace: ns.clone(),
+            name: pod.clone(),
+        });
     }
-    for (label, kind) in [("deployment", "Deployment"), ("statefulset", "StatefulSet"), ("daemonset", "DaemonSet")] {
+    for (label, kind) in [
+        ("deployment", "Deployment"),
+        ("statefulset", "StatefulSet"),
+        ("daemonset", "DaemonSet"),
+    ] {
         if let (Some(ns), Some(name)) = (ns, get(label)) {
-            return Some(ResourceRef::Workload { kind: kind.into(), namespace: ns.clone(), name: name.clone() });
+            return Some(ResourceRef::Workload {
+                kind: kind.into(),
+                namespace: ns.clone(),
+                name: name.clone(),
+            });
         }
     }
     if let (Some(ns), Some(svc)) = (ns, get("service")) {
-        return Some(ResourceRef::Service { namespace: ns.clone(), name: svc.clone() });
+        return Some(ResourceRef::Service {
+            namespace: ns.clone(),
+            name: svc.clone(),
+        });
     }
     if let Some(node) = get("node") {
         return Some(ResourceRef::node(node));
@@ -155,21 +199,46 @@ mod tests {
         assert_eq!(s[0].fingerprint, "76b840bdb279fe2a");
         assert_eq!(s[0].status, SignalStatus::Firing);
         assert_eq!(s[0].ends_at, None);
-        assert_eq!(s[0].resource, Some(ResourceRef::Pod { namespace: "shop".into(), name: "checkout-7d4b9c-x2x9z".into() }));
+        assert_eq!(
+            s[0].resource,
+            Some(ResourceRef::Pod {
+                namespace: "shop".into(),
+                name: "checkout-7d4b9c-x2x9z".into()
+            })
+        );
     }
 
     #[test]
     fn names_the_problem() {
-        assert!(matches!(parse(b"{not json"), Err(WebhookError::Malformed(_))));
+        assert!(matches!(
+            parse(b"{not json"),
+            Err(WebhookError::Malformed(_))
+        ));
         let v3 = CAPTURED.replace("\"version\":\"4\"", "\"version\":\"3\"");
         assert_eq!(parse(v3.as_bytes()), Err(WebhookError::Version("3".into())));
-        let bad = CAPTURED.replace("\"status\":\"firing\",\"labels\"", "\"status\":\"burning\",\"labels\"");
+        let bad = CAPTURED.replace(
+            "\"status\":\"firing\",\"labels\"",
+            "\"status\":\"burning\",\"labels\"",
+        );
         let e = parse(bad.as_bytes()).unwrap_err().to_string();
         assert!(e.contains("alerts[0]") && e.contains("burning"), "{e}");
-        let no_name = CAPTURED.replace("\"alertname\":\"KubePodCrashLooping\",\"container\"", "\"container\"");
-        assert!(parse(no_name.as_bytes()).unwrap_err().to_string().contains("alertname"));
+        let no_name = CAPTURED.replace(
+            "\"alertname\":\"KubePodCrashLooping\",\"container\"",
+            "\"container\"",
+        );
+        assert!(
+            parse(no_name.as_bytes())
+                .unwrap_err()
+                .to_string()
+                .contains("alertname")
+        );
         let bad_time = CAPTURED.replace("2026-01-01T00:03:30Z", "yesterday");
-        assert!(parse(bad_time.as_bytes()).unwrap_err().to_string().contains("startsAt"));
+        assert!(
+            parse(bad_time.as_bytes())
+                .unwrap_err()
+                .to_string()
+                .contains("startsAt")
+        );
     }
 
     #[test]
@@ -190,12 +259,26 @@ mod tests {
 
     #[test]
     fn resources_from_labels() {
-        let l = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        assert_eq!(resource_of(&l(&[("node", "node-a")])), Some(ResourceRef::node("node-a")));
-        assert_eq!(resource_of(&l(&[("namespace", "shop"), ("deployment", "checkout")])), Some(ResourceRef::deployment("shop", "checkout")));
+        let l = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            resource_of(&l(&[("node", "node-a")])),
+            Some(ResourceRef::node("node-a"))
+        );
+        assert_eq!(
+            resource_of(&l(&[("namespace", "shop"), ("deployment", "checkout")])),
+            Some(ResourceRef::deployment("shop", "checkout"))
+        );
         assert_eq!(
             resource_of(&l(&[("namespace", "shop"), ("service", "postgres")])),
-            Some(ResourceRef::Service { namespace: "shop".into(), name: "postgres".into() })
+            Some(ResourceRef::Service {
+                namespace: "shop".into(),
+                name: "postgres".into()
+            })
         );
         assert_eq!(resource_of(&l(&[("alertname", "Watchdog")])), None);
     }

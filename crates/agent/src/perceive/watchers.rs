@@ -67,7 +67,11 @@ impl Detection {
                 labels.insert("namespace".into(), namespace.clone());
                 labels.insert("pod".into(), name.clone());
             }
-            ResourceRef::Workload { kind, namespace, name } => {
+            ResourceRef::Workload {
+                kind,
+                namespace,
+                name,
+            } => {
                 labels.insert("namespace".into(), namespace.clone());
                 labels.insert(kind.to_lowercase(), name.clone());
             }
@@ -82,7 +86,10 @@ impl Detection {
                 labels.insert("host".into(), host_port.clone());
             }
         }
-        let fingerprint = format!("watch:{}", crate::perceive::alertmanager::label_fingerprint(&labels));
+        let fingerprint = format!(
+            "watch:{}",
+            crate::perceive::alertmanager::label_fingerprint(&labels)
+        );
         let mut annotations = BTreeMap::new();
         annotations.insert("summary".into(), self.summary.clone());
         Signal {
@@ -111,9 +118,19 @@ pub fn detect_pod(pod: &Pod, now: DateTime<Utc>, grace: &Grace) -> Vec<Detection
     if pod.metadata.deletion_timestamp.is_some() {
         return out;
     }
-    let resource = ResourceRef::Pod { namespace: ns.clone(), name: name.clone() };
-    let created = pod.metadata.creation_timestamp.as_ref().map(ts).unwrap_or(now);
-    let Some(status) = pod.status.as_ref() else { return out };
+    let resource = ResourceRef::Pod {
+        namespace: ns.clone(),
+        name: name.clone(),
+    };
+    let created = pod
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map(ts)
+        .unwrap_or(now);
+    let Some(status) = pod.status.as_ref() else {
+        return out;
+    };
     let container = |c: &str| BTreeMap::from([("container".to_string(), c.to_string())]);
     for cs in status.container_statuses.iter().flatten() {
         let waiting = cs.state.as_ref().and_then(|s| s.waiting.as_ref());
@@ -121,7 +138,9 @@ pub fn detect_pod(pod: &Pod, now: DateTime<Utc>, grace: &Grace) -> Vec<Detection
         let found: Option<&'static str> = match reason {
             "CrashLoopBackOff" => Some("CrashLoopBackOff"),
             "ErrImagePull" | "ImagePullBackOff" | "InvalidImageName" => Some("ImagePullBackOff"),
-            "CreateContainerConfigError" | "CreateContainerError" => Some("CreateContainerConfigError"),
+            "CreateContainerConfigError" | "CreateContainerError" => {
+                Some("CreateContainerConfigError")
+            }
             _ => None,
         };
         if let Some(r) = found {
@@ -130,7 +149,12 @@ pub fn detect_pod(pod: &Pod, now: DateTime<Utc>, grace: &Grace) -> Vec<Detection
                 reason: r,
                 resource: resource.clone(),
                 since: created,
-                summary: format!("pod {ns}/{name} container {} is waiting: {reason} {msg}", cs.name).trim_end().to_string(),
+                summary: format!(
+                    "pod {ns}/{name} container {} is waiting: {reason} {msg}",
+                    cs.name
+                )
+                .trim_end()
+                .to_string(),
                 labels: container(&cs.name),
             });
         }
@@ -143,14 +167,22 @@ pub fn detect_pod(pod: &Pod, now: DateTime<Utc>, grace: &Grace) -> Vec<Detection
                     reason: "OOMKilled",
                     resource: resource.clone(),
                     since: at,
-                    summary: format!("pod {ns}/{name} container {} was OOMKilled (exit 137), {} restarts", cs.name, cs.restart_count),
+                    summary: format!(
+                        "pod {ns}/{name} container {} was OOMKilled (exit 137), {} restarts",
+                        cs.name, cs.restart_count
+                    ),
                     labels: container(&cs.name),
                 });
             }
         }
     }
     let cond = |t: &str| status.conditions.iter().flatten().find(|c| c.type_ == t);
-    let held = |since: DateTime<Utc>, g: Duration| now.signed_duration_since(since).to_std().unwrap_or_default() >= g;
+    let held = |since: DateTime<Utc>, g: Duration| {
+        now.signed_duration_since(since)
+            .to_std()
+            .unwrap_or_default()
+            >= g
+    };
     if let Some(c) = cond("PodScheduled")
         && c.status == "False"
         && c.reason.as_deref() == Some("Unschedulable")
@@ -161,7 +193,10 @@ pub fn detect_pod(pod: &Pod, now: DateTime<Utc>, grace: &Grace) -> Vec<Detection
                 reason: "Unschedulable",
                 resource: resource.clone(),
                 since,
-                summary: format!("pod {ns}/{name} cannot be scheduled: {}", c.message.clone().unwrap_or_default()),
+                summary: format!(
+                    "pod {ns}/{name} cannot be scheduled: {}",
+                    c.message.clone().unwrap_or_default()
+                ),
                 labels: BTreeMap::new(),
             });
         }
@@ -192,20 +227,33 @@ pub fn detect_deployment(d: &Deployment, now: DateTime<Utc>, grace: &Grace) -> V
     let ns = d.metadata.namespace.clone().unwrap_or_default();
     let name = d.metadata.name.clone().unwrap_or_default();
     let resource = ResourceRef::deployment(&ns, &name);
-    let Some(status) = d.status.as_ref() else { return out };
+    let Some(status) = d.status.as_ref() else {
+        return out;
+    };
     for c in status.conditions.iter().flatten() {
-        if c.type_ == "Progressing" && c.status == "False" && c.reason.as_deref() == Some("ProgressDeadlineExceeded") {
+        if c.type_ == "Progressing"
+            && c.status == "False"
+            && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+        {
             out.push(Detection {
                 reason: "ProgressDeadlineExceeded",
                 resource: resource.clone(),
                 since: c.last_transition_time.as_ref().map(ts).unwrap_or(now),
-                summary: format!("deployment {ns}/{name} rollout stalled: {}", c.message.clone().unwrap_or_default()),
+                summary: format!(
+                    "deployment {ns}/{name} rollout stalled: {}",
+                    c.message.clone().unwrap_or_default()
+                ),
                 labels: BTreeMap::new(),
             });
         }
         if c.type_ == "Available" && c.status == "False" {
             let since = c.last_transition_time.as_ref().map(ts).unwrap_or(now);
-            if now.signed_duration_since(since).to_std().unwrap_or_default() >= grace.unavailable {
+            if now
+                .signed_duration_since(since)
+                .to_std()
+                .unwrap_or_default()
+                >= grace.unavailable
+            {
                 out.push(Detection {
                     reason: "ReplicasUnavailable",
                     resource: resource.clone(),
@@ -237,9 +285,23 @@ pub fn detect_node(n: &Node, now: DateTime<Utc>) -> Vec<Detection> {
             continue;
         }
         let (reason, summary) = if c.type_ == "Ready" {
-            ("NodeNotReady", format!("node {name} is not ready: {} ({})", c.reason.clone().unwrap_or_default(), c.message.clone().unwrap_or_default()))
+            (
+                "NodeNotReady",
+                format!(
+                    "node {name} is not ready: {} ({})",
+                    c.reason.clone().unwrap_or_default(),
+                    c.message.clone().unwrap_or_default()
+                ),
+            )
         } else {
-            ("NodePressure", format!("node {name} has {}: {}", c.type_, c.message.clone().unwrap_or_default()))
+            (
+                "NodePressure",
+                format!(
+                    "node {name} has {}: {}",
+                    c.type_,
+                    c.message.clone().unwrap_or_default()
+                ),
+            )
         };
         out.push(Detection {
             reason,
@@ -253,7 +315,11 @@ pub fn detect_node(n: &Node, now: DateTime<Utc>) -> Vec<Detection> {
 }
 
 /// A Deployment scaled to zero whose Service still exists (so something calls it).
-pub fn detect_scaled_to_zero(d: &Deployment, has_service: bool, now: DateTime<Utc>) -> Option<Detection> {
+pub fn detect_scaled_to_zero(
+    d: &Deployment,
+    has_service: bool,
+    now: DateTime<Utc>,
+) -> Option<Detection> {
     let replicas = d.spec.as_ref().and_then(|s| s.replicas)?;
     if replicas != 0 || !has_service {
         return None;
@@ -286,13 +352,22 @@ pub struct Caches {
 pub fn start_caches(client: Client) -> (Caches, Vec<tokio::task::JoinHandle<()>>) {
     fn run<K>(api: Api<K>) -> (Store<K>, tokio::task::JoinHandle<()>)
     where
-        K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+        K: kube::Resource
+            + Clone
+            + std::fmt::Debug
+            + serde::de::DeserializeOwned
+            + Send
+            + Sync
+            + 'static,
         K::DynamicType: Default + Eq + std::hash::Hash + Clone,
     {
         let (reader, writer) = reflector::store();
-        let stream = reflector::reflector(writer, watcher(api, watcher::Config::default().any_semantic()))
-            .default_backoff()
-            .applied_objects();
+        let stream = reflector::reflector(
+            writer,
+            watcher(api, watcher::Config::default().any_semantic()),
+        )
+        .default_backoff()
+        .applied_objects();
         let handle = tokio::spawn(async move {
             futures::pin_mut!(stream);
             while let Some(item) = stream.next().await {
@@ -307,11 +382,25 @@ pub fn start_caches(client: Client) -> (Caches, Vec<tokio::task::JoinHandle<()>>
     let (deployments, b) = run(Api::<Deployment>::all(client.clone()));
     let (nodes, c) = run(Api::<Node>::all(client.clone()));
     let (services, d) = run(Api::<k8s_openapi::api::core::v1::Service>::all(client));
-    (Caches { pods, deployments, nodes, services }, vec![a, b, c, d])
+    (
+        Caches {
+            pods,
+            deployments,
+            nodes,
+            services,
+        },
+        vec![a, b, c, d],
+    )
 }
 
 /// Scans the caches every `interval` (agent clock) and sends firing and resolved signals.
-pub async fn run_detectors(caches: Caches, clock: Arc<dyn Clock>, grace: Grace, interval: Duration, tx: mpsc::Sender<Vec<Signal>>) {
+pub async fn run_detectors(
+    caches: Caches,
+    clock: Arc<dyn Clock>,
+    grace: Grace,
+    interval: Duration,
+    tx: mpsc::Sender<Vec<Signal>>,
+) {
     let mut active: HashMap<String, Detection> = HashMap::new();
     loop {
         let now = clock.now();
@@ -323,11 +412,19 @@ pub async fn run_detectors(caches: Caches, clock: Arc<dyn Clock>, grace: Grace, 
             .services
             .state()
             .iter()
-            .map(|s| (s.metadata.namespace.clone().unwrap_or_default(), s.metadata.name.clone().unwrap_or_default()))
+            .map(|s| {
+                (
+                    s.metadata.namespace.clone().unwrap_or_default(),
+                    s.metadata.name.clone().unwrap_or_default(),
+                )
+            })
             .collect();
         for d in caches.deployments.state() {
             found.extend(detect_deployment(&d, now, &grace));
-            let key = (d.metadata.namespace.clone().unwrap_or_default(), d.metadata.name.clone().unwrap_or_default());
+            let key = (
+                d.metadata.namespace.clone().unwrap_or_default(),
+                d.metadata.name.clone().unwrap_or_default(),
+            );
             found.extend(detect_scaled_to_zero(&d, services.contains(&key), now));
         }
         for n in caches.nodes.state() {

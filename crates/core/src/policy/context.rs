@@ -32,7 +32,11 @@ impl DecisionContext {
     /// A context with no facts about the target and no history. Missing facts count against
     /// a plan: a restart of a pod whose owner is not known is refused, and blast radius that
     /// cannot be measured raises risk.
-    pub fn new(now: DateTime<Utc>, incident_target: ResourceRef, diagnosis_confidence: f64) -> Self {
+    pub fn new(
+        now: DateTime<Utc>,
+        incident_target: ResourceRef,
+        diagnosis_confidence: f64,
+    ) -> Self {
         DecisionContext {
             now,
             incident_target,

@@ -1,6 +1,5 @@
 //! Why a policy could not be read.
 
-use std::fmt;
 use std::path::PathBuf;
 
 /// A policy file that could not be read or is not valid.
@@ -38,8 +37,7 @@ fn render(
     column: Option<u64>,
     message: &str,
 ) -> String {
-    let mut out = String::new();
-    let _ = fmt::write(&mut out, format_args!("{origin}: "));
+    let mut out = format!("{origin}: ");
     if !key.is_empty() {
         out.push_str(key);
         out.push_str(": ");

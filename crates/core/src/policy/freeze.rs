@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Datelike, Duration as ChronoDuration, FixedOffset, Timelike, Utc, Weekday};
+use chrono::{DateTime, Datelike, FixedOffset, Timelike, Utc, Weekday};
 
 use super::operation::Operation;
 
@@ -152,7 +152,7 @@ impl FreezeWindow {
                 } else {
                     // Past midnight: the evening part belongs to today, the morning part to
                     // a window that started yesterday.
-                    let yesterday = (local - ChronoDuration::days(1)).weekday();
+                    let yesterday = today.pred();
                     (days.contains(&today) && second >= from_s)
                         || (days.contains(&yesterday) && second < to_s)
                 }
@@ -180,10 +180,7 @@ impl FreezeWindow {
                 timezone,
             } => {
                 let days: Vec<String> = days.iter().map(|d| weekday_name(*d).to_string()).collect();
-                format!(
-                    "every {} {from} to {to} {timezone}",
-                    days.join(", ")
-                )
+                format!("every {} {from} to {to} {timezone}", days.join(", "))
             }
         };
         let mut line = format!("{}: {when}", self.name);

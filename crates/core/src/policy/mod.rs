@@ -297,7 +297,11 @@ impl Default for Policy {
 /// The base risk and limits of every infra-changing action when the file says nothing.
 pub fn default_actions() -> BTreeMap<ActionName, ActionRule> {
     let mut actions = BTreeMap::new();
-    for name in ActionName::ALL.iter().copied().filter(|a| a.changes_infra()) {
+    for name in ActionName::ALL
+        .iter()
+        .copied()
+        .filter(|a| a.changes_infra())
+    {
         let rule = match name {
             ActionName::RestartPod | ActionName::RolloutRestart => ActionRule::with_risk(Risk::Low),
             ActionName::Scale => ActionRule {

@@ -109,7 +109,10 @@ pub fn classify(action: &Action, facts: &TargetFacts) -> Vec<Operation> {
         Action::SetResources {
             container, change, ..
         } => {
-            let new = change.limits.get("memory").and_then(|q| parse_memory(q).ok());
+            let new = change
+                .limits
+                .get("memory")
+                .and_then(|q| parse_memory(q).ok());
             let current = facts
                 .memory_limits
                 .get(container)

@@ -12,9 +12,7 @@ use super::error::PolicyError;
 use super::freeze::{FreezeSchedule, FreezeWindow, TimeOfDay, UtcOffset, parse_weekday};
 use super::operation::Operation;
 use super::tree::{self, Key, KeyPath, Node, Position, Value};
-use super::{
-    ActionRule, Criticality, ForbiddenRule, LabelSelector, Mode, Policy, default_actions,
-};
+use super::{ActionRule, Criticality, ForbiddenRule, LabelSelector, Mode, Policy, default_actions};
 use crate::decision::Risk;
 
 type Result<T> = std::result::Result<T, PolicyError>;
@@ -60,6 +58,13 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<Policy> {
             "namespaces" => {
                 for (ns, node, path) in reader.free_entries(node, &path)? {
                     reader.namespace_name(ns, &path)?;
+                    if let Value::Str(text) = &node.value {
+                        return Err(reader.invalid(
+                            &path,
+                            node.at,
+                            format!("expected a mapping such as {{mode: {text}}}, found {text:?}"),
+                        ));
+                    }
                     for (key, node, path) in reader.entries(node, &path, &["mode"])? {
                         if key == "mode" {
                             policy
@@ -97,12 +102,15 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<Policy> {
                 for (key, node, path) in reader.entries(node, &path, KEYS)? {
                     match key {
                         "actions_per_target_per_hour" => {
-                            policy.budgets.actions_per_target_per_hour = reader.count(node, &path)?
+                            policy.budgets.actions_per_target_per_hour =
+                                reader.count(node, &path)?
                         }
                         "concurrent_actions" => {
                             policy.budgets.concurrent_actions = reader.count(node, &path)?
                         }
-                        _ => policy.budgets.cooldown_after_failure = reader.duration(node, &path)?,
+                        _ => {
+                            policy.budgets.cooldown_after_failure = reader.duration(node, &path)?
+                        }
                     }
                 }
             }
@@ -317,7 +325,8 @@ impl Reader<'_> {
 
     fn mode(&self, node: &Node, path: &KeyPath) -> Result<Mode> {
         let text = self.string(node, path, "a mode (observe, dry-run, approve or auto)")?;
-        text.parse().map_err(|e: String| self.invalid(path, node.at, e))
+        text.parse()
+            .map_err(|e: String| self.invalid(path, node.at, e))
     }
 
     fn risk(&self, node: &Node, path: &KeyPath) -> Result<Risk> {
@@ -413,7 +422,9 @@ impl Reader<'_> {
             return Err(self.invalid(
                 path,
                 node.at,
-                format!("{op} changes nothing in the cluster, so it cannot be forbidden or allowed"),
+                format!(
+                    "{op} changes nothing in the cluster, so it cannot be forbidden or allowed"
+                ),
             ));
         }
         Ok(op)
@@ -651,7 +662,8 @@ impl Reader<'_> {
                     ));
                 }
                 (Some(_), None) => {
-                    let hint = "a fixed window has start and end, e.g. start: \"2026-11-27T00:00:00Z\"";
+                    let hint =
+                        "a fixed window has start and end, e.g. start: \"2026-11-27T00:00:00Z\"";
                     let (start, start_path, start_at) =
                         start.ok_or_else(|| missing("start", hint))?;
                     let end = end.ok_or_else(|| missing("end", hint))?;

@@ -54,11 +54,6 @@ impl KeyPath {
         segments.push(Segment::Index(index));
         KeyPath(segments)
     }
-
-    /// Whether this is the document itself.
-    pub(crate) fn is_root(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 impl fmt::Display for KeyPath {
@@ -134,8 +129,12 @@ pub(crate) struct Node {
 
 /// Reads `text` into a tree. Fails with serde-saphyr's error when the text is not YAML.
 pub(crate) fn parse(text: &str) -> Result<Node, serde_saphyr::Error> {
+    // YAML 1.2 core schema: `no`, `on` or `007` (a namespace may be called that) stay text.
     let options = serde_saphyr::options! {
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
+        strict_booleans: true,
+        leading_zero_numbers_as_strings: true,
+        underscored_numbers_as_strings: true,
     };
     let tree: Option<Spanned<RawNode>> = serde_saphyr::from_str_with_options(text, options)?;
     Ok(match tree {
@@ -213,10 +212,9 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 
     fn visit_u128<E: de::Error>(self, v: u128) -> Result<RawNode, E> {
-        Ok(scalar(i128::try_from(v).map_or(
-            Value::Float(v as f64),
-            Value::Int,
-        )))
+        Ok(scalar(
+            i128::try_from(v).map_or(Value::Float(v as f64), Value::Int),
+        ))
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawNode, E> {
@@ -353,6 +351,11 @@ mod tests {
             Value::Str("2026-11-27T00:00:00Z".into())
         );
         assert_eq!(value_of("a: \"1\""), Value::Str("1".into()));
+        assert_eq!(value_of("a: n"), Value::Str("n".into()));
+        assert_eq!(value_of("a: no"), Value::Str("no".into()));
+        assert_eq!(value_of("a: off"), Value::Str("off".into()));
+        assert_eq!(value_of("a: 007"), Value::Str("007".into()));
+        assert_eq!(value_of("a: False"), Value::Bool(false));
     }
 
     #[test]
@@ -381,9 +384,23 @@ mod tests {
             .key("tier=critical");
         assert_eq!(path.to_string(), "criticality.labels[\"tier=critical\"]");
         assert_eq!(
-            KeyPath::root().key("freeze").index(0).key("days").to_string(),
+            KeyPath::root()
+                .key("freeze")
+                .index(0)
+                .key("days")
+                .to_string(),
             "freeze[0].days"
         );
+    }
+
+    #[test]
+    fn keys_are_read_as_written() {
+        let tree = parse("no: 1\n007: 2\n").unwrap();
+        let Value::Map(entries) = tree.value else {
+            panic!()
+        };
+        let keys: Vec<&str> = entries.iter().map(|(k, _)| k.text.as_str()).collect();
+        assert_eq!(keys, ["no", "007"]);
     }
 
     #[test]

@@ -98,9 +98,14 @@ impl Cites {
         }
     }
 
-    /// How many items are cited.
-    pub fn len(&self) -> usize {
-        self.0.len()
+    /// Nothing cited.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The cited ids.
+    pub fn ids(&self) -> impl Iterator<Item = &EvidenceId> {
+        self.0.iter()
     }
 }
 

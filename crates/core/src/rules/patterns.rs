@@ -58,9 +58,8 @@ static ERROR_LEVEL: LazyLock<Regex> = LazyLock::new(|| {
 static MISSING_REFERENCE: LazyLock<Regex> =
     LazyLock::new(|| compile(r#"(?i)\b(secret|configmap)s?\s+"([^"]+)"\s+not found"#));
 
-static MISSING_KEY: LazyLock<Regex> = LazyLock::new(|| {
-    compile(r"(?i)couldn't find key \S+ in (secret|configmap) [\w.-]+/([\w.-]+)")
-});
+static MISSING_KEY: LazyLock<Regex> =
+    LazyLock::new(|| compile(r"(?i)couldn't find key \S+ in (secret|configmap) [\w.-]+/([\w.-]+)"));
 
 static IMAGE_NOT_FOUND: LazyLock<Regex> = LazyLock::new(|| {
     compile(
@@ -95,8 +94,7 @@ static STORAGE_EVICTION: LazyLock<Regex> = LazyLock::new(|| {
 
 static LIVENESS_FAILED: LazyLock<Regex> = LazyLock::new(|| compile(r"(?i)liveness probe failed"));
 
-static READINESS_FAILED: LazyLock<Regex> =
-    LazyLock::new(|| compile(r"(?i)readiness probe failed"));
+static READINESS_FAILED: LazyLock<Regex> = LazyLock::new(|| compile(r"(?i)readiness probe failed"));
 
 static PROBE_TIMEOUT: LazyLock<Regex> =
     LazyLock::new(|| compile(r"(?i)(context deadline exceeded|timeout|timed out)"));
@@ -136,7 +134,8 @@ pub(crate) fn connection_failure_target(line: &str) -> Option<String> {
     HOST_PORT.captures_iter(line).find_map(|c| {
         let host = c.get(1)?.as_str().to_ascii_lowercase();
         let port = c.get(2)?.as_str();
-        let is_ipv4 = host.split('.').count() == 4 && host.split('.').all(|p| p.parse::<u8>().is_ok());
+        let is_ipv4 =
+            host.split('.').count() == 4 && host.split('.').all(|p| p.parse::<u8>().is_ok());
         let plausible = is_ipv4
             || (host.chars().any(|ch| ch.is_ascii_alphabetic())
                 && !NOT_HOSTS.contains(&host.as_str())
@@ -403,7 +402,10 @@ mod tests {
             Some("10.0.0.5:5432")
         );
         assert_eq!(connection_failure_target("INFO GET / status=200"), None);
-        assert_eq!(connection_failure_target("WARN request timed out status:500"), None);
+        assert_eq!(
+            connection_failure_target("WARN request timed out status:500"),
+            None
+        );
     }
 
     #[test]

@@ -2,62 +2,65 @@
 //! propagation).
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
-use crate::resources::RESOURCE_TYPES;
+use k8s_openapi::api::apps::v1::{
+    ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet,
+};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use crate::resources;
 use crate::store::{DeleteOptions, Store};
 
-/// How long events live, as the API server's default `--event-ttl`.
-const EVENT_TTL_MS: i64 = 60 * 60 * 1000;
+fn uids<'a>(metas: impl Iterator<Item = &'a ObjectMeta>, into: &mut HashSet<&'a str>) {
+    for m in metas {
+        if let Some(u) = m.uid.as_deref() {
+            into.insert(u);
+        }
+    }
+}
 
-/// Deletes orphaned dependents of the types that have owners here, and expired events.
-pub fn sync(store: &Store, now: i64) {
-    let events = crate::resources::find("", "v1", "events").expect("registered");
-    for e in store.list(events, None).0 {
-        let last = e
-            .value()
-            .get("lastTimestamp")
-            .and_then(|t| t.as_str())
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.timestamp_millis());
-        if last.is_some_and(|t| now - t > EVENT_TTL_MS) {
-            let _ = store.delete(events, e.namespace(), e.name(), &DeleteOptions::default());
-        }
-    }
-    let owners = ["ReplicaSet", "Pod", "ControllerRevision"];
-    let mut uids: HashSet<String> = HashSet::new();
-    for rt in RESOURCE_TYPES
+fn orphaned(meta: &ObjectMeta, owners: &HashSet<&str>) -> bool {
+    meta.owner_references
         .iter()
-        .filter(|rt| rt.writable && rt.group == "apps" || rt.kind == "Pod")
+        .flatten()
+        .filter(|r| r.controller == Some(true))
+        .any(|r| !owners.contains(r.uid.as_str()))
+}
+
+/// Deletes dependents (ReplicaSets, Pods, ControllerRevisions) whose controller is gone.
+pub fn sync(store: &Store) {
+    let deployments = store.list_typed::<Deployment>(None);
+    let statefulsets = store.list_typed::<StatefulSet>(None);
+    let daemonsets = store.list_typed::<DaemonSet>(None);
+    let replicasets = store.list_typed::<ReplicaSet>(None);
+    let pods = store.list_typed::<Pod>(None);
+    let revisions = store.list_typed::<ControllerRevision>(None);
+    let mut owners: HashSet<&str> = HashSet::new();
+    uids(deployments.iter().map(|d| &d.metadata), &mut owners);
+    uids(statefulsets.iter().map(|d| &d.metadata), &mut owners);
+    uids(daemonsets.iter().map(|d| &d.metadata), &mut owners);
+    uids(replicasets.iter().map(|d| &d.metadata), &mut owners);
+    fn sweep<K>(
+        store: &Store,
+        list: &[Arc<K>],
+        owners: &HashSet<&str>,
+        meta: impl Fn(&K) -> &ObjectMeta,
+    ) where
+        K: k8s_openapi::Resource,
     {
-        for e in store.list(rt, None).0 {
-            if let Some(u) = e.value().pointer("/metadata/uid").and_then(|v| v.as_str()) {
-                uids.insert(u.to_string());
+        let rt = resources::of::<K>();
+        for o in list {
+            let m = meta(o);
+            if orphaned(m, owners) {
+                let ns = m.namespace.as_deref().unwrap_or("");
+                let name = m.name.as_deref().unwrap_or("");
+                let _ = store.delete(rt, ns, name, &DeleteOptions::default());
             }
         }
     }
-    for rt in RESOURCE_TYPES
-        .iter()
-        .filter(|rt| owners.contains(&rt.kind) && rt.group != "events.k8s.io")
-    {
-        for e in store.list(rt, None).0 {
-            let Some(refs) = e
-                .value()
-                .pointer("/metadata/ownerReferences")
-                .and_then(|v| v.as_array())
-            else {
-                continue;
-            };
-            let owned_by_gone = refs
-                .iter()
-                .filter(|r| r.get("controller").and_then(|c| c.as_bool()) == Some(true))
-                .any(|r| {
-                    r.get("uid")
-                        .and_then(|u| u.as_str())
-                        .is_some_and(|u| !uids.contains(u))
-                });
-            if owned_by_gone {
-                let _ = store.delete(rt, e.namespace(), e.name(), &DeleteOptions::default());
-            }
-        }
-    }
+    sweep(store, &replicasets, &owners, |x| &x.metadata);
+    sweep(store, &pods, &owners, |x| &x.metadata);
+    sweep(store, &revisions, &owners, |x| &x.metadata);
 }

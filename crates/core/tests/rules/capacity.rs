@@ -1,0 +1,202 @@
+//! capacity/traffic-surge and config/probe: both want more replicas, for different reasons.
+
+use nightshift_core::{Action, Category};
+
+use super::support::*;
+
+#[test]
+fn traffic_surge_scales_up_to_bring_cpu_under_the_limit() {
+    let w = deployment("shop", "storefront");
+    let image = "registry.local/shop/storefront:5.2.0";
+    let mut b = Bundle::on(w.clone())
+        .rollout(w.clone(), vec![rev(1, image, -9000, 2, &[])])
+        .workload(
+            w.clone(),
+            2,
+            2,
+            vec![spec("storefront", image, "256Mi", "500m")],
+        )
+        .metric(
+            w.clone(),
+            Met::new("http_requests_per_second", 500.0).range(100.0, 510.0, 20.0),
+        )
+        .metric(
+            w.clone(),
+            Met::new("error_ratio", 0.12).range(0.001, 0.14, 0.01),
+        )
+        .metric(
+            w.clone(),
+            Met::new("http_request_duration_seconds_p99", 2.3).range(0.035, 2.4, 0.1),
+        )
+        .signal(
+            "ContainerCPUSaturated",
+            true,
+            &[("namespace", "shop"), ("pod", "storefront-5d6c7b8a9-aaaaa")],
+            6,
+        );
+    for p in ["storefront-5d6c7b8a9-aaaaa", "storefront-5d6c7b8a9-bbbbb"] {
+        b = b
+            .container(Ctr::running("shop", p, "storefront", image))
+            .metric(
+                pod("shop", p),
+                Met::new("container_cpu_usage_seconds_total", 0.5)
+                    .range(0.18, 0.5, 0.02)
+                    .limit(0.5),
+            )
+            .metric(pod("shop", p), Met::new("cpu_throttling_ratio", 0.6));
+    }
+    let a = b.analyze();
+    assert_eq!(a.diagnosis.category, Category::TrafficSurge, "{a:#?}");
+    assert_eq!(a.diagnosis.root_cause, w);
+    // 2 replicas at 36% of the limit before a 5x surge need 2 × 1.8 / 0.7 → 6.
+    assert_eq!(
+        first(&a),
+        &Action::Scale {
+            target: w,
+            replicas: 6
+        }
+    );
+    between(a.diagnosis.confidence, 0.85, 0.95);
+    assert!(
+        a.diagnosis.summary.contains("no crashes"),
+        "{}",
+        a.diagnosis.summary
+    );
+}
+
+#[test]
+fn cpu_saturation_without_a_request_rate_is_less_sure_and_doubles() {
+    let w = deployment("shop", "storefront");
+    let image = "registry.local/shop/storefront:5.2.0";
+    let a = Bundle::on(w.clone())
+        .workload(
+            w.clone(),
+            3,
+            3,
+            vec![spec("storefront", image, "256Mi", "500m")],
+        )
+        .container(Ctr::running(
+            "shop",
+            "storefront-5d6c7b8a9-aaaaa",
+            "storefront",
+            image,
+        ))
+        .metric(
+            pod("shop", "storefront-5d6c7b8a9-aaaaa"),
+            Met::new("container_cpu_usage_seconds_total", 0.49)
+                .limit(0.5)
+                .window(0),
+        )
+        .analyze();
+    assert_eq!(a.diagnosis.category, Category::TrafficSurge);
+    assert_eq!(
+        first(&a),
+        &Action::Scale {
+            target: w,
+            replicas: 6
+        }
+    );
+    between(a.diagnosis.confidence, 0.5, 0.69);
+}
+
+/// search-api whose liveness probe (1s) times out under load; `revisions` is its history.
+fn probe_killed(revisions: Vec<nightshift_core::evidence::RevisionSummary>) -> Bundle {
+    let w = deployment("search", "search-api");
+    let image = "registry.local/search/search-api:4.1.0";
+    let mut b = Bundle::on(w.clone())
+        .rollout(w.clone(), revisions)
+        .workload(
+            w.clone(),
+            2,
+            1,
+            vec![with_liveness(spec("search-api", image, "512Mi", "1"), 1)],
+        )
+        .metric(
+            w.clone(),
+            Met::new("http_request_duration_seconds_p99", 0.95).range(0.6, 1.2, 0.0),
+        );
+    for p in ["search-api-6f5e4d3c2-aaaaa", "search-api-6f5e4d3c2-bbbbb"] {
+        b = b
+            .container(
+                Ctr::running("search", p, "search-api", image)
+                    .restarted(3, "Error", 137, 17)
+                    .started(17),
+            )
+            .metric(
+                pod("search", p),
+                Met::new("container_cpu_usage_seconds_total", 0.75).limit(1.0),
+            )
+            .pod_warning(
+                "search",
+                p,
+                "Unhealthy",
+                "Liveness probe failed: Get \"http://10.1.0.7:8080/healthz\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)",
+                12,
+                3,
+            )
+            .pod_normal(
+                "search",
+                p,
+                "Killing",
+                "Container search-api failed liveness probe, will be restarted",
+                3,
+                4,
+            );
+    }
+    b
+}
+
+#[test]
+fn liveness_probe_timing_out_under_load_scales_up_and_asks_for_a_probe_fix() {
+    let w = deployment("search", "search-api");
+    let a = probe_killed(vec![rev(
+        1,
+        "registry.local/search/search-api:4.1.0",
+        -9000,
+        2,
+        &[],
+    )])
+    .analyze();
+    assert_eq!(a.diagnosis.category, Category::Probe, "{a:#?}");
+    assert_eq!(a.diagnosis.root_cause, w);
+    assert_eq!(
+        first(&a),
+        &Action::Scale {
+            target: w,
+            replicas: 4
+        }
+    );
+    assert!(
+        matches!(&a.plans[1].action, Action::Escalate { reason } if reason.contains("timeoutSeconds")),
+        "{a:#?}"
+    );
+    between(a.diagnosis.confidence, 0.8, 0.95);
+}
+
+#[test]
+fn a_probe_tightened_by_a_rollout_is_still_the_probe_and_scales_up() {
+    let w = deployment("search", "search-api");
+    let image = "registry.local/search/search-api:4.1.0";
+    let a = probe_killed(vec![
+        rev(2, image, 1, 2, &["livenessProbe timeoutSeconds 10 -> 1"]),
+        rev(1, image, -9000, 0, &[]),
+    ])
+    .analyze();
+    assert_eq!(a.diagnosis.category, Category::Probe, "{a:#?}");
+    assert_eq!(
+        first(&a),
+        &Action::Scale {
+            target: w,
+            replicas: 4
+        }
+    );
+    assert!(
+        matches!(&a.plans[1].action, Action::Escalate { reason } if reason.contains("revision 2 changed it")),
+        "{a:#?}"
+    );
+    assert!(
+        a.plans
+            .iter()
+            .all(|p| !matches!(p.action, Action::RolloutRestart { .. }))
+    );
+}

@@ -1,0 +1,413 @@
+//! The durable incident record: incidents, signals, the timeline, evidence, analyses and
+//! their plans, decisions, approvals and write-ahead action intents, in SQLite (the embedded
+//! default, one file) or PostgreSQL.
+//!
+//! # Shape
+//! - Every domain value is stored whole as JSON (`body`), next to scalar copies of the fields
+//!   that queries filter on (state, resource key, action type, times), so reading a record
+//!   back gives exactly the domain value and nothing has to be reassembled from columns.
+//! - Records that are part of an incident's story append their own timeline entry in the same
+//!   transaction: opening, signals joining or resolving, evidence rounds, diagnoses,
+//!   decisions, approval requests and answers, intents, action outcomes, and every state
+//!   change. [`Store::append`] is for the rest (dry runs, verification, notifications, notes).
+//! - Incidents carry a version; [`Store::update_incident`] refuses a stale one.
+//! - Actions are write-ahead: [`Store::record_intent`] commits before the change is made,
+//!   [`Store::mark_action_done`] or [`Store::mark_action_failed`] after it, and
+//!   [`Store::unfinished_intents`] lists what a crash left in between.
+//!
+//! # Two dialects
+//! [`Store`] holds a `SqlitePool` or a `PgPool`, not `sqlx::Any`: `Any` cannot carry chrono
+//! timestamps or JSON, and the record wants `TIMESTAMPTZ`/`JSONB` in PostgreSQL. The SQL is
+//! the same text for both (see `sql/mod.rs` for how it is written once); the migrations are
+//! kept per dialect under `migrations/sqlite` and `migrations/postgres` and embedded with
+//! `sqlx::migrate!`.
+//!
+//! Timestamps keep nanoseconds in SQLite and microseconds in PostgreSQL (its precision).
+
+mod codec;
+mod error;
+mod open;
+mod records;
+mod sql;
+
+use chrono::{DateTime, Utc};
+use nightshift_core::{
+    Action, Analysis, Decision, Evidence, IncidentId, Plan, ResourceRef, Signal, TimelineEntry,
+};
+
+pub use error::StoreError;
+pub use records::{
+    ActionCount, ActionRecord, ActionStatus, AnalysisId, AnalysisRecord, Approval, ApprovalAnswer,
+    ApprovalId, ApprovalStatus, Correlated, DecisionId, DecisionRecord, EvidenceRound,
+    IncidentFilter, IntentId, NewIncident, SignalKey, SignalOutcome, Stats, StoredIncident,
+    TimelineRecord, resource_key,
+};
+
+use open::Pools;
+
+/// Runs one operation of `sql::sqlite` or `sql::postgres`, whichever the store holds.
+macro_rules! on_pool {
+    ($store:expr, $op:ident($($arg:expr),* $(,)?)) => {
+        match &$store.pools {
+            Pools::Sqlite(pool) => sql::sqlite::$op(pool, $($arg),*).await,
+            Pools::Postgres(pool) => sql::postgres::$op(pool, $($arg),*).await,
+        }
+    };
+}
+
+/// Which database a store is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    /// SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// The incident record. Cheap to clone: clones share the connection pool.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pools: Pools,
+}
+
+impl Store {
+    /// Opens the database and applies pending migrations.
+    ///
+    /// `url` is `sqlite://PATH?mode=rwc` (`mode=rwc` creates the file), `sqlite:PATH`, a bare
+    /// file path (created when missing), `sqlite::memory:`, or `postgres://USER@HOST:PORT/DB`
+    /// (`?options[search_path]=SCHEMA` selects a schema). SQLite runs in WAL mode with a busy
+    /// timeout and foreign keys on.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        let store = Store {
+            pools: open::connect(url).await?,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies migrations the database has not seen yet; a no-op when it is up to date.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        open::migrate(&self.pools).await
+    }
+
+    /// Which database this is.
+    pub fn dialect(&self) -> Dialect {
+        match self.pools {
+            Pools::Sqlite(_) => Dialect::Sqlite,
+            Pools::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Closes every connection, waiting for those in use to come back.
+    pub async fn close(&self) {
+        match &self.pools {
+            Pools::Sqlite(pool) => pool.close().await,
+            Pools::Postgres(pool) => pool.close().await,
+        }
+    }
+
+    // ---- signals -------------------------------------------------------------------------
+
+    /// Records one signal and says whether it is news. See [`Store::record_signals`].
+    pub async fn record_signal(&self, signal: &Signal) -> Result<SignalOutcome, StoreError> {
+        let mut outcomes = self.record_signals(std::slice::from_ref(signal)).await?;
+        Ok(outcomes.pop().unwrap_or(SignalOutcome::New))
+    }
+
+    /// Records a batch of signals in one transaction, returning one outcome per signal in
+    /// order. A fingerprint (per source) that is already firing is a
+    /// [`Duplicate`](SignalOutcome::Duplicate); a firing one that resolves is
+    /// [`Resolved`](SignalOutcome::Resolved) (noted on its incident's timeline); only a first
+    /// firing, or a firing after resolution, is [`New`](SignalOutcome::New) and needs
+    /// correlating.
+    pub async fn record_signals(
+        &self,
+        signals: &[Signal],
+    ) -> Result<Vec<SignalOutcome>, StoreError> {
+        if signals.is_empty() {
+            return Ok(Vec::new());
+        }
+        on_pool!(self, record_signals(signals))
+    }
+
+    /// Links a recorded signal to an incident, with a timeline entry.
+    pub async fn attach_signal(
+        &self,
+        incident: &IncidentId,
+        signal: &SignalKey,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, attach_signal(incident, signal, at))
+    }
+
+    /// The incident a recorded signal joined.
+    pub async fn signal_incident(
+        &self,
+        signal: &SignalKey,
+    ) -> Result<Option<IncidentId>, StoreError> {
+        on_pool!(self, signal_incident(signal))
+    }
+
+    // ---- incidents -----------------------------------------------------------------------
+
+    /// Opens an incident with the next id (`inc-000001`, ...), in state open, linking the
+    /// signal that opened it.
+    pub async fn create_incident(&self, new: &NewIncident) -> Result<StoredIncident, StoreError> {
+        on_pool!(self, create_incident(new))
+    }
+
+    /// Correlation without races: joins the open incident for `new.resource` (linking
+    /// `new.signal` to it) or opens one, under a lock per resource, so concurrent signals
+    /// for one root resource make one incident.
+    pub async fn open_or_join(&self, new: &NewIncident) -> Result<Correlated, StoreError> {
+        on_pool!(self, open_or_join(new))
+    }
+
+    /// Writes `stored` back if nobody updated it since it was read, appending `entries` to
+    /// its timeline in the same transaction, and bumps `stored.version`.
+    ///
+    /// Pass the entries [`Incident::transition`](nightshift_core::Incident::transition)
+    /// returned; if the state changed and `entries` holds no transition, the store appends
+    /// one itself so the audit log never misses a state change. A stale version fails with
+    /// [`StoreError::Concurrent`] and writes nothing.
+    pub async fn update_incident(
+        &self,
+        stored: &mut StoredIncident,
+        entries: &[TimelineEntry],
+    ) -> Result<(), StoreError> {
+        on_pool!(self, update_incident(stored, entries))
+    }
+
+    /// One incident.
+    pub async fn get(&self, id: &IncidentId) -> Result<Option<StoredIncident>, StoreError> {
+        on_pool!(self, get_incident(id))
+    }
+
+    /// Incidents matching `filter`, newest first.
+    pub async fn list(&self, filter: &IncidentFilter) -> Result<Vec<StoredIncident>, StoreError> {
+        on_pool!(self, list_incidents(filter))
+    }
+
+    /// The newest incident about `resource` that is neither resolved nor closed: the one a
+    /// new signal for the same root resource joins.
+    pub async fn open_incident_for(
+        &self,
+        resource: &ResourceRef,
+    ) -> Result<Option<StoredIncident>, StoreError> {
+        on_pool!(self, open_incident_for(resource))
+    }
+
+    /// Every incident that is not closed, oldest first: what a restarted agent resumes.
+    pub async fn in_flight(&self) -> Result<Vec<StoredIncident>, StoreError> {
+        on_pool!(self, in_flight())
+    }
+
+    /// Incidents by state, actions by type and status, signals and pending approvals.
+    pub async fn stats(&self) -> Result<Stats, StoreError> {
+        on_pool!(self, stats())
+    }
+
+    // ---- timeline ------------------------------------------------------------------------
+
+    /// Appends an entry to an incident's timeline, returning its sequence number.
+    pub async fn append(
+        &self,
+        incident: &IncidentId,
+        entry: &TimelineEntry,
+    ) -> Result<i64, StoreError> {
+        on_pool!(self, append(incident, entry))
+    }
+
+    /// An incident's timeline, in the order it was written.
+    pub async fn timeline(&self, incident: &IncidentId) -> Result<Vec<TimelineEntry>, StoreError> {
+        on_pool!(self, timeline(incident))
+    }
+
+    /// Entries of all incidents with a sequence number above `after`, in order, at most
+    /// `limit`: a live feed (`after` = the last `seq` seen, 0 to start).
+    pub async fn timeline_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<TimelineRecord>, StoreError> {
+        on_pool!(self, timeline_after(after, limit))
+    }
+
+    // ---- evidence, analyses, decisions ---------------------------------------------------
+
+    /// Stores a collection round's evidence bundle (one per round and incident).
+    pub async fn record_evidence(
+        &self,
+        incident: &IncidentId,
+        round: u32,
+        evidence: &Evidence,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, record_evidence(incident, round, evidence, at))
+    }
+
+    /// Every evidence round of an incident, in round order.
+    pub async fn evidence(&self, incident: &IncidentId) -> Result<Vec<EvidenceRound>, StoreError> {
+        on_pool!(self, evidence(incident))
+    }
+
+    /// The latest evidence round of an incident.
+    pub async fn latest_evidence(
+        &self,
+        incident: &IncidentId,
+    ) -> Result<Option<EvidenceRound>, StoreError> {
+        on_pool!(self, latest_evidence(incident))
+    }
+
+    /// Stores an analysis (diagnosis and ranked plans) made for `attempt`.
+    pub async fn record_analysis(
+        &self,
+        incident: &IncidentId,
+        attempt: u32,
+        analysis: &Analysis,
+        at: DateTime<Utc>,
+    ) -> Result<AnalysisId, StoreError> {
+        on_pool!(self, record_analysis(incident, attempt, analysis, at))
+    }
+
+    /// Every analysis of an incident, oldest first.
+    pub async fn analyses(&self, incident: &IncidentId) -> Result<Vec<AnalysisRecord>, StoreError> {
+        on_pool!(self, analyses(incident))
+    }
+
+    /// Stores the policy's decision about the chosen plan.
+    pub async fn record_decision(
+        &self,
+        incident: &IncidentId,
+        attempt: u32,
+        plan: &Plan,
+        decision: &Decision,
+        at: DateTime<Utc>,
+    ) -> Result<DecisionId, StoreError> {
+        on_pool!(self, record_decision(incident, attempt, plan, decision, at))
+    }
+
+    /// Every decision about an incident, oldest first.
+    pub async fn decisions(
+        &self,
+        incident: &IncidentId,
+    ) -> Result<Vec<DecisionRecord>, StoreError> {
+        on_pool!(self, decisions(incident))
+    }
+
+    // ---- approvals -----------------------------------------------------------------------
+
+    /// Moves the incident to awaiting_approval and opens an approval request that expires
+    /// at `deadline`; `stored` is updated (state, version) on success. One pending request
+    /// per incident.
+    pub async fn request_approval(
+        &self,
+        stored: &mut StoredIncident,
+        decision: Option<DecisionId>,
+        at: DateTime<Utc>,
+        deadline: DateTime<Utc>,
+    ) -> Result<ApprovalId, StoreError> {
+        on_pool!(self, request_approval(stored, decision, at, deadline))
+    }
+
+    /// Records a human's answer to the incident's pending request and moves the incident to
+    /// approved or rejected, returning it.
+    pub async fn decide_approval(
+        &self,
+        incident: &IncidentId,
+        answer: &ApprovalAnswer,
+    ) -> Result<StoredIncident, StoreError> {
+        on_pool!(self, decide_approval(incident, answer))
+    }
+
+    /// Expires every pending request whose deadline is at or before `now`; incidents still
+    /// awaiting approval move to expired. Returns the requests it expired.
+    pub async fn expire_approvals(&self, now: DateTime<Utc>) -> Result<Vec<Approval>, StoreError> {
+        on_pool!(self, expire_approvals(now))
+    }
+
+    /// Every pending request, soonest deadline first, overdue ones included.
+    pub async fn pending_approvals(&self) -> Result<Vec<Approval>, StoreError> {
+        on_pool!(self, pending_approvals())
+    }
+
+    /// Every approval request of an incident, oldest first.
+    pub async fn approvals(&self, incident: &IncidentId) -> Result<Vec<Approval>, StoreError> {
+        on_pool!(self, approvals(incident))
+    }
+
+    // ---- actions -------------------------------------------------------------------------
+
+    /// Write-ahead: records the intent to carry out `action` and commits it, before the
+    /// change is made. `idempotency_key` is unique; the agent also writes it as an annotation
+    /// on the object it changes, so after a crash it can tell whether the change happened.
+    /// A second intent with the same key fails with [`StoreError::DuplicateIntent`].
+    pub async fn record_intent(
+        &self,
+        incident: &IncidentId,
+        attempt: u32,
+        action: &Action,
+        idempotency_key: &str,
+        at: DateTime<Utc>,
+    ) -> Result<IntentId, StoreError> {
+        on_pool!(
+            self,
+            record_intent(incident, attempt, action, idempotency_key, at)
+        )
+    }
+
+    /// Records that the intended change was made, with what it did.
+    pub async fn mark_action_done(
+        &self,
+        intent: IntentId,
+        outcome: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        on_pool!(
+            self,
+            finish_intent(intent, ActionStatus::Done, Some(outcome), None, at)
+        )
+    }
+
+    /// Records that the intended change failed.
+    pub async fn mark_action_failed(
+        &self,
+        intent: IntentId,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        on_pool!(
+            self,
+            finish_intent(intent, ActionStatus::Failed, None, Some(error), at)
+        )
+    }
+
+    /// Intents with no recorded outcome, oldest first: after a restart, check the cluster
+    /// for each one's idempotency key and mark it done or failed (or carry it out).
+    pub async fn unfinished_intents(&self) -> Result<Vec<ActionRecord>, StoreError> {
+        on_pool!(self, unfinished_intents())
+    }
+
+    /// Actions on `target` intended at or after `since`, oldest first, whatever their
+    /// outcome: for budgets, cooldowns and history.
+    pub async fn actions_for_target(
+        &self,
+        target: &ResourceRef,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<ActionRecord>, StoreError> {
+        on_pool!(self, actions_for_target(target, since))
+    }
+
+    /// Every action of an incident, oldest first.
+    pub async fn actions(&self, incident: &IncidentId) -> Result<Vec<ActionRecord>, StoreError> {
+        on_pool!(self, actions_of(incident))
+    }
+
+    /// The action recorded under an idempotency key.
+    pub async fn action_by_key(
+        &self,
+        idempotency_key: &str,
+    ) -> Result<Option<ActionRecord>, StoreError> {
+        on_pool!(self, action_by_key(idempotency_key))
+    }
+}

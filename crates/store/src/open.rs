@@ -1,0 +1,185 @@
+//! Turning a database URL into a connection pool, and running the migrations.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+use crate::error::StoreError;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// How long a SQLite writer waits for the write lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Readers run beside the one writer WAL allows.
+const SQLITE_CONNECTIONS: u32 = 4;
+const POSTGRES_CONNECTIONS: u32 = 8;
+
+/// The open pool, one per dialect.
+#[derive(Debug, Clone)]
+pub(crate) enum Pools {
+    /// SQLite file or memory database.
+    Sqlite(SqlitePool),
+    /// PostgreSQL server.
+    Postgres(PgPool),
+}
+
+/// Opens the database `url` names.
+pub(crate) async fn connect(url: &str) -> Result<Pools, StoreError> {
+    let invalid = |problem: String| StoreError::InvalidUrl {
+        url: redact(url),
+        problem,
+    };
+    let url = url.trim();
+    if url.is_empty() {
+        return Err(invalid("it is empty".into()));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let options = PgConnectOptions::from_str(url).map_err(|e| invalid(e.to_string()))?;
+        return connect_postgres(options).await.map(Pools::Postgres);
+    }
+    let options = if url.starts_with("sqlite:") {
+        SqliteConnectOptions::from_str(url).map_err(|e| invalid(e.to_string()))?
+    } else if let Some((scheme, _)) = url.split_once("://") {
+        return Err(invalid(format!("unknown scheme {scheme:?}")));
+    } else {
+        SqliteConnectOptions::new()
+            .filename(url)
+            .create_if_missing(true)
+    };
+    let memory = url.contains(":memory:") || url.contains("mode=memory");
+    connect_sqlite(options, memory).await.map(Pools::Sqlite)
+}
+
+async fn connect_sqlite(
+    options: SqliteConnectOptions,
+    memory: bool,
+) -> Result<SqlitePool, StoreError> {
+    let path = if memory {
+        ":memory:".to_owned()
+    } else {
+        options.get_filename().display().to_string()
+    };
+    // WAL lets readers run beside the writer. FULL syncs the WAL on every commit, so a
+    // recorded intent survives power loss, not only a killed process; intake batches many
+    // signals per commit, which keeps the cost of that low.
+    let options = options
+        .foreign_keys(true)
+        .busy_timeout(BUSY_TIMEOUT)
+        .synchronous(SqliteSynchronous::Full);
+    let options = if memory {
+        options
+    } else {
+        options.journal_mode(SqliteJournalMode::Wal)
+    };
+    // An in-memory database lives as long as a connection to it: keep exactly one, forever.
+    let pool = if memory {
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+    } else {
+        SqlitePoolOptions::new().max_connections(SQLITE_CONNECTIONS)
+    };
+    pool.connect_with(options)
+        .await
+        .map_err(|source| StoreError::OpenSqlite { path, source })
+}
+
+async fn connect_postgres(options: PgConnectOptions) -> Result<PgPool, StoreError> {
+    let target = format!(
+        "{}:{}/{}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or_default()
+    );
+    PgPoolOptions::new()
+        .max_connections(POSTGRES_CONNECTIONS)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .map_err(|source| StoreError::ConnectPostgres { target, source })
+}
+
+/// Applies the migrations the database has not seen yet.
+pub(crate) async fn migrate(pools: &Pools) -> Result<(), StoreError> {
+    match pools {
+        Pools::Sqlite(pool) => {
+            SQLITE_MIGRATIONS
+                .run(pool)
+                .await
+                .map_err(|source| StoreError::Migrate {
+                    dialect: "sqlite",
+                    source,
+                })
+        }
+        Pools::Postgres(pool) => {
+            POSTGRES_MIGRATIONS
+                .run(pool)
+                .await
+                .map_err(|source| StoreError::Migrate {
+                    dialect: "postgres",
+                    source,
+                })
+        }
+    }
+}
+
+/// The URL with any password replaced, fit for an error message.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_stay_out_of_errors() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
+        assert_eq!(redact("postgres://app@db/x"), "postgres://app@db/x");
+        assert_eq!(redact("/var/lib/nightshift.db"), "/var/lib/nightshift.db");
+    }
+
+    #[tokio::test]
+    async fn unknown_schemes_are_named() {
+        let err = connect("mysql://root:pw@localhost/x").await.unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with(
+                "invalid database url \"mysql://root:***@localhost/x\": unknown scheme \"mysql\""
+            ),
+            "{text}"
+        );
+        assert!(text.contains("expected sqlite://PATH"), "{text}");
+        let err = connect("  ").await.unwrap_err();
+        assert!(err.to_string().contains("it is empty"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_directory_names_the_file() {
+        let err = connect("/nonexistent-dir/deeper/x.db").await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unable to open sqlite database /nonexistent-dir/deeper/x.db"
+        );
+        assert!(std::error::Error::source(&err).is_some());
+    }
+}

@@ -1,0 +1,321 @@
+//! What the store hands back: domain values with the bookkeeping the record adds (ids,
+//! versions, statuses, when).
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use nightshift_core::{
+    Action, ActionName, Analysis, Decision, Evidence, Incident, IncidentId, Plan, ResourceRef,
+    SignalSource, State, TimelineEntry,
+};
+
+/// The key the store files a resource under: its display form (`deployment/shop/checkout`,
+/// `pod/shop/checkout-7d9f-abcde`, `node/worker-2`), which, unlike `namespace/name`, tells
+/// a pod from its Deployment and parses back with `ResourceRef::from_str`.
+pub fn resource_key(resource: &ResourceRef) -> String {
+    resource.to_string()
+}
+
+/// An incident as stored, with the version optimistic concurrency checks.
+///
+/// Derefs to the [`Incident`], so `stored.transition(..)` and `stored.state` work directly.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredIncident {
+    /// The incident.
+    pub incident: Incident,
+    /// Row version: bumped by every update; an update carrying an older one is refused.
+    pub version: i64,
+}
+
+impl Deref for StoredIncident {
+    type Target = Incident;
+    fn deref(&self) -> &Incident {
+        &self.incident
+    }
+}
+
+impl DerefMut for StoredIncident {
+    fn deref_mut(&mut self) -> &mut Incident {
+        &mut self.incident
+    }
+}
+
+/// What opening an incident needs; the store allocates the id (`inc-000001`, ...).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewIncident {
+    /// The correlated root resource.
+    pub resource: ResourceRef,
+    /// Title (the first signal's summary).
+    pub title: String,
+    /// When it opened.
+    pub opened_at: DateTime<Utc>,
+    /// The signal that opened it, linked in the same transaction.
+    pub signal: Option<SignalKey>,
+}
+
+/// Identifies a stored signal: its fingerprint is unique per source.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SignalKey {
+    /// Where it came from.
+    pub source: SignalSource,
+    /// Alertmanager's fingerprint or the watcher's own.
+    pub fingerprint: String,
+}
+
+impl SignalKey {
+    /// The key of a signal.
+    pub fn of(signal: &nightshift_core::Signal) -> Self {
+        SignalKey {
+            source: signal.source,
+            fingerprint: signal.fingerprint.clone(),
+        }
+    }
+}
+
+/// What recording a signal meant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignalOutcome {
+    /// First firing of this fingerprint, or firing again after it resolved: correlate it
+    /// (it belongs to no incident yet).
+    New,
+    /// A repeat of what is already known (firing again while firing, resolved again).
+    Duplicate {
+        /// The incident the signal joined, if it was correlated already.
+        incident: Option<IncidentId>,
+    },
+    /// A firing signal resolved (or a resolution arrived for a signal never seen firing).
+    Resolved {
+        /// The incident the signal had joined.
+        incident: Option<IncidentId>,
+    },
+}
+
+/// An incident opened or joined by [`Store::open_or_join`](crate::Store::open_or_join).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Correlated {
+    /// The incident.
+    pub incident: StoredIncident,
+    /// True when this call opened it; false when the signal joined an open one.
+    pub opened: bool,
+}
+
+/// Which incidents [`Store::list`](crate::Store::list) returns, newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IncidentFilter {
+    /// Only this state.
+    pub state: Option<State>,
+    /// Only incidents that are not closed.
+    pub open_only: bool,
+    /// Only incidents about this resource.
+    pub resource: Option<ResourceRef>,
+    /// At most this many.
+    pub limit: Option<u32>,
+}
+
+/// A timeline entry with its place in the global, append-only sequence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimelineRecord {
+    /// Sequence number: increases with every append, across incidents.
+    pub seq: i64,
+    /// The incident.
+    pub incident: IncidentId,
+    /// The entry.
+    pub entry: TimelineEntry,
+}
+
+/// One collection round's evidence bundle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvidenceRound {
+    /// Round number within the incident (1 for the first collection, then per attempt).
+    pub round: u32,
+    /// When it was collected.
+    pub collected_at: DateTime<Utc>,
+    /// The bundle.
+    pub evidence: Evidence,
+}
+
+/// Id of a stored analysis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AnalysisId(pub i64);
+
+/// An analysis with the attempt it served.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalysisRecord {
+    /// Id.
+    pub id: AnalysisId,
+    /// The incident.
+    pub incident: IncidentId,
+    /// Remediation attempt (1-based) the analysis was for.
+    pub attempt: u32,
+    /// When.
+    pub analyzed_at: DateTime<Utc>,
+    /// The diagnosis and ranked plans.
+    pub analysis: Analysis,
+}
+
+/// Id of a stored decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct DecisionId(pub i64);
+
+/// The policy's decision about the chosen plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecisionRecord {
+    /// Id.
+    pub id: DecisionId,
+    /// The incident.
+    pub incident: IncidentId,
+    /// Attempt.
+    pub attempt: u32,
+    /// The plan decided about.
+    pub plan: Plan,
+    /// The decision.
+    pub decision: Decision,
+    /// When.
+    pub decided_at: DateTime<Utc>,
+}
+
+/// Id of an approval request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ApprovalId(pub i64);
+
+/// Where an approval request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalStatus {
+    /// Waiting for a human.
+    Pending,
+    /// A human approved.
+    Approved,
+    /// A human rejected.
+    Rejected,
+    /// Nobody answered before the deadline.
+    Expired,
+}
+
+/// A human's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovalAnswer {
+    /// Approve (true) or reject (false).
+    pub approve: bool,
+    /// Who answered.
+    pub by: String,
+    /// Why, if they said.
+    pub reason: Option<String>,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// An approval request and, once answered, its answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Approval {
+    /// Id.
+    pub id: ApprovalId,
+    /// The incident.
+    pub incident: IncidentId,
+    /// The decision that asked for it.
+    pub decision: Option<DecisionId>,
+    /// Status.
+    pub status: ApprovalStatus,
+    /// When it was requested.
+    pub requested_at: DateTime<Utc>,
+    /// When it expires unanswered.
+    pub deadline: DateTime<Utc>,
+    /// Who answered.
+    pub decided_by: Option<String>,
+    /// Their reason.
+    pub reason: Option<String>,
+    /// When it was answered or expired.
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+/// Id of a write-ahead action intent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct IntentId(pub i64);
+
+impl fmt::Display for IntentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// Where an action stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionStatus {
+    /// The intent is recorded; whether the change happened is unknown until marked.
+    Intended,
+    /// The change was made.
+    Done,
+    /// The change failed.
+    Failed,
+}
+
+impl fmt::Display for ActionStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl ActionStatus {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionStatus::Intended => "intended",
+            ActionStatus::Done => "done",
+            ActionStatus::Failed => "failed",
+        }
+    }
+}
+
+/// An action: the write-ahead intent and, once known, its outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionRecord {
+    /// Id.
+    pub id: IntentId,
+    /// The incident.
+    pub incident: IncidentId,
+    /// Remediation attempt.
+    pub attempt: u32,
+    /// The typed action.
+    pub action: Action,
+    /// The key also written as an annotation on the changed object, so a resumed agent can
+    /// tell whether the change already happened.
+    pub idempotency_key: String,
+    /// Status.
+    pub status: ActionStatus,
+    /// When the intent was recorded.
+    pub intended_at: DateTime<Utc>,
+    /// When the outcome was recorded.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// What the change did (for done actions).
+    pub outcome: Option<serde_json::Value>,
+    /// Why it failed (for failed actions).
+    pub error: Option<String>,
+}
+
+/// How many actions of one type ended one way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionCount {
+    /// Catalogue name.
+    pub action: ActionName,
+    /// Status.
+    pub status: ActionStatus,
+    /// How many.
+    pub count: u64,
+}
+
+/// Counts for `/metrics` and the CLI.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Stats {
+    /// Incidents per state (states with none are left out).
+    pub incidents_by_state: Vec<(State, u64)>,
+    /// Actions per type and status.
+    pub actions: Vec<ActionCount>,
+    /// Distinct signals (source + fingerprint) ever recorded.
+    pub signals: u64,
+    /// Approvals still pending.
+    pub pending_approvals: u64,
+}

@@ -1,0 +1,97 @@
+//! The record's SQL, written once and compiled for each dialect.
+//!
+//! Both dialects take the same statements: `$1`-style placeholders (SQLite reads `$N` as
+//! parameter N), `RETURNING`, `ON CONFLICT .. DO UPDATE`, partial indexes. What differs is
+//! column types (see the two migration folders) and two statements below: how a write
+//! transaction starts and how correlation takes its lock.
+//!
+//! sqlx code that is generic over the database needs a long list of trait bounds on every
+//! function (`&str: Encode<DB>`, `DateTime<Utc>: Decode<DB>`, `usize: ColumnIndex<DB::Row>`, ...),
+//! which Rust does not let a trait alias imply. So the operations are plain functions over
+//! the type aliases `Db`, `Pool` and `Conn`, kept in the files beside this one and `include!`d
+//! into one module per dialect. (`cargo fmt` does not reach included files: run
+//! `rustfmt --edition 2024 crates/store/src/sql/*.rs` after editing them.)
+
+/// What every operation file uses.
+mod prelude {
+    pub(super) use chrono::{DateTime, Utc};
+    pub(super) use nightshift_core::{
+        Action, Analysis, Decision, Evidence, Incident, IncidentId, Plan, ResourceRef, Signal,
+        SignalStatus, State, TimelineEntry, TimelineKind,
+    };
+    pub(super) use serde_json::json;
+    pub(super) use sqlx::types::Json;
+
+    pub(super) use crate::codec::{
+        approval_str, kind_str, parse, parse_action_status, source_str, state_str, status_str,
+        to_u32,
+    };
+    pub(super) use crate::error::StoreError;
+    pub(super) use crate::records::{
+        ActionCount, ActionRecord, ActionStatus, AnalysisId, AnalysisRecord, Approval,
+        ApprovalAnswer, ApprovalId, ApprovalStatus, Correlated, DecisionId, DecisionRecord,
+        EvidenceRound, IncidentFilter, IntentId, NewIncident, SignalKey, SignalOutcome, Stats,
+        StoredIncident, TimelineRecord, resource_key,
+    };
+}
+
+/// SQLite: the embedded default.
+pub(crate) mod sqlite {
+    use super::prelude::*;
+    use sqlx::{Sqlite, SqliteConnection, SqlitePool};
+
+    type Db = Sqlite;
+    type Pool = SqlitePool;
+    type Conn = SqliteConnection;
+
+    /// Starts a write transaction. `IMMEDIATE` takes the write lock up front, so a
+    /// read-then-write transaction waits (busy timeout) instead of failing to upgrade.
+    async fn begin_write(pool: &Pool) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
+        pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    /// Serializes correlation for one resource; the IMMEDIATE transaction already holds
+    /// the database's only write lock.
+    async fn lock_resource(_conn: &mut Conn, _key: &str) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
+
+    include!("incidents.rs");
+    include!("signals.rs");
+    include!("timeline.rs");
+    include!("findings.rs");
+    include!("approvals.rs");
+    include!("actions.rs");
+}
+
+/// PostgreSQL.
+pub(crate) mod postgres {
+    use super::prelude::*;
+    use sqlx::{PgConnection, PgPool, Postgres};
+
+    type Db = Postgres;
+    type Pool = PgPool;
+    type Conn = PgConnection;
+
+    /// Starts a write transaction (read committed; updates check the row version).
+    async fn begin_write(pool: &Pool) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
+        pool.begin().await
+    }
+
+    /// Serializes correlation for one resource with a transaction-scoped advisory lock, so
+    /// two signals for the same root resource cannot open two incidents.
+    async fn lock_resource(conn: &mut Conn, key: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(key)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    include!("incidents.rs");
+    include!("signals.rs");
+    include!("timeline.rs");
+    include!("findings.rs");
+    include!("approvals.rs");
+    include!("actions.rs");
+}
