@@ -4,6 +4,12 @@
 pub mod act;
 pub mod clock;
 pub mod collect;
+pub mod correlate;
+pub mod engine;
+pub mod facts;
+pub mod http;
+pub mod notify;
 pub mod perceive;
 pub mod redact;
+pub mod runtime;
 pub mod verify;

@@ -1,0 +1,666 @@
+//! The loop itself: signals in, incidents through `collect → analyze → decide → (approve) →
+//! act → verify`, every step recorded in the timeline before it has effects.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use kube::Client;
+use nightshift_core::policy::{DecisionContext, Policy};
+use nightshift_core::{
+    Action, Analysis, AnalysisInput, Analyzer, Decision, Evidence, IncidentId, Plan, ResourceRef, Signal, SignalStatus, State,
+    TimelineEntry, TimelineKind, Verdict,
+};
+use nightshift_store::{ApprovalAnswer, NewIncident, SignalKey, SignalOutcome, Store, StoredIncident};
+use serde_json::json;
+use tokio::sync::broadcast;
+
+use crate::act::Actuator;
+use crate::clock::Clock;
+use crate::collect::Collector;
+use crate::correlate::Correlator;
+use crate::notify::{Notification, Notifier};
+use crate::verify::{CriteriaContext, Verifier, VerifyStatus, criteria};
+
+/// Settings of the loop.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Remediation attempts before escalating.
+    pub max_attempts: u32,
+    /// How long recovery must hold.
+    pub stabilization: Duration,
+    /// How long to wait for recovery.
+    pub verify_deadline: Duration,
+    /// How often a waiting incident looks again (agent clock).
+    pub poll: Duration,
+    /// Incidents worked on at once.
+    pub concurrency: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_attempts: 2,
+            stabilization: Duration::from_secs(120),
+            verify_deadline: Duration::from_secs(600),
+            poll: Duration::from_secs(5),
+            concurrency: 8,
+        }
+    }
+}
+
+/// Why the engine failed an operation (the incident is left as recorded).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The record failed.
+    #[error("the incident record failed")]
+    Store(#[from] nightshift_store::StoreError),
+    /// A state change the state machine does not allow.
+    #[error(transparent)]
+    Transition(#[from] nightshift_core::incident::InvalidTransition),
+    /// No such incident.
+    #[error("incident {0} not found")]
+    NotFound(String),
+    /// The incident is not waiting for approval.
+    #[error("incident {id} is {state:?}, not awaiting approval")]
+    NotAwaiting {
+        /// Incident.
+        id: String,
+        /// Its state.
+        state: State,
+    },
+}
+
+/// A line of the live timeline (for `nightshift demo` and subscribers).
+#[derive(Debug, Clone)]
+pub struct LiveEvent {
+    /// Incident.
+    pub incident: IncidentId,
+    /// The entry.
+    pub entry: TimelineEntry,
+}
+
+/// What an intake of signals did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IntakeReport {
+    /// New signals.
+    pub new: usize,
+    /// Repeats of firing signals.
+    pub duplicates: usize,
+    /// Resolutions.
+    pub resolved: usize,
+    /// Incidents opened.
+    pub opened: Vec<IncidentId>,
+    /// Incidents joined.
+    pub joined: Vec<IncidentId>,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Seconds from signal start to incident opened.
+    pub detect_seconds: Vec<f64>,
+    /// Seconds from incident opened to resolved.
+    pub mitigate_seconds: Vec<f64>,
+    /// Incidents resolved without a human.
+    pub auto_resolved: u64,
+    /// Incidents that needed a human.
+    pub human: u64,
+}
+
+/// The healing loop.
+pub struct Engine<A: Analyzer> {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    analyzer: A,
+    policy: Policy,
+    collector: Collector,
+    actuator: Actuator,
+    verifier: Verifier,
+    correlator: Correlator,
+    client: Client,
+    notifier: Option<Notifier>,
+    config: EngineConfig,
+    running: Mutex<HashSet<IncidentId>>,
+    live: broadcast::Sender<LiveEvent>,
+    slots: tokio::sync::Semaphore,
+    /// Metrics counters.
+    pub counters: Mutex<Counters>,
+}
+
+/// Everything the engine is built from.
+pub struct Parts<A: Analyzer> {
+    /// The record.
+    pub store: Store,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// The brain.
+    pub analyzer: A,
+    /// The policy.
+    pub policy: Policy,
+    /// The Kubernetes client.
+    pub client: Client,
+    /// Caches for correlation.
+    pub caches: crate::perceive::watchers::Caches,
+    /// Verifier (its clock should be the cluster's).
+    pub verifier: Verifier,
+    /// Outgoing notifications.
+    pub notifier: Option<Notifier>,
+    /// Settings.
+    pub config: EngineConfig,
+}
+
+fn entry(at: DateTime<Utc>, kind: TimelineKind, message: impl Into<String>, data: serde_json::Value) -> TimelineEntry {
+    TimelineEntry { at, kind, message: message.into(), data }
+}
+
+impl<A: Analyzer + 'static> Engine<A> {
+    /// Builds the engine.
+    pub fn new(p: Parts<A>) -> Arc<Self> {
+        let (live, _) = broadcast::channel(4096);
+        let concurrency = p.config.concurrency.max(1);
+        Arc::new(Engine {
+            collector: Collector::new(p.client.clone(), Default::default()),
+            actuator: Actuator::new(p.client.clone()).with_field_manager("nightshift"),
+            correlator: Correlator::new(p.client.clone(), p.caches),
+            store: p.store,
+            clock: p.clock,
+            analyzer: p.analyzer,
+            policy: p.policy,
+            verifier: p.verifier,
+            client: p.client,
+            notifier: p.notifier,
+            config: p.config,
+            running: Mutex::new(HashSet::new()),
+            live,
+            slots: tokio::sync::Semaphore::new(concurrency),
+            counters: Mutex::new(Counters::default()),
+        })
+    }
+
+    /// The record.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Live timeline entries as they are recorded.
+    pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
+        self.live.subscribe()
+    }
+
+    async fn log(&self, id: &IncidentId, e: TimelineEntry) -> Result<(), EngineError> {
+        self.store.append(id, &e).await?;
+        let _ = self.live.send(LiveEvent { incident: id.clone(), entry: e });
+        Ok(())
+    }
+
+    async fn save(&self, stored: &mut StoredIncident, entries: Vec<TimelineEntry>) -> Result<(), EngineError> {
+        self.store.update_incident(stored, &entries).await?;
+        for e in entries {
+            let _ = self.live.send(LiveEvent { incident: stored.incident.id.clone(), entry: e });
+        }
+        Ok(())
+    }
+
+    async fn go(&self, stored: &mut StoredIncident, to: State, why: &str, mut extra: Vec<TimelineEntry>) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let t = stored.incident.transition(to, now, why)?;
+        extra.push(t);
+        self.save(stored, extra).await
+    }
+
+    /// Takes a batch of signals: records them (repeats deduplicate), correlates the new ones to
+    /// root resources, opens or joins one incident per root, and starts work on new incidents.
+    pub async fn ingest(self: &Arc<Self>, signals: Vec<Signal>) -> Result<IntakeReport, EngineError> {
+        let outcomes = self.store.record_signals(&signals).await?;
+        let mut report = IntakeReport::default();
+        let mut by_root: BTreeMap<ResourceRef, Vec<Signal>> = BTreeMap::new();
+        let mut roots: HashMap<ResourceRef, ResourceRef> = HashMap::new();
+        for (s, o) in signals.into_iter().zip(outcomes) {
+            match o {
+                SignalOutcome::Duplicate { .. } => report.duplicates += 1,
+                SignalOutcome::Resolved { incident } => {
+                    report.resolved += 1;
+                    if let Some(id) = incident {
+                        let e = entry(self.clock.now(), TimelineKind::Signal, format!("resolved: {} {}", s.name, describe(&s)), json!({"signal": s}));
+                        let _ = self.log(&id, e).await;
+                    }
+                }
+                SignalOutcome::New => {
+                    report.new += 1;
+                    if s.status != SignalStatus::Firing {
+                        continue;
+                    }
+                    let Some(resource) = s.resource.clone() else { continue };
+                    let root = match roots.get(&resource) {
+                        Some(r) => r.clone(),
+                        None => {
+                            let r = self.correlator.root_of(&resource).await;
+                            roots.insert(resource, r.clone());
+                            r
+                        }
+                    };
+                    by_root.entry(root).or_default().push(s);
+                }
+            }
+        }
+        let now = self.clock.now();
+        for (root, group) in by_root {
+            let first = &group[0];
+            let new = NewIncident {
+                resource: root.clone(),
+                title: format!("{} on {root}", first.name),
+                opened_at: now,
+                signal: Some(SignalKey { source: first.source, fingerprint: first.fingerprint.clone() }),
+            };
+            let c = self.store.open_or_join(&new).await?;
+            let id = c.incident.incident.id.clone();
+            for s in group.iter().skip(1) {
+                self.store.attach_signal(&id, &SignalKey { source: s.source, fingerprint: s.fingerprint.clone() }, now).await?;
+            }
+            // One timeline entry per batch: an alert storm is one line, not five thousand.
+            let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+            for s in &group {
+                *names.entry(s.name.as_str()).or_default() += 1;
+            }
+            let summary: Vec<String> = names.iter().map(|(n, c)| if *c > 1 { format!("{n} x{c}") } else { n.to_string() }).collect();
+            let sample: Vec<&Signal> = group.iter().take(20).collect();
+            let e = entry(now, TimelineKind::Signal, format!("{} signal(s): {}", group.len(), summary.join(", ")), json!({"signals": sample, "count": group.len()}));
+            self.log(&id, e).await?;
+            if c.opened {
+                let earliest = group.iter().map(|s| s.starts_at).min().unwrap_or(now);
+                if let Ok(mut k) = self.counters.lock() {
+                    k.detect_seconds.push((now - earliest).num_milliseconds().max(0) as f64 / 1000.0);
+                }
+                self.notify(Notification::opened(&c.incident.incident)).await;
+                report.opened.push(id.clone());
+            } else {
+                report.joined.push(id.clone());
+            }
+            if c.opened || !c.incident.incident.state.is_final() {
+                self.spawn(id);
+            }
+        }
+        Ok(report)
+    }
+
+    /// Resumes every incident that was in flight when the agent stopped.
+    pub async fn resume(self: &Arc<Self>) -> Result<usize, EngineError> {
+        let list = self.store.in_flight().await?;
+        let n = list.len();
+        for s in list {
+            self.spawn(s.incident.id);
+        }
+        Ok(n)
+    }
+
+    fn spawn(self: &Arc<Self>, id: IncidentId) {
+        {
+            let Ok(mut r) = self.running.lock() else { return };
+            if !r.insert(id.clone()) {
+                return;
+            }
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            let _slot = me.slots.acquire().await;
+            if let Err(e) = me.drive(&id).await {
+                tracing::error!(incident = %id, error = %e, "incident loop failed");
+                let _ = me.log(&id, entry(me.clock.now(), TimelineKind::Note, format!("loop error: {e}"), json!({}))).await;
+            }
+            if let Ok(mut r) = me.running.lock() {
+                r.remove(&id);
+            }
+        });
+    }
+
+    async fn notify(&self, n: Notification) {
+        if let Some(notifier) = &self.notifier {
+            notifier.send(n).await;
+        }
+    }
+
+    /// A human's answer to a pending approval.
+    pub async fn answer(self: &Arc<Self>, id: &IncidentId, approve: bool, by: &str, reason: Option<String>) -> Result<State, EngineError> {
+        let stored = self.store.get(id).await?.ok_or_else(|| EngineError::NotFound(id.0.clone()))?;
+        if stored.incident.state != State::AwaitingApproval {
+            return Err(EngineError::NotAwaiting { id: id.0.clone(), state: stored.incident.state });
+        }
+        let answer = ApprovalAnswer { approve, by: by.to_string(), reason, at: self.clock.now() };
+        let s = self.store.decide_approval(id, &answer).await?;
+        self.spawn(id.clone());
+        Ok(s.incident.state)
+    }
+
+    async fn signals_of(&self, id: &IncidentId) -> Vec<Signal> {
+        let timeline = self.store.timeline(id).await.unwrap_or_default();
+        let mut out: Vec<Signal> = Vec::new();
+        for e in timeline.iter().filter(|e| e.kind == TimelineKind::Signal) {
+            if let Some(list) = e.data.get("signals").and_then(|v| v.as_array()) {
+                out.extend(list.iter().filter_map(|s| serde_json::from_value(s.clone()).ok()));
+            }
+        }
+        out
+    }
+
+    /// Runs one incident until it needs nothing more from the agent right now.
+    async fn drive(self: &Arc<Self>, id: &IncidentId) -> Result<(), EngineError> {
+        loop {
+            let mut stored = self.store.get(id).await?.ok_or_else(|| EngineError::NotFound(id.0.clone()))?;
+            let state = stored.incident.state;
+            match state {
+                State::Open => self.go(&mut stored, State::Collecting, "collecting evidence", vec![]).await?,
+                State::Collecting | State::Analyzing | State::Unresolved => self.analyze(&mut stored).await?,
+                State::Planned => return Ok(()),
+                State::AwaitingApproval => {
+                    let now = self.clock.now();
+                    self.store.expire_approvals(now).await?;
+                    let fresh = self.store.get(id).await?.ok_or_else(|| EngineError::NotFound(id.0.clone()))?;
+                    if fresh.incident.state == State::AwaitingApproval {
+                        self.clock.sleep(self.config.poll).await;
+                    }
+                }
+                State::Approved => self.go(&mut stored, State::Acting, "approved; acting", vec![]).await?,
+                State::Rejected => {
+                    if let Ok(mut k) = self.counters.lock() {
+                        k.human += 1;
+                    }
+                    self.go(&mut stored, State::Escalated, "rejected by a human", vec![]).await?;
+                    self.notify(Notification::escalated(&stored.incident, "plan rejected")).await;
+                }
+                State::Expired => {
+                    self.go(&mut stored, State::Escalated, "nobody approved in time", vec![]).await?;
+                    self.notify(Notification::escalated(&stored.incident, "approval expired")).await;
+                }
+                State::Acting => self.act(&mut stored).await?,
+                State::Verifying => self.verify(&mut stored).await?,
+                State::Resolved => {
+                    let e = entry(self.clock.now(), TimelineKind::Note, summary_of(&stored), json!({}));
+                    self.go(&mut stored, State::Closed, "resolved", vec![e]).await?;
+                }
+                State::Escalated | State::Observed | State::Closed => return Ok(()),
+            }
+        }
+    }
+
+    async fn analyze(self: &Arc<Self>, stored: &mut StoredIncident) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let id = stored.incident.id.clone();
+        if stored.incident.state == State::Unresolved {
+            self.go(stored, State::Analyzing, "re-analyzing after an attempt that did not recover", vec![]).await?;
+        }
+        let signals = self.signals_of(&id).await;
+        let evidence = match self.collector.collect(&stored.incident.resource, &signals, now).await {
+            Ok(e) => e,
+            Err(e) => {
+                self.log(&id, entry(now, TimelineKind::Note, format!("evidence collection failed: {e}"), json!({}))).await?;
+                Evidence::default()
+            }
+        };
+        self.store.record_evidence(&id, stored.incident.attempts, &evidence, now).await?;
+        let ev_entry = entry(now, TimelineKind::Evidence, format!("{} evidence items ({} bytes, {} dropped)", evidence.items.len(), evidence.bytes, evidence.truncated), json!({"items": evidence.items.len()}));
+        if stored.incident.state == State::Collecting {
+            self.go(stored, State::Analyzing, "evidence collected", vec![ev_entry]).await?;
+        } else {
+            self.log(&id, ev_entry).await?;
+        }
+        let history = self.store.timeline(&id).await?;
+        let input = AnalysisInput { incident: &stored.incident, evidence: &evidence, history: &history };
+        let analysis = match self.analyzer.analyze(&input).await {
+            Ok(a) => a,
+            Err(e) => {
+                let note = entry(self.clock.now(), TimelineKind::Note, format!("analysis failed: {e}"), json!({}));
+                self.go(stored, State::Escalated, "no analysis", vec![note]).await?;
+                self.notify(Notification::escalated(&stored.incident, "analysis failed")).await;
+                return Ok(());
+            }
+        };
+        let now = self.clock.now();
+        self.store.record_analysis(&id, stored.incident.attempts, &analysis, now).await?;
+        let d = &analysis.diagnosis;
+        stored.incident.category = Some(d.category);
+        stored.incident.root_cause = Some(d.root_cause.clone());
+        stored.incident.title = d.summary.clone();
+        let mut entries = vec![entry(
+            now,
+            TimelineKind::Diagnosis,
+            format!("{} at {} (confidence {:.2}, {}): {}", d.category, d.root_cause, d.confidence, analysis.analyzer, d.summary),
+            json!({"diagnosis": d, "notes": analysis.notes}),
+        )];
+        let (plan, decision) = self.choose(&analysis, stored, now).await;
+        entries.push(entry(
+            now,
+            TimelineKind::Plan,
+            format!("plan: {} (confidence {:.2}): {}", describe_action(&plan.action), plan.confidence, plan.rationale),
+            json!({"plan": plan}),
+        ));
+        entries.push(entry(
+            now,
+            TimelineKind::Decision,
+            format!("decision: {:?}, risk {:?}, by rule {}", decision.verdict, decision.risk, decision.rule),
+            json!({"decision": decision}),
+        ));
+        let decision_id = self.store.record_decision(&id, stored.incident.attempts, &plan, &decision, now).await?;
+        self.go(stored, State::Planned, "plan decided", entries).await?;
+        match decision.verdict {
+            Verdict::Execute if !plan.action.changes_infra() => {
+                // Deliberately doing nothing: watch that it passes by itself.
+                self.go(stored, State::Acting, "no change planned", vec![]).await?;
+            }
+            Verdict::Execute => self.go(stored, State::Acting, "policy allows it", vec![]).await?,
+            Verdict::NeedsApproval => {
+                let deadline = now + chrono::Duration::from_std(self.policy.approval_timeout).unwrap_or(chrono::Duration::minutes(15));
+                self.store.request_approval(stored, Some(decision_id), now, deadline).await?;
+                let _ = self.live.send(LiveEvent { incident: id.clone(), entry: entry(now, TimelineKind::Approval, format!("approval requested until {deadline}"), json!({})) });
+                self.notify(Notification::approval_needed(&stored.incident, &plan, &decision)).await;
+            }
+            Verdict::DryRun => {
+                let report = self.actuator.dry_run(&plan.action).await;
+                let msg = match &report {
+                    Ok(r) => format!("dry run only: {}", r.summary),
+                    Err(e) => format!("dry run failed: {e}"),
+                };
+                let e = entry(self.clock.now(), TimelineKind::DryRun, msg, json!({"report": report.as_ref().ok()}));
+                self.go(stored, State::Observed, "dry-run mode", vec![e]).await?;
+            }
+            Verdict::Observe => self.go(stored, State::Observed, "observe mode", vec![]).await?,
+            Verdict::Escalate | Verdict::Forbidden => {
+                if let Ok(mut k) = self.counters.lock() {
+                    k.human += 1;
+                }
+                self.go(stored, State::Escalated, &format!("escalated by {}", decision.rule), vec![]).await?;
+                self.notify(Notification::escalated(&stored.incident, &decision.rule)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// The first plan the policy does not forbid, with its decision.
+    async fn choose(&self, analysis: &Analysis, stored: &StoredIncident, now: DateTime<Utc>) -> (Plan, Decision) {
+        let in_flight = self.running.lock().map(|r| r.len() as u32).unwrap_or(0).saturating_sub(1);
+        let mut last: Option<(Plan, Decision)> = None;
+        for plan in &analysis.plans {
+            let mut ctx = DecisionContext::new(now, stored.incident.resource.clone(), analysis.diagnosis.confidence);
+            ctx.in_flight = in_flight;
+            ctx.target = crate::facts::target_facts(&self.client, &plan.action, &self.policy.exclude_label).await;
+            if let Some(t) = plan.action.target() {
+                ctx.history = crate::facts::history(&self.store, &t, &plan.action, now).await;
+            }
+            let d = self.policy.decide(plan, &ctx);
+            if d.verdict != Verdict::Forbidden {
+                return (plan.clone(), d);
+            }
+            last = Some((plan.clone(), d));
+        }
+        last.unwrap_or_else(|| {
+            let plan = Plan {
+                action: Action::Escalate { reason: "no plan".into() },
+                confidence: 0.0,
+                rationale: "the analyzer proposed nothing".into(),
+                expected_outcome: "a human looks at it".into(),
+            };
+            let mut ctx = DecisionContext::new(now, stored.incident.resource.clone(), analysis.diagnosis.confidence);
+            ctx.in_flight = in_flight;
+            let d = self.policy.decide(&plan, &ctx);
+            (plan, d)
+        })
+    }
+
+    async fn planned_action(&self, id: &IncidentId, attempt: u32) -> Result<Plan, EngineError> {
+        let decisions = self.store.decisions(id).await?;
+        decisions
+            .into_iter()
+            .rev()
+            .find(|d| d.attempt == attempt)
+            .map(|d| d.plan)
+            .ok_or_else(|| EngineError::NotFound(format!("{id} plan for attempt {attempt}")))
+    }
+
+    async fn act(self: &Arc<Self>, stored: &mut StoredIncident) -> Result<(), EngineError> {
+        let id = stored.incident.id.clone();
+        let attempt = stored.incident.attempts;
+        let plan = self.planned_action(&id, attempt).await?;
+        let key = format!("{}-a{attempt}", id.0);
+        let now = self.clock.now();
+        // Write-ahead: the intent is durable before anything changes; after a crash the
+        // record says an intent is open and the cluster's annotation says whether it ran.
+        let existing = self.store.action_by_key(&key).await?;
+        let intent = match &existing {
+            Some(r) => r.id,
+            None => self.store.record_intent(&id, attempt, &plan.action, &key, now).await?,
+        };
+        self.log(&id, entry(now, TimelineKind::Intent, format!("intent {key}: {}", describe_action(&plan.action)), json!({"key": key, "action": plan.action}))).await?;
+        if plan.action.changes_infra() {
+            match self.actuator.dry_run(&plan.action).await {
+                Ok(r) => self.log(&id, entry(self.clock.now(), TimelineKind::DryRun, format!("dry run: {}", r.summary), json!({"report": r}))).await?,
+                Err(e) => {
+                    let msg = format!("dry run refused: {e}");
+                    self.store.mark_action_failed(intent, &msg, self.clock.now()).await?;
+                    let note = entry(self.clock.now(), TimelineKind::Action, msg.clone(), json!({}));
+                    self.go(stored, State::Escalated, "dry run failed", vec![note]).await?;
+                    self.notify(Notification::escalated(&stored.incident, &msg)).await;
+                    return Ok(());
+                }
+            }
+        }
+        match self.actuator.execute(&plan.action, &key).await {
+            Ok(outcome) => {
+                let e = entry(self.clock.now(), TimelineKind::Action, format!("{}: {:?}: {}", plan.action.name(), outcome.status, outcome.summary), json!({"outcome": outcome}));
+                self.notify(Notification::action_taken(&stored.incident, &plan.action, &outcome.summary)).await;
+                let _ = existing;
+                self.go(stored, State::Verifying, "action carried out", vec![e]).await
+            }
+            Err(err) => {
+                let msg = format!("action failed: {err}");
+                self.store.mark_action_failed(intent, &msg, self.clock.now()).await?;
+                let e = entry(self.clock.now(), TimelineKind::Action, msg.clone(), json!({}));
+                stored.incident.attempts += 1;
+                if stored.incident.attempts >= self.config.max_attempts {
+                    self.go(stored, State::Escalated, "action failed", vec![e]).await?;
+                    self.notify(Notification::escalated(&stored.incident, &msg)).await;
+                    Ok(())
+                } else {
+                    // Back to analysis through the verification failure path.
+                    self.go(stored, State::Verifying, "action failed", vec![e]).await?;
+                    let e = entry(self.clock.now(), TimelineKind::Verification, "not recovered: the action failed".to_string(), json!({"status": "failed"}));
+                    self.go(stored, State::Unresolved, "action failed", vec![e]).await
+                }
+            }
+        }
+    }
+
+    async fn verify(self: &Arc<Self>, stored: &mut StoredIncident) -> Result<(), EngineError> {
+        let id = stored.incident.id.clone();
+        let attempt = stored.incident.attempts;
+        let plan = self.planned_action(&id, attempt).await?;
+        let key = format!("{}-a{attempt}", id.0);
+        let record = self.store.action_by_key(&key).await?;
+        let outcome_ctx = record
+            .as_ref()
+            .and_then(|r| r.outcome.clone())
+            .and_then(|o| serde_json::from_value::<crate::act::ActionOutcome>(o).ok());
+        let mut ctx = outcome_ctx.as_ref().map(CriteriaContext::from_outcome).unwrap_or_default();
+        if let Action::None { .. } | Action::Escalate { .. } = plan.action
+            && let Some(root) = stored.incident.root_cause.clone().or(Some(stored.incident.resource.clone()))
+            && matches!(root, ResourceRef::Workload { .. })
+        {
+            ctx.affected_workloads.push(root);
+        }
+        let ctx = ctx.with_stabilization(self.config.stabilization).with_deadline(self.config.verify_deadline);
+        let crit = criteria(&plan.action, &ctx);
+        let since = self.verifier.now().await;
+        let status = loop {
+            let s = self.verifier.check(&crit, since).await;
+            if s.is_final() {
+                break s;
+            }
+            self.clock.sleep(self.config.poll).await;
+        };
+        let now = self.clock.now();
+        let verified = status == VerifyStatus::Recovered;
+        if let Some(r) = &record {
+            let mut outcome = r.outcome.clone().unwrap_or(json!({}));
+            outcome["verified"] = json!(verified);
+            self.store.mark_action_done(r.id, &outcome, now).await?;
+        }
+        let e = entry(now, TimelineKind::Verification, format!("{status:?}"), json!({"status": if verified { "recovered" } else { "failed" }, "attempt": attempt}));
+        if verified {
+            if let Ok(mut k) = self.counters.lock() {
+                k.mitigate_seconds.push((now - stored.incident.opened_at).num_milliseconds().max(0) as f64 / 1000.0);
+                k.auto_resolved += 1;
+            }
+            self.go(stored, State::Resolved, "recovered", vec![e]).await
+        } else {
+            stored.incident.attempts += 1;
+            if stored.incident.attempts >= self.config.max_attempts {
+                self.go(stored, State::Unresolved, "not recovered", vec![e]).await?;
+                if let Ok(mut k) = self.counters.lock() {
+                    k.human += 1;
+                }
+                self.go(stored, State::Escalated, "attempt budget used up", vec![]).await?;
+                self.notify(Notification::escalated(&stored.incident, "not recovered after the allowed attempts")).await;
+                Ok(())
+            } else {
+                self.go(stored, State::Unresolved, "not recovered", vec![e]).await
+            }
+        }
+    }
+}
+
+fn describe(s: &Signal) -> String {
+    s.resource.as_ref().map(|r| r.to_string()).unwrap_or_default()
+}
+
+/// One line for an action and its parameters.
+pub fn describe_action(a: &Action) -> String {
+    match a {
+        Action::Scale { target, replicas } => format!("scale {target} to {replicas}"),
+        Action::Rollback { target, revision } => format!("rollback {target}{}", revision.map(|r| format!(" to revision {r}")).unwrap_or_default()),
+        Action::SetResources { target, container, change } => format!("set-resources {target} container {container} requests {:?} limits {:?}", change.requests, change.limits),
+        Action::RestartPod { namespace, pod } => format!("restart-pod {namespace}/{pod}"),
+        Action::RunRunbook { name, target } => format!("run-runbook {name} on {target}"),
+        Action::Escalate { reason } => format!("escalate: {reason}"),
+        Action::None { reason } => format!("none: {reason}"),
+        other => match other.target() {
+            Some(t) => format!("{} {t}", other.name()),
+            None => other.name().to_string(),
+        },
+    }
+}
+
+fn summary_of(s: &StoredIncident) -> String {
+    let i = &s.incident;
+    format!(
+        "resolved {}: {} after {} attempt(s), {}s after opening",
+        i.id,
+        i.category.map(|c| c.to_string()).unwrap_or_default(),
+        i.attempts + 1,
+        i.resolved_at.map(|r| (r - i.opened_at).num_seconds()).unwrap_or(0)
+    )
+}

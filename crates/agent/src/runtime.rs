@@ -1,0 +1,243 @@
+//! Wiring: the agent's configuration file, and starting everything (caches, detectors, the
+//! engine, the HTTP API) against a Kubernetes client.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use kube::Client;
+use nightshift_core::Analyzer;
+use nightshift_core::policy::Policy;
+use nightshift_store::Store;
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use crate::clock::Clock;
+use crate::engine::{Engine, EngineConfig, Parts};
+use crate::http::{ApiState, Auth, router};
+use crate::notify::Notifier;
+use crate::perceive::watchers::{Grace, run_detectors, start_caches};
+use crate::verify::{ClusterClock, Verifier};
+
+/// The agent's configuration file (YAML). Every key is optional.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentConfig {
+    /// HTTP listen address.
+    pub listen: SocketAddr,
+    /// Store URL: `sqlite://PATH`, a file path, or `postgres://...`.
+    pub store: String,
+    /// Policy file; without one the policy is the safe default (observe).
+    pub policy: Option<PathBuf>,
+    /// Kubeconfig file; without one: `KUBECONFIG`, `~/.kube/config`, or in-cluster config.
+    pub kubeconfig: Option<PathBuf>,
+    /// Environment variable holding the bearer token the API requires (unset: no auth).
+    pub token_env: Option<String>,
+    /// Basic auth user for the Alertmanager receiver.
+    pub basic_user: Option<String>,
+    /// Environment variable holding the basic auth password.
+    pub basic_password_env: Option<String>,
+    /// Generic outgoing webhook for notifications.
+    pub notify_webhook: Option<String>,
+    /// Run the agent's own Kubernetes detectors.
+    pub watchers: bool,
+    /// How often the detectors scan, e.g. `15s`.
+    pub watch_interval: String,
+    /// Remediation attempts before escalating.
+    pub max_attempts: u32,
+    /// Stabilization window, e.g. `2m`.
+    pub stabilization: String,
+    /// How long to wait for recovery, e.g. `10m`.
+    pub verify_deadline: String,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            listen: "127.0.0.1:8080".parse().expect("valid"),
+            store: "sqlite://nightshift.db".into(),
+            policy: None,
+            kubeconfig: None,
+            token_env: None,
+            basic_user: None,
+            basic_password_env: None,
+            notify_webhook: None,
+            watchers: true,
+            watch_interval: "15s".into(),
+            max_attempts: 2,
+            stabilization: "2m".into(),
+            verify_deadline: "10m".into(),
+        }
+    }
+}
+
+/// Why the agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The config file.
+    #[error("{path}: {message}")]
+    Config {
+        /// File.
+        path: String,
+        /// What is wrong (with the line, when the parser knows it).
+        message: String,
+    },
+    /// The policy file.
+    #[error(transparent)]
+    Policy(#[from] nightshift_core::policy::PolicyError),
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] nightshift_store::StoreError),
+    /// The Kubernetes client.
+    #[error("unable to build a Kubernetes client: {0}")]
+    Kube(String),
+    /// The listen address.
+    #[error("unable to listen on {addr}: {source}")]
+    Listen {
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The engine.
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+}
+
+impl AgentConfig {
+    /// Reads a config file; unknown keys and bad values name the file and the line.
+    pub fn load(path: &Path) -> Result<Self, StartError> {
+        let text = std::fs::read_to_string(path).map_err(|e| StartError::Config { path: path.display().to_string(), message: format!("unable to read: {e}") })?;
+        let cfg: AgentConfig = serde_saphyr::from_str(&text).map_err(|e| StartError::Config { path: path.display().to_string(), message: e.to_string() })?;
+        for (key, v) in [("watch_interval", &cfg.watch_interval), ("stabilization", &cfg.stabilization), ("verify_deadline", &cfg.verify_deadline)] {
+            nightshift_scenario::units::parse_duration(v).map_err(|e| StartError::Config { path: path.display().to_string(), message: format!("{key}: {e}") })?;
+        }
+        Ok(cfg)
+    }
+
+    /// The engine settings of this config.
+    pub fn engine(&self) -> EngineConfig {
+        let d = |s: &str, default: u64| nightshift_scenario::units::parse_duration(s).unwrap_or(Duration::from_secs(default));
+        EngineConfig {
+            max_attempts: self.max_attempts.max(1),
+            stabilization: d(&self.stabilization, 120),
+            verify_deadline: d(&self.verify_deadline, 600),
+            ..EngineConfig::default()
+        }
+    }
+
+    /// The credentials the API requires, read from the environment.
+    pub fn auth(&self) -> Auth {
+        Auth {
+            bearer_token: self.token_env.as_ref().and_then(|v| std::env::var(v).ok()).filter(|t| !t.is_empty()),
+            basic: match (&self.basic_user, self.basic_password_env.as_ref().and_then(|v| std::env::var(v).ok())) {
+                (Some(u), Some(p)) => Some((u.clone(), p)),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// Options of [`start`].
+pub struct StartOptions {
+    /// HTTP listen address (port 0 picks one).
+    pub listen: SocketAddr,
+    /// API credentials.
+    pub auth: Auth,
+    /// Notifications.
+    pub notifier: Option<Notifier>,
+    /// Engine settings.
+    pub engine: EngineConfig,
+    /// Run the detectors.
+    pub watchers: bool,
+    /// Detector interval (agent clock).
+    pub watch_interval: Duration,
+    /// Where verification takes "now" from.
+    pub cluster_clock: ClusterClock,
+}
+
+/// A started agent.
+pub struct RunningAgent<A: Analyzer> {
+    /// The loop.
+    pub engine: Arc<Engine<A>>,
+    /// Where the API listens.
+    pub addr: SocketAddr,
+    /// Background tasks (HTTP, reflectors, detectors).
+    pub tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl<A: Analyzer> RunningAgent<A> {
+    /// Stops the background tasks.
+    pub fn stop(&self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Builds a Kubernetes client from a kubeconfig path or the default inference.
+pub async fn kube_client(kubeconfig: Option<&Path>) -> Result<Client, StartError> {
+    let config = match kubeconfig {
+        Some(p) => {
+            let kc = kube::config::Kubeconfig::read_from(p).map_err(|e| StartError::Kube(format!("{}: {e}", p.display())))?;
+            kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.map_err(|e| StartError::Kube(e.to_string()))?
+        }
+        None => kube::Config::infer().await.map_err(|e| StartError::Kube(e.to_string()))?,
+    };
+    Client::try_from(config).map_err(|e| StartError::Kube(e.to_string()))
+}
+
+/// Starts caches, detectors, the engine (resuming in-flight incidents) and the HTTP API.
+pub async fn start<A: Analyzer + 'static>(client: Client, clock: Arc<dyn Clock>, analyzer: A, policy: Policy, store: Store, opts: StartOptions) -> Result<RunningAgent<A>, StartError> {
+    let (caches, mut tasks) = start_caches(client.clone());
+    // Wait for the first lists so correlation sees the topology.
+    for _ in 0..100 {
+        if caches.pods.wait_until_ready().await.is_ok() && caches.nodes.wait_until_ready().await.is_ok() {
+            break;
+        }
+    }
+    let _ = caches.deployments.wait_until_ready().await;
+    let _ = caches.services.wait_until_ready().await;
+    let verifier = Verifier::new(client.clone()).with_clock(opts.cluster_clock);
+    let engine = Engine::new(Parts {
+        store,
+        clock: clock.clone(),
+        analyzer,
+        policy,
+        client: client.clone(),
+        caches: caches.clone(),
+        verifier,
+        notifier: opts.notifier,
+        config: opts.engine,
+    });
+    let listener = TcpListener::bind(opts.listen).await.map_err(|source| StartError::Listen { addr: opts.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: opts.listen, source })?;
+    let state = Arc::new(ApiState { engine: engine.clone(), auth: opts.auth, ready: AtomicBool::new(false) });
+    let app = router(state.clone());
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "the HTTP API stopped");
+        }
+    }));
+    let resumed = engine.resume().await?;
+    if resumed > 0 {
+        tracing::info!(resumed, "resumed in-flight incidents");
+    }
+    if opts.watchers {
+        let (tx, mut rx) = mpsc::channel(64);
+        tasks.push(tokio::spawn(run_detectors(caches, clock, Grace::default(), opts.watch_interval, tx)));
+        let e = engine.clone();
+        tasks.push(tokio::spawn(async move {
+            while let Some(batch) = rx.recv().await {
+                if let Err(err) = e.ingest(batch).await {
+                    tracing::error!(error = %err, "detections not recorded");
+                }
+            }
+        }));
+    }
+    state.ready.store(true, Ordering::Release);
+    Ok(RunningAgent { engine, addr, tasks })
+}
