@@ -29,17 +29,24 @@ pub struct Correlator {
 
 /// Whether a node is unhealthy enough to be the root cause of its pods' trouble.
 pub fn node_unhealthy(n: &Node) -> bool {
-    n.status.iter().flat_map(|s| s.conditions.iter().flatten()).any(|c| match c.type_.as_str() {
-        "Ready" => c.status != "True",
-        "DiskPressure" | "MemoryPressure" | "PIDPressure" => c.status == "True",
-        _ => false,
-    })
+    n.status
+        .iter()
+        .flat_map(|s| s.conditions.iter().flatten())
+        .any(|c| match c.type_.as_str() {
+            "Ready" => c.status != "True",
+            "DiskPressure" | "MemoryPressure" | "PIDPressure" => c.status == "True",
+            _ => false,
+        })
 }
 
 impl Correlator {
     /// A correlator reading the reflector caches (and pod logs for dependencies).
     pub fn new(client: Client, caches: Caches) -> Self {
-        Correlator { client, caches, dependency: Mutex::new(HashMap::new()) }
+        Correlator {
+            client,
+            caches,
+            dependency: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The root resource of a signal about `resource`.
@@ -55,19 +62,33 @@ impl Correlator {
     pub fn structural_root(&self, resource: &ResourceRef) -> ResourceRef {
         match resource {
             ResourceRef::Pod { namespace, name } => {
-                let Some(pod) = self.caches.pods.get(&ObjectRef::<Pod>::new(name).within(namespace)) else {
+                let Some(pod) = self
+                    .caches
+                    .pods
+                    .get(&ObjectRef::<Pod>::new(name).within(namespace))
+                else {
                     return guess_owner(namespace, name, &self.caches);
                 };
                 if let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.as_ref())
-                    && self.caches.nodes.get(&ObjectRef::<Node>::new(node)).is_some_and(|n| node_unhealthy(&n))
+                    && self
+                        .caches
+                        .nodes
+                        .get(&ObjectRef::<Node>::new(node))
+                        .is_some_and(|n| node_unhealthy(&n))
                 {
                     return ResourceRef::node(node);
                 }
                 owner_of(&pod, &self.caches).unwrap_or_else(|| resource.clone())
             }
             ResourceRef::Service { namespace, name } => {
-                let svc = self.caches.services.get(&ObjectRef::new(name).within(namespace));
-                let selector = svc.and_then(|s| s.spec.clone()).and_then(|s| s.selector).unwrap_or_default();
+                let svc = self
+                    .caches
+                    .services
+                    .get(&ObjectRef::new(name).within(namespace));
+                let selector = svc
+                    .and_then(|s| s.spec.clone())
+                    .and_then(|s| s.selector)
+                    .unwrap_or_default();
                 if selector.is_empty() {
                     return resource.clone();
                 }
@@ -75,9 +96,17 @@ impl Correlator {
                     if d.metadata.namespace.as_deref() != Some(namespace) {
                         continue;
                     }
-                    let labels = d.spec.as_ref().and_then(|s| s.template.metadata.as_ref()).and_then(|m| m.labels.clone()).unwrap_or_default();
+                    let labels = d
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.template.metadata.as_ref())
+                        .and_then(|m| m.labels.clone())
+                        .unwrap_or_default();
                     if selector.iter().all(|(k, v)| labels.get(k) == Some(v)) {
-                        return ResourceRef::deployment(namespace, d.metadata.name.as_deref().unwrap_or(""));
+                        return ResourceRef::deployment(
+                            namespace,
+                            d.metadata.name.as_deref().unwrap_or(""),
+                        );
                     }
                 }
                 // StatefulSets and DaemonSets are not cached: find a pod the Service selects.
@@ -114,22 +143,36 @@ impl Correlator {
     }
 
     async fn find_dependency(&self, workload: &ResourceRef) -> Option<ResourceRef> {
-        let ResourceRef::Workload { namespace, .. } = workload else { return None };
+        let ResourceRef::Workload { namespace, .. } = workload else {
+            return None;
+        };
         // A not-ready pod of the workload whose container runs (not crash looping).
         let pod = self.caches.pods.state().into_iter().find(|p| {
             p.metadata.namespace.as_deref() == Some(namespace.as_str())
                 && owner_of(p, &self.caches).as_ref() == Some(workload)
                 && !crate::collect::pod_ready(p)
-                && p.status.iter().flat_map(|s| s.container_statuses.iter().flatten()).all(|c| c.state.as_ref().is_some_and(|s| s.running.is_some()))
+                && p.status
+                    .iter()
+                    .flat_map(|s| s.container_statuses.iter().flatten())
+                    .all(|c| c.state.as_ref().is_some_and(|s| s.running.is_some()))
         })?;
-        let lp = LogParams { tail_lines: Some(30), ..Default::default() };
-        let text = Api::<Pod>::namespaced(self.client.clone(), namespace).logs(pod.metadata.name.as_deref()?, &lp).await.ok()?;
+        let lp = LogParams {
+            tail_lines: Some(30),
+            ..Default::default()
+        };
+        let text = Api::<Pod>::namespaced(self.client.clone(), namespace)
+            .logs(pod.metadata.name.as_deref()?, &lp)
+            .await
+            .ok()?;
         let lines: Vec<String> = text.lines().map(str::to_string).collect();
         let (host, _) = blamed_hosts(&lines).into_iter().max_by_key(|(_, n)| *n)?;
         let Some((ns, svc)) = service_of_host(&host, namespace) else {
             return Some(ResourceRef::External { host_port: host });
         };
-        let target = self.structural_root(&ResourceRef::Service { namespace: ns, name: svc });
+        let target = self.structural_root(&ResourceRef::Service {
+            namespace: ns,
+            name: svc,
+        });
         (matches!(target, ResourceRef::Workload { .. }) && &target != workload).then_some(target)
     }
 }
@@ -137,7 +180,12 @@ impl Correlator {
 /// The workload owning a pod, from the caches (ReplicaSet names are `<deployment>-<hash>`).
 pub fn owner_of(pod: &Pod, caches: &Caches) -> Option<ResourceRef> {
     let ns = pod.metadata.namespace.clone()?;
-    let owner = pod.metadata.owner_references.iter().flatten().find(|o| o.controller == Some(true))?;
+    let owner = pod
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true))?;
     match owner.kind.as_str() {
         "ReplicaSet" => {
             let (dep, _) = owner.name.rsplit_once('-')?;
@@ -146,7 +194,11 @@ pub fn owner_of(pod: &Pod, caches: &Caches) -> Option<ResourceRef> {
                 .get(&ObjectRef::<Deployment>::new(dep).within(&ns))
                 .map(|_| ResourceRef::deployment(&ns, dep))
         }
-        "StatefulSet" | "DaemonSet" => Some(ResourceRef::Workload { kind: owner.kind.clone(), namespace: ns, name: owner.name.clone() }),
+        "StatefulSet" | "DaemonSet" => Some(ResourceRef::Workload {
+            kind: owner.kind.clone(),
+            namespace: ns,
+            name: owner.name.clone(),
+        }),
         _ => None,
     }
 }
@@ -157,9 +209,15 @@ fn guess_owner(ns: &str, name: &str, caches: &Caches) -> ResourceRef {
     let mut parts: Vec<&str> = name.rsplitn(3, '-').collect();
     parts.reverse();
     if let [dep, _, _] = parts.as_slice()
-        && caches.deployments.get(&ObjectRef::<Deployment>::new(dep).within(ns)).is_some()
+        && caches
+            .deployments
+            .get(&ObjectRef::<Deployment>::new(dep).within(ns))
+            .is_some()
     {
         return ResourceRef::deployment(ns, dep);
     }
-    ResourceRef::Pod { namespace: ns.into(), name: name.into() }
+    ResourceRef::Pod {
+        namespace: ns.into(),
+        name: name.into(),
+    }
 }

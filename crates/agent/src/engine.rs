@@ -9,10 +9,12 @@ use chrono::{DateTime, Utc};
 use kube::Client;
 use nightshift_core::policy::{DecisionContext, Policy};
 use nightshift_core::{
-    Action, Analysis, AnalysisInput, Analyzer, Decision, Evidence, IncidentId, Plan, ResourceRef, Signal, SignalStatus, State,
-    TimelineEntry, TimelineKind, Verdict,
+    Action, Analysis, AnalysisInput, Analyzer, Decision, Evidence, IncidentId, Plan, ResourceRef,
+    Signal, SignalStatus, State, TimelineEntry, TimelineKind, Verdict,
 };
-use nightshift_store::{ApprovalAnswer, NewIncident, SignalKey, SignalOutcome, Store, StoredIncident};
+use nightshift_store::{
+    ApprovalAnswer, NewIncident, SignalKey, SignalOutcome, Store, StoredIncident,
+};
 use serde_json::json;
 use tokio::sync::broadcast;
 
@@ -36,6 +38,12 @@ pub struct EngineConfig {
     pub poll: Duration,
     /// Incidents worked on at once.
     pub concurrency: usize,
+    /// Wait after an incident opens before collecting, so signals that fire together land in
+    /// the same evidence (like Alertmanager's group_wait).
+    pub settle: Duration,
+    /// Analyses of one incident at most, counting re-analyses on new evidence after a
+    /// low-confidence escalation.
+    pub max_analyses: usize,
 }
 
 impl Default for EngineConfig {
@@ -46,6 +54,8 @@ impl Default for EngineConfig {
             verify_deadline: Duration::from_secs(600),
             poll: Duration::from_secs(5),
             concurrency: 8,
+            settle: Duration::from_secs(30),
+            max_analyses: 4,
         }
     }
 }
@@ -54,7 +64,7 @@ impl Default for EngineConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     /// The record failed.
-    #[error("the incident record failed")]
+    #[error("the incident record failed: {0}")]
     Store(#[from] nightshift_store::StoreError),
     /// A state change the state machine does not allow.
     #[error(transparent)]
@@ -151,8 +161,18 @@ pub struct Parts<A: Analyzer> {
     pub config: EngineConfig,
 }
 
-fn entry(at: DateTime<Utc>, kind: TimelineKind, message: impl Into<String>, data: serde_json::Value) -> TimelineEntry {
-    TimelineEntry { at, kind, message: message.into(), data }
+fn entry(
+    at: DateTime<Utc>,
+    kind: TimelineKind,
+    message: impl Into<String>,
+    data: serde_json::Value,
+) -> TimelineEntry {
+    TimelineEntry {
+        at,
+        kind,
+        message: message.into(),
+        data,
+    }
 }
 
 impl<A: Analyzer + 'static> Engine<A> {
@@ -196,19 +216,35 @@ impl<A: Analyzer + 'static> Engine<A> {
 
     async fn log(&self, id: &IncidentId, e: TimelineEntry) -> Result<(), EngineError> {
         self.store.append(id, &e).await?;
-        let _ = self.live.send(LiveEvent { incident: id.clone(), entry: e });
+        let _ = self.live.send(LiveEvent {
+            incident: id.clone(),
+            entry: e,
+        });
         Ok(())
     }
 
-    async fn save(&self, stored: &mut StoredIncident, entries: Vec<TimelineEntry>) -> Result<(), EngineError> {
+    async fn save(
+        &self,
+        stored: &mut StoredIncident,
+        entries: Vec<TimelineEntry>,
+    ) -> Result<(), EngineError> {
         self.store.update_incident(stored, &entries).await?;
         for e in entries {
-            let _ = self.live.send(LiveEvent { incident: stored.incident.id.clone(), entry: e });
+            let _ = self.live.send(LiveEvent {
+                incident: stored.incident.id.clone(),
+                entry: e,
+            });
         }
         Ok(())
     }
 
-    async fn go(&self, stored: &mut StoredIncident, to: State, why: &str, mut extra: Vec<TimelineEntry>) -> Result<(), EngineError> {
+    async fn go(
+        &self,
+        stored: &mut StoredIncident,
+        to: State,
+        why: &str,
+        mut extra: Vec<TimelineEntry>,
+    ) -> Result<(), EngineError> {
         let now = self.clock.now();
         let t = stored.incident.transition(to, now, why)?;
         extra.push(t);
@@ -217,7 +253,10 @@ impl<A: Analyzer + 'static> Engine<A> {
 
     /// Takes a batch of signals: records them (repeats deduplicate), correlates the new ones to
     /// root resources, opens or joins one incident per root, and starts work on new incidents.
-    pub async fn ingest(self: &Arc<Self>, signals: Vec<Signal>) -> Result<IntakeReport, EngineError> {
+    pub async fn ingest(
+        self: &Arc<Self>,
+        signals: Vec<Signal>,
+    ) -> Result<IntakeReport, EngineError> {
         let outcomes = self.store.record_signals(&signals).await?;
         let mut report = IntakeReport::default();
         let mut by_root: BTreeMap<ResourceRef, Vec<Signal>> = BTreeMap::new();
@@ -228,7 +267,12 @@ impl<A: Analyzer + 'static> Engine<A> {
                 SignalOutcome::Resolved { incident } => {
                     report.resolved += 1;
                     if let Some(id) = incident {
-                        let e = entry(self.clock.now(), TimelineKind::Signal, format!("resolved: {} {}", s.name, describe(&s)), json!({"signal": s}));
+                        let e = entry(
+                            self.clock.now(),
+                            TimelineKind::Signal,
+                            format!("resolved: {} {}", s.name, describe(&s)),
+                            json!({"signal": s}),
+                        );
                         let _ = self.log(&id, e).await;
                     }
                 }
@@ -237,7 +281,9 @@ impl<A: Analyzer + 'static> Engine<A> {
                     if s.status != SignalStatus::Firing {
                         continue;
                     }
-                    let Some(resource) = s.resource.clone() else { continue };
+                    let Some(resource) = s.resource.clone() else {
+                        continue;
+                    };
                     let root = match roots.get(&resource) {
                         Some(r) => r.clone(),
                         None => {
@@ -257,37 +303,98 @@ impl<A: Analyzer + 'static> Engine<A> {
                 resource: root.clone(),
                 title: format!("{} on {root}", first.name),
                 opened_at: now,
-                signal: Some(SignalKey { source: first.source, fingerprint: first.fingerprint.clone() }),
+                signal: Some(SignalKey {
+                    source: first.source,
+                    fingerprint: first.fingerprint.clone(),
+                }),
             };
             let c = self.store.open_or_join(&new).await?;
             let id = c.incident.incident.id.clone();
             for s in group.iter().skip(1) {
-                self.store.attach_signal(&id, &SignalKey { source: s.source, fingerprint: s.fingerprint.clone() }, now).await?;
+                self.store
+                    .attach_signal(
+                        &id,
+                        &SignalKey {
+                            source: s.source,
+                            fingerprint: s.fingerprint.clone(),
+                        },
+                        now,
+                    )
+                    .await?;
             }
             // One timeline entry per batch: an alert storm is one line, not five thousand.
             let mut names: BTreeMap<&str, usize> = BTreeMap::new();
             for s in &group {
                 *names.entry(s.name.as_str()).or_default() += 1;
             }
-            let summary: Vec<String> = names.iter().map(|(n, c)| if *c > 1 { format!("{n} x{c}") } else { n.to_string() }).collect();
+            let summary: Vec<String> = names
+                .iter()
+                .map(|(n, c)| {
+                    if *c > 1 {
+                        format!("{n} x{c}")
+                    } else {
+                        n.to_string()
+                    }
+                })
+                .collect();
             let sample: Vec<&Signal> = group.iter().take(20).collect();
-            let e = entry(now, TimelineKind::Signal, format!("{} signal(s): {}", group.len(), summary.join(", ")), json!({"signals": sample, "count": group.len()}));
+            let e = entry(
+                now,
+                TimelineKind::Signal,
+                format!("{} signal(s): {}", group.len(), summary.join(", ")),
+                json!({"signals": sample, "count": group.len()}),
+            );
             self.log(&id, e).await?;
             if c.opened {
                 let earliest = group.iter().map(|s| s.starts_at).min().unwrap_or(now);
                 if let Ok(mut k) = self.counters.lock() {
-                    k.detect_seconds.push((now - earliest).num_milliseconds().max(0) as f64 / 1000.0);
+                    k.detect_seconds
+                        .push((now - earliest).num_milliseconds().max(0) as f64 / 1000.0);
                 }
-                self.notify(Notification::opened(&c.incident.incident)).await;
+                self.notify(Notification::opened(&c.incident.incident))
+                    .await;
                 report.opened.push(id.clone());
             } else {
                 report.joined.push(id.clone());
             }
-            if c.opened || !c.incident.incident.state.is_final() {
+            if c.opened {
+                self.spawn(id);
+            } else if c.incident.incident.state == State::Escalated
+                && self.worth_another_look(&id, now).await
+            {
+                let mut stored = c.incident;
+                self.go(
+                    &mut stored,
+                    State::Collecting,
+                    "new evidence after a low-confidence escalation",
+                    vec![],
+                )
+                .await?;
                 self.spawn(id);
             }
         }
         Ok(report)
+    }
+
+    /// An incident escalated only because the evidence was too thin gets another analysis when
+    /// new signals join, a minute apart at most and up to `max_analyses` in all.
+    async fn worth_another_look(&self, id: &IncidentId, now: DateTime<Utc>) -> bool {
+        let Ok(decisions) = self.store.decisions(id).await else {
+            return false;
+        };
+        let Some(last) = decisions.last() else {
+            return false;
+        };
+        let low_confidence = last.decision.rule.starts_with("min_confidence");
+        let analyses = self
+            .store
+            .analyses(id)
+            .await
+            .map(|a| a.len())
+            .unwrap_or(usize::MAX);
+        low_confidence
+            && analyses < self.config.max_analyses
+            && now - last.decided_at >= chrono::Duration::seconds(60)
     }
 
     /// Resumes every incident that was in flight when the agent stopped.
@@ -302,7 +409,9 @@ impl<A: Analyzer + 'static> Engine<A> {
 
     fn spawn(self: &Arc<Self>, id: IncidentId) {
         {
-            let Ok(mut r) = self.running.lock() else { return };
+            let Ok(mut r) = self.running.lock() else {
+                return;
+            };
             if !r.insert(id.clone()) {
                 return;
             }
@@ -312,7 +421,17 @@ impl<A: Analyzer + 'static> Engine<A> {
             let _slot = me.slots.acquire().await;
             if let Err(e) = me.drive(&id).await {
                 tracing::error!(incident = %id, error = %e, "incident loop failed");
-                let _ = me.log(&id, entry(me.clock.now(), TimelineKind::Note, format!("loop error: {e}"), json!({}))).await;
+                let _ = me
+                    .log(
+                        &id,
+                        entry(
+                            me.clock.now(),
+                            TimelineKind::Note,
+                            format!("loop error: {e}"),
+                            json!({}),
+                        ),
+                    )
+                    .await;
             }
             if let Ok(mut r) = me.running.lock() {
                 r.remove(&id);
@@ -327,12 +446,30 @@ impl<A: Analyzer + 'static> Engine<A> {
     }
 
     /// A human's answer to a pending approval.
-    pub async fn answer(self: &Arc<Self>, id: &IncidentId, approve: bool, by: &str, reason: Option<String>) -> Result<State, EngineError> {
-        let stored = self.store.get(id).await?.ok_or_else(|| EngineError::NotFound(id.0.clone()))?;
+    pub async fn answer(
+        self: &Arc<Self>,
+        id: &IncidentId,
+        approve: bool,
+        by: &str,
+        reason: Option<String>,
+    ) -> Result<State, EngineError> {
+        let stored = self
+            .store
+            .get(id)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(id.0.clone()))?;
         if stored.incident.state != State::AwaitingApproval {
-            return Err(EngineError::NotAwaiting { id: id.0.clone(), state: stored.incident.state });
+            return Err(EngineError::NotAwaiting {
+                id: id.0.clone(),
+                state: stored.incident.state,
+            });
         }
-        let answer = ApprovalAnswer { approve, by: by.to_string(), reason, at: self.clock.now() };
+        let answer = ApprovalAnswer {
+            approve,
+            by: by.to_string(),
+            reason,
+            at: self.clock.now(),
+        };
         let s = self.store.decide_approval(id, &answer).await?;
         self.spawn(id.clone());
         Ok(s.incident.state)
@@ -343,7 +480,10 @@ impl<A: Analyzer + 'static> Engine<A> {
         let mut out: Vec<Signal> = Vec::new();
         for e in timeline.iter().filter(|e| e.kind == TimelineKind::Signal) {
             if let Some(list) = e.data.get("signals").and_then(|v| v.as_array()) {
-                out.extend(list.iter().filter_map(|s| serde_json::from_value(s.clone()).ok()));
+                out.extend(
+                    list.iter()
+                        .filter_map(|s| serde_json::from_value(s.clone()).ok()),
+                );
             }
         }
         out
@@ -352,37 +492,77 @@ impl<A: Analyzer + 'static> Engine<A> {
     /// Runs one incident until it needs nothing more from the agent right now.
     async fn drive(self: &Arc<Self>, id: &IncidentId) -> Result<(), EngineError> {
         loop {
-            let mut stored = self.store.get(id).await?.ok_or_else(|| EngineError::NotFound(id.0.clone()))?;
+            let mut stored = self
+                .store
+                .get(id)
+                .await?
+                .ok_or_else(|| EngineError::NotFound(id.0.clone()))?;
             let state = stored.incident.state;
             match state {
-                State::Open => self.go(&mut stored, State::Collecting, "collecting evidence", vec![]).await?,
-                State::Collecting | State::Analyzing | State::Unresolved => self.analyze(&mut stored).await?,
+                State::Open => {
+                    self.clock.sleep(self.config.settle).await;
+                    self.go(
+                        &mut stored,
+                        State::Collecting,
+                        "collecting evidence",
+                        vec![],
+                    )
+                    .await?
+                }
+                State::Collecting | State::Analyzing | State::Unresolved => {
+                    self.analyze(&mut stored).await?
+                }
                 State::Planned => return Ok(()),
                 State::AwaitingApproval => {
                     let now = self.clock.now();
                     self.store.expire_approvals(now).await?;
-                    let fresh = self.store.get(id).await?.ok_or_else(|| EngineError::NotFound(id.0.clone()))?;
+                    let fresh = self
+                        .store
+                        .get(id)
+                        .await?
+                        .ok_or_else(|| EngineError::NotFound(id.0.clone()))?;
                     if fresh.incident.state == State::AwaitingApproval {
                         self.clock.sleep(self.config.poll).await;
                     }
                 }
-                State::Approved => self.go(&mut stored, State::Acting, "approved; acting", vec![]).await?,
+                State::Approved => {
+                    self.go(&mut stored, State::Acting, "approved; acting", vec![])
+                        .await?
+                }
                 State::Rejected => {
                     if let Ok(mut k) = self.counters.lock() {
                         k.human += 1;
                     }
-                    self.go(&mut stored, State::Escalated, "rejected by a human", vec![]).await?;
-                    self.notify(Notification::escalated(&stored.incident, "plan rejected")).await;
+                    self.go(&mut stored, State::Escalated, "rejected by a human", vec![])
+                        .await?;
+                    self.notify(Notification::escalated(&stored.incident, "plan rejected"))
+                        .await;
                 }
                 State::Expired => {
-                    self.go(&mut stored, State::Escalated, "nobody approved in time", vec![]).await?;
-                    self.notify(Notification::escalated(&stored.incident, "approval expired")).await;
+                    self.go(
+                        &mut stored,
+                        State::Escalated,
+                        "nobody approved in time",
+                        vec![],
+                    )
+                    .await?;
+                    self.notify(Notification::escalated(
+                        &stored.incident,
+                        "approval expired",
+                    ))
+                    .await;
                 }
                 State::Acting => self.act(&mut stored).await?,
                 State::Verifying => self.verify(&mut stored).await?,
                 State::Resolved => {
-                    let e = entry(self.clock.now(), TimelineKind::Note, summary_of(&stored), json!({}));
-                    self.go(&mut stored, State::Closed, "resolved", vec![e]).await?;
+                    let e = entry(
+                        self.clock.now(),
+                        TimelineKind::Note,
+                        summary_of(&stored),
+                        json!({}),
+                    );
+                    self.go(&mut stored, State::Closed, "resolved", vec![e])
+                        .await?;
                 }
                 State::Escalated | State::Observed | State::Closed => return Ok(()),
             }
@@ -393,36 +573,87 @@ impl<A: Analyzer + 'static> Engine<A> {
         let now = self.clock.now();
         let id = stored.incident.id.clone();
         if stored.incident.state == State::Unresolved {
-            self.go(stored, State::Analyzing, "re-analyzing after an attempt that did not recover", vec![]).await?;
+            self.go(
+                stored,
+                State::Analyzing,
+                "re-analyzing after an attempt that did not recover",
+                vec![],
+            )
+            .await?;
         }
         let signals = self.signals_of(&id).await;
-        let evidence = match self.collector.collect(&stored.incident.resource, &signals, now).await {
+        let evidence = match self
+            .collector
+            .collect(&stored.incident.resource, &signals, now)
+            .await
+        {
             Ok(e) => e,
             Err(e) => {
-                self.log(&id, entry(now, TimelineKind::Note, format!("evidence collection failed: {e}"), json!({}))).await?;
+                self.log(
+                    &id,
+                    entry(
+                        now,
+                        TimelineKind::Note,
+                        format!("evidence collection failed: {e}"),
+                        json!({}),
+                    ),
+                )
+                .await?;
                 Evidence::default()
             }
         };
-        self.store.record_evidence(&id, stored.incident.attempts, &evidence, now).await?;
-        let ev_entry = entry(now, TimelineKind::Evidence, format!("{} evidence items ({} bytes, {} dropped)", evidence.items.len(), evidence.bytes, evidence.truncated), json!({"items": evidence.items.len()}));
+        let round = self.store.analyses(&id).await?.len() as u32;
+        self.store
+            .record_evidence(&id, round, &evidence, now)
+            .await?;
+        let ev_entry = entry(
+            now,
+            TimelineKind::Evidence,
+            format!(
+                "{} evidence items ({} bytes, {} dropped)",
+                evidence.items.len(),
+                evidence.bytes,
+                evidence.truncated
+            ),
+            json!({"items": evidence.items.len()}),
+        );
         if stored.incident.state == State::Collecting {
-            self.go(stored, State::Analyzing, "evidence collected", vec![ev_entry]).await?;
+            self.go(
+                stored,
+                State::Analyzing,
+                "evidence collected",
+                vec![ev_entry],
+            )
+            .await?;
         } else {
             self.log(&id, ev_entry).await?;
         }
         let history = self.store.timeline(&id).await?;
-        let input = AnalysisInput { incident: &stored.incident, evidence: &evidence, history: &history };
+        let input = AnalysisInput {
+            incident: &stored.incident,
+            evidence: &evidence,
+            history: &history,
+        };
         let analysis = match self.analyzer.analyze(&input).await {
             Ok(a) => a,
             Err(e) => {
-                let note = entry(self.clock.now(), TimelineKind::Note, format!("analysis failed: {e}"), json!({}));
-                self.go(stored, State::Escalated, "no analysis", vec![note]).await?;
-                self.notify(Notification::escalated(&stored.incident, "analysis failed")).await;
+                let note = entry(
+                    self.clock.now(),
+                    TimelineKind::Note,
+                    format!("analysis failed: {e}"),
+                    json!({}),
+                );
+                self.go(stored, State::Escalated, "no analysis", vec![note])
+                    .await?;
+                self.notify(Notification::escalated(&stored.incident, "analysis failed"))
+                    .await;
                 return Ok(());
             }
         };
         let now = self.clock.now();
-        self.store.record_analysis(&id, stored.incident.attempts, &analysis, now).await?;
+        self.store
+            .record_analysis(&id, stored.incident.attempts, &analysis, now)
+            .await?;
         let d = &analysis.diagnosis;
         stored.incident.category = Some(d.category);
         stored.incident.root_cause = Some(d.root_cause.clone());
@@ -430,35 +661,71 @@ impl<A: Analyzer + 'static> Engine<A> {
         let mut entries = vec![entry(
             now,
             TimelineKind::Diagnosis,
-            format!("{} at {} (confidence {:.2}, {}): {}", d.category, d.root_cause, d.confidence, analysis.analyzer, d.summary),
+            format!(
+                "{} at {} (confidence {:.2}, {}): {}",
+                d.category, d.root_cause, d.confidence, analysis.analyzer, d.summary
+            ),
             json!({"diagnosis": d, "notes": analysis.notes}),
         )];
         let (plan, decision) = self.choose(&analysis, stored, now).await;
         entries.push(entry(
             now,
             TimelineKind::Plan,
-            format!("plan: {} (confidence {:.2}): {}", describe_action(&plan.action), plan.confidence, plan.rationale),
+            format!(
+                "plan: {} (confidence {:.2}): {}",
+                describe_action(&plan.action),
+                plan.confidence,
+                plan.rationale
+            ),
             json!({"plan": plan}),
         ));
         entries.push(entry(
             now,
             TimelineKind::Decision,
-            format!("decision: {:?}, risk {:?}, by rule {}", decision.verdict, decision.risk, decision.rule),
+            format!(
+                "decision: {:?}, risk {:?}, by rule {}",
+                decision.verdict, decision.risk, decision.rule
+            ),
             json!({"decision": decision}),
         ));
-        let decision_id = self.store.record_decision(&id, stored.incident.attempts, &plan, &decision, now).await?;
-        self.go(stored, State::Planned, "plan decided", entries).await?;
+        let decision_id = self
+            .store
+            .record_decision(&id, stored.incident.attempts, &plan, &decision, now)
+            .await?;
+        self.go(stored, State::Planned, "plan decided", entries)
+            .await?;
         match decision.verdict {
             Verdict::Execute if !plan.action.changes_infra() => {
                 // Deliberately doing nothing: watch that it passes by itself.
-                self.go(stored, State::Acting, "no change planned", vec![]).await?;
+                self.go(stored, State::Acting, "no change planned", vec![])
+                    .await?;
             }
-            Verdict::Execute => self.go(stored, State::Acting, "policy allows it", vec![]).await?,
+            Verdict::Execute => {
+                self.go(stored, State::Acting, "policy allows it", vec![])
+                    .await?
+            }
             Verdict::NeedsApproval => {
-                let deadline = now + chrono::Duration::from_std(self.policy.approval_timeout).unwrap_or(chrono::Duration::minutes(15));
-                self.store.request_approval(stored, Some(decision_id), now, deadline).await?;
-                let _ = self.live.send(LiveEvent { incident: id.clone(), entry: entry(now, TimelineKind::Approval, format!("approval requested until {deadline}"), json!({})) });
-                self.notify(Notification::approval_needed(&stored.incident, &plan, &decision)).await;
+                let deadline = now
+                    + chrono::Duration::from_std(self.policy.approval_timeout)
+                        .unwrap_or(chrono::Duration::minutes(15));
+                self.store
+                    .request_approval(stored, Some(decision_id), now, deadline)
+                    .await?;
+                let _ = self.live.send(LiveEvent {
+                    incident: id.clone(),
+                    entry: entry(
+                        now,
+                        TimelineKind::Approval,
+                        format!("approval requested until {deadline}"),
+                        json!({}),
+                    ),
+                });
+                self.notify(Notification::approval_needed(
+                    &stored.incident,
+                    &plan,
+                    &decision,
+                ))
+                .await;
             }
             Verdict::DryRun => {
                 let report = self.actuator.dry_run(&plan.action).await;
@@ -466,29 +733,61 @@ impl<A: Analyzer + 'static> Engine<A> {
                     Ok(r) => format!("dry run only: {}", r.summary),
                     Err(e) => format!("dry run failed: {e}"),
                 };
-                let e = entry(self.clock.now(), TimelineKind::DryRun, msg, json!({"report": report.as_ref().ok()}));
-                self.go(stored, State::Observed, "dry-run mode", vec![e]).await?;
+                let e = entry(
+                    self.clock.now(),
+                    TimelineKind::DryRun,
+                    msg,
+                    json!({"report": report.as_ref().ok()}),
+                );
+                self.go(stored, State::Observed, "dry-run mode", vec![e])
+                    .await?;
             }
-            Verdict::Observe => self.go(stored, State::Observed, "observe mode", vec![]).await?,
+            Verdict::Observe => {
+                self.go(stored, State::Observed, "observe mode", vec![])
+                    .await?
+            }
             Verdict::Escalate | Verdict::Forbidden => {
                 if let Ok(mut k) = self.counters.lock() {
                     k.human += 1;
                 }
-                self.go(stored, State::Escalated, &format!("escalated by {}", decision.rule), vec![]).await?;
-                self.notify(Notification::escalated(&stored.incident, &decision.rule)).await;
+                self.go(
+                    stored,
+                    State::Escalated,
+                    &format!("escalated by {}", decision.rule),
+                    vec![],
+                )
+                .await?;
+                self.notify(Notification::escalated(&stored.incident, &decision.rule))
+                    .await;
             }
         }
         Ok(())
     }
 
     /// The first plan the policy does not forbid, with its decision.
-    async fn choose(&self, analysis: &Analysis, stored: &StoredIncident, now: DateTime<Utc>) -> (Plan, Decision) {
-        let in_flight = self.running.lock().map(|r| r.len() as u32).unwrap_or(0).saturating_sub(1);
+    async fn choose(
+        &self,
+        analysis: &Analysis,
+        stored: &StoredIncident,
+        now: DateTime<Utc>,
+    ) -> (Plan, Decision) {
+        let in_flight = self
+            .running
+            .lock()
+            .map(|r| r.len() as u32)
+            .unwrap_or(0)
+            .saturating_sub(1);
         let mut last: Option<(Plan, Decision)> = None;
         for plan in &analysis.plans {
-            let mut ctx = DecisionContext::new(now, stored.incident.resource.clone(), analysis.diagnosis.confidence);
+            let mut ctx = DecisionContext::new(
+                now,
+                stored.incident.resource.clone(),
+                analysis.diagnosis.confidence,
+            );
             ctx.in_flight = in_flight;
-            ctx.target = crate::facts::target_facts(&self.client, &plan.action, &self.policy.exclude_label).await;
+            ctx.target =
+                crate::facts::target_facts(&self.client, &plan.action, &self.policy.exclude_label)
+                    .await;
             if let Some(t) = plan.action.target() {
                 ctx.history = crate::facts::history(&self.store, &t, &plan.action, now).await;
             }
@@ -500,12 +799,18 @@ impl<A: Analyzer + 'static> Engine<A> {
         }
         last.unwrap_or_else(|| {
             let plan = Plan {
-                action: Action::Escalate { reason: "no plan".into() },
+                action: Action::Escalate {
+                    reason: "no plan".into(),
+                },
                 confidence: 0.0,
                 rationale: "the analyzer proposed nothing".into(),
                 expected_outcome: "a human looks at it".into(),
             };
-            let mut ctx = DecisionContext::new(now, stored.incident.resource.clone(), analysis.diagnosis.confidence);
+            let mut ctx = DecisionContext::new(
+                now,
+                stored.incident.resource.clone(),
+                analysis.diagnosis.confidence,
+            );
             ctx.in_flight = in_flight;
             let d = self.policy.decide(&plan, &ctx);
             (plan, d)
@@ -533,43 +838,108 @@ impl<A: Analyzer + 'static> Engine<A> {
         let existing = self.store.action_by_key(&key).await?;
         let intent = match &existing {
             Some(r) => r.id,
-            None => self.store.record_intent(&id, attempt, &plan.action, &key, now).await?,
+            None => {
+                self.store
+                    .record_intent(&id, attempt, &plan.action, &key, now)
+                    .await?
+            }
         };
-        self.log(&id, entry(now, TimelineKind::Intent, format!("intent {key}: {}", describe_action(&plan.action)), json!({"key": key, "action": plan.action}))).await?;
+        self.log(
+            &id,
+            entry(
+                now,
+                TimelineKind::Intent,
+                format!("intent {key}: {}", describe_action(&plan.action)),
+                json!({"key": key, "action": plan.action}),
+            ),
+        )
+        .await?;
         if plan.action.changes_infra() {
             match self.actuator.dry_run(&plan.action).await {
-                Ok(r) => self.log(&id, entry(self.clock.now(), TimelineKind::DryRun, format!("dry run: {}", r.summary), json!({"report": r}))).await?,
+                Ok(r) => {
+                    self.log(
+                        &id,
+                        entry(
+                            self.clock.now(),
+                            TimelineKind::DryRun,
+                            format!("dry run: {}", r.summary),
+                            json!({"report": r}),
+                        ),
+                    )
+                    .await?
+                }
                 Err(e) => {
                     let msg = format!("dry run refused: {e}");
-                    self.store.mark_action_failed(intent, &msg, self.clock.now()).await?;
-                    let note = entry(self.clock.now(), TimelineKind::Action, msg.clone(), json!({}));
-                    self.go(stored, State::Escalated, "dry run failed", vec![note]).await?;
-                    self.notify(Notification::escalated(&stored.incident, &msg)).await;
+                    self.store
+                        .mark_action_failed(intent, &msg, self.clock.now())
+                        .await?;
+                    let note = entry(
+                        self.clock.now(),
+                        TimelineKind::Action,
+                        msg.clone(),
+                        json!({}),
+                    );
+                    self.go(stored, State::Escalated, "dry run failed", vec![note])
+                        .await?;
+                    self.notify(Notification::escalated(&stored.incident, &msg))
+                        .await;
                     return Ok(());
                 }
             }
         }
         match self.actuator.execute(&plan.action, &key).await {
             Ok(outcome) => {
-                let e = entry(self.clock.now(), TimelineKind::Action, format!("{}: {:?}: {}", plan.action.name(), outcome.status, outcome.summary), json!({"outcome": outcome}));
-                self.notify(Notification::action_taken(&stored.incident, &plan.action, &outcome.summary)).await;
+                let e = entry(
+                    self.clock.now(),
+                    TimelineKind::Action,
+                    format!(
+                        "{}: {:?}: {}",
+                        plan.action.name(),
+                        outcome.status,
+                        outcome.summary
+                    ),
+                    json!({"outcome": outcome}),
+                );
+                self.notify(Notification::action_taken(
+                    &stored.incident,
+                    &plan.action,
+                    &outcome.summary,
+                ))
+                .await;
                 let _ = existing;
-                self.go(stored, State::Verifying, "action carried out", vec![e]).await
+                self.go(stored, State::Verifying, "action carried out", vec![e])
+                    .await
             }
             Err(err) => {
                 let msg = format!("action failed: {err}");
-                self.store.mark_action_failed(intent, &msg, self.clock.now()).await?;
-                let e = entry(self.clock.now(), TimelineKind::Action, msg.clone(), json!({}));
+                self.store
+                    .mark_action_failed(intent, &msg, self.clock.now())
+                    .await?;
+                let e = entry(
+                    self.clock.now(),
+                    TimelineKind::Action,
+                    msg.clone(),
+                    json!({}),
+                );
                 stored.incident.attempts += 1;
                 if stored.incident.attempts >= self.config.max_attempts {
-                    self.go(stored, State::Escalated, "action failed", vec![e]).await?;
-                    self.notify(Notification::escalated(&stored.incident, &msg)).await;
+                    self.go(stored, State::Escalated, "action failed", vec![e])
+                        .await?;
+                    self.notify(Notification::escalated(&stored.incident, &msg))
+                        .await;
                     Ok(())
                 } else {
                     // Back to analysis through the verification failure path.
-                    self.go(stored, State::Verifying, "action failed", vec![e]).await?;
-                    let e = entry(self.clock.now(), TimelineKind::Verification, "not recovered: the action failed".to_string(), json!({"status": "failed"}));
-                    self.go(stored, State::Unresolved, "action failed", vec![e]).await
+                    self.go(stored, State::Verifying, "action failed", vec![e])
+                        .await?;
+                    let e = entry(
+                        self.clock.now(),
+                        TimelineKind::Verification,
+                        "not recovered: the action failed".to_string(),
+                        json!({"status": "failed"}),
+                    );
+                    self.go(stored, State::Unresolved, "action failed", vec![e])
+                        .await
                 }
             }
         }
@@ -585,14 +955,23 @@ impl<A: Analyzer + 'static> Engine<A> {
             .as_ref()
             .and_then(|r| r.outcome.clone())
             .and_then(|o| serde_json::from_value::<crate::act::ActionOutcome>(o).ok());
-        let mut ctx = outcome_ctx.as_ref().map(CriteriaContext::from_outcome).unwrap_or_default();
+        let mut ctx = outcome_ctx
+            .as_ref()
+            .map(CriteriaContext::from_outcome)
+            .unwrap_or_default();
         if let Action::None { .. } | Action::Escalate { .. } = plan.action
-            && let Some(root) = stored.incident.root_cause.clone().or(Some(stored.incident.resource.clone()))
+            && let Some(root) = stored
+                .incident
+                .root_cause
+                .clone()
+                .or(Some(stored.incident.resource.clone()))
             && matches!(root, ResourceRef::Workload { .. })
         {
             ctx.affected_workloads.push(root);
         }
-        let ctx = ctx.with_stabilization(self.config.stabilization).with_deadline(self.config.verify_deadline);
+        let ctx = ctx
+            .with_stabilization(self.config.stabilization)
+            .with_deadline(self.config.verify_deadline);
         let crit = criteria(&plan.action, &ctx);
         let since = self.verifier.now().await;
         let status = loop {
@@ -609,40 +988,69 @@ impl<A: Analyzer + 'static> Engine<A> {
             outcome["verified"] = json!(verified);
             self.store.mark_action_done(r.id, &outcome, now).await?;
         }
-        let e = entry(now, TimelineKind::Verification, format!("{status:?}"), json!({"status": if verified { "recovered" } else { "failed" }, "attempt": attempt}));
+        let e = entry(
+            now,
+            TimelineKind::Verification,
+            format!("{status:?}"),
+            json!({"status": if verified { "recovered" } else { "failed" }, "recovered": verified, "attempt": attempt, "action": plan.action}),
+        );
         if verified {
             if let Ok(mut k) = self.counters.lock() {
-                k.mitigate_seconds.push((now - stored.incident.opened_at).num_milliseconds().max(0) as f64 / 1000.0);
+                k.mitigate_seconds.push(
+                    (now - stored.incident.opened_at).num_milliseconds().max(0) as f64 / 1000.0,
+                );
                 k.auto_resolved += 1;
             }
             self.go(stored, State::Resolved, "recovered", vec![e]).await
         } else {
             stored.incident.attempts += 1;
             if stored.incident.attempts >= self.config.max_attempts {
-                self.go(stored, State::Unresolved, "not recovered", vec![e]).await?;
+                self.go(stored, State::Unresolved, "not recovered", vec![e])
+                    .await?;
                 if let Ok(mut k) = self.counters.lock() {
                     k.human += 1;
                 }
-                self.go(stored, State::Escalated, "attempt budget used up", vec![]).await?;
-                self.notify(Notification::escalated(&stored.incident, "not recovered after the allowed attempts")).await;
+                self.go(stored, State::Escalated, "attempt budget used up", vec![])
+                    .await?;
+                self.notify(Notification::escalated(
+                    &stored.incident,
+                    "not recovered after the allowed attempts",
+                ))
+                .await;
                 Ok(())
             } else {
-                self.go(stored, State::Unresolved, "not recovered", vec![e]).await
+                self.go(stored, State::Unresolved, "not recovered", vec![e])
+                    .await
             }
         }
     }
 }
 
 fn describe(s: &Signal) -> String {
-    s.resource.as_ref().map(|r| r.to_string()).unwrap_or_default()
+    s.resource
+        .as_ref()
+        .map(|r| r.to_string())
+        .unwrap_or_default()
 }
 
 /// One line for an action and its parameters.
 pub fn describe_action(a: &Action) -> String {
     match a {
         Action::Scale { target, replicas } => format!("scale {target} to {replicas}"),
-        Action::Rollback { target, revision } => format!("rollback {target}{}", revision.map(|r| format!(" to revision {r}")).unwrap_or_default()),
-        Action::SetResources { target, container, change } => format!("set-resources {target} container {container} requests {:?} limits {:?}", change.requests, change.limits),
+        Action::Rollback { target, revision } => format!(
+            "rollback {target}{}",
+            revision
+                .map(|r| format!(" to revision {r}"))
+                .unwrap_or_default()
+        ),
+        Action::SetResources {
+            target,
+            container,
+            change,
+        } => format!(
+            "set-resources {target} container {container} requests {:?} limits {:?}",
+            change.requests, change.limits
+        ),
         Action::RestartPod { namespace, pod } => format!("restart-pod {namespace}/{pod}"),
         Action::RunRunbook { name, target } => format!("run-runbook {name} on {target}"),
         Action::Escalate { reason } => format!("escalate: {reason}"),
@@ -661,6 +1069,8 @@ fn summary_of(s: &StoredIncident) -> String {
         i.id,
         i.category.map(|c| c.to_string()).unwrap_or_default(),
         i.attempts + 1,
-        i.resolved_at.map(|r| (r - i.opened_at).num_seconds()).unwrap_or(0)
+        i.resolved_at
+            .map(|r| (r - i.opened_at).num_seconds())
+            .unwrap_or(0)
     )
 }

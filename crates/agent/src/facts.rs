@@ -17,37 +17,70 @@ use nightshift_store::{ActionStatus, Store};
 /// Reads target facts for `action` from the cluster.
 pub async fn target_facts(client: &Client, action: &Action, exclude_label: &str) -> TargetFacts {
     let mut f = TargetFacts::default();
-    let Some(target) = action.target() else { return f };
+    let Some(target) = action.target() else {
+        return f;
+    };
     match &target {
-        ResourceRef::Workload { kind, namespace, name } => {
+        ResourceRef::Workload {
+            kind,
+            namespace,
+            name,
+        } => {
             let (labels, replicas, ready, selector, containers) = match kind.as_str() {
-                "StatefulSet" => match Api::<StatefulSet>::namespaced(client.clone(), namespace).get_opt(name).await {
+                "StatefulSet" => match Api::<StatefulSet>::namespaced(client.clone(), namespace)
+                    .get_opt(name)
+                    .await
+                {
                     Ok(Some(s)) => (
                         s.metadata.labels.clone().unwrap_or_default(),
                         s.spec.as_ref().and_then(|x| x.replicas),
                         s.status.as_ref().and_then(|x| x.ready_replicas),
-                        s.spec.as_ref().and_then(|x| x.selector.match_labels.clone()),
-                        s.spec.as_ref().and_then(|x| x.template.spec.clone()).map(|x| x.containers).unwrap_or_default(),
+                        s.spec
+                            .as_ref()
+                            .and_then(|x| x.selector.match_labels.clone()),
+                        s.spec
+                            .as_ref()
+                            .and_then(|x| x.template.spec.clone())
+                            .map(|x| x.containers)
+                            .unwrap_or_default(),
                     ),
                     _ => return f,
                 },
-                "DaemonSet" => match Api::<DaemonSet>::namespaced(client.clone(), namespace).get_opt(name).await {
+                "DaemonSet" => match Api::<DaemonSet>::namespaced(client.clone(), namespace)
+                    .get_opt(name)
+                    .await
+                {
                     Ok(Some(s)) => (
                         s.metadata.labels.clone().unwrap_or_default(),
                         s.status.as_ref().map(|x| x.desired_number_scheduled),
                         s.status.as_ref().map(|x| x.number_ready),
-                        s.spec.as_ref().and_then(|x| x.selector.match_labels.clone()),
-                        s.spec.as_ref().and_then(|x| x.template.spec.clone()).map(|x| x.containers).unwrap_or_default(),
+                        s.spec
+                            .as_ref()
+                            .and_then(|x| x.selector.match_labels.clone()),
+                        s.spec
+                            .as_ref()
+                            .and_then(|x| x.template.spec.clone())
+                            .map(|x| x.containers)
+                            .unwrap_or_default(),
                     ),
                     _ => return f,
                 },
-                _ => match Api::<Deployment>::namespaced(client.clone(), namespace).get_opt(name).await {
+                _ => match Api::<Deployment>::namespaced(client.clone(), namespace)
+                    .get_opt(name)
+                    .await
+                {
                     Ok(Some(d)) => (
                         d.metadata.labels.clone().unwrap_or_default(),
                         d.spec.as_ref().and_then(|x| x.replicas),
                         d.status.as_ref().and_then(|x| x.ready_replicas).or(Some(0)),
-                        d.spec.as_ref().and_then(|x| x.selector.match_labels.clone()),
-                        d.spec.as_ref().and_then(|x| x.template.spec.clone()).map(|x| x.containers).unwrap_or_default(),
+                        d.spec
+                            .as_ref()
+                            .and_then(|x| x.selector.match_labels.clone()),
+                        d.spec
+                            .as_ref()
+                            .and_then(|x| x.template.spec.clone())
+                            .map(|x| x.containers)
+                            .unwrap_or_default(),
                     ),
                     _ => return f,
                 },
@@ -59,31 +92,62 @@ pub async fn target_facts(client: &Client, action: &Action, exclude_label: &str)
             f.ready_replicas = ready;
             f.pods_touched = match action {
                 // A rolling restart replaces pods one surge at a time, never all at once.
-                Action::RolloutRestart { .. } | Action::Rollback { .. } | Action::SetResources { .. } => Some(1),
+                Action::RolloutRestart { .. }
+                | Action::Rollback { .. }
+                | Action::SetResources { .. } => Some(1),
                 Action::Scale { .. } => Some(0),
                 _ => None,
             };
             for c in containers {
-                if let Some(m) = c.resources.as_ref().and_then(|r| r.limits.as_ref()).and_then(|l| l.get("memory")) {
+                if let Some(m) = c
+                    .resources
+                    .as_ref()
+                    .and_then(|r| r.limits.as_ref())
+                    .and_then(|l| l.get("memory"))
+                {
                     f.memory_limits.insert(c.name.clone(), m.0.clone());
                 }
             }
             f.pdb_disruptions_allowed = pdb_allowed(client, namespace, selector.as_ref()).await;
         }
         ResourceRef::Pod { namespace, name } => {
-            let Ok(Some(p)) = Api::<Pod>::namespaced(client.clone(), namespace).get_opt(name).await else { return f };
+            let Ok(Some(p)) = Api::<Pod>::namespaced(client.clone(), namespace)
+                .get_opt(name)
+                .await
+            else {
+                return f;
+            };
             f.labels = p.metadata.labels.clone().unwrap_or_default();
             f.excluded = f.labels.get(exclude_label).is_some_and(|v| v == "true");
             f.pods_touched = Some(1);
-            if let Some(o) = p.metadata.owner_references.iter().flatten().find(|o| o.controller == Some(true)) {
+            if let Some(o) = p
+                .metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .find(|o| o.controller == Some(true))
+            {
                 let owner = match o.kind.as_str() {
-                    "ReplicaSet" => o.name.rsplit_once('-').map(|(d, _)| ResourceRef::deployment(namespace, d)),
-                    k @ ("StatefulSet" | "DaemonSet") => Some(ResourceRef::Workload { kind: k.into(), namespace: namespace.clone(), name: o.name.clone() }),
+                    "ReplicaSet" => o
+                        .name
+                        .rsplit_once('-')
+                        .map(|(d, _)| ResourceRef::deployment(namespace, d)),
+                    k @ ("StatefulSet" | "DaemonSet") => Some(ResourceRef::Workload {
+                        kind: k.into(),
+                        namespace: namespace.clone(),
+                        name: o.name.clone(),
+                    }),
                     _ => None,
                 };
-                if let Some(ResourceRef::Workload { kind, namespace, name }) = &owner
+                if let Some(ResourceRef::Workload {
+                    kind,
+                    namespace,
+                    name,
+                }) = &owner
                     && kind == "Deployment"
-                    && let Ok(Some(d)) = Api::<Deployment>::namespaced(client.clone(), namespace).get_opt(name).await
+                    && let Ok(Some(d)) = Api::<Deployment>::namespaced(client.clone(), namespace)
+                        .get_opt(name)
+                        .await
                 {
                     f.replicas = d.spec.as_ref().and_then(|x| x.replicas);
                     f.ready_replicas = d.status.as_ref().and_then(|x| x.ready_replicas).or(Some(0));
@@ -95,7 +159,10 @@ pub async fn target_facts(client: &Client, action: &Action, exclude_label: &str)
             f.pdb_disruptions_allowed = pdb_allowed(client, namespace, Some(&f.labels)).await;
         }
         ResourceRef::Node { name } => {
-            if let Ok(Some(n)) = Api::<k8s_openapi::api::core::v1::Node>::all(client.clone()).get_opt(name).await {
+            if let Ok(Some(n)) = Api::<k8s_openapi::api::core::v1::Node>::all(client.clone())
+                .get_opt(name)
+                .await
+            {
                 f.labels = n.metadata.labels.clone().unwrap_or_default();
                 f.excluded = f.labels.get(exclude_label).is_some_and(|v| v == "true");
             }
@@ -104,7 +171,10 @@ pub async fn target_facts(client: &Client, action: &Action, exclude_label: &str)
                 .await
                 .map(|l| l.items)
                 .unwrap_or_default();
-            let mut ns: Vec<String> = pods.iter().filter_map(|p| p.metadata.namespace.clone()).collect();
+            let mut ns: Vec<String> = pods
+                .iter()
+                .filter_map(|p| p.metadata.namespace.clone())
+                .collect();
             ns.sort();
             ns.dedup();
             f.node_namespaces = ns;
@@ -116,9 +186,16 @@ pub async fn target_facts(client: &Client, action: &Action, exclude_label: &str)
     f
 }
 
-async fn pdb_allowed(client: &Client, ns: &str, labels: Option<&BTreeMap<String, String>>) -> Option<i32> {
+async fn pdb_allowed(
+    client: &Client,
+    ns: &str,
+    labels: Option<&BTreeMap<String, String>>,
+) -> Option<i32> {
     let labels = labels?;
-    let pdbs = Api::<PodDisruptionBudget>::namespaced(client.clone(), ns).list(&ListParams::default()).await.ok()?;
+    let pdbs = Api::<PodDisruptionBudget>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .ok()?;
     pdbs.items
         .iter()
         .filter(|p| {
@@ -133,12 +210,24 @@ async fn pdb_allowed(client: &Client, ns: &str, labels: Option<&BTreeMap<String,
 }
 
 /// What was already done to `target` in the last hour, from the record.
-pub async fn history(store: &Store, target: &ResourceRef, action: &Action, now: DateTime<Utc>) -> History {
+pub async fn history(
+    store: &Store,
+    target: &ResourceRef,
+    action: &Action,
+    now: DateTime<Utc>,
+) -> History {
     let since = now - chrono::Duration::hours(1);
-    let Ok(records) = store.actions_for_target(target, since).await else { return History::default() };
+    let Ok(records) = store.actions_for_target(target, since).await else {
+        return History::default();
+    };
     let mut h = History::default();
     for r in records {
-        let failed = r.status == ActionStatus::Failed || r.outcome.as_ref().and_then(|o| o.get("verified")).and_then(|v| v.as_bool()) == Some(false);
+        let failed = r.status == ActionStatus::Failed
+            || r.outcome
+                .as_ref()
+                .and_then(|o| o.get("verified"))
+                .and_then(|v| v.as_bool())
+                == Some(false);
         let outcome = match r.status {
             ActionStatus::Failed => Outcome::Failed,
             _ if failed => Outcome::Failed,
@@ -154,7 +243,11 @@ pub async fn history(store: &Store, target: &ResourceRef, action: &Action, now: 
                 h.last_failure = Some(at);
             }
         }
-        h.recent.push(PastAction { action: r.action.name(), at: r.intended_at, outcome });
+        h.recent.push(PastAction {
+            action: r.action.name(),
+            at: r.intended_at,
+            outcome,
+        });
     }
     h
 }

@@ -41,7 +41,12 @@ impl Auth {
         if !self.required() {
             return true;
         }
-        let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else { return false };
+        let Some(value) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return false;
+        };
         if let (Some(token), Some(given)) = (&self.bearer_token, value.strip_prefix("Bearer ")) {
             return constant_time_eq(token.as_bytes(), given.trim().as_bytes());
         }
@@ -63,7 +68,11 @@ fn base64_encode(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -97,7 +106,10 @@ impl IntoResponse for ApiError {
 }
 
 fn unauthorized() -> ApiError {
-    ApiError(StatusCode::UNAUTHORIZED, "missing or invalid credentials: send Authorization: Bearer <token> (or Basic)".into())
+    ApiError(
+        StatusCode::UNAUTHORIZED,
+        "missing or invalid credentials: send Authorization: Bearer <token> (or Basic)".into(),
+    )
 }
 
 /// The router.
@@ -115,17 +127,23 @@ pub fn router<A: Analyzer + 'static>(state: Arc<ApiState<A>>) -> Router {
         .with_state(state)
 }
 
-async fn alerts<A: Analyzer + 'static>(AxState(st): AxState<Arc<ApiState<A>>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn alerts<A: Analyzer + 'static>(
+    AxState(st): AxState<Arc<ApiState<A>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     if !st.auth.allows(&headers) {
         return Err(unauthorized());
     }
-    let signals = alertmanager::parse(&body).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let signals =
+        alertmanager::parse(&body).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
     let count = signals.len();
-    let report = st
-        .engine
-        .ingest(signals)
-        .await
-        .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, format!("alerts not recorded: {e}")))?;
+    let report = st.engine.ingest(signals).await.map_err(|e| {
+        ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("alerts not recorded: {e}"),
+        )
+    })?;
     Ok(axum::Json(json!({
         "received": count,
         "new": report.new,
@@ -145,7 +163,11 @@ struct ListQuery {
     limit: Option<u32>,
 }
 
-async fn list<A: Analyzer + 'static>(AxState(st): AxState<Arc<ApiState<A>>>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
+async fn list<A: Analyzer + 'static>(
+    AxState(st): AxState<Arc<ApiState<A>>>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
     if !st.auth.allows(&headers) {
         return Err(unauthorized());
     }
@@ -156,19 +178,40 @@ async fn list<A: Analyzer + 'static>(AxState(st): AxState<Arc<ApiState<A>>>, hea
                 .map_err(|_| ApiError(StatusCode::BAD_REQUEST, format!("unknown state {s:?}")))?,
         ),
     };
-    let filter = IncidentFilter { state, open_only: q.open, resource: None, limit: q.limit.or(Some(200)) };
-    let list = st.engine.store().list(&filter).await.map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let filter = IncidentFilter {
+        state,
+        open_only: q.open,
+        resource: None,
+        limit: q.limit.or(Some(200)),
+    };
+    let list = st
+        .engine
+        .store()
+        .list(&filter)
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok(axum::Json(list.iter().map(|s| &s.incident).collect::<Vec<_>>()).into_response())
 }
 
-async fn show<A: Analyzer + 'static>(AxState(st): AxState<Arc<ApiState<A>>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn show<A: Analyzer + 'static>(
+    AxState(st): AxState<Arc<ApiState<A>>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     if !st.auth.allows(&headers) {
         return Err(unauthorized());
     }
     let id = IncidentId(id);
     let store = st.engine.store();
-    let err = |e: nightshift_store::StoreError| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
-    let incident = store.get(&id).await.map_err(err)?.ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("incident {} not found", id.0)))?;
+    let err = |e: nightshift_store::StoreError| {
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    };
+    let incident = store.get(&id).await.map_err(err)?.ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            format!("incident {} not found", id.0),
+        )
+    })?;
     Ok(axum::Json(json!({
         "incident": incident.incident,
         "timeline": store.timeline(&id).await.map_err(err)?,
@@ -202,27 +245,59 @@ struct Answer {
     reason: Option<String>,
 }
 
-async fn answer<A: Analyzer + 'static>(st: Arc<ApiState<A>>, headers: HeaderMap, id: String, body: Bytes, approve: bool) -> Result<Response, ApiError> {
+async fn answer<A: Analyzer + 'static>(
+    st: Arc<ApiState<A>>,
+    headers: HeaderMap,
+    id: String,
+    body: Bytes,
+    approve: bool,
+) -> Result<Response, ApiError> {
     if !st.auth.allows(&headers) {
         return Err(unauthorized());
     }
-    let a: Answer = serde_json::from_slice(&body).map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("invalid approval body: {e}; expected {{\"by\": NAME, \"reason\": TEXT}}")))?;
-    if a.by.trim().is_empty() {
-        return Err(ApiError(StatusCode::BAD_REQUEST, "invalid approval body: `by` must name the approver".into()));
-    }
-    let state = st.engine.answer(&IncidentId(id), approve, &a.by, a.reason).await.map_err(|e| match e {
-        crate::engine::EngineError::NotFound(m) => ApiError(StatusCode::NOT_FOUND, format!("incident {m} not found")),
-        crate::engine::EngineError::NotAwaiting { .. } => ApiError(StatusCode::CONFLICT, e.to_string()),
-        other => ApiError(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+    let a: Answer = serde_json::from_slice(&body).map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("invalid approval body: {e}; expected {{\"by\": NAME, \"reason\": TEXT}}"),
+        )
     })?;
+    if a.by.trim().is_empty() {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "invalid approval body: `by` must name the approver".into(),
+        ));
+    }
+    let state = st
+        .engine
+        .answer(&IncidentId(id), approve, &a.by, a.reason)
+        .await
+        .map_err(|e| match e {
+            crate::engine::EngineError::NotFound(m) => {
+                ApiError(StatusCode::NOT_FOUND, format!("incident {m} not found"))
+            }
+            crate::engine::EngineError::NotAwaiting { .. } => {
+                ApiError(StatusCode::CONFLICT, e.to_string())
+            }
+            other => ApiError(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+        })?;
     Ok(axum::Json(json!({"state": state})).into_response())
 }
 
-async fn approve<A: Analyzer + 'static>(AxState(st): AxState<Arc<ApiState<A>>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+async fn approve<A: Analyzer + 'static>(
+    AxState(st): AxState<Arc<ApiState<A>>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     answer(st, headers, id, body, true).await
 }
 
-async fn reject<A: Analyzer + 'static>(AxState(st): AxState<Arc<ApiState<A>>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+async fn reject<A: Analyzer + 'static>(
+    AxState(st): AxState<Arc<ApiState<A>>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     answer(st, headers, id, body, false).await
 }
 
@@ -234,28 +309,62 @@ async fn readyz<A: Analyzer + 'static>(AxState(st): AxState<Arc<ApiState<A>>>) -
     }
 }
 
-async fn metrics<A: Analyzer + 'static>(AxState(st): AxState<Arc<ApiState<A>>>) -> Result<Response, ApiError> {
-    let stats = st.engine.store().stats().await.map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+async fn metrics<A: Analyzer + 'static>(
+    AxState(st): AxState<Arc<ApiState<A>>>,
+) -> Result<Response, ApiError> {
+    let stats = st
+        .engine
+        .store()
+        .stats()
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let mut reg = Registry::default();
     let by_state = Family::<Vec<(String, String)>, Gauge>::default();
-    reg.register("nightshift_incidents", "Incidents by state", by_state.clone());
+    reg.register(
+        "nightshift_incidents",
+        "Incidents by state",
+        by_state.clone(),
+    );
     for (s, n) in &stats.incidents_by_state {
-        let state = serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-        by_state.get_or_create(&vec![("state".into(), state)]).set(*n as i64);
+        let state = serde_json::to_value(s)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        by_state
+            .get_or_create(&vec![("state".into(), state)])
+            .set(*n as i64);
     }
     let actions = Family::<Vec<(String, String)>, Counter>::default();
-    reg.register("nightshift_actions", "Actions by type and outcome", actions.clone());
+    reg.register(
+        "nightshift_actions",
+        "Actions by type and outcome",
+        actions.clone(),
+    );
     for a in &stats.actions {
-        let status = serde_json::to_value(a.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-        actions.get_or_create(&vec![("action".into(), a.action.to_string()), ("outcome".into(), status)]).inc_by(a.count);
+        let status = serde_json::to_value(a.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        actions
+            .get_or_create(&vec![
+                ("action".into(), a.action.to_string()),
+                ("outcome".into(), status),
+            ])
+            .inc_by(a.count);
     }
     let signals = Counter::<u64>::default();
     signals.inc_by(stats.signals);
     reg.register("nightshift_signals", "Signals received", signals);
     let pending = Gauge::<i64>::default();
     pending.set(stats.pending_approvals as i64);
-    reg.register("nightshift_pending_approvals", "Plans waiting for a human", pending);
-    let buckets = [1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 3600.0];
+    reg.register(
+        "nightshift_pending_approvals",
+        "Plans waiting for a human",
+        pending,
+    );
+    let buckets = [
+        1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 3600.0,
+    ];
     let ttd = Histogram::new(buckets);
     let ttm = Histogram::new(buckets);
     let ratio = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
@@ -263,14 +372,38 @@ async fn metrics<A: Analyzer + 'static>(AxState(st): AxState<Arc<ApiState<A>>>) 
         c.detect_seconds.iter().for_each(|v| ttd.observe(*v));
         c.mitigate_seconds.iter().for_each(|v| ttm.observe(*v));
         let total = c.auto_resolved + c.human;
-        ratio.set(if total == 0 { 0.0 } else { c.auto_resolved as f64 / total as f64 });
+        ratio.set(if total == 0 {
+            0.0
+        } else {
+            c.auto_resolved as f64 / total as f64
+        });
     }
-    reg.register("nightshift_time_to_detect_seconds", "From the first signal to the incident opened", ttd);
-    reg.register("nightshift_time_to_mitigate_seconds", "From the incident opened to recovery verified", ttm);
-    reg.register("nightshift_auto_resolution_ratio", "Incidents resolved without a human, of those finished", ratio);
+    reg.register(
+        "nightshift_time_to_detect_seconds",
+        "From the first signal to the incident opened",
+        ttd,
+    );
+    reg.register(
+        "nightshift_time_to_mitigate_seconds",
+        "From the incident opened to recovery verified",
+        ttm,
+    );
+    reg.register(
+        "nightshift_auto_resolution_ratio",
+        "Incidents resolved without a human, of those finished",
+        ratio,
+    );
     let mut text = String::new();
-    encode(&mut text, &reg).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response())
+    encode(&mut text, &reg)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
 }
 
 #[cfg(test)]
@@ -283,12 +416,18 @@ mod tests {
         assert_eq!(base64_encode(b"f"), "Zg==");
         assert_eq!(base64_encode(b"fo"), "Zm8=");
         assert_eq!(base64_encode(b"foo"), "Zm9v");
-        assert_eq!(base64_encode(b"alertmanager:s3cret"), "YWxlcnRtYW5hZ2VyOnMzY3JldA==");
+        assert_eq!(
+            base64_encode(b"alertmanager:s3cret"),
+            "YWxlcnRtYW5hZ2VyOnMzY3JldA=="
+        );
     }
 
     #[test]
     fn credentials() {
-        let a = Auth { bearer_token: Some("t0ken".into()), basic: Some(("am".into(), "pw".into())) };
+        let a = Auth {
+            bearer_token: Some("t0ken".into()),
+            basic: Some(("am".into(), "pw".into())),
+        };
         let h = |v: &str| {
             let mut m = HeaderMap::new();
             m.insert(header::AUTHORIZATION, v.parse().unwrap());

@@ -40,7 +40,12 @@ pub struct Notification {
 }
 
 impl Notification {
-    fn base(kind: NotificationKind, i: &Incident, text: String, details: serde_json::Value) -> Self {
+    fn base(
+        kind: NotificationKind,
+        i: &Incident,
+        text: String,
+        details: serde_json::Value,
+    ) -> Self {
         Notification {
             kind,
             incident: i.id.0.clone(),
@@ -54,7 +59,12 @@ impl Notification {
 
     /// An incident opened.
     pub fn opened(i: &Incident) -> Self {
-        Self::base(NotificationKind::IncidentOpened, i, format!("Incident {} opened: {}", i.id, i.title), serde_json::json!({}))
+        Self::base(
+            NotificationKind::IncidentOpened,
+            i,
+            format!("Incident {} opened: {}", i.id, i.title),
+            serde_json::json!({}),
+        )
     }
 
     /// Approval needed.
@@ -76,12 +86,22 @@ impl Notification {
 
     /// An action ran.
     pub fn action_taken(i: &Incident, action: &Action, summary: &str) -> Self {
-        Self::base(NotificationKind::ActionTaken, i, format!("Incident {}: {summary}", i.id), serde_json::json!({"action": action}))
+        Self::base(
+            NotificationKind::ActionTaken,
+            i,
+            format!("Incident {}: {summary}", i.id),
+            serde_json::json!({"action": action}),
+        )
     }
 
     /// Escalated.
     pub fn escalated(i: &Incident, why: &str) -> Self {
-        Self::base(NotificationKind::Escalated, i, format!("Incident {} escalated: {why}", i.id), serde_json::json!({"why": why}))
+        Self::base(
+            NotificationKind::Escalated,
+            i,
+            format!("Incident {} escalated: {why}", i.id),
+            serde_json::json!({"why": why}),
+        )
     }
 }
 
@@ -95,16 +115,27 @@ pub struct Notifier {
 impl Notifier {
     /// A notifier posting to `url`.
     pub fn new(url: impl Into<String>) -> Self {
-        Notifier { url: url.into(), client: reqwest::Client::new() }
+        Notifier {
+            url: url.into(),
+            client: reqwest::Client::new(),
+        }
     }
 
     /// Sends one notification; failures are logged, never fatal.
     pub async fn send(&self, n: Notification) {
         for attempt in 0..3u32 {
-            let r = self.client.post(&self.url).timeout(Duration::from_secs(5)).json(&n).send().await;
+            let r = self
+                .client
+                .post(&self.url)
+                .timeout(Duration::from_secs(5))
+                .json(&n)
+                .send()
+                .await;
             match r {
                 Ok(resp) if resp.status().is_success() => return,
-                Ok(resp) => tracing::warn!(status = %resp.status(), url = %self.url, "notification refused"),
+                Ok(resp) => {
+                    tracing::warn!(status = %resp.status(), url = %self.url, "notification refused")
+                }
                 Err(e) => tracing::warn!(error = %e, url = %self.url, "notification failed"),
             }
             tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt))).await;

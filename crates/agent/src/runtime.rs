@@ -110,17 +110,32 @@ pub enum StartError {
 impl AgentConfig {
     /// Reads a config file; unknown keys and bad values name the file and the line.
     pub fn load(path: &Path) -> Result<Self, StartError> {
-        let text = std::fs::read_to_string(path).map_err(|e| StartError::Config { path: path.display().to_string(), message: format!("unable to read: {e}") })?;
-        let cfg: AgentConfig = serde_saphyr::from_str(&text).map_err(|e| StartError::Config { path: path.display().to_string(), message: e.to_string() })?;
-        for (key, v) in [("watch_interval", &cfg.watch_interval), ("stabilization", &cfg.stabilization), ("verify_deadline", &cfg.verify_deadline)] {
-            nightshift_scenario::units::parse_duration(v).map_err(|e| StartError::Config { path: path.display().to_string(), message: format!("{key}: {e}") })?;
+        let text = std::fs::read_to_string(path).map_err(|e| StartError::Config {
+            path: path.display().to_string(),
+            message: format!("unable to read: {e}"),
+        })?;
+        let cfg: AgentConfig = serde_saphyr::from_str(&text).map_err(|e| StartError::Config {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        for (key, v) in [
+            ("watch_interval", &cfg.watch_interval),
+            ("stabilization", &cfg.stabilization),
+            ("verify_deadline", &cfg.verify_deadline),
+        ] {
+            nightshift_scenario::units::parse_duration(v).map_err(|e| StartError::Config {
+                path: path.display().to_string(),
+                message: format!("{key}: {e}"),
+            })?;
         }
         Ok(cfg)
     }
 
     /// The engine settings of this config.
     pub fn engine(&self) -> EngineConfig {
-        let d = |s: &str, default: u64| nightshift_scenario::units::parse_duration(s).unwrap_or(Duration::from_secs(default));
+        let d = |s: &str, default: u64| {
+            nightshift_scenario::units::parse_duration(s).unwrap_or(Duration::from_secs(default))
+        };
         EngineConfig {
             max_attempts: self.max_attempts.max(1),
             stabilization: d(&self.stabilization, 120),
@@ -132,8 +147,17 @@ impl AgentConfig {
     /// The credentials the API requires, read from the environment.
     pub fn auth(&self) -> Auth {
         Auth {
-            bearer_token: self.token_env.as_ref().and_then(|v| std::env::var(v).ok()).filter(|t| !t.is_empty()),
-            basic: match (&self.basic_user, self.basic_password_env.as_ref().and_then(|v| std::env::var(v).ok())) {
+            bearer_token: self
+                .token_env
+                .as_ref()
+                .and_then(|v| std::env::var(v).ok())
+                .filter(|t| !t.is_empty()),
+            basic: match (
+                &self.basic_user,
+                self.basic_password_env
+                    .as_ref()
+                    .and_then(|v| std::env::var(v).ok()),
+            ) {
                 (Some(u), Some(p)) => Some((u.clone(), p)),
                 _ => None,
             },
@@ -182,20 +206,34 @@ impl<A: Analyzer> RunningAgent<A> {
 pub async fn kube_client(kubeconfig: Option<&Path>) -> Result<Client, StartError> {
     let config = match kubeconfig {
         Some(p) => {
-            let kc = kube::config::Kubeconfig::read_from(p).map_err(|e| StartError::Kube(format!("{}: {e}", p.display())))?;
-            kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.map_err(|e| StartError::Kube(e.to_string()))?
+            let kc = kube::config::Kubeconfig::read_from(p)
+                .map_err(|e| StartError::Kube(format!("{}: {e}", p.display())))?;
+            kube::Config::from_custom_kubeconfig(kc, &Default::default())
+                .await
+                .map_err(|e| StartError::Kube(e.to_string()))?
         }
-        None => kube::Config::infer().await.map_err(|e| StartError::Kube(e.to_string()))?,
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| StartError::Kube(e.to_string()))?,
     };
     Client::try_from(config).map_err(|e| StartError::Kube(e.to_string()))
 }
 
 /// Starts caches, detectors, the engine (resuming in-flight incidents) and the HTTP API.
-pub async fn start<A: Analyzer + 'static>(client: Client, clock: Arc<dyn Clock>, analyzer: A, policy: Policy, store: Store, opts: StartOptions) -> Result<RunningAgent<A>, StartError> {
+pub async fn start<A: Analyzer + 'static>(
+    client: Client,
+    clock: Arc<dyn Clock>,
+    analyzer: A,
+    policy: Policy,
+    store: Store,
+    opts: StartOptions,
+) -> Result<RunningAgent<A>, StartError> {
     let (caches, mut tasks) = start_caches(client.clone());
     // Wait for the first lists so correlation sees the topology.
     for _ in 0..100 {
-        if caches.pods.wait_until_ready().await.is_ok() && caches.nodes.wait_until_ready().await.is_ok() {
+        if caches.pods.wait_until_ready().await.is_ok()
+            && caches.nodes.wait_until_ready().await.is_ok()
+        {
             break;
         }
     }
@@ -213,9 +251,21 @@ pub async fn start<A: Analyzer + 'static>(client: Client, clock: Arc<dyn Clock>,
         notifier: opts.notifier,
         config: opts.engine,
     });
-    let listener = TcpListener::bind(opts.listen).await.map_err(|source| StartError::Listen { addr: opts.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: opts.listen, source })?;
-    let state = Arc::new(ApiState { engine: engine.clone(), auth: opts.auth, ready: AtomicBool::new(false) });
+    let listener = TcpListener::bind(opts.listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: opts.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen {
+        addr: opts.listen,
+        source,
+    })?;
+    let state = Arc::new(ApiState {
+        engine: engine.clone(),
+        auth: opts.auth,
+        ready: AtomicBool::new(false),
+    });
     let app = router(state.clone());
     tasks.push(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
@@ -228,7 +278,13 @@ pub async fn start<A: Analyzer + 'static>(client: Client, clock: Arc<dyn Clock>,
     }
     if opts.watchers {
         let (tx, mut rx) = mpsc::channel(64);
-        tasks.push(tokio::spawn(run_detectors(caches, clock, Grace::default(), opts.watch_interval, tx)));
+        tasks.push(tokio::spawn(run_detectors(
+            caches,
+            clock,
+            Grace::default(),
+            opts.watch_interval,
+            tx,
+        )));
         let e = engine.clone();
         tasks.push(tokio::spawn(async move {
             while let Some(batch) = rx.recv().await {
@@ -239,5 +295,9 @@ pub async fn start<A: Analyzer + 'static>(client: Client, clock: Arc<dyn Clock>,
         }));
     }
     state.ready.store(true, Ordering::Release);
-    Ok(RunningAgent { engine, addr, tasks })
+    Ok(RunningAgent {
+        engine,
+        addr,
+        tasks,
+    })
 }

@@ -450,13 +450,12 @@ async fn set_resources_rejects_bad_input_before_sending_anything() {
         .unwrap_err();
     assert_eq!(err.to_string(), "deployment shop/missing not found");
     assert!(
-        cluster
+        !cluster
             .deployment("shop", "checkout")
             .await
             .metadata
             .annotations
             .unwrap_or_default()
-            .get("nightshift.io/action-id")
-            .is_none()
+            .contains_key("nightshift.io/action-id")
     );
 }

@@ -22,6 +22,113 @@ pub enum Command {
     /// Work with scenario files.
     #[command(subcommand)]
     Scenario(ScenarioCommand),
+    /// The simulated cluster and the agent in one process, printing the incident timeline live.
+    Demo(DemoArgs),
+    /// Run the agent against a cluster (kubeconfig or in-cluster config).
+    Run(RunArgs),
+    /// List or show incidents from the record.
+    #[command(subcommand)]
+    Incidents(IncidentsCommand),
+    /// Approve the plan an incident waits on.
+    Approve(AnswerArgs),
+    /// Reject the plan an incident waits on.
+    Reject(AnswerArgs),
+    /// Work with policy files.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+/// `nightshift demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// A scenario name from `scenarios/` or a file; default: a built-in OOM scenario.
+    #[arg(long)]
+    pub scenario: Option<String>,
+    /// Simulated seconds per real second.
+    #[arg(long, default_value_t = 30.0)]
+    pub speed: f64,
+    /// SQLite file for the record (kept for inspection).
+    #[arg(long, default_value = "nightshift-demo.db")]
+    pub db: PathBuf,
+}
+
+/// `nightshift run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The agent's configuration file.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+/// Where the record is.
+#[derive(Debug, clap::Args)]
+pub struct StoreArgs {
+    /// Store URL or SQLite file (default: the one in --config, else nightshift.db).
+    #[arg(long, env = "NIGHTSHIFT_STORE")]
+    pub store: Option<String>,
+    /// The agent's configuration file, to find the store.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+/// `nightshift incidents ...`.
+#[derive(Debug, Subcommand)]
+pub enum IncidentsCommand {
+    /// A table of incidents.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value = "table")]
+        output: Output,
+        /// Only incidents not closed.
+        #[arg(long)]
+        open: bool,
+    },
+    /// One incident with its timeline.
+    Show {
+        /// Incident id.
+        id: String,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value = "table")]
+        output: Output,
+    },
+}
+
+/// Table or JSON.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Output {
+    /// For people.
+    Table,
+    /// For programs.
+    Json,
+}
+
+/// `nightshift approve|reject`.
+#[derive(Debug, clap::Args)]
+pub struct AnswerArgs {
+    /// Incident id.
+    pub incident: String,
+    /// Who answers.
+    #[arg(long = "as")]
+    pub by: String,
+    /// Why.
+    #[arg(long)]
+    pub reason: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `nightshift policy ...`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Load a policy file and print what it does, or the problem with its file, key and line.
+    Check {
+        /// The file.
+        file: PathBuf,
+    },
 }
 
 /// `nightshift sim`.

@@ -198,6 +198,10 @@ pub enum EvidenceData {
         last_exit_code: Option<i32>,
         /// When the last termination happened.
         last_finished_at: Option<DateTime<Utc>>,
+        /// When the last terminated instance had started (its uptime tells an undersized
+        /// limit, killed right after start, from a slow leak).
+        #[serde(default)]
+        last_started_at: Option<DateTime<Utc>>,
         /// When the current instance started.
         started_at: Option<DateTime<Utc>>,
         /// Pod's Ready condition reason/message when not ready, or pod status reason (Evicted).

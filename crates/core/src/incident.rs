@@ -86,6 +86,7 @@ impl State {
                 | (Observed, Closed)
                 | (Observed, Collecting)
                 | (Escalated, Resolved)
+                | (Escalated, Collecting)
         )
     }
 

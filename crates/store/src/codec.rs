@@ -2,7 +2,6 @@
 //! JSON bodies, so SQL filters and JSON agree.
 
 use nightshift_core::{SignalSource, SignalStatus, State, TimelineKind};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::StoreError;
@@ -87,17 +86,6 @@ pub(crate) fn parse<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, St
 /// Parses an action status.
 pub(crate) fn parse_action_status(text: &str) -> Result<ActionStatus, StoreError> {
     parse("action status", text)
-}
-
-/// Serializes a value to JSON for a column, naming it on failure.
-pub(crate) fn to_json<T: Serialize>(
-    what: &str,
-    value: &T,
-) -> Result<serde_json::Value, StoreError> {
-    serde_json::to_value(value).map_err(|source| StoreError::Encode {
-        what: what.to_owned(),
-        source,
-    })
 }
 
 /// Converts a stored non-negative integer (attempts, rounds, counts).

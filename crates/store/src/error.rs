@@ -59,16 +59,6 @@ pub enum StoreError {
         source: sqlx::Error,
     },
 
-    /// A value could not be turned into JSON for its column.
-    #[error("unable to encode {what} as json")]
-    Encode {
-        /// What was encoded.
-        what: String,
-        /// Why.
-        #[source]
-        source: serde_json::Error,
-    },
-
     /// A stored value could not be read back into its domain type.
     #[error("unable to decode {what} from the database: {problem}")]
     Decode {
@@ -97,10 +87,10 @@ pub enum StoreError {
     },
 
     /// A signal that was never recorded.
-    #[error("signal {source}/{fingerprint} was never recorded")]
+    #[error("signal {origin}/{fingerprint} was never recorded")]
     SignalNotFound {
         /// `alertmanager` or `watcher`.
-        source: String,
+        origin: String,
         /// Its fingerprint.
         fingerprint: String,
     },

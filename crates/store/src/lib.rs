@@ -24,6 +24,8 @@
 //!
 //! Timestamps keep nanoseconds in SQLite and microseconds in PostgreSQL (its precision).
 
+#![warn(missing_docs)]
+
 mod codec;
 mod error;
 mod open;
@@ -224,7 +226,9 @@ impl Store {
     }
 
     /// Entries of all incidents with a sequence number above `after`, in order, at most
-    /// `limit`: a live feed (`after` = the last `seq` seen, 0 to start).
+    /// `limit`: a live feed (`after` = the last `seq` seen, 0 to start). On PostgreSQL,
+    /// concurrent writers may commit numbers out of order, so a feed polled while several
+    /// incidents are written at once can skip an entry; per-incident timelines never do.
     pub async fn timeline_after(
         &self,
         after: i64,

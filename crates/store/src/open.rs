@@ -6,7 +6,7 @@ use std::time::Duration;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{Connection, PgConnection, PgPool, SqlitePool};
 
 use crate::error::StoreError;
 
@@ -98,12 +98,25 @@ async fn connect_postgres(options: PgConnectOptions) -> Result<PgPool, StoreErro
         options.get_port(),
         options.get_database().unwrap_or_default()
     );
+    let failed = |source| StoreError::ConnectPostgres {
+        target: target.clone(),
+        source,
+    };
+    // One plain connection first: the pool retries refused connections until its timeout
+    // and then reports only the timeout, while this says what is wrong (refused, no such
+    // database, authentication).
+    PgConnection::connect_with(&options)
+        .await
+        .map_err(failed)?
+        .close()
+        .await
+        .map_err(failed)?;
     PgPoolOptions::new()
         .max_connections(POSTGRES_CONNECTIONS)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(5))
         .connect_with(options)
         .await
-        .map_err(|source| StoreError::ConnectPostgres { target, source })
+        .map_err(failed)
 }
 
 /// Applies the migrations the database has not seen yet.

@@ -99,4 +99,6 @@ async fn an_unreachable_postgres_names_its_address() {
         err.to_string(),
         "unable to connect to postgresql at 127.0.0.1:9/test"
     );
+    let cause = std::error::Error::source(&err).unwrap().to_string();
+    assert!(cause.contains("refused"), "{cause}");
 }

@@ -19,6 +19,7 @@ use serde_json::json;
 on_both!(
     migrations_apply_twice,
     repeated_fingerprints_are_duplicates,
+    large_batches_keep_their_order,
     resolved_signals_reach_their_incident,
     stale_updates_are_refused,
     timeline_keeps_append_order,
@@ -118,6 +119,51 @@ async fn repeated_fingerprints_are_duplicates(db: &TestDb) {
     );
     assert_eq!(store.stats().await.unwrap().signals, 3);
     assert!(store.record_signals(&[]).await.unwrap().is_empty());
+    store.close().await;
+}
+
+async fn large_batches_keep_their_order(db: &TestDb) {
+    let store = db.open().await;
+    let node = ResourceRef::node("worker-9");
+    let firing: Vec<_> = (0..450)
+        .map(|i| alert(&format!("storm-{i}"), SignalStatus::Firing, &node))
+        .collect();
+    // Every signal twice, then some resolutions: the batch is split into statements where a
+    // fingerprint repeats, and outcomes come back in input order.
+    let mut batch = firing.clone();
+    batch.extend(firing.iter().cloned());
+    batch.extend(
+        (0..450)
+            .step_by(3)
+            .map(|i| alert(&format!("storm-{i}"), SignalStatus::Resolved, &node)),
+    );
+    let outcomes = store.record_signals(&batch).await.unwrap();
+    assert_eq!(outcomes.len(), batch.len());
+    assert!(outcomes[..450].iter().all(|o| *o == SignalOutcome::New));
+    assert!(
+        outcomes[450..900]
+            .iter()
+            .all(|o| *o == SignalOutcome::Duplicate { incident: None })
+    );
+    assert!(
+        outcomes[900..]
+            .iter()
+            .all(|o| *o == SignalOutcome::Resolved { incident: None })
+    );
+    assert_eq!(store.stats().await.unwrap().signals, 450);
+    // Resolved ones fire again as news; the others are still repeats.
+    let again = store.record_signals(&firing[..6]).await.unwrap();
+    assert_eq!(
+        again,
+        [
+            SignalOutcome::New,
+            SignalOutcome::Duplicate { incident: None },
+            SignalOutcome::Duplicate { incident: None },
+            SignalOutcome::New,
+            SignalOutcome::Duplicate { incident: None },
+            SignalOutcome::Duplicate { incident: None },
+        ]
+    );
     store.close().await;
 }
 

@@ -251,7 +251,8 @@ pub(crate) fn api_message(err: &kube::Error) -> String {
                 .details
                 .iter()
                 .flat_map(|d| d.causes.iter())
-                .filter_map(|c| (!c.message.is_empty()).then(|| c.message.clone()))
+                .filter(|c| !c.message.is_empty())
+                .map(|c| c.message.clone())
                 .collect();
             if causes.is_empty() {
                 s.message.clone()

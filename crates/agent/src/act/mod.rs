@@ -89,9 +89,17 @@ impl Default for RetryPolicy {
 }
 
 /// Carries out actions from the catalogue through the Kubernetes API.
+///
+/// Evictions go through a client of their own: kube-rs's default client (`Config::default_retry`)
+/// retries every 429 up to 15 times with exponential back-off, minutes in all, before the
+/// caller sees it, and a 429 is how a disruption budget refuses an eviction. Build the
+/// actuator with [`Actuator::from_config`] (or give it such a client with
+/// [`Actuator::with_eviction_client`]) so that refusals come back at once and the actuator's
+/// own bounded [`RetryPolicy`] decides.
 #[derive(Clone)]
 pub struct Actuator {
     client: Client,
+    evict_client: Client,
     field_manager: String,
     retry: RetryPolicy,
     runbooks: Runbooks,
@@ -201,14 +209,31 @@ pub(crate) fn stamped(mut patch: Value, key: Option<&str>, extra: &[(&str, &str)
 }
 
 impl Actuator {
-    /// An actuator whose changes are attributed to the field manager `nightshift`.
+    /// An actuator whose changes are attributed to the field manager `nightshift`, sending
+    /// everything, evictions included, through `client`.
     pub fn new(client: Client) -> Self {
         Actuator {
+            evict_client: client.clone(),
             client,
             field_manager: "nightshift".into(),
             retry: RetryPolicy::default(),
             runbooks: Runbooks::default(),
         }
+    }
+
+    /// An actuator on `config`: one client as configured, and one without kube-rs's automatic
+    /// retries of 429 for evictions.
+    pub fn from_config(config: kube::Config) -> Result<Self, kube::Error> {
+        let mut no_retry = config.clone();
+        no_retry.default_retry = false;
+        let client = Client::try_from(config)?;
+        Ok(Actuator::new(client).with_eviction_client(Client::try_from(no_retry)?))
+    }
+
+    /// Sends evictions through `client` (one that does not retry 429 by itself).
+    pub fn with_eviction_client(mut self, client: Client) -> Self {
+        self.evict_client = client;
+        self
     }
 
     /// Attributes changes to another field manager.
@@ -527,7 +552,7 @@ impl Actuator {
     }
 
     async fn evict(&self, pod: &PodTarget, dry: bool) -> Result<(), Evicted> {
-        let api: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace);
+        let api: Api<Pod> = Api::namespaced(self.evict_client.clone(), &pod.namespace);
         let ep = EvictParams {
             delete_options: None,
             post_options: PostParams {

@@ -401,7 +401,10 @@ pub async fn run_detectors(
     interval: Duration,
     tx: mpsc::Sender<Vec<Signal>>,
 ) {
-    let mut active: HashMap<String, Detection> = HashMap::new();
+    // A detection stays firing until it has not been seen for `hold`: a crash loop alternates
+    // between running and back-off, and must not flap between firing and resolved.
+    let hold = chrono::Duration::minutes(5);
+    let mut active: HashMap<String, (Detection, DateTime<Utc>)> = HashMap::new();
     loop {
         let now = clock.now();
         let mut found: Vec<Detection> = Vec::new();
@@ -431,20 +434,21 @@ pub async fn run_detectors(
             found.extend(detect_node(&n, now));
         }
         let mut batch = Vec::new();
-        let mut current: HashMap<String, Detection> = HashMap::new();
         for d in found {
             let s = d.signal(SignalStatus::Firing, now);
             if !active.contains_key(&s.fingerprint) {
                 batch.push(s.clone());
             }
-            current.insert(s.fingerprint, d);
+            active.insert(s.fingerprint, (d, now));
         }
-        for (fp, d) in &active {
-            if !current.contains_key(fp) {
+        active.retain(|_, (d, seen)| {
+            if now - *seen >= hold {
                 batch.push(d.signal(SignalStatus::Resolved, now));
+                false
+            } else {
+                true
             }
-        }
-        active = current;
+        });
         if !batch.is_empty() && tx.send(batch).await.is_err() {
             return;
         }

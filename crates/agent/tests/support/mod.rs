@@ -118,9 +118,14 @@ impl Cluster {
         .unwrap();
     }
 
-    /// An actuator with the default settings.
+    /// A client configuration for the API server.
+    pub fn config(&self) -> kube::Config {
+        kube::Config::new(format!("http://{}", self.addr).parse().unwrap())
+    }
+
+    /// An actuator with the default settings (evictions without kube-rs's own 429 retries).
     pub fn actuator(&self) -> Actuator {
-        Actuator::new(self.client.clone())
+        Actuator::from_config(self.config()).expect("actuator")
     }
 
     /// A verifier on the API server's clock.

@@ -1,5 +1,9 @@
 //! One module per subcommand.
 
+mod demo;
+mod incidents;
+mod policy;
+mod run;
 mod scenario;
 mod sim;
 
@@ -15,6 +19,12 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Sim(args) => sim::run(args),
         Command::Scenario(cmd) => scenario::run(cmd),
+        Command::Demo(args) => demo::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Incidents(cmd) => incidents::run(cmd),
+        Command::Approve(args) => incidents::answer(args, true),
+        Command::Reject(args) => incidents::answer(args, false),
+        Command::Policy(cmd) => policy::run(cmd),
     };
     match result {
         Ok(code) => code,
@@ -23,4 +33,13 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A multi-threaded runtime for a command.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("unable to start the async runtime")
 }

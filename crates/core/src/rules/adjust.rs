@@ -67,11 +67,13 @@ pub(crate) fn past_incidents(finding: &mut Finding, facts: &Facts<'_>) {
 }
 
 /// An action found in the incident's timeline.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 struct Tried {
     name: ActionName,
     /// `namespace/name` or `node/<name>`; `None` when the entry did not say.
     target: Option<String>,
+    /// The whole action, when the entry carried it.
+    action: Option<Action>,
 }
 
 impl Tried {
@@ -79,6 +81,32 @@ impl Tried {
         Tried {
             name: action.name(),
             target: action.target().map(|t| t.locate_key()),
+            action: Some(action.clone()),
+        }
+    }
+
+    /// A plan that goes further than the attempt (more replicas, a higher limit) is a new
+    /// step, not a repeat.
+    fn goes_further(&self, plan: &Action) -> bool {
+        match (&self.action, plan) {
+            (
+                Some(Action::Scale {
+                    replicas: tried, ..
+                }),
+                Action::Scale { replicas, .. },
+            ) => replicas > tried,
+            (
+                Some(Action::SetResources { change: tried, .. }),
+                Action::SetResources { change, .. },
+            ) => {
+                let memory = |c: &crate::action::ResourceChange| {
+                    c.limits
+                        .get("memory")
+                        .and_then(|q| nightshift_scenario::units::parse_memory(q).ok())
+                };
+                matches!((memory(change), memory(tried)), (Some(new), Some(old)) if new > old)
+            }
+            _ => false,
         }
     }
 
@@ -93,6 +121,7 @@ impl Tried {
                 .is_some_and(|name| pod.starts_with(&format!("{name}-")));
         }
         self.name == action.name()
+            && !self.goes_further(action)
             && match (&self.target, action.target()) {
                 (None, _) => true,
                 (Some(t), Some(a)) => *t == a.locate_key(),
@@ -159,7 +188,11 @@ fn tried_from_data(data: &Value) -> Option<Tried> {
             .ok()
             .map(|r| r.locate_key()),
     });
-    Some(Tried { name, target })
+    Some(Tried {
+        name,
+        target,
+        action: None,
+    })
 }
 
 /// `rollout-restart deployment/shop/checkout: done`.
@@ -175,7 +208,11 @@ fn tried_from_message(message: &str) -> Option<Tried> {
         .map(|w| w.trim_end_matches([':', ',']))
         .and_then(|w| w.parse::<ResourceRef>().ok())
         .map(|r| r.locate_key());
-    Some(Tried { name, target })
+    Some(Tried {
+        name,
+        target,
+        action: None,
+    })
 }
 
 fn target_key(s: &str) -> String {
@@ -300,7 +337,7 @@ pub(crate) fn honesty(finding: &mut Finding, facts: &Facts<'_>) {
             expected_outcome: "a person checks the diagnosis before anything changes".into(),
         },
     };
-    let at = usize::from(finding.plans.first().is_some_and(|p| p.confidence >= 0.5));
+    let at = usize::from(!unsure_first);
     finding
         .plans
         .insert(at.min(finding.plans.len()), escalation);

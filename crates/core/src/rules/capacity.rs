@@ -1,7 +1,9 @@
 //! Load signatures: more traffic than the replicas can serve, and liveness probes that
 //! fail because latency under load passes their timeout.
 
-use super::facts::{Facts, MetricFact, MetricKind};
+use chrono::Duration;
+
+use super::facts::{Facts, MetricFact, MetricKind, ROLLOUT_WINDOW_MINUTES};
 use super::finding::{Cites, Finding, count};
 use super::patterns;
 use crate::action::Action;
@@ -229,8 +231,13 @@ fn traffic_surge(facts: &Facts<'_>, w: &ResourceRef, load: &Load) -> Option<Find
     if liveness_kills {
         confidence -= 0.15;
     }
-    if load.rate.is_none() {
-        // Without a request rate, a cpu-hungry release or a hot loop look the same.
+    let recent_rollout = facts
+        .rollout_of(w)
+        .and_then(|r| r.newest().zip(r.previous()))
+        .and_then(|(n, _)| n.created_at)
+        .is_some_and(|c| now - c <= Duration::minutes(ROLLOUT_WINDOW_MINUTES));
+    if load.rate.is_none() && (recent_rollout || !symptoms) {
+        // Without a request rate, a cpu-hungry release or a hot loop look like more traffic.
         confidence -= 0.1;
     }
     let replicas = facts.replicas_of(w).unwrap_or(2).max(1);
@@ -268,6 +275,11 @@ fn traffic_surge(facts: &Facts<'_>, w: &ResourceRef, load: &Load) -> Option<Find
                 "if the traffic is not legitimate (a bot, a retry storm), a person must stop it at the edge",
             ),
     )
+}
+
+/// Whether the workload runs at its cpu limit (metrics or alerts).
+pub(crate) fn saturated(facts: &Facts<'_>, w: &ResourceRef) -> bool {
+    Load::of(facts, w).saturated()
 }
 
 /// Pods whose liveness kills the probe's timing explains (latency near the timeout, or the

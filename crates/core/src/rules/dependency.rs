@@ -58,8 +58,9 @@ fn candidates(facts: &Facts<'_>) -> Vec<Candidate> {
         c.error_lines = c.error_lines.saturating_add(d.error_lines);
         c.ready_endpoints = d.ready_endpoints.or(c.ready_endpoints);
         for caller in d.failing_callers {
-            if !caller.is_empty() && !c.callers.contains(caller) {
-                c.callers.push(caller.clone());
+            let caller = caller_workload(facts, caller);
+            if !caller.is_empty() && !c.callers.contains(&caller) {
+                c.callers.push(caller);
             }
         }
         c.cites.add(d.id);
@@ -92,8 +93,114 @@ fn candidates(facts: &Facts<'_>) -> Vec<Candidate> {
             c.cites.add(l.id);
         }
     }
+    correlated_root(facts, &mut out);
     out.retain(|c| c.error_lines > 0 || !c.callers.is_empty());
     out
+}
+
+/// The correlator may have made the dependency itself the incident's root: its bundle then
+/// holds the callers' alerts rather than their logs, and those alerts are what shows it is
+/// missed.
+fn correlated_root(facts: &Facts<'_>, out: &mut Vec<Candidate>) {
+    let root = match (&facts.incident.resource, &facts.primary) {
+        (ResourceRef::External { .. }, _) => facts.incident.resource.clone(),
+        (_, Some(p)) => p.clone(),
+        _ => return,
+    };
+    let alerting: Vec<(String, &crate::evidence::EvidenceId)> = facts
+        .signals
+        .iter()
+        .filter(|s| s.firing)
+        .filter_map(|s| Some((signal_workload(facts, s)?, s.id)))
+        .filter(|(w, _)| *w != root)
+        .map(|(w, id)| (w.locate_key(), id))
+        .collect();
+    if alerting.is_empty() {
+        return;
+    }
+    let index = match out.iter().position(|c| c.target == root) {
+        Some(i) => i,
+        None => {
+            let silent = match &root {
+                ResourceRef::External { .. } => true,
+                w => facts
+                    .containers_of(w)
+                    .iter()
+                    .any(|c| c.running_not_ready() && !c.crash_looping(facts.now)),
+            };
+            if !silent {
+                return;
+            }
+            let host_port = match &root {
+                ResourceRef::External { host_port } => host_port.clone(),
+                other => other.locate_key(),
+            };
+            entry(out, &host_port, root.clone());
+            out.len() - 1
+        }
+    };
+    let c = &mut out[index];
+    for (caller, id) in alerting {
+        if !c.callers.contains(&caller) {
+            c.callers.push(caller);
+        }
+        c.cites.add(id);
+    }
+}
+
+/// The workload (or Service) an alert is about, from its labels.
+fn signal_workload(facts: &Facts<'_>, s: &super::facts::SignalFact<'_>) -> Option<ResourceRef> {
+    let ns = s.label("namespace")?;
+    for (label, kind) in [
+        ("deployment", "Deployment"),
+        ("statefulset", "StatefulSet"),
+        ("daemonset", "DaemonSet"),
+    ] {
+        if let Some(name) = s.label(label) {
+            return Some(facts.resolve_workload(ns, name, Some(kind)));
+        }
+    }
+    if let Some(pod) = s.label("pod") {
+        return facts.owner_of(ns, pod);
+    }
+    let service = s.label("service")?;
+    Some(
+        facts
+            .known_workload(ns, service)
+            .cloned()
+            .unwrap_or_else(|| ResourceRef::Service {
+                namespace: ns.to_string(),
+                name: service.to_string(),
+            }),
+    )
+}
+
+/// A failing caller as `namespace/workload`: collectors may name the caller's pods.
+fn caller_workload(facts: &Facts<'_>, caller: &str) -> String {
+    let Some((ns, name)) = caller.split_once('/') else {
+        return caller.to_string();
+    };
+    if facts.known_workload(ns, name).is_some() {
+        return caller.to_string();
+    }
+    match facts.owner_of(ns, name) {
+        Some(owner) if looks_like_pod(name) => owner.locate_key(),
+        _ => caller.to_string(),
+    }
+}
+
+/// `name-<hash>-<id>` or `name-<ordinal>`.
+fn looks_like_pod(name: &str) -> bool {
+    let parts: Vec<&str> = name.rsplit('-').collect();
+    match parts.as_slice() {
+        [last, ..] if last.chars().all(|c| c.is_ascii_digit()) && !last.is_empty() => true,
+        [id, hash, _, ..] => {
+            id.len() == 5
+                && (6..=10).contains(&hash.len())
+                && hash.chars().all(|c| c.is_ascii_alphanumeric())
+        }
+        _ => false,
+    }
 }
 
 fn entry<'c>(
@@ -234,10 +341,12 @@ fn unavailable(facts: &Facts<'_>, c: &Candidate) -> Option<Finding> {
         if callers_run {
             confidence += 0.05;
         }
-        let summary = format!(
-            "{host_port} (outside the cluster) is failing: {} log {} errors reaching it{sample}",
-            callers, c.error_lines
-        );
+        let symptom = if c.error_lines == 0 {
+            format!("{callers} alert")
+        } else {
+            format!("{callers} log {} errors reaching it", c.error_lines)
+        };
+        let summary = format!("{host_port} (outside the cluster) is failing: {symptom}{sample}");
         return Some(
             Finding::new(Category::DependencyUnavailable, target.clone(), confidence, summary, cites)
                 .escalate(
@@ -277,6 +386,10 @@ fn unavailable(facts: &Facts<'_>, c: &Candidate) -> Option<Finding> {
     let running_not_answering = not_ready
         .iter()
         .any(|p| p.running() && !p.crash_looping(facts.now));
+    if down && running_not_answering {
+        // Its process runs but nothing answers, while others need it: the classic outage.
+        confidence += 0.05;
+    }
     let state = if healthy {
         "reports ready endpoints".to_string()
     } else if running_not_answering {
@@ -291,10 +404,15 @@ fn unavailable(facts: &Facts<'_>, c: &Candidate) -> Option<Finding> {
     } else {
         "state unknown".to_string()
     };
-    let summary = format!(
-        "{target} is unavailable ({state}): {callers} fail to reach {} ({} error lines){sample}",
-        c.host_port, c.error_lines
-    );
+    let symptom = if c.error_lines == 0 {
+        format!("{callers} alert while it does not answer")
+    } else {
+        format!(
+            "{callers} fail to reach {} ({} error lines)",
+            c.host_port, c.error_lines
+        )
+    };
+    let summary = format!("{target} is unavailable ({state}): {symptom}{sample}");
     let finding = Finding::new(
         Category::DependencyUnavailable,
         target.clone(),
@@ -312,6 +430,28 @@ fn unavailable(facts: &Facts<'_>, c: &Candidate) -> Option<Finding> {
         ));
     }
     match target {
+        ResourceRef::Workload { .. } if pods.is_empty() && object.is_none() => {
+            // Nothing of the dependency is in the evidence: it may be down, scaled to zero or
+            // gone, and a restart would be a guess.
+            Some(
+                finding
+                    .escalate(
+                        confidence - 0.1,
+                        &format!(
+                            "{target} does not answer and none of its pods are in the evidence; a person must check whether it runs at all"
+                        ),
+                    )
+                    .plan(
+                        Action::RolloutRestart {
+                            target: target.clone(),
+                        },
+                        confidence - 0.2,
+                        &format!("if {target} runs but hangs, a restart brings it back"),
+                        &format!("{target} Ready again, its callers Ready"),
+                    )
+                    .note(format!("no pod or object of {target} in the evidence")),
+            )
+        }
         ResourceRef::Workload { namespace, .. } => {
             let mut finding = finding.plan(
                 Action::RolloutRestart {

@@ -82,7 +82,12 @@ fn bad_release(facts: &Facts<'_>, w: &ResourceRef) -> Option<Finding> {
     if symptomatic.is_empty() && error_metric.is_none() {
         return None;
     }
-    if errors_only && error_metric.is_none() && error_pods.is_empty() {
+    let error_alert = facts.signals_of(w).into_iter().find(|s| {
+        let n = s.name.to_ascii_lowercase();
+        s.firing && (n.contains("error") || n.contains("5xx"))
+    });
+    // Error lines alone are background noise; errors need a metric or an alert to count.
+    if errors_only && error_metric.is_none() && error_alert.is_none() {
         return None;
     }
     let tie = facts.rollout_tie(w, &symptomatic, window())?;
@@ -111,6 +116,9 @@ fn bad_release(facts: &Facts<'_>, w: &ResourceRef) -> Option<Finding> {
     }
     if let Some(m) = error_metric {
         cites.add(m.id);
+    }
+    if let Some(s) = error_alert.filter(|_| errors_only) {
+        cites.add(s.id);
     }
 
     let effect = if symptomatic.iter().any(|c| c.oom_killed()) {
@@ -166,6 +174,11 @@ fn bad_release(facts: &Facts<'_>, w: &ResourceRef) -> Option<Finding> {
         // The new pods may fail because something they call is down, not because of the release.
         confidence -= 0.2;
     }
+    let saturated = errors_only && super::capacity::saturated(facts, w);
+    if saturated {
+        // Errors at the cpu limit after a rollout: more traffic explains them as well.
+        confidence -= 0.2;
+    }
 
     let who = if symptomatic.is_empty() {
         "pods".to_string()
@@ -193,6 +206,12 @@ fn bad_release(facts: &Facts<'_>, w: &ResourceRef) -> Option<Finding> {
         summary,
         cites,
     );
+    if saturated {
+        finding = finding.note(
+            "the workload is also at its cpu limit: a traffic surge would explain the errors too"
+                .into(),
+        );
+    }
     if let Some(target) = unreachable {
         finding = finding.note(format!(
             "the failing pods also report connection failures to {target}: the release may not be the cause"

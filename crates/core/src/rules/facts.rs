@@ -9,6 +9,10 @@ use crate::evidence::{Evidence, EvidenceData, RevisionSummary};
 use crate::incident::Incident;
 use crate::resource::ResourceRef;
 
+/// A previous revision that ran this long before the newest, with the failures starting only
+/// after the newest, counts as healthy.
+const PREVIOUS_RAN_MINUTES: i64 = 2;
+
 /// Where a container sits relative to the newest rollout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RevisionOf {
@@ -511,8 +515,9 @@ impl<'a> Facts<'a> {
             .iter()
             .any(|h| self.revision_of(rollout, h) == RevisionOf::Previous)
             || (hashes_disjoint && !healthy.is_empty());
+        // The previous revision ran for a while and nothing failed until the new one came.
         let ran_a_while = match (previous.created_at, newest.created_at) {
-            (Some(p), Some(n)) => n - p >= Duration::minutes(10),
+            (Some(p), Some(n)) => n - p >= Duration::minutes(PREVIOUS_RAN_MINUTES),
             _ => false,
         };
         Some(RolloutTie {

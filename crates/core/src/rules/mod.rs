@@ -83,7 +83,7 @@ impl RuleAnalyzer {
                 input.evidence.truncated
             ));
         }
-        notes.append(&mut best.notes.clone());
+        notes.append(&mut best.notes);
         Analysis {
             diagnosis: best.diagnosis(),
             plans: best.plans,

@@ -194,17 +194,30 @@ fn disk_pressure(facts: &Facts<'_>, node: &str) -> Option<Finding> {
             .iter()
             .any(|t| t.contains("node.kubernetes.io/disk-pressure"))
     });
-    let evicted: Vec<&ContainerFact<'_>> = pods_on(facts, node)
+    let on_node = pods_on(facts, node);
+    let node_pods: Vec<&str> = on_node.iter().map(|c| c.pod).collect();
+    // The eviction message may not travel with the pod status; the node's condition or an
+    // Evicted event about the pod then says why.
+    let storage_events: Vec<_> = facts
+        .events
+        .iter()
+        .filter(|e| {
+            e.reason == "Evicted" && e.about_pod() && patterns::is_storage_pressure(e.message)
+        })
+        .collect();
+    let evicted: Vec<&ContainerFact<'_>> = on_node
         .into_iter()
         .filter(|c| {
             c.evicted()
-                && [c.message, c.pod_reason, c.reason]
-                    .iter()
-                    .flatten()
-                    .any(|t| patterns::is_storage_pressure(t))
+                && (pressure
+                    || tainted
+                    || storage_events.iter().any(|e| e.object_name == c.pod)
+                    || [c.message, c.pod_reason, c.reason]
+                        .iter()
+                        .flatten()
+                        .any(|t| patterns::is_storage_pressure(t)))
         })
         .collect();
-    let evicted_pods: Vec<&str> = evicted.iter().map(|c| c.pod).collect();
     let events: Vec<_> = facts
         .events
         .iter()
@@ -212,9 +225,8 @@ fn disk_pressure(facts: &Facts<'_>, node: &str) -> Option<Finding> {
             (e.object_kind.eq_ignore_ascii_case("node")
                 && e.object_name == node
                 && patterns::is_storage_pressure(&format!("{} {}", e.reason, e.message)))
-                || (e.reason == "Evicted"
-                    && evicted_pods.contains(&e.object_name)
-                    && patterns::is_storage_pressure(e.message))
+                || (storage_events.iter().any(|s| s.id == e.id)
+                    && (node_pods.contains(&e.object_name) || pressure || tainted))
         })
         .collect();
     if !pressure && !tainted && evicted.is_empty() {

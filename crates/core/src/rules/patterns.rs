@@ -101,8 +101,9 @@ static PROBE_TIMEOUT: LazyLock<Regex> =
 
 static LIVENESS_KILL: LazyLock<Regex> = LazyLock::new(|| compile(r"(?i)failed liveness probe"));
 
-static SCALED_TO_ZERO: LazyLock<Regex> =
-    LazyLock::new(|| compile(r"(?i)scaled down replica set (\S+) to 0(?: from (\d+))?"));
+static SCALED_TO_ZERO: LazyLock<Regex> = LazyLock::new(|| {
+    compile(r"(?i)scaled down replica set (\S+) (?:to 0(?: from (\d+))?|from (\d+) to 0\b)")
+});
 
 static HANG_HINT: LazyLock<Regex> = LazyLock::new(|| {
     compile(
@@ -330,11 +331,15 @@ pub(crate) fn is_liveness_kill(text: &str) -> bool {
     LIVENESS_KILL.is_match(text)
 }
 
-/// `Scaled down replica set cart-7d9f to 0 from 3`: the replica set and the count before.
+/// `Scaled down replica set cart-7d9f from 3 to 0` (or, before Kubernetes 1.30, `... to 0
+/// from 3`): the replica set and the count before.
 pub(crate) fn scaled_to_zero(text: &str) -> Option<(String, Option<i32>)> {
     let c = SCALED_TO_ZERO.captures(text)?;
     let rs = c.get(1)?.as_str().to_string();
-    let from = c.get(2).and_then(|m| m.as_str().parse().ok());
+    let from = c
+        .get(2)
+        .or_else(|| c.get(3))
+        .and_then(|m| m.as_str().parse().ok());
     Some((rs, from))
 }
 
@@ -450,6 +455,14 @@ mod tests {
         assert_eq!(
             scaled_to_zero("Scaled down replica set cart-7d9f to 0 from 3"),
             Some(("cart-7d9f".into(), Some(3)))
+        );
+        assert_eq!(
+            scaled_to_zero("Scaled down replica set cart-7d9f from 3 to 0"),
+            Some(("cart-7d9f".into(), Some(3)))
+        );
+        assert_eq!(
+            scaled_to_zero("Scaled down replica set cart-7d9f from 3 to 1"),
+            None
         );
         assert!(is_auth_failure("ERROR upstream answered status=401"));
         assert!(is_5xx("ERROR POST /v1/charges status=500 duration_ms=40"));

@@ -113,6 +113,19 @@ fn memory(facts: &Facts<'_>, w: &ResourceRef) -> Option<Finding> {
     // Per-pod view: a young container already near its limit, an old one still growing.
     let mut young_and_full = false;
     let mut old_and_growing = false;
+    // Killed before, yet now running for a while or well under the limit: it does not need
+    // more than the limit from the start.
+    let mut outlives_kill = false;
+    // Killed within two minutes of starting: the working set needs more than the limit
+    // from the start (the uptime of the killed instance, not a guess from metrics).
+    let killed_young = containers.iter().any(|c| {
+        c.oom_killed()
+            && matches!((c.last_started_at, c.last_finished_at), (Some(s), Some(f)) if f - s <= Duration::minutes(2))
+    });
+    let killed_old = containers.iter().any(|c| {
+        c.oom_killed()
+            && matches!((c.last_started_at, c.last_finished_at), (Some(s), Some(f)) if f - s >= Duration::minutes(5))
+    });
     for c in &containers {
         let Some(uptime) = c.uptime(now) else {
             continue;
@@ -128,10 +141,21 @@ fn memory(facts: &Facts<'_>, w: &ResourceRef) -> Option<Finding> {
         {
             old_and_growing = true;
         }
+        if c.oom_killed()
+            && (uptime >= Duration::minutes(5)
+                || (uptime >= Duration::minutes(1) && ratio.is_some_and(|r| r <= 0.6)))
+        {
+            outlives_kill = true;
+        }
     }
-    let leak_score = 2 * u8::from(growth.slow) + u8::from(old_and_growing);
-    let limit_score =
-        2 * u8::from(growth.fast) + u8::from(young_and_full) + u8::from(restarts >= 3);
+    let leak_score = 2 * u8::from(growth.slow)
+        + u8::from(old_and_growing)
+        + u8::from(outlives_kill)
+        + 2 * u8::from(killed_old);
+    let limit_score = 2 * u8::from(growth.fast)
+        + u8::from(young_and_full)
+        + u8::from(restarts >= 3)
+        + 2 * u8::from(killed_young);
     let is_leak = leak_score > limit_score;
 
     let window = if is_leak {
@@ -275,6 +299,9 @@ fn memory(facts: &Facts<'_>, w: &ResourceRef) -> Option<Finding> {
     if young_and_full {
         confidence += 0.1;
     }
+    if killed_young {
+        confidence += 0.15;
+    }
     if worst.is_none() {
         confidence -= 0.05;
     }
@@ -287,7 +314,7 @@ fn memory(facts: &Facts<'_>, w: &ResourceRef) -> Option<Finding> {
     {
         confidence += 0.05;
     }
-    let how = if growth.fast || young_and_full {
+    let how = if growth.fast || young_and_full || killed_young {
         "is OOMKilled soon after each start"
     } else if restarts >= 2 {
         "is OOMKilled repeatedly"

@@ -49,6 +49,7 @@ pub(crate) struct ContainerFact<'a> {
     pub last_reason: Option<&'a str>,
     pub last_exit_code: Option<i32>,
     pub last_finished_at: Option<DateTime<Utc>>,
+    pub last_started_at: Option<DateTime<Utc>>,
     pub started_at: Option<DateTime<Utc>>,
     pub pod_reason: Option<&'a str>,
     pub owner: Option<ResourceRef>,
@@ -464,6 +465,7 @@ impl<'a> ContainerFact<'a> {
             last_reason,
             last_exit_code,
             last_finished_at,
+            last_started_at,
             started_at,
             pod_reason,
         } = &item.data
@@ -487,6 +489,7 @@ impl<'a> ContainerFact<'a> {
             last_reason: last_reason.as_deref(),
             last_exit_code: *last_exit_code,
             last_finished_at: *last_finished_at,
+            last_started_at: *last_started_at,
             started_at: *started_at,
             pod_reason: pod_reason.as_deref(),
             owner: None,

@@ -216,3 +216,32 @@ fn every_replica_hung_gets_a_rolling_restart() {
     );
     between(a.diagnosis.confidence, 0.6, 0.85);
 }
+
+#[test]
+fn auth_failures_before_a_crash_are_noted() {
+    let w = deployment("shop", "checkout");
+    let a = Bundle::on(w.clone())
+        .rollout(w.clone(), vec![rev(1, IMAGE, -9000, 0, &[])])
+        .container(
+            Ctr::running("shop", "checkout-6d5f8c7b9-aaaaa", "checkout", IMAGE)
+                .waiting("CrashLoopBackOff", None)
+                .restarted(6, "Error", 1, 18),
+        )
+        .logs(
+            "shop",
+            "checkout-6d5f8c7b9-aaaaa",
+            true,
+            &[
+                "ERROR pq: password authentication failed for user \"checkout\"",
+                "FATAL cannot start without a database",
+            ],
+        )
+        .analyze();
+    assert_eq!(a.diagnosis.category, Category::Crash);
+    assert!(
+        a.notes.iter().any(|n| n.contains("credentials")),
+        "{:?}",
+        a.notes
+    );
+    assert!(changes_nothing(&a));
+}

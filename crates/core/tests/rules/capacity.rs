@@ -200,3 +200,140 @@ fn a_probe_tightened_by_a_rollout_is_still_the_probe_and_scales_up() {
             .all(|p| !matches!(p.action, Action::RolloutRestart { .. }))
     );
 }
+
+/// What the agent's collector gives today: instant usage from metrics.k8s.io and alerts.
+fn storefront_saturated(replicas: i32) -> Bundle {
+    let w = deployment("shop", "storefront");
+    let image = "registry.local/shop/storefront:5.2.0";
+    let mut b = Bundle::on(w.clone())
+        .signal(
+            "HighErrorRate",
+            true,
+            &[("namespace", "shop"), ("service", "storefront")],
+            6,
+        )
+        .signal(
+            "HighLatency",
+            true,
+            &[("namespace", "shop"), ("service", "storefront")],
+            7,
+        )
+        .workload(
+            w.clone(),
+            replicas,
+            replicas,
+            vec![spec("storefront", image, "256Mi", "500m")],
+        )
+        .rollout(w, vec![rev(1, image, -9000, replicas, &[])]);
+    for i in 0..replicas {
+        let p = format!("storefront-5d6c7b8a9-p{i:04}");
+        b = b
+            .container(Ctr::running("shop", &p, "storefront", image))
+            .metric(
+                pod("shop", &p),
+                Met::new("container_cpu_usage_millicores", 497.0)
+                    .limit(500.0)
+                    .window(0),
+            );
+    }
+    b
+}
+
+#[test]
+fn saturation_with_error_and_latency_alerts_is_enough_to_scale() {
+    let a = storefront_saturated(2).analyze();
+    assert_eq!(a.diagnosis.category, Category::TrafficSurge, "{a:#?}");
+    assert_eq!(
+        first(&a),
+        &Action::Scale {
+            target: deployment("shop", "storefront"),
+            replicas: 4
+        }
+    );
+    between(a.plans[0].confidence, 0.7, 0.85);
+}
+
+#[test]
+fn after_scaling_did_not_suffice_a_larger_scale_is_a_new_step() {
+    let a = storefront_saturated(4)
+        .tried(&Action::Scale {
+            target: deployment("shop", "storefront"),
+            replicas: 4,
+        })
+        .analyze();
+    assert_eq!(
+        first(&a),
+        &Action::Scale {
+            target: deployment("shop", "storefront"),
+            replicas: 8
+        },
+        "{a:#?}"
+    );
+}
+
+#[test]
+fn a_surge_soon_after_an_unrelated_rollout_is_still_a_surge_when_requests_tell() {
+    let w = deployment("shop", "storefront");
+    let old = "registry.local/shop/storefront:5.2.0";
+    let new = "registry.local/shop/storefront:5.2.1";
+    let mut b = Bundle::on(w.clone())
+        .signal(
+            "HighErrorRate",
+            true,
+            &[("namespace", "shop"), ("service", "storefront")],
+            12,
+        )
+        .workload(
+            w.clone(),
+            2,
+            2,
+            vec![spec("storefront", new, "256Mi", "500m")],
+        )
+        .rollout(
+            w.clone(),
+            vec![
+                rev(
+                    2,
+                    new,
+                    5,
+                    2,
+                    &["image storefront:5.2.0 -> storefront:5.2.1"],
+                ),
+                rev(1, old, -9000, 0, &[]),
+            ],
+        )
+        .metric(
+            w.clone(),
+            Met::new("http_requests_per_second", 400.0).range(100.0, 410.0, 15.0),
+        );
+    for p in ["storefront-6e7f8a9b1-aaaaa", "storefront-6e7f8a9b1-bbbbb"] {
+        b = b
+            .container(Ctr::running("shop", p, "storefront", new).started(6))
+            .metric(
+                pod("shop", p),
+                Met::new("container_cpu_usage_millicores", 500.0)
+                    .limit(500.0)
+                    .window(0),
+            )
+            .logs(
+                "shop",
+                p,
+                false,
+                &[
+                    "ERROR GET /products status=503 duration_ms=2400",
+                    "ERROR GET /cart status=503 duration_ms=2100",
+                    "ERROR GET / status=503 duration_ms=1900",
+                ],
+            );
+    }
+    let a = b.analyze();
+    assert_eq!(a.diagnosis.category, Category::TrafficSurge, "{a:#?}");
+    assert!(matches!(first(&a), Action::Scale { replicas, .. } if *replicas >= 4));
+    assert!(
+        a.notes
+            .iter()
+            .any(|n| n.contains("runner-up: deploy/bad-release")),
+        "{:?}",
+        a.notes
+    );
+}

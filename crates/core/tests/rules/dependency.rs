@@ -189,7 +189,7 @@ fn scaled_to_zero_scales_back_to_the_count_it_had() {
         name: "cart".into(),
     })
     .workload(cart.clone(), 0, 0, vec![spec("cart", "registry.local/shop/cart:1.9.0", "256Mi", "500m")])
-    .workload_event(cart.clone(), "ScalingReplicaSet", "Scaled down replica set cart-7c9d8f6b5 to 0 from 3", 3)
+    .workload_event(cart.clone(), "ScalingReplicaSet", "Scaled down replica set cart-7c9d8f6b5 from 3 to 0", 3)
     .signal("ServiceNoEndpointsWithCallers", true, &[("namespace", "shop"), ("service", "cart")], 4)
     .container(Ctr::running("shop", "storefront-5d6c7b8a9-aaaaa", "storefront", "registry.local/shop/storefront:5.2.0"))
     .logs(
@@ -248,4 +248,162 @@ fn scaled_to_zero_that_nobody_misses_is_not_scaled_up_first() {
     assert_eq!(a.diagnosis.category, Category::ScaledToZero);
     assert!(matches!(first(&a), Action::Escalate { .. }), "{a:#?}");
     assert!(a.diagnosis.confidence < 0.5);
+}
+
+#[test]
+fn a_dependency_with_nothing_of_it_in_the_evidence_is_escalated_before_a_blind_restart() {
+    let storefront = deployment("shop", "storefront");
+    let a = Bundle::on(storefront.clone())
+        .dependency(
+            storefront,
+            "catalog.shop.svc.cluster.local:80",
+            Some(deployment("shop", "catalog")),
+            Some(0),
+            &["shop/storefront"],
+            30,
+        )
+        .container(
+            Ctr::running(
+                "shop",
+                "storefront-5d6c7b8a9-aaaaa",
+                "storefront",
+                "registry.local/shop/storefront:5.2.0",
+            )
+            .not_ready(),
+        )
+        .analyze();
+    assert_eq!(
+        a.diagnosis.category,
+        Category::DependencyUnavailable,
+        "{a:#?}"
+    );
+    assert_eq!(a.diagnosis.root_cause, deployment("shop", "catalog"));
+    assert!(matches!(first(&a), Action::Escalate { .. }), "{a:#?}");
+    assert!(matches!(a.plans[1].action, Action::RolloutRestart { .. }));
+}
+
+#[test]
+fn a_dependency_made_the_incident_root_is_diagnosed_from_its_callers_alerts() {
+    let pg = statefulset("shop", "postgres");
+    let a = Bundle::on(pg.clone())
+        .signal(
+            "KubePodNotReady",
+            true,
+            &[("namespace", "shop"), ("pod", "orders-5f6d7c8b9-aaaaa")],
+            6,
+        )
+        .signal(
+            "HighErrorRate",
+            true,
+            &[("namespace", "shop"), ("service", "orders")],
+            6,
+        )
+        .signal(
+            "KubeStatefulSetReplicasMismatch",
+            true,
+            &[("namespace", "shop"), ("statefulset", "postgres")],
+            8,
+        )
+        .workload(
+            pg.clone(),
+            1,
+            0,
+            vec![spec(
+                "postgres",
+                "registry.local/shop/postgres:16.4",
+                "2Gi",
+                "2",
+            )],
+        )
+        .container(
+            Ctr::running(
+                "shop",
+                "postgres-0",
+                "postgres",
+                "registry.local/shop/postgres:16.4",
+            )
+            .not_ready(),
+        )
+        .pod_warning(
+            "shop",
+            "postgres-0",
+            "Unhealthy",
+            "Readiness probe failed: Get \"http://10.1.0.4:8080/ready\": context deadline exceeded",
+            30,
+            3,
+        )
+        .logs(
+            "shop",
+            "postgres-0",
+            false,
+            &["LOG:  checkpoint complete: wrote 120 buffers (0.7%)"],
+        )
+        .analyze();
+    assert_eq!(
+        a.diagnosis.category,
+        Category::DependencyUnavailable,
+        "{a:#?}"
+    );
+    assert_eq!(a.diagnosis.root_cause, pg);
+    assert_eq!(first(&a), &Action::RolloutRestart { target: pg });
+    assert!(
+        a.diagnosis.summary.contains("shop/orders"),
+        "{}",
+        a.diagnosis.summary
+    );
+    between(a.diagnosis.confidence, 0.7, 0.9);
+}
+
+#[test]
+fn an_external_root_with_only_its_callers_alerts_escalates() {
+    let host = "api.card-processor.example.com:443";
+    let external = ResourceRef::External {
+        host_port: host.into(),
+    };
+    let a = Bundle::on(external.clone())
+        .signal(
+            "HighErrorRate",
+            true,
+            &[("namespace", "payments"), ("service", "payments-api")],
+            6,
+        )
+        .dependency(external.clone(), host, None, None, &[], 0)
+        .analyze();
+    assert_eq!(
+        a.diagnosis.category,
+        Category::DependencyUnavailable,
+        "{a:#?}"
+    );
+    assert_eq!(a.diagnosis.root_cause, external);
+    assert!(matches!(first(&a), Action::Escalate { .. }));
+    assert!(changes_nothing(&a));
+}
+
+#[test]
+fn callers_named_by_their_pods_are_reported_as_workloads() {
+    let a = Bundle::on(deployment("shop", "orders"))
+        .dependency(
+            deployment("shop", "orders"),
+            PG_HOST,
+            Some(statefulset("shop", "postgres")),
+            Some(0),
+            &["shop/orders-5f6d7c8b9-aaaaa", "shop/orders-5f6d7c8b9-bbbbb"],
+            12,
+        )
+        .container(
+            Ctr::running(
+                "shop",
+                "postgres-0",
+                "postgres",
+                "registry.local/shop/postgres:16.4",
+            )
+            .not_ready(),
+        )
+        .analyze();
+    assert_eq!(a.diagnosis.root_cause, statefulset("shop", "postgres"));
+    assert!(
+        a.diagnosis.summary.contains("shop/orders fail"),
+        "{}",
+        a.diagnosis.summary
+    );
 }

@@ -132,3 +132,40 @@ fn disk_pressure_cordons_and_asks_for_a_cleanup() {
     );
     between(a.diagnosis.confidence, 0.75, 0.9);
 }
+
+#[test]
+fn pods_evicted_from_a_node_under_disk_pressure_count_even_without_the_message() {
+    let a = Bundle::on(pod("shop", "catalog-59c8d7f6b-aaaaa"))
+        .node(
+            "node-a",
+            vec![
+                condition("Ready", "True", Some("KubeletReady")),
+                condition("DiskPressure", "True", Some("KubeletHasDiskPressure")),
+            ],
+            &["node.kubernetes.io/disk-pressure:NoSchedule"],
+            &[],
+        )
+        .container(
+            Ctr::running(
+                "shop",
+                "catalog-59c8d7f6b-aaaaa",
+                "catalog",
+                "registry.local/shop/catalog:3.3.2",
+            )
+            .evicted("Evicted"),
+        )
+        .analyze();
+    assert_eq!(a.diagnosis.category, Category::NodeDiskPressure, "{a:#?}");
+    assert_eq!(a.diagnosis.root_cause, ResourceRef::node("node-a"));
+    assert!(
+        a.diagnosis.summary.contains("1 pod evicted"),
+        "{}",
+        a.diagnosis.summary
+    );
+    assert_eq!(
+        first(&a),
+        &Action::CordonNode {
+            node: "node-a".into()
+        }
+    );
+}

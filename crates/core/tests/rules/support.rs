@@ -330,6 +330,7 @@ impl Bundle {
                 last_reason: c.last_reason,
                 last_exit_code: c.last_exit_code,
                 last_finished_at: c.last_finished_at,
+                last_started_at: None,
                 started_at: c.started_at,
                 pod_reason: c.pod_reason,
             },

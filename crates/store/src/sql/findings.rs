@@ -256,12 +256,15 @@ pub(crate) async fn record_decision(
     Ok(DecisionId(id))
 }
 
+/// `id, attempt, decided_at, plan, body` of a decision row.
+type DecisionRow = (i64, i64, DateTime<Utc>, Json<Plan>, Json<Decision>);
+
 /// Every decision about an incident, oldest first.
 pub(crate) async fn decisions(
     pool: &Pool,
     incident: &IncidentId,
 ) -> Result<Vec<DecisionRecord>, StoreError> {
-    let rows: Vec<(i64, i64, DateTime<Utc>, Json<Plan>, Json<Decision>)> = sqlx::query_as(
+    let rows: Vec<DecisionRow> = sqlx::query_as(
         "SELECT id, attempt, decided_at, plan, body FROM decisions WHERE incident_id = $1 \
          ORDER BY id",
     )

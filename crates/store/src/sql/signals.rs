@@ -1,6 +1,10 @@
 // Signals: dedup by (source, fingerprint), resolution, and the incident each one joined.
 // Included once per dialect by sql/mod.rs; see there for `Db`, `Pool`, `Conn`.
 
+/// Signals per `INSERT`: 10 binds each, well under both dialects' parameter limits, and few
+/// enough round trips that intake is bound by the database, not by them.
+const SIGNALS_PER_STATEMENT: usize = 200;
+
 /// Records a batch of signals in one transaction, returning what each one meant, in order.
 pub(crate) async fn record_signals(
     pool: &Pool,
@@ -12,8 +16,24 @@ pub(crate) async fn record_signals(
         .await
         .map_err(|e| StoreError::query(what(), e))?;
     let mut outcomes = Vec::with_capacity(signals.len());
-    for signal in signals {
-        outcomes.push(upsert_signal(&mut tx, signal, received).await?);
+    let mut rest = signals;
+    while !rest.is_empty() {
+        // One statement may not touch a row twice (PostgreSQL refuses, and the outcome of the
+        // second touch depends on the first), so a repeated fingerprint starts a new one.
+        let mut keys = std::collections::HashSet::with_capacity(SIGNALS_PER_STATEMENT);
+        let len = rest
+            .iter()
+            .take(SIGNALS_PER_STATEMENT)
+            .take_while(|s| keys.insert((s.source, s.fingerprint.as_str())))
+            .count();
+        let (chunk, tail) = rest.split_at(len);
+        upsert_signals(&mut tx, chunk, received, &mut outcomes)
+            .await
+            .map_err(|e| match e {
+                StoreError::Query { source, .. } => StoreError::query(what(), source),
+                other => other,
+            })?;
+        rest = tail;
     }
     tx.commit()
         .await
@@ -21,22 +41,36 @@ pub(crate) async fn record_signals(
     Ok(outcomes)
 }
 
-/// One signal: insert it, or update the row its fingerprint already has.
-async fn upsert_signal(
+/// Inserts the signals (distinct keys), or updates the rows their keys already have.
+async fn upsert_signals(
     conn: &mut Conn,
-    signal: &Signal,
+    chunk: &[Signal],
     received: DateTime<Utc>,
-) -> Result<SignalOutcome, StoreError> {
-    let source = source_str(signal.source);
-    let what = || format!("record signal {source}/{}", signal.fingerprint);
-    // `prev_status` comes back NULL for a fresh row and as the earlier status for a repeat;
-    // a firing signal that fires again after it resolved is news again and is detached from
-    // its old incident, to be correlated afresh.
-    let (prev, incident): (Option<String>, Option<String>) = sqlx::query_as(
+    outcomes: &mut Vec<SignalOutcome>,
+) -> Result<(), StoreError> {
+    let mut insert = sqlx::QueryBuilder::<Db>::new(
         "INSERT INTO signals (source, fingerprint, status, prev_status, name, resource_key, \
-         starts_at, ends_at, first_seen, last_seen, deliveries, body) \
-         VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $8, $8, 1, $9) \
-         ON CONFLICT (source, fingerprint) DO UPDATE SET \
+         starts_at, ends_at, first_seen, last_seen, deliveries, body) ",
+    );
+    insert.push_values(chunk, |mut row, signal| {
+        row.push_bind(source_str(signal.source))
+            .push_bind(signal.fingerprint.as_str())
+            .push_bind(status_str(signal.status))
+            .push("NULL")
+            .push_bind(signal.name.as_str())
+            .push_bind(signal.resource.as_ref().map(resource_key))
+            .push_bind(signal.starts_at)
+            .push_bind(signal.ends_at)
+            .push_bind(received)
+            .push_bind(received)
+            .push("1")
+            .push_bind(Json(signal));
+    });
+    // `prev_status` comes back NULL for a fresh row and as the earlier status for a repeat;
+    // a signal that fires again after it resolved is news again and is detached from its
+    // old incident, to be correlated afresh.
+    insert.push(
+        " ON CONFLICT (source, fingerprint) DO UPDATE SET \
            prev_status = signals.status, \
            status = excluded.status, \
            name = excluded.name, \
@@ -48,23 +82,61 @@ async fn upsert_signal(
            body = excluded.body, \
            incident_id = CASE WHEN signals.status = 'resolved' AND excluded.status = 'firing' \
                               THEN NULL ELSE signals.incident_id END \
-         RETURNING prev_status, incident_id",
-    )
-    .bind(source)
-    .bind(&signal.fingerprint)
-    .bind(status_str(signal.status))
-    .bind(&signal.name)
-    .bind(signal.resource.as_ref().map(resource_key))
-    .bind(signal.starts_at)
-    .bind(signal.ends_at)
-    .bind(received)
-    .bind(Json(signal))
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(|e| StoreError::query(what(), e))?;
-    let incident = incident.map(IncidentId);
+         RETURNING source, fingerprint, prev_status, incident_id",
+    );
+    let rows: Vec<(String, String, Option<String>, Option<String>)> = insert
+        .build_query_as()
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| StoreError::query("record signals", e))?;
+    // RETURNING promises no order. Both databases return rows in VALUES order in practice,
+    // so check that cheaply and match by key only when it does not hold.
+    let in_order = rows.len() == chunk.len()
+        && rows
+            .iter()
+            .zip(chunk)
+            .all(|((source, fingerprint, ..), signal)| {
+                source == source_str(signal.source) && *fingerprint == signal.fingerprint
+            });
+    let rows = if in_order {
+        rows
+    } else {
+        let mut by_key: std::collections::HashMap<(String, String), _> = rows
+            .into_iter()
+            .map(|row| ((row.0.clone(), row.1.clone()), row))
+            .collect();
+        let mut ordered = Vec::with_capacity(chunk.len());
+        for signal in chunk {
+            let key = (
+                source_str(signal.source).to_owned(),
+                signal.fingerprint.clone(),
+            );
+            let row = by_key.remove(&key).ok_or_else(|| StoreError::Decode {
+                what: "recorded signals".into(),
+                problem: format!("no row came back for {}/{}", key.0, key.1),
+            })?;
+            ordered.push(row);
+        }
+        ordered
+    };
+    for (signal, (_, _, prev, incident)) in chunk.iter().zip(rows) {
+        let incident = incident.map(IncidentId);
+        outcomes.push(outcome(conn, signal, prev.as_deref(), incident, received).await?);
+    }
+    Ok(())
+}
+
+/// What a delivery meant, given the status the row had before it; a resolution that reaches
+/// an incident goes on its timeline.
+async fn outcome(
+    conn: &mut Conn,
+    signal: &Signal,
+    prev: Option<&str>,
+    incident: Option<IncidentId>,
+    received: DateTime<Utc>,
+) -> Result<SignalOutcome, StoreError> {
     let firing = signal.status == SignalStatus::Firing;
-    Ok(match (prev.as_deref(), firing) {
+    Ok(match (prev, firing) {
         (None | Some("resolved"), true) => SignalOutcome::New,
         (Some(_), true) | (Some("resolved"), false) => SignalOutcome::Duplicate { incident },
         (_, false) => {
@@ -137,7 +209,7 @@ async fn link_signal(
     })?;
     let Some((name, status)) = row else {
         return Err(StoreError::SignalNotFound {
-            source: source.to_owned(),
+            origin: source.to_owned(),
             fingerprint: signal.fingerprint.clone(),
         });
     };
@@ -152,7 +224,8 @@ async fn link_signal(
             "status": status,
         }),
     };
-    append_entry(conn, incident, &entry).await
+    append_entry(conn, incident, &entry).await?;
+    Ok(())
 }
 
 /// The incident a signal joined, if any.

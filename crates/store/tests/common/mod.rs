@@ -21,8 +21,8 @@ use nightshift_store::Store;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, PgPool};
 
-/// The PostgreSQL the project's machines run.
-pub const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+/// The PostgreSQL the project's machines run; `NIGHTSHIFT_TEST_POSTGRES` names another.
+const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 const SCHEMA_PREFIX: &str = "nst_";
 const STALE_AFTER_SECS: u64 = 3600;
 
@@ -54,19 +54,21 @@ impl TestDb {
     /// A fresh schema in the test PostgreSQL; `None` (with a note) when it is unreachable
     /// and `CI` is unset. With `CI` set an unreachable PostgreSQL fails the test.
     pub async fn postgres() -> Option<TestDb> {
+        let server =
+            std::env::var("NIGHTSHIFT_TEST_POSTGRES").unwrap_or_else(|_| POSTGRES.to_owned());
         let admin = match PgPoolOptions::new()
             .max_connections(1)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect(POSTGRES)
+            .acquire_timeout(Duration::from_secs(3))
+            .connect(&server)
             .await
         {
             Ok(admin) => admin,
             Err(e) if std::env::var_os("CI").is_some() => {
-                panic!("PostgreSQL at {POSTGRES} is required when CI is set: {e}")
+                panic!("PostgreSQL at {server} is required when CI is set: {e}")
             }
             Err(e) => {
                 eprintln!(
-                    "note: skipping the PostgreSQL variant: {POSTGRES} is unreachable ({e}); \
+                    "note: skipping the PostgreSQL variant: {server} is unreachable ({e}); \
                      start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`"
                 );
                 return None;
@@ -84,7 +86,7 @@ impl TestDb {
             .await
             .expect("create the test schema");
         Some(TestDb {
-            url: format!("{POSTGRES}?options[search_path]={schema}"),
+            url: format!("{server}?options[search_path]={schema}"),
             place: Place::Postgres { schema, admin },
         })
     }

@@ -1,0 +1,132 @@
+//! `nightshift demo`: a scenario on the simulated cluster with the agent in `auto` mode,
+//! printing the incident timeline as it unfolds.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use nightshift::lab::{Lab, LabOptions};
+use nightshift_core::TimelineKind;
+use nightshift_scenario::Scenario;
+
+use crate::cli::DemoArgs;
+
+/// The scenario the demo runs by default: a memory limit set below the working set.
+const DEFAULT_SCENARIO: &str =
+    include_str!("../../../../scenarios/memory-limit-checkout-oom-undersized.yaml");
+
+fn load(name: Option<&str>) -> Result<Scenario, String> {
+    let Some(name) = name else {
+        return nightshift_scenario::parse_str(
+            DEFAULT_SCENARIO,
+            "built-in memory-limit-checkout-oom-undersized.yaml",
+        )
+        .map_err(|e| e.to_string());
+    };
+    let path = Path::new(name);
+    let candidates = [
+        path.to_path_buf(),
+        Path::new("scenarios").join(format!("{name}.yaml")),
+    ];
+    for c in &candidates {
+        if c.is_file() {
+            return nightshift_scenario::load_file(c).map_err(|e| e.to_string());
+        }
+    }
+    Err(format!(
+        "scenario {name:?}: no file {} or {}",
+        candidates[0].display(),
+        candidates[1].display()
+    ))
+}
+
+/// Runs the demo.
+pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let scenario = match load(args.scenario.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(super::EXIT_BAD_INPUT));
+        }
+    };
+    if args.db.exists() {
+        std::fs::remove_file(&args.db)?;
+    }
+    super::runtime()?.block_on(async move {
+        let mut opts = LabOptions::new(args.db.clone());
+        opts.speed = args.speed;
+        let start_ms = opts.start_ms;
+        println!(
+            "nightshift demo: scenario {} ({}), {}x simulated time, policy auto",
+            scenario.name, scenario.summary, args.speed
+        );
+        for f in &scenario.faults {
+            println!(
+                "  fault at +{}: {} on {}",
+                nightshift_scenario::units::format_duration(f.at),
+                f.kind.type_name(),
+                f.target
+            );
+        }
+        let mut lab = Lab::start(&scenario, opts).await?;
+        println!(
+            "  cluster API http://{}  agent API http://{}",
+            lab.cluster.addr, lab.agent.addr
+        );
+        let mut live = lab.agent.engine.subscribe();
+        let printer = tokio::spawn(async move {
+            while let Ok(ev) = live.recv().await {
+                let t = (ev.entry.at.timestamp_millis() - start_ms).max(0) / 1000;
+                let tag = match ev.entry.kind {
+                    TimelineKind::Transition => "state",
+                    TimelineKind::Signal => "signal",
+                    TimelineKind::Evidence => "evidence",
+                    TimelineKind::Diagnosis => "diagnosis",
+                    TimelineKind::Plan => "plan",
+                    TimelineKind::Decision => "decision",
+                    TimelineKind::Approval => "approval",
+                    TimelineKind::Intent => "intent",
+                    TimelineKind::DryRun => "dry-run",
+                    TimelineKind::Action => "action",
+                    TimelineKind::Verification => "verify",
+                    TimelineKind::Notification => "notify",
+                    TimelineKind::Note => "note",
+                };
+                println!(
+                    "[+{:02}:{:02}] {} {:<10} {}",
+                    t / 60,
+                    t % 60,
+                    ev.incident,
+                    tag,
+                    ev.entry.message
+                );
+            }
+        });
+        lab.run_to_horizon().await;
+        printer.abort();
+        let list = lab.agent.engine.store().list(&Default::default()).await?;
+        println!("\nincidents:");
+        for s in &list {
+            let i = &s.incident;
+            println!(
+                "  {}  {:?}  {}  category {}  root cause {}",
+                i.id,
+                i.state,
+                i.resource,
+                i.category
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                i.root_cause
+                    .as_ref()
+                    .map(|r| r.to_string())
+                    .unwrap_or_else(|| "-".into())
+            );
+        }
+        println!(
+            "\nthe record is in {} (nightshift incidents list --store {})",
+            args.db.display(),
+            args.db.display()
+        );
+        lab.stop();
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,146 @@
+//! `nightshift incidents list|show` and `nightshift approve|reject`, on the record directly:
+//! a running agent notices the change on its next look.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use nightshift_agent::runtime::AgentConfig;
+use nightshift_core::{IncidentId, State};
+use nightshift_store::{ApprovalAnswer, IncidentFilter, Store};
+
+use crate::cli::{AnswerArgs, IncidentsCommand, Output, StoreArgs};
+
+fn store_url(a: &StoreArgs) -> anyhow::Result<String> {
+    if let Some(s) = &a.store {
+        return Ok(if s.contains("://") || s.starts_with("sqlite:") {
+            s.clone()
+        } else {
+            format!("sqlite://{s}")
+        });
+    }
+    if let Some(c) = &a.config {
+        return Ok(AgentConfig::load(c)?.store);
+    }
+    Ok(AgentConfig::default().store)
+}
+
+async fn open(a: &StoreArgs) -> anyhow::Result<Store> {
+    let url = store_url(a)?;
+    Store::open(&url)
+        .await
+        .with_context(|| format!("unable to open the record {url}"))
+}
+
+/// Runs `incidents list|show`.
+pub fn run(cmd: IncidentsCommand) -> anyhow::Result<ExitCode> {
+    super::runtime()?.block_on(async move {
+        match cmd {
+            IncidentsCommand::List {
+                store,
+                output,
+                open: only_open,
+            } => {
+                let s = open(&store).await?;
+                let list = s
+                    .list(&IncidentFilter {
+                        open_only: only_open,
+                        ..Default::default()
+                    })
+                    .await?;
+                match output {
+                    Output::Json => println!(
+                        "{}",
+                        serde_json::to_string_pretty(
+                            &list.iter().map(|x| &x.incident).collect::<Vec<_>>()
+                        )?
+                    ),
+                    Output::Table => {
+                        println!(
+                            "{:<12} {:<18} {:<28} {:<26} {:<8} OPENED",
+                            "ID", "STATE", "RESOURCE", "CATEGORY", "ATTEMPTS"
+                        );
+                        for x in &list {
+                            let i = &x.incident;
+                            println!(
+                                "{:<12} {:<18} {:<28} {:<26} {:<8} {}",
+                                i.id.0,
+                                format!("{:?}", i.state),
+                                i.resource.to_string(),
+                                i.category
+                                    .map(|c| c.to_string())
+                                    .unwrap_or_else(|| "-".into()),
+                                i.attempts,
+                                i.opened_at.to_rfc3339()
+                            );
+                        }
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            IncidentsCommand::Show { id, store, output } => {
+                let s = open(&store).await?;
+                let id = IncidentId(id);
+                let Some(inc) = s.get(&id).await? else {
+                    eprintln!("error: incident {} not found", id.0);
+                    return Ok(ExitCode::FAILURE);
+                };
+                let timeline = s.timeline(&id).await?;
+                match output {
+                    Output::Json => println!(
+                        "{}",
+                        serde_json::to_string_pretty(
+                            &serde_json::json!({"incident": inc.incident, "timeline": timeline})
+                        )?
+                    ),
+                    Output::Table => {
+                        let i = &inc.incident;
+                        println!("{}  {:?}  {}\n{}\n", i.id, i.state, i.resource, i.title);
+                        for e in timeline {
+                            println!(
+                                "{}  {:<12} {}",
+                                e.at.format("%H:%M:%S"),
+                                format!("{:?}", e.kind).to_lowercase(),
+                                e.message
+                            );
+                        }
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    })
+}
+
+/// Runs `approve|reject`.
+pub fn answer(args: AnswerArgs, approve: bool) -> anyhow::Result<ExitCode> {
+    super::runtime()?.block_on(async move {
+        let s = open(&args.store).await?;
+        let id = IncidentId(args.incident.clone());
+        let Some(inc) = s.get(&id).await? else {
+            eprintln!("error: incident {} not found", id.0);
+            return Ok(ExitCode::FAILURE);
+        };
+        if inc.incident.state != State::AwaitingApproval {
+            eprintln!(
+                "error: incident {} is {:?}, not awaiting approval",
+                id.0, inc.incident.state
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+        let answer = ApprovalAnswer {
+            approve,
+            by: args.by.clone(),
+            reason: args.reason.clone(),
+            at: chrono::Utc::now(),
+        };
+        let after = s.decide_approval(&id, &answer).await?;
+        println!(
+            "{} {} by {}: now {:?}",
+            id.0,
+            if approve { "approved" } else { "rejected" },
+            args.by,
+            after.incident.state
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}

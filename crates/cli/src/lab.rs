@@ -1,0 +1,144 @@
+//! The lab: a simulated cluster and the agent in one process, the agent talking to the
+//! cluster through its real Kubernetes client over loopback HTTP and receiving the simulated
+//! monitoring's Alertmanager webhooks, both on the simulation's clock.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use nightshift_agent::clock::{Clock, ExternalClock};
+use nightshift_agent::engine::EngineConfig;
+use nightshift_agent::http::Auth;
+use nightshift_agent::runtime::{RunningAgent, StartOptions, start};
+use nightshift_agent::verify::ClusterClock;
+use nightshift_core::RuleAnalyzer;
+use nightshift_core::policy::Policy;
+use nightshift_scenario::Scenario;
+use nightshift_sim::Simulation;
+use nightshift_sim::server::{self, ServeOptions};
+use nightshift_store::Store;
+
+/// The lab's policy: auto mode, every action low risk on a disposable cluster.
+pub const LAB_POLICY: &str = include_str!("../../../deploy/policy.lab.yaml");
+
+/// How to run a lab.
+#[derive(Debug, Clone)]
+pub struct LabOptions {
+    /// Simulated seconds per real second.
+    pub speed: f64,
+    /// Simulated start time, ms since the epoch.
+    pub start_ms: i64,
+    /// Store URL.
+    pub store: String,
+    /// The policy (the lab default is `auto`).
+    pub policy: Policy,
+    /// Run the agent's own detectors besides the simulated monitoring.
+    pub watchers: bool,
+    /// Engine settings.
+    pub engine: EngineConfig,
+}
+
+impl LabOptions {
+    /// Defaults: auto mode, SQLite at `db`, speed 30.
+    pub fn new(db: PathBuf) -> Self {
+        LabOptions {
+            speed: 30.0,
+            start_ms: chrono::Utc::now().timestamp_millis() / 1000 * 1000,
+            store: format!("sqlite://{}?mode=rwc", db.display()),
+            policy: Policy::parse(LAB_POLICY, "deploy/policy.lab.yaml")
+                .expect("the lab policy parses"),
+            watchers: true,
+            engine: EngineConfig {
+                stabilization: Duration::from_secs(90),
+                ..EngineConfig::default()
+            },
+        }
+    }
+}
+
+/// A running lab.
+pub struct Lab {
+    /// The cluster.
+    pub sim: Arc<Simulation>,
+    /// The cluster's server.
+    pub cluster: server::Running,
+    /// The agent.
+    pub agent: RunningAgent<RuleAnalyzer>,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")
+        .context("unable to find a free loopback port")?;
+    Ok(l.local_addr()?.port())
+}
+
+impl Lab {
+    /// Starts the cluster of `scenario` and the agent against it.
+    pub async fn start(scenario: &Scenario, opts: LabOptions) -> anyhow::Result<Lab> {
+        let sim = Simulation::new(scenario, opts.start_ms);
+        let agent_port = free_port()?;
+        let cluster = server::start(
+            sim.clone(),
+            &ServeOptions {
+                listen: "127.0.0.1:0".parse()?,
+                speed: opts.speed,
+                alert_webhook: Some(format!(
+                    "http://127.0.0.1:{agent_port}/api/v1/alerts/alertmanager"
+                )),
+                kubeconfig_out: None,
+                stop_at_horizon: true,
+            },
+        )
+        .await?;
+        let mut config = kube::Config::new(format!("http://{}", cluster.addr).parse()?);
+        config.read_timeout = Some(Duration::from_secs(30));
+        let client = kube::Client::try_from(config)?;
+        let store = Store::open(&opts.store)
+            .await
+            .with_context(|| format!("unable to open the store {}", opts.store))?;
+        let sim_clock = sim.clock().clone();
+        let clock: Arc<dyn Clock> = Arc::new(ExternalClock::new(
+            move || sim_clock.now_ms(),
+            Duration::from_millis(20),
+        ));
+        let sim_clock = sim.clock().clone();
+        let cluster_clock = ClusterClock::Custom(Arc::new(move || sim_clock.now()));
+        let agent = start(
+            client,
+            clock,
+            RuleAnalyzer::new(),
+            opts.policy,
+            store,
+            StartOptions {
+                listen: format!("127.0.0.1:{agent_port}").parse()?,
+                auth: Auth::default(),
+                notifier: None,
+                engine: opts.engine,
+                watchers: opts.watchers,
+                watch_interval: Duration::from_secs(15),
+                cluster_clock,
+            },
+        )
+        .await?;
+        Ok(Lab {
+            sim,
+            cluster,
+            agent,
+        })
+    }
+
+    /// Waits until the scenario's horizon.
+    pub async fn run_to_horizon(&mut self) {
+        while !self.cluster.clock.is_finished() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops the agent and the cluster.
+    pub fn stop(&self) {
+        self.agent.stop();
+        self.cluster.server.abort();
+        self.cluster.clock.abort();
+    }
+}
