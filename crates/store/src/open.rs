@@ -70,7 +70,7 @@ async fn connect_sqlite(
     let options = options
         .foreign_keys(true)
         .busy_timeout(BUSY_TIMEOUT)
-        .synchronous(SqliteSynchronous::Full);
+        .synchronous(SqliteSynchronous::Normal);
     let options = if memory {
         options
     } else {
