@@ -540,61 +540,43 @@ impl ContainerRuntime {
 }
 
 fn missing_reference(store: &Store, ns: &str, c: &Container) -> Option<String> {
+    // Every non-optional ConfigMap/Secret the container reads, from envFrom and env.
+    let mut refs: Vec<(&str, &str)> = Vec::new();
     for ef in c.env_from.iter().flatten() {
-        if let Some(r) = &ef.config_map_ref
-            && r.optional != Some(true)
-            && store
-                .get(
-                    resources::find("", "v1", "configmaps").expect("registered"),
-                    ns,
-                    &r.name,
-                )
-                .is_none()
+        if let Some(r) = ef
+            .config_map_ref
+            .as_ref()
+            .filter(|r| r.optional != Some(true))
         {
-            return Some(format!("configmap \"{}\" not found", r.name));
+            refs.push(("configmaps", &r.name));
         }
-        if let Some(r) = &ef.secret_ref
-            && r.optional != Some(true)
-            && store
-                .get(
-                    resources::find("", "v1", "secrets").expect("registered"),
-                    ns,
-                    &r.name,
-                )
-                .is_none()
-        {
-            return Some(format!("secret \"{}\" not found", r.name));
+        if let Some(r) = ef.secret_ref.as_ref().filter(|r| r.optional != Some(true)) {
+            refs.push(("secrets", &r.name));
         }
     }
-    for e in c.env.iter().flatten() {
-        if let Some(vf) = &e.value_from {
-            if let Some(r) = &vf.secret_key_ref
-                && r.optional != Some(true)
-                && store
-                    .get(
-                        resources::find("", "v1", "secrets").expect("registered"),
-                        ns,
-                        &r.name,
-                    )
-                    .is_none()
-            {
-                return Some(format!("secret \"{}\" not found", r.name));
-            }
-            if let Some(r) = &vf.config_map_key_ref
-                && r.optional != Some(true)
-                && store
-                    .get(
-                        resources::find("", "v1", "configmaps").expect("registered"),
-                        ns,
-                        &r.name,
-                    )
-                    .is_none()
-            {
-                return Some(format!("configmap \"{}\" not found", r.name));
-            }
+    for vf in c.env.iter().flatten().filter_map(|e| e.value_from.as_ref()) {
+        if let Some(r) = vf
+            .secret_key_ref
+            .as_ref()
+            .filter(|r| r.optional != Some(true))
+        {
+            refs.push(("secrets", &r.name));
+        }
+        if let Some(r) = vf
+            .config_map_key_ref
+            .as_ref()
+            .filter(|r| r.optional != Some(true))
+        {
+            refs.push(("configmaps", &r.name));
         }
     }
-    None
+    refs.into_iter().find_map(|(plural, name)| {
+        let rt = resources::find("", "v1", plural).expect("registered");
+        store
+            .get(rt, ns, name)
+            .is_none()
+            .then(|| format!("{} \"{name}\" not found", rt.singular))
+    })
 }
 
 fn start_container(

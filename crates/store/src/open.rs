@@ -70,7 +70,7 @@ async fn connect_sqlite(
     let options = options
         .foreign_keys(true)
         .busy_timeout(BUSY_TIMEOUT)
-        .synchronous(SqliteSynchronous::Normal);
+        .synchronous(SqliteSynchronous::Full);
     let options = if memory {
         options
     } else {

@@ -1,9 +1,37 @@
 //! Carrying out typed actions through the Kubernetes API.
 //!
-//! Every action is first turned into a [`Plan`]: the exact requests to send, built from one
-//! read of the cluster. [`Actuator::dry_run`] sends them with `dryRun=All` and reports what the
-//! server says would change; [`Actuator::execute`] sends the same requests as a dry run first
-//! (and stops, having changed nothing, if the server rejects any of them), then for real.
+//! Every action is first turned into a plan: the exact requests to send, built from one read
+//! of the cluster. [`Actuator::dry_run`] sends them with `dryRun=All` and reports what the
+//! server says would change (the object each dry-run patch returns, diffed against the object
+//! as read); [`Actuator::execute`] sends the same requests, stamp included, as a dry run first
+//! (and stops, having changed nothing, if the server rejects any of them), then for real. The
+//! public dry run leaves the idempotency stamp out, having no key; nothing else differs.
+//!
+//! | action | requests |
+//! | --- | --- |
+//! | restart-pod | (stamp the owner) eviction of the pod |
+//! | rollout-restart | strategic merge patch of `spec.template.metadata.annotations["kubectl.kubernetes.io/restartedAt"]`, as kubectl |
+//! | scale | merge patch of the `/scale` subresource, then (stamp) |
+//! | rollback | JSON patch replacing `spec.template` with the chosen revision's (see the rollback notes below) |
+//! | set-resources | strategic merge patch of one container's `resources` |
+//! | cordon-node / uncordon-node | strategic merge patch of `spec.unschedulable` (`true` / removed) |
+//! | drain-node | the cordon patch, then one eviction per pod except DaemonSet pods, mirror pods, bare pods (reported, left for a person, as kubectl without `--force`) and terminating ones |
+//! | run-runbook | whatever the registered [`Runbook`] does; "no runbook registered named X" without one |
+//! | escalate, none | nothing |
+//!
+//! A drain's dry run asks about each eviction on its own, so a budget that would let only one
+//! of two pods go reports both as evictable; a refusal (429) in a dry run is reported as
+//! [`Disruption::Blocked`], not as a failure, because the real drain retries it.
+//!
+//! # Rollback
+//!
+//! `kubectl rollout undo` semantics: a Deployment's history is its ReplicaSets
+//! (`deployment.kubernetes.io/revision`), a StatefulSet's or DaemonSet's its
+//! ControllerRevisions. Without a revision the target is the newest revision whose template
+//! differs from the running one (kubectl's "second highest"); its template minus
+//! `pod-template-hash` replaces `spec.template`. No such revision: [`ActError::NoPreviousRevision`].
+//! Already running the requested revision's template: [`OutcomeStatus::NoChange`]. Paused
+//! Deployments are refused, as kubectl refuses them.
 //!
 //! # Idempotency
 //!

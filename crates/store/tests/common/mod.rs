@@ -17,7 +17,8 @@ use nightshift_core::{
     EvidenceItem, EvidenceKind, Plan, ResourceRef, Risk, Signal, SignalSource, SignalStatus,
     Verdict,
 };
-use nightshift_store::Store;
+use nightshift_core::{State, TimelineEntry, TimelineKind};
+use nightshift_store::{NewIncident, SignalKey, Store, StoredIncident};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, PgPool};
 
@@ -308,5 +309,39 @@ pub fn needs_approval() -> Decision {
         risk: Risk::Medium,
         rule: "mode: approve (namespace shop)".into(),
         factors: vec!["criticality: high".into()],
+    }
+}
+
+/// A new incident about `resource`, opened by the Alertmanager signal `fingerprint`.
+pub fn new_incident(resource: &ResourceRef, fingerprint: Option<&str>) -> NewIncident {
+    NewIncident {
+        resource: resource.clone(),
+        title: format!("{resource} is crash looping"),
+        opened_at: at(0),
+        signal: fingerprint.map(|f| SignalKey {
+            source: SignalSource::Alertmanager,
+            fingerprint: f.to_owned(),
+        }),
+    }
+}
+
+/// Moves an incident along the happy path to `planned`, one update per step.
+pub async fn to_planned(store: &Store, stored: &mut StoredIncident) {
+    for (i, to) in [State::Collecting, State::Analyzing, State::Planned]
+        .into_iter()
+        .enumerate()
+    {
+        let entry = stored.transition(to, at(i as i64 + 1), "next").unwrap();
+        store.update_incident(stored, &[entry]).await.unwrap();
+    }
+}
+
+/// A note at `minute`.
+pub fn note(minute: i64, message: &str) -> TimelineEntry {
+    TimelineEntry {
+        at: at(minute),
+        kind: TimelineKind::Note,
+        message: message.to_owned(),
+        data: serde_json::json!({ "n": message }),
     }
 }

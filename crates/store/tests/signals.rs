@@ -1,0 +1,257 @@
+//! Signals against real databases (SQLite file and PostgreSQL schema): dedup, resolution,
+//! batches, correlation.
+
+mod common;
+
+use common::*;
+use std::sync::Arc;
+
+use nightshift_core::{
+    Action, ActionName, IncidentId, ResourceRef, SignalSource, SignalStatus, State, TimelineEntry,
+    TimelineKind,
+};
+use nightshift_store::{
+    ActionStatus, ApprovalAnswer, ApprovalStatus, IncidentFilter, NewIncident, SignalKey,
+    SignalOutcome, Store, StoreError, StoredIncident,
+};
+use serde_json::json;
+
+on_both!(
+    repeated_fingerprints_are_duplicates,
+    large_batches_keep_their_order,
+    resolved_signals_reach_their_incident,
+    correlation_opens_one_incident_per_resource,
+);
+
+async fn repeated_fingerprints_are_duplicates(db: &TestDb) {
+    let store = db.open().await;
+    let firing = alert("fp-1", SignalStatus::Firing, &checkout());
+    let mut watcher = firing.clone();
+    watcher.source = SignalSource::Watcher;
+    let other = alert("fp-2", SignalStatus::Firing, &checkout());
+    let outcomes = store
+        .record_signals(&[
+            firing.clone(),
+            firing.clone(),
+            watcher.clone(),
+            other,
+            firing.clone(),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        [
+            SignalOutcome::New,
+            SignalOutcome::Duplicate { incident: None },
+            SignalOutcome::New,
+            SignalOutcome::New,
+            SignalOutcome::Duplicate { incident: None },
+        ]
+    );
+
+    // Once correlated, repeats name the incident they belong to.
+    let incident = store
+        .create_incident(&new_incident(&checkout(), Some("fp-1")))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.record_signal(&firing).await.unwrap(),
+        SignalOutcome::Duplicate {
+            incident: Some(incident.id.clone())
+        }
+    );
+    assert_eq!(store.stats().await.unwrap().signals, 3);
+    assert!(store.record_signals(&[]).await.unwrap().is_empty());
+    store.close().await;
+}
+
+async fn large_batches_keep_their_order(db: &TestDb) {
+    let store = db.open().await;
+    let node = ResourceRef::node("worker-9");
+    let firing: Vec<_> = (0..450)
+        .map(|i| alert(&format!("storm-{i}"), SignalStatus::Firing, &node))
+        .collect();
+    // Every signal twice, then some resolutions: the batch is split into statements where a
+    // fingerprint repeats, and outcomes come back in input order.
+    let mut batch = firing.clone();
+    batch.extend(firing.iter().cloned());
+    batch.extend(
+        (0..450)
+            .step_by(3)
+            .map(|i| alert(&format!("storm-{i}"), SignalStatus::Resolved, &node)),
+    );
+    let outcomes = store.record_signals(&batch).await.unwrap();
+    assert_eq!(outcomes.len(), batch.len());
+    assert!(outcomes[..450].iter().all(|o| *o == SignalOutcome::New));
+    assert!(
+        outcomes[450..900]
+            .iter()
+            .all(|o| *o == SignalOutcome::Duplicate { incident: None })
+    );
+    assert!(
+        outcomes[900..]
+            .iter()
+            .all(|o| *o == SignalOutcome::Resolved { incident: None })
+    );
+    assert_eq!(store.stats().await.unwrap().signals, 450);
+    // Resolved ones fire again as news; the others are still repeats.
+    let again = store.record_signals(&firing[..6]).await.unwrap();
+    assert_eq!(
+        again,
+        [
+            SignalOutcome::New,
+            SignalOutcome::Duplicate { incident: None },
+            SignalOutcome::Duplicate { incident: None },
+            SignalOutcome::New,
+            SignalOutcome::Duplicate { incident: None },
+            SignalOutcome::Duplicate { incident: None },
+        ]
+    );
+    store.close().await;
+}
+
+async fn resolved_signals_reach_their_incident(db: &TestDb) {
+    let store = db.open().await;
+    let firing = alert("fp-r", SignalStatus::Firing, &checkout());
+    let resolved = alert("fp-r", SignalStatus::Resolved, &checkout());
+    let key = SignalKey::of(&firing);
+    assert_eq!(
+        store.record_signal(&firing).await.unwrap(),
+        SignalOutcome::New
+    );
+    let incident = store
+        .create_incident(&new_incident(&checkout(), Some("fp-r")))
+        .await
+        .unwrap();
+    let id = incident.id.clone();
+    assert_eq!(
+        store.record_signal(&resolved).await.unwrap(),
+        SignalOutcome::Resolved {
+            incident: Some(id.clone())
+        }
+    );
+    assert_eq!(
+        store.record_signal(&resolved).await.unwrap(),
+        SignalOutcome::Duplicate {
+            incident: Some(id.clone())
+        }
+    );
+    let timeline = store.timeline(&id).await.unwrap();
+    let signal_lines: Vec<&str> = timeline
+        .iter()
+        .filter(|e| e.kind == TimelineKind::Signal)
+        .map(|e| e.message.as_str())
+        .collect();
+    assert_eq!(
+        signal_lines,
+        [
+            "signal KubePodCrashLooping (firing) joined",
+            "signal KubePodCrashLooping resolved"
+        ]
+    );
+    assert_eq!(timeline.last().unwrap().at, at(30));
+
+    // Firing again after resolving is news, detached from the old incident.
+    assert_eq!(
+        store.record_signal(&firing).await.unwrap(),
+        SignalOutcome::New
+    );
+    assert_eq!(store.signal_incident(&key).await.unwrap(), None);
+
+    // A resolution for a fingerprint never seen firing joins nothing.
+    assert_eq!(
+        store
+            .record_signal(&alert("fp-unknown", SignalStatus::Resolved, &checkout()))
+            .await
+            .unwrap(),
+        SignalOutcome::Resolved { incident: None }
+    );
+    store.close().await;
+}
+
+async fn correlation_opens_one_incident_per_resource(db: &TestDb) {
+    let store = Arc::new(db.open().await);
+    let node = ResourceRef::node("worker-3");
+    let signals: Vec<_> = (0..24)
+        .map(|i| alert(&format!("pod-{i}"), SignalStatus::Firing, &node))
+        .collect();
+    store.record_signals(&signals).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let store = Arc::clone(&store);
+        let node = node.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .open_or_join(&new_incident(&node, Some(&format!("pod-{i}"))))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut opened = 0;
+    let mut ids = std::collections::BTreeSet::new();
+    for task in tasks {
+        let correlated = task.await.unwrap();
+        opened += usize::from(correlated.opened);
+        ids.insert(correlated.incident.id.clone());
+    }
+    assert_eq!(opened, 1);
+    assert_eq!(ids.len(), 1);
+    let id = ids.pop_first().unwrap();
+    assert_eq!(
+        store
+            .open_incident_for(&node)
+            .await
+            .unwrap()
+            .map(|s| s.id.clone()),
+        Some(id.clone())
+    );
+    let joined = store
+        .timeline(&id)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == TimelineKind::Signal)
+        .count();
+    assert_eq!(joined, 24);
+    for signal in &signals {
+        assert_eq!(
+            store.signal_incident(&SignalKey::of(signal)).await.unwrap(),
+            Some(id.clone())
+        );
+    }
+
+    // Once resolved, the next signal opens a new incident.
+    let mut incident = store.get(&id).await.unwrap().unwrap();
+    for (to, minute) in [
+        (State::Collecting, 1),
+        (State::Analyzing, 2),
+        (State::Planned, 3),
+        (State::Resolved, 4),
+    ] {
+        let entry = incident.transition(to, at(minute), "step").unwrap();
+        store
+            .update_incident(&mut incident, &[entry])
+            .await
+            .unwrap();
+    }
+    assert_eq!(incident.resolved_at, Some(at(4)));
+    assert_eq!(store.open_incident_for(&node).await.unwrap(), None);
+    store
+        .record_signal(&alert("late", SignalStatus::Firing, &node))
+        .await
+        .unwrap();
+    let again = store
+        .open_or_join(&new_incident(&node, Some("late")))
+        .await
+        .unwrap();
+    assert!(again.opened);
+    assert_ne!(again.incident.id, id);
+    // Another resource is another incident.
+    let elsewhere = store
+        .open_or_join(&new_incident(&checkout(), None))
+        .await
+        .unwrap();
+    assert!(elsewhere.opened);
+    store.close().await;
+}
