@@ -151,6 +151,8 @@ pub struct Parts<A: Analyzer> {
     pub policy: Policy,
     /// The Kubernetes client.
     pub client: Client,
+    /// Carries out actions (its evictions must not retry 429s by themselves).
+    pub actuator: Actuator,
     /// Caches for correlation.
     pub caches: crate::perceive::watchers::Caches,
     /// Verifier (its clock should be the cluster's).
@@ -182,7 +184,7 @@ impl<A: Analyzer + 'static> Engine<A> {
         let concurrency = p.config.concurrency.max(1);
         Arc::new(Engine {
             collector: Collector::new(p.client.clone(), Default::default()),
-            actuator: Actuator::new(p.client.clone()).with_field_manager("nightshift"),
+            actuator: p.actuator.with_field_manager("nightshift"),
             correlator: Correlator::new(p.client.clone(), p.caches),
             store: p.store,
             clock: p.clock,

@@ -202,9 +202,9 @@ impl<A: Analyzer> RunningAgent<A> {
     }
 }
 
-/// Builds a Kubernetes client from a kubeconfig path or the default inference.
-pub async fn kube_client(kubeconfig: Option<&Path>) -> Result<Client, StartError> {
-    let config = match kubeconfig {
+/// A Kubernetes client configuration from a kubeconfig path or the default inference.
+pub async fn kube_config(kubeconfig: Option<&Path>) -> Result<kube::Config, StartError> {
+    Ok(match kubeconfig {
         Some(p) => {
             let kc = kube::config::Kubeconfig::read_from(p)
                 .map_err(|e| StartError::Kube(format!("{}: {e}", p.display())))?;
@@ -215,19 +215,22 @@ pub async fn kube_client(kubeconfig: Option<&Path>) -> Result<Client, StartError
         None => kube::Config::infer()
             .await
             .map_err(|e| StartError::Kube(e.to_string()))?,
-    };
-    Client::try_from(config).map_err(|e| StartError::Kube(e.to_string()))
+    })
 }
 
 /// Starts caches, detectors, the engine (resuming in-flight incidents) and the HTTP API.
 pub async fn start<A: Analyzer + 'static>(
-    client: Client,
+    config: kube::Config,
     clock: Arc<dyn Clock>,
     analyzer: A,
     policy: Policy,
     store: Store,
     opts: StartOptions,
 ) -> Result<RunningAgent<A>, StartError> {
+    let client = Client::try_from(config.clone()).map_err(|e| StartError::Kube(e.to_string()))?;
+    // Evictions go through a client that does not retry 429s for minutes by itself.
+    let actuator =
+        crate::act::Actuator::from_config(config).map_err(|e| StartError::Kube(e.to_string()))?;
     let (caches, mut tasks) = start_caches(client.clone());
     // Wait for the first lists so correlation sees the topology.
     for _ in 0..100 {
@@ -246,6 +249,7 @@ pub async fn start<A: Analyzer + 'static>(
         analyzer,
         policy,
         client: client.clone(),
+        actuator,
         caches: caches.clone(),
         verifier,
         notifier: opts.notifier,

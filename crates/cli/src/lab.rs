@@ -93,7 +93,6 @@ impl Lab {
         .await?;
         let mut config = kube::Config::new(format!("http://{}", cluster.addr).parse()?);
         config.read_timeout = Some(Duration::from_secs(30));
-        let client = kube::Client::try_from(config)?;
         let store = Store::open(&opts.store)
             .await
             .with_context(|| format!("unable to open the store {}", opts.store))?;
@@ -105,7 +104,7 @@ impl Lab {
         let sim_clock = sim.clock().clone();
         let cluster_clock = ClusterClock::Custom(Arc::new(move || sim_clock.now()));
         let agent = start(
-            client,
+            config,
             clock,
             RuleAnalyzer::new(),
             opts.policy,

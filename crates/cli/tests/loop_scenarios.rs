@@ -25,10 +25,17 @@ fn scenario(name: &str) -> Scenario {
 
 /// Runs a scenario until its first incident is closed or escalated (or the horizon).
 async fn run(name: &str) -> (Scenario, Outcome) {
+    run_with(name, None).await
+}
+
+async fn run_with(name: &str, policy: Option<&str>) -> (Scenario, Outcome) {
     let s = scenario(name);
     let dir = tempfile::tempdir().unwrap();
     let mut opts = LabOptions::new(dir.path().join("record.db"));
     opts.speed = 60.0;
+    if let Some(p) = policy {
+        opts.policy = nightshift_core::policy::Policy::parse(p, "test policy").unwrap();
+    }
     let lab = Lab::start(&s, opts).await.unwrap();
     let store = lab.agent.engine.store().clone();
     let deadline = Instant::now() + Duration::from_secs(240);
@@ -145,4 +152,17 @@ scenarios! {
     bad_rollout_crash => "bad-rollout-catalog-crash",
     bad_rollout_errors => "bad-rollout-payments-errors",
     memory_limit => "memory-limit-checkout-oom-undersized",
+}
+
+/// Observe mode: the loop diagnoses and records, and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observe_mode_changes_nothing() {
+    let (_, out) = run_with(
+        "memory-limit-checkout-oom-undersized",
+        Some("mode: observe\n"),
+    )
+    .await;
+    assert_eq!(out.state, State::Observed);
+    assert_eq!(out.category.as_deref(), Some("resource/memory-limit"));
+    assert_eq!(out.first_action, None, "observe mode must not act");
 }

@@ -4,16 +4,8 @@
 mod common;
 
 use common::*;
-use std::sync::Arc;
-
-use nightshift_core::{
-    Action, ActionName, IncidentId, ResourceRef, SignalSource, SignalStatus, State, TimelineEntry,
-    TimelineKind,
-};
-use nightshift_store::{
-    ActionStatus, ApprovalAnswer, ApprovalStatus, IncidentFilter, NewIncident, SignalKey,
-    SignalOutcome, Store, StoreError, StoredIncident,
-};
+use nightshift_core::{Action, ActionName, IncidentId, ResourceRef, TimelineKind};
+use nightshift_store::{ActionStatus, IncidentFilter, StoreError};
 use serde_json::json;
 
 on_both!(

@@ -4,17 +4,8 @@
 mod common;
 
 use common::*;
-use std::sync::Arc;
-
-use nightshift_core::{
-    Action, ActionName, IncidentId, ResourceRef, SignalSource, SignalStatus, State, TimelineEntry,
-    TimelineKind,
-};
-use nightshift_store::{
-    ActionStatus, ApprovalAnswer, ApprovalStatus, IncidentFilter, NewIncident, SignalKey,
-    SignalOutcome, Store, StoreError, StoredIncident,
-};
-use serde_json::json;
+use nightshift_core::{IncidentId, ResourceRef, SignalStatus, State, TimelineKind};
+use nightshift_store::{ApprovalAnswer, ApprovalStatus, IncidentFilter, SignalKey, StoreError};
 
 on_both!(
     migrations_apply_twice,

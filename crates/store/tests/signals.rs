@@ -6,15 +6,8 @@ mod common;
 use common::*;
 use std::sync::Arc;
 
-use nightshift_core::{
-    Action, ActionName, IncidentId, ResourceRef, SignalSource, SignalStatus, State, TimelineEntry,
-    TimelineKind,
-};
-use nightshift_store::{
-    ActionStatus, ApprovalAnswer, ApprovalStatus, IncidentFilter, NewIncident, SignalKey,
-    SignalOutcome, Store, StoreError, StoredIncident,
-};
-use serde_json::json;
+use nightshift_core::{ResourceRef, SignalSource, SignalStatus, State, TimelineKind};
+use nightshift_store::{SignalKey, SignalOutcome};
 
 on_both!(
     repeated_fingerprints_are_duplicates,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use nightshift_agent::clock::SystemClock;
 use nightshift_agent::notify::Notifier;
-use nightshift_agent::runtime::{AgentConfig, StartOptions, kube_client, start};
+use nightshift_agent::runtime::{AgentConfig, StartOptions, kube_config, start};
 use nightshift_agent::verify::ClusterClock;
 use nightshift_core::RuleAnalyzer;
 use nightshift_core::policy::Policy;
@@ -36,7 +36,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         None => Policy::default(),
     };
     super::runtime()?.block_on(async move {
-        let client = kube_client(config.kubeconfig.as_deref()).await?;
+        let client = kube_config(config.kubeconfig.as_deref()).await?;
         let store = Store::open(&config.store).await?;
         let agent = start(
             client,
