@@ -319,6 +319,7 @@ impl Collector {
                 }
             }
             ResourceRef::External { host_port } => {
+                self.callers(&mut b, resource, signals).await;
                 b.push(
                     1,
                     EvidenceKind::Dependency,
@@ -334,7 +335,48 @@ impl Collector {
                 );
             }
         }
+        if !matches!(
+            resource,
+            ResourceRef::External { .. } | ResourceRef::Node { .. }
+        ) {
+            self.callers(&mut b, resource, signals).await;
+        }
         Ok(self.finish(b))
+    }
+
+    /// Pods that signalled into this incident from other workloads (callers of a failing
+    /// dependency): their state and log tails show who misses the root resource.
+    async fn callers(&self, b: &mut Bundle, resource: &ResourceRef, signals: &[Signal]) {
+        let root_ns = resource.namespace().unwrap_or("");
+        let root_name = match resource {
+            ResourceRef::Workload { name, .. }
+            | ResourceRef::Service { name, .. }
+            | ResourceRef::Pod { name, .. } => name.as_str(),
+            _ => "",
+        };
+        let mut seen = BTreeSet::new();
+        for s in signals {
+            let Some(ResourceRef::Pod { namespace, name }) = &s.resource else {
+                continue;
+            };
+            // Pods of the root itself are already described.
+            if namespace == root_ns
+                && !root_name.is_empty()
+                && name.starts_with(&format!("{root_name}-"))
+            {
+                continue;
+            }
+            let owner = name.rsplitn(3, '-').last().unwrap_or(name).to_string();
+            if !seen.insert((namespace.clone(), owner)) || seen.len() > 3 {
+                continue;
+            }
+            if let Ok(Some(pod)) = Api::<Pod>::namespaced(self.client.clone(), namespace)
+                .get_opt(name)
+                .await
+            {
+                self.pods(b, namespace, &[pod]).await;
+            }
+        }
     }
 
     fn finish(&self, mut b: Bundle) -> Evidence {

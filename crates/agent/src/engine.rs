@@ -387,15 +387,14 @@ impl<A: Analyzer + 'static> Engine<A> {
         let Some(last) = decisions.last() else {
             return false;
         };
-        let low_confidence = last.decision.rule.starts_with("min_confidence");
-        let analyses = self
-            .store
-            .analyses(id)
-            .await
-            .map(|a| a.len())
-            .unwrap_or(usize::MAX);
+        let analyses = self.store.analyses(id).await.unwrap_or_default();
+        let unsure = analyses
+            .last()
+            .is_some_and(|a| a.analysis.diagnosis.confidence < self.policy.min_confidence);
+        let low_confidence = last.decision.rule.starts_with("min_confidence")
+            || (last.decision.verdict == Verdict::Escalate && unsure);
         low_confidence
-            && analyses < self.config.max_analyses
+            && analyses.len() < self.config.max_analyses
             && now - last.decided_at >= chrono::Duration::seconds(60)
     }
 
@@ -697,7 +696,12 @@ impl<A: Analyzer + 'static> Engine<A> {
         self.go(stored, State::Planned, "plan decided", entries)
             .await?;
         match decision.verdict {
-            Verdict::Execute if !plan.action.changes_infra() => {
+            // Deliberately doing nothing is not an escalation: watch that it passes by itself.
+            Verdict::Execute | Verdict::Escalate
+                if matches!(plan.action, Action::None { .. })
+                    && (decision.verdict == Verdict::Execute
+                        || decision.rule.starts_with("plan: none")) =>
+            {
                 // Deliberately doing nothing: watch that it passes by itself.
                 self.go(stored, State::Acting, "no change planned", vec![])
                     .await?;

@@ -144,15 +144,53 @@ pub async fn target_facts(client: &Client, action: &Action, exclude_label: &str)
                     namespace,
                     name,
                 }) = &owner
-                    && kind == "Deployment"
-                    && let Ok(Some(d)) = Api::<Deployment>::namespaced(client.clone(), namespace)
-                        .get_opt(name)
-                        .await
                 {
-                    f.replicas = d.spec.as_ref().and_then(|x| x.replicas);
-                    f.ready_replicas = d.status.as_ref().and_then(|x| x.ready_replicas).or(Some(0));
-                    let owner_labels = d.metadata.labels.clone().unwrap_or_default();
-                    f.excluded |= owner_labels.get(exclude_label).is_some_and(|v| v == "true");
+                    let found = match kind.as_str() {
+                        "Deployment" => Api::<Deployment>::namespaced(client.clone(), namespace)
+                            .get_opt(name)
+                            .await
+                            .ok()
+                            .flatten()
+                            .map(|d| {
+                                (
+                                    d.spec.as_ref().and_then(|x| x.replicas),
+                                    d.status.as_ref().and_then(|x| x.ready_replicas),
+                                    d.metadata.labels.clone(),
+                                )
+                            }),
+                        "StatefulSet" => Api::<StatefulSet>::namespaced(client.clone(), namespace)
+                            .get_opt(name)
+                            .await
+                            .ok()
+                            .flatten()
+                            .map(|d| {
+                                (
+                                    d.spec.as_ref().and_then(|x| x.replicas),
+                                    d.status.as_ref().and_then(|x| x.ready_replicas),
+                                    d.metadata.labels.clone(),
+                                )
+                            }),
+                        _ => Api::<DaemonSet>::namespaced(client.clone(), namespace)
+                            .get_opt(name)
+                            .await
+                            .ok()
+                            .flatten()
+                            .map(|d| {
+                                (
+                                    d.status.as_ref().map(|x| x.desired_number_scheduled),
+                                    d.status.as_ref().map(|x| x.number_ready),
+                                    d.metadata.labels.clone(),
+                                )
+                            }),
+                    };
+                    if let Some((replicas, ready, labels)) = found {
+                        f.replicas = replicas;
+                        f.ready_replicas = ready.or(Some(0));
+                        f.excluded |= labels
+                            .unwrap_or_default()
+                            .get(exclude_label)
+                            .is_some_and(|v| v == "true");
+                    }
                 }
                 f.owner = owner;
             }

@@ -23,7 +23,7 @@ fn scenario(name: &str) -> Scenario {
     nightshift_scenario::load_file(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Runs a scenario until its first incident is closed or escalated (or the horizon).
+/// Runs a scenario until its first incident is closed (or the horizon).
 async fn run(name: &str) -> (Scenario, Outcome) {
     run_with(name, None).await
 }
@@ -43,10 +43,9 @@ async fn run_with(name: &str, policy: Option<&str>) -> (Scenario, Outcome) {
         let done = lab.cluster.clock.is_finished() || Instant::now() > deadline;
         let list = store.list(&IncidentFilter::default()).await.unwrap();
         if let Some(first) = list.iter().min_by_key(|i| i.incident.opened_at)
-            && (matches!(
-                first.incident.state,
-                State::Closed | State::Escalated | State::Observed
-            ) || done)
+            // An escalation may still be revisited when new evidence arrives: wait for the
+            // horizon unless the incident is closed or merely observed.
+            && (matches!(first.incident.state, State::Closed | State::Observed) || done)
         {
             let actions = store.actions(&first.incident.id).await.unwrap();
             let first_action = actions
@@ -65,6 +64,17 @@ async fn run_with(name: &str, policy: Option<&str>) -> (Scenario, Outcome) {
         }
         if done {
             lab.stop();
+            if !s.expect.detect {
+                return (
+                    s,
+                    Outcome {
+                        category: None,
+                        root: None,
+                        state: State::Closed,
+                        first_action: None,
+                    },
+                );
+            }
             panic!("{name}: no incident by the horizon");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -84,6 +94,14 @@ fn matches(pattern: &ActionPattern, action: ActionName) -> bool {
 async fn check(name: &str) {
     let (s, out) = run(name).await;
     let e = &s.expect;
+    if !e.detect {
+        assert!(
+            out.category.is_none(),
+            "{name}: a control scenario opened an incident ({:?})",
+            out.category
+        );
+        return;
+    }
     let category = out.category.clone().unwrap_or_default();
     assert!(
         e.diagnosis.iter().any(|c| c.as_str() == category),
@@ -137,6 +155,9 @@ async fn check(name: &str) {
     }
 }
 
+// Not here yet: probe-misconfig-search-api-liveness-timeout (the analyzer escalates instead of
+// scaling up) and transient-inventory-error-burst (the burst is over before the alert fires, so
+// the diagnosis is unsure and the incident stays escalated). The evaluation scores them.
 macro_rules! scenarios {
     ($($test:ident => $file:literal),+ $(,)?) => {
         $(
@@ -149,9 +170,23 @@ macro_rules! scenarios {
 }
 
 scenarios! {
-    bad_rollout_crash => "bad-rollout-catalog-crash",
-    bad_rollout_errors => "bad-rollout-payments-errors",
-    memory_limit => "memory-limit-checkout-oom-undersized",
+    s_bad_rollout_catalog_crash => "bad-rollout-catalog-crash",
+    s_bad_rollout_payments_errors => "bad-rollout-payments-errors",
+    s_crash_checkout_bug => "crash-checkout-bug",
+    s_dependency_down_orders_postgres => "dependency-down-orders-postgres",
+    s_dependency_down_payments_provider_outage => "dependency-down-payments-provider-outage",
+    s_disk_pressure_node_a_log_flood => "disk-pressure-node-a-log-flood",
+    s_hang_orders_worker_deadlock => "hang-orders-worker-deadlock",
+    s_image_pull_catalog_tag_typo => "image-pull-catalog-tag-typo",
+    s_memory_leak_search_indexer_release => "memory-leak-search-indexer-release",
+    s_memory_limit_checkout_oom_undersized => "memory-limit-checkout-oom-undersized",
+    s_missing_config_checkout_tls => "missing-config-checkout-tls",
+    s_missing_config_orders_secret_deleted => "missing-config-orders-secret-deleted",
+    s_node_failure_node_b_kubelet_down => "node-failure-node-b-kubelet-down",
+    s_noop_quiet_shop => "noop-quiet-shop",
+    s_scale_to_zero_cart_manual_mistake => "scale-to-zero-cart-manual-mistake",
+    s_traffic_surge_storefront_flash_sale => "traffic-surge-storefront-flash-sale",
+    s_unschedulable_recommender_gpu_selector => "unschedulable-recommender-gpu-selector",
 }
 
 /// Observe mode: the loop diagnoses and records, and changes nothing.

@@ -40,6 +40,11 @@ fn rss_mb() -> f64 {
 }
 
 fn main() {
+    // `cargo test --all-targets` builds and runs benches too; only `cargo bench` passes
+    // `--bench`, and only then is this worth minutes of a machine.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

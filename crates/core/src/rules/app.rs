@@ -296,7 +296,10 @@ fn hang(facts: &Facts<'_>, w: &ResourceRef) -> Option<Finding> {
             "the not-ready pods log connection failures to {target}: a dependency may be the cause"
         ));
     }
-    if hung_pods.len() >= 2 || all_hung {
+    // A StatefulSet with OrderedReady pods does not roll past a pod that is not Ready: its
+    // rolling restart would wait forever, so its hung pods are restarted one by one.
+    let ordered = matches!(w, ResourceRef::Workload { kind, .. } if kind == "StatefulSet");
+    if (hung_pods.len() >= 2 || all_hung) && !ordered {
         finding = finding.plan(
             Action::RolloutRestart { target: w.clone() },
             confidence,
@@ -308,7 +311,7 @@ fn hang(facts: &Facts<'_>, w: &ResourceRef) -> Option<Finding> {
         );
     }
     for (i, pod) in hung_pods.iter().enumerate() {
-        let rank_penalty = if hung_pods.len() >= 2 || all_hung {
+        let rank_penalty = if (hung_pods.len() >= 2 || all_hung) && !ordered {
             0.1
         } else {
             0.0

@@ -107,7 +107,7 @@ fn correlated_root(facts: &Facts<'_>, out: &mut Vec<Candidate>) {
         (_, Some(p)) => p.clone(),
         _ => return,
     };
-    let alerting: Vec<(String, &crate::evidence::EvidenceId)> = facts
+    let mut alerting: Vec<(String, &crate::evidence::EvidenceId)> = facts
         .signals
         .iter()
         .filter(|s| s.firing)
@@ -115,6 +115,17 @@ fn correlated_root(facts: &Facts<'_>, out: &mut Vec<Candidate>) {
         .filter(|(w, _)| *w != root)
         .map(|(w, id)| (w.locate_key(), id))
         .collect();
+    // An alert that the root's Service has no endpoints while something calls it says the
+    // callers miss it, even before their own alerts arrive.
+    for s in facts
+        .signals
+        .iter()
+        .filter(|s| s.firing && s.name == "ServiceNoEndpointsWithCallers")
+    {
+        if signal_workload(facts, s).as_ref() == Some(&root) {
+            alerting.push((format!("callers of {}", root.locate_key()), s.id));
+        }
+    }
     if alerting.is_empty() {
         return;
     }
@@ -452,18 +463,38 @@ fn unavailable(facts: &Facts<'_>, c: &Candidate) -> Option<Finding> {
                     .note(format!("no pod or object of {target} in the evidence")),
             )
         }
-        ResourceRef::Workload { namespace, .. } => {
+        ResourceRef::Workload { namespace, kind, .. } => {
+            // A StatefulSet (OrderedReady) does not roll past a pod that is not Ready: restart
+            // the pods that do not answer instead of a rolling restart that would wait forever.
+            let ordered = kind == "StatefulSet";
+            let mut finding = finding;
+            if ordered {
+                for (i, p) in not_ready.iter().enumerate() {
+                    finding = finding.plan(
+                        Action::RestartPod {
+                            namespace: namespace.clone(),
+                            pod: p.pod.to_string(),
+                        },
+                        confidence - 0.02 * i as f64,
+                        &format!(
+                            "{} does not answer, and a StatefulSet does not roll past a pod that is not Ready",
+                            p.pod
+                        ),
+                        &format!("the replacement of {} becomes Ready, its callers with it", p.pod),
+                    );
+                }
+            }
             let mut finding = finding.plan(
                 Action::RolloutRestart {
                     target: target.clone(),
                 },
-                confidence,
+                if ordered { confidence - 0.15 } else { confidence },
                 &format!(
                     "{target} stopped answering while its process runs; a restart brings it back and its callers with it"
                 ),
                 &format!("{target} Ready again, its callers Ready, no more connection errors"),
             );
-            if let Some(p) = not_ready.first() {
+            if let Some(p) = not_ready.first().filter(|_| !ordered) {
                 finding = finding.plan(
                     Action::RestartPod {
                         namespace: namespace.clone(),
