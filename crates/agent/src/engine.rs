@@ -216,6 +216,14 @@ impl<A: Analyzer + 'static> Engine<A> {
         self.live.subscribe()
     }
 
+    /// Sends an entry to live subscribers only (the store records its own).
+    fn announce(&self, id: &IncidentId, e: TimelineEntry) {
+        let _ = self.live.send(LiveEvent {
+            incident: id.clone(),
+            entry: e,
+        });
+    }
+
     async fn log(&self, id: &IncidentId, e: TimelineEntry) -> Result<(), EngineError> {
         self.store.append(id, &e).await?;
         let _ = self.live.send(LiveEvent {
@@ -618,16 +626,12 @@ impl<A: Analyzer + 'static> Engine<A> {
             ),
             json!({"items": evidence.items.len()}),
         );
+        // The store records evidence, diagnoses, decisions and intents in the timeline itself;
+        // the engine only announces its own wording of them live.
+        self.announce(&id, ev_entry);
         if stored.incident.state == State::Collecting {
-            self.go(
-                stored,
-                State::Analyzing,
-                "evidence collected",
-                vec![ev_entry],
-            )
-            .await?;
-        } else {
-            self.log(&id, ev_entry).await?;
+            self.go(stored, State::Analyzing, "evidence collected", vec![])
+                .await?;
         }
         let history = self.store.timeline(&id).await?;
         let input = AnalysisInput {
@@ -693,7 +697,13 @@ impl<A: Analyzer + 'static> Engine<A> {
             .store
             .record_decision(&id, stored.incident.attempts, &plan, &decision, now)
             .await?;
-        self.go(stored, State::Planned, "plan decided", entries)
+        let (recorded, announced): (Vec<TimelineEntry>, Vec<TimelineEntry>) = entries
+            .into_iter()
+            .partition(|e| e.kind == TimelineKind::Plan);
+        for e in announced {
+            self.announce(&id, e);
+        }
+        self.go(stored, State::Planned, "plan decided", recorded)
             .await?;
         match decision.verdict {
             // Deliberately doing nothing is not an escalation: watch that it passes by itself.
@@ -850,7 +860,7 @@ impl<A: Analyzer + 'static> Engine<A> {
                     .await?
             }
         };
-        self.log(
+        self.announce(
             &id,
             entry(
                 now,
@@ -858,8 +868,7 @@ impl<A: Analyzer + 'static> Engine<A> {
                 format!("intent {key}: {}", describe_action(&plan.action)),
                 json!({"key": key, "action": plan.action}),
             ),
-        )
-        .await?;
+        );
         if plan.action.changes_infra() {
             match self.actuator.dry_run(&plan.action).await {
                 Ok(r) => {
