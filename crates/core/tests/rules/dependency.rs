@@ -79,10 +79,12 @@ fn dependency_down_roots_at_the_dependency_not_the_caller() {
         "{a:#?}"
     );
     assert_eq!(a.diagnosis.root_cause, statefulset("shop", "postgres"));
+    // A StatefulSet does not roll past a pod that is not Ready: the pod itself is restarted.
     assert_eq!(
         first(&a),
-        &Action::RolloutRestart {
-            target: statefulset("shop", "postgres")
+        &Action::RestartPod {
+            namespace: "shop".into(),
+            pod: "postgres-0".into()
         }
     );
     between(a.diagnosis.confidence, 0.85, 0.95);
@@ -109,10 +111,12 @@ fn dependency_down_is_found_from_caller_logs_alone() {
         "{a:#?}"
     );
     assert_eq!(a.diagnosis.root_cause, statefulset("shop", "postgres"));
+    // A StatefulSet does not roll past a pod that is not Ready: the pod itself is restarted.
     assert_eq!(
         first(&a),
-        &Action::RolloutRestart {
-            target: statefulset("shop", "postgres")
+        &Action::RestartPod {
+            namespace: "shop".into(),
+            pod: "postgres-0".into()
         }
     );
     between(a.diagnosis.confidence, 0.75, 0.95);
@@ -345,7 +349,13 @@ fn a_dependency_made_the_incident_root_is_diagnosed_from_its_callers_alerts() {
         "{a:#?}"
     );
     assert_eq!(a.diagnosis.root_cause, pg);
-    assert_eq!(first(&a), &Action::RolloutRestart { target: pg });
+    assert_eq!(
+        first(&a),
+        &Action::RestartPod {
+            namespace: "shop".into(),
+            pod: "postgres-0".into()
+        }
+    );
     assert!(
         a.diagnosis.summary.contains("shop/orders"),
         "{}",
