@@ -60,35 +60,45 @@ impl Traffic {
 
 /// Runs one second of every kubelet.
 pub fn sync(world: &mut World, store: &Store, now: i64) {
-    let traffic = Traffic::measure(world);
     let pods = store.list_typed::<Pod>(None);
-    let mut seen = std::collections::HashSet::with_capacity(pods.len());
+    // Most pods are in steady state and skip this second: find the ones due first, so the
+    // traffic picture is only computed when some pod needs it.
+    let mut seen: std::collections::HashSet<&str> =
+        std::collections::HashSet::with_capacity(pods.len());
+    let mut due: Vec<&Pod> = Vec::new();
     for pod in &pods {
-        let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) else {
+        let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) else {
             continue;
         };
-        let uid = pod.metadata.uid.clone().unwrap_or_default();
-        seen.insert(uid.clone());
-        let Some(nr) = world.nodes.get(&node) else {
-            continue;
-        };
-        if !nr.alive {
+        let uid = pod.metadata.uid.as_deref().unwrap_or("");
+        seen.insert(uid);
+        if !world.nodes.get(node).is_some_and(|n| n.alive) {
             continue;
         }
-        if !world.pods.contains_key(&uid) {
-            if pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed") {
-                continue;
+        match world.pods.get(uid) {
+            Some(pr)
+                if pod.metadata.deletion_timestamp.is_none()
+                    && !pr.dirty
+                    && now < pr.next_sync_ms => {}
+            Some(_) => due.push(pod),
+            None => {
+                if pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed") {
+                    continue;
+                }
+                let pr = new_runtime(world, store, pod, node, now);
+                world.pods.insert(uid.to_string(), pr);
+                due.push(pod);
             }
-            let pr = new_runtime(world, store, pod, &node, now);
-            world.pods.insert(uid.clone(), pr);
         }
-        let pr = &world.pods[&uid];
-        if pod.metadata.deletion_timestamp.is_none() && !pr.dirty && now < pr.next_sync_ms {
-            continue;
-        }
-        sync_pod(world, store, pod, &uid, &traffic, now);
     }
-    world.pods.retain(|uid, _| seen.contains(uid));
+    if !due.is_empty() {
+        let traffic = Traffic::measure(world);
+        for pod in due {
+            let uid = pod.metadata.uid.as_deref().unwrap_or("");
+            sync_pod(world, store, pod, uid, &traffic, now);
+        }
+    }
+    world.pods.retain(|uid, _| seen.contains(uid.as_str()));
     evict_under_pressure(world, store, now);
 }
 
