@@ -37,6 +37,10 @@ pub struct LabOptions {
     pub watchers: bool,
     /// Engine settings.
     pub engine: EngineConfig,
+    /// Credentials the agent's API requires (none by default).
+    pub auth: Auth,
+    /// Whether the simulated monitoring posts its alerts to the agent.
+    pub monitoring: bool,
 }
 
 impl LabOptions {
@@ -53,6 +57,8 @@ impl LabOptions {
                 stabilization: Duration::from_secs(90),
                 ..EngineConfig::default()
             },
+            auth: Auth::default(),
+            monitoring: true,
         }
     }
 }
@@ -83,9 +89,9 @@ impl Lab {
             &ServeOptions {
                 listen: "127.0.0.1:0".parse()?,
                 speed: opts.speed,
-                alert_webhook: Some(format!(
-                    "http://127.0.0.1:{agent_port}/api/v1/alerts/alertmanager"
-                )),
+                alert_webhook: opts
+                    .monitoring
+                    .then(|| format!("http://127.0.0.1:{agent_port}/api/v1/alerts/alertmanager")),
                 kubeconfig_out: None,
                 stop_at_horizon: true,
             },
@@ -111,7 +117,7 @@ impl Lab {
             store,
             StartOptions {
                 listen: format!("127.0.0.1:{agent_port}").parse()?,
-                auth: Auth::default(),
+                auth: opts.auth,
                 notifier: None,
                 engine: opts.engine,
                 watchers: opts.watchers,

@@ -1,0 +1,272 @@
+//! The Alertmanager receiver over HTTP against the running agent: a payload captured from a
+//! real Alertmanager 0.25, an alert storm from one dead node, bad input and missing
+//! credentials.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use nightshift::lab::{Lab, LabOptions};
+use nightshift_agent::http::Auth;
+use nightshift_core::{ResourceRef, State};
+use nightshift_store::IncidentFilter;
+use serde_json::{Value, json};
+
+fn scenario(name: &str) -> nightshift_scenario::Scenario {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scenarios")
+        .join(format!("{name}.yaml"));
+    nightshift_scenario::load_file(&path).unwrap()
+}
+
+async fn lab(name: &str, auth: Auth, dir: &tempfile::TempDir) -> Lab {
+    let mut opts = LabOptions::new(dir.path().join("record.db"));
+    opts.speed = 30.0;
+    opts.auth = auth;
+    // Only what the tests send: no detectors or simulated monitoring opening incidents.
+    opts.watchers = false;
+    opts.monitoring = false;
+    Lab::start(&scenario(name), opts).await.unwrap()
+}
+
+fn url(lab: &Lab) -> String {
+    format!("http://{}/api/v1/alerts/alertmanager", lab.agent.addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_and_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = lab(
+        "noop-quiet-shop",
+        Auth {
+            bearer_token: Some("s3cret".into()),
+            basic: None,
+        },
+        &dir,
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let captured = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../monitor/tests/conformance/alertmanager-0.25/firing.json"),
+    )
+    .unwrap();
+
+    // No credentials: 401, nothing recorded.
+    let r = http
+        .post(url(&lab))
+        .body(captured.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http
+        .post(url(&lab))
+        .bearer_auth("wrong")
+        .body(captured.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // A payload a real Alertmanager 0.25 posted: accepted whole.
+    let sent: Value = serde_json::from_str(&captured).unwrap();
+    let n = sent["alerts"].as_array().unwrap().len();
+    let r = http
+        .post(url(&lab))
+        .bearer_auth("s3cret")
+        .body(captured.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["received"], n);
+    assert_eq!(body["new"], n);
+    // The same again: repeats, nothing new.
+    let body: Value = http
+        .post(url(&lab))
+        .bearer_auth("s3cret")
+        .body(captured.clone())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["duplicates"], n);
+
+    // Malformed bodies: 400 naming the problem; what was accepted before stays.
+    let r = http
+        .post(url(&lab))
+        .bearer_auth("s3cret")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("invalid Alertmanager webhook")
+    );
+    let wrong = captured.replace("\"version\":\"4\"", "\"version\":\"3\"");
+    let r = http
+        .post(url(&lab))
+        .bearer_auth("s3cret")
+        .body(wrong)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("version"));
+    let bad_status = captured.replacen(
+        "\"status\":\"firing\",\"labels\"",
+        "\"status\":\"burning\",\"labels\"",
+        1,
+    );
+    let text = http
+        .post(url(&lab))
+        .bearer_auth("s3cret")
+        .body(bad_status)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("alerts[0]") && text.contains("burning"),
+        "{text}"
+    );
+    // Oversized: refused before it is parsed.
+    let huge = format!(
+        "{{\"version\":\"4\",\"alerts\":[],\"pad\":\"{}\"}}",
+        "x".repeat(40 * 1024 * 1024)
+    );
+    let r = http
+        .post(url(&lab))
+        .bearer_auth("s3cret")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let stats = lab.agent.engine.store().stats().await.unwrap();
+    assert_eq!(
+        stats.signals, n as u64,
+        "nothing accepted before was lost, nothing bad was added"
+    );
+    lab.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_storm_from_one_dead_node_is_one_incident() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = lab("node-failure-node-b-kubelet-down", Auth::default(), &dir).await;
+    let store = lab.agent.engine.store().clone();
+    // Wait for the node controller to mark node-b NotReady (fault at 3m, 40s grace).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let pods = loop {
+        let node = lab
+            .sim
+            .store()
+            .get_typed::<k8s_openapi::api::core::v1::Node>("", "node-b")
+            .unwrap();
+        let ready = node
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+            .map(|c| c.status.clone());
+        if ready.as_deref() == Some("Unknown") {
+            let pods: Vec<(String, String)> = lab
+                .sim
+                .store()
+                .list_typed::<k8s_openapi::api::core::v1::Pod>(None)
+                .iter()
+                .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some("node-b"))
+                .map(|p| {
+                    (
+                        p.metadata.namespace.clone().unwrap(),
+                        p.metadata.name.clone().unwrap(),
+                    )
+                })
+                .collect();
+            break pods;
+        }
+        assert!(Instant::now() < deadline, "node-b never went NotReady");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(!pods.is_empty());
+    // Let the agent's reflectors see the node's new condition.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // 5,000 alerts about the pods on node-b, as a scrape of many exporters would produce them.
+    let alerts: Vec<Value> = (0..5000)
+        .map(|i| {
+            let (ns, pod) = &pods[i % pods.len()];
+            json!({
+                "status": "firing",
+                "labels": {"alertname": "KubePodNotReady", "namespace": ns, "pod": pod, "severity": "warning", "instance": format!("exporter-{i}")},
+                "annotations": {"summary": format!("pod {ns}/{pod} is not ready")},
+                "startsAt": "2026-01-01T00:03:00Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prometheus/graph",
+            })
+        })
+        .collect();
+    let payload = json!({"version": "4", "status": "firing", "receiver": "nightshift", "groupKey": "{}:{alertname=\"KubePodNotReady\"}", "alerts": alerts});
+    let r = reqwest::Client::new()
+        .post(url(&lab))
+        .json(&payload)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["received"], 5000);
+    let node = ResourceRef::node("node-b");
+    // One node incident; give it time to be analyzed.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let list = store.list(&IncidentFilter::default()).await.unwrap();
+        let on_node: Vec<_> = list
+            .iter()
+            .filter(|i| i.incident.resource == node)
+            .collect();
+        assert!(
+            on_node.len() <= 1,
+            "more than one incident for node-b: {:?}",
+            on_node
+                .iter()
+                .map(|i| (
+                    &i.incident.id,
+                    i.incident.state,
+                    &i.incident.title,
+                    i.incident.opened_at
+                ))
+                .collect::<Vec<_>>()
+        );
+        let pods_incidents = list
+            .iter()
+            .filter(|i| matches!(i.incident.resource, ResourceRef::Pod { .. }))
+            .count();
+        assert_eq!(pods_incidents, 0, "pod-level incidents opened in the storm");
+        if let Some(i) = on_node.first()
+            && !matches!(
+                i.incident.state,
+                State::Open | State::Collecting | State::Analyzing
+            )
+        {
+            let analyses = store.analyses(&i.incident.id).await.unwrap();
+            assert_eq!(analyses.len(), 1, "one analysis for the storm");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node incident was not analyzed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    lab.stop();
+}
