@@ -12,8 +12,8 @@ use nightshift_agent::engine::EngineConfig;
 use nightshift_agent::http::Auth;
 use nightshift_agent::runtime::{RunningAgent, StartOptions, start};
 use nightshift_agent::verify::ClusterClock;
-use nightshift_core::RuleAnalyzer;
 use nightshift_core::policy::Policy;
+use nightshift_core::{Analyzer, RuleAnalyzer};
 use nightshift_scenario::Scenario;
 use nightshift_sim::Simulation;
 use nightshift_sim::server::{self, ServeOptions};
@@ -64,13 +64,13 @@ impl LabOptions {
 }
 
 /// A running lab.
-pub struct Lab {
+pub struct Lab<A: Analyzer = RuleAnalyzer> {
     /// The cluster.
     pub sim: Arc<Simulation>,
     /// The cluster's server.
     pub cluster: server::Running,
     /// The agent.
-    pub agent: RunningAgent<RuleAnalyzer>,
+    pub agent: RunningAgent<A>,
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -79,9 +79,20 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(l.local_addr()?.port())
 }
 
-impl Lab {
+impl Lab<RuleAnalyzer> {
+    /// Starts the cluster of `scenario` and the agent with the rule analyzer against it.
+    pub async fn start(scenario: &Scenario, opts: LabOptions) -> anyhow::Result<Self> {
+        Lab::start_with(scenario, opts, RuleAnalyzer::new()).await
+    }
+}
+
+impl<A: Analyzer + 'static> Lab<A> {
     /// Starts the cluster of `scenario` and the agent against it.
-    pub async fn start(scenario: &Scenario, opts: LabOptions) -> anyhow::Result<Lab> {
+    pub async fn start_with(
+        scenario: &Scenario,
+        opts: LabOptions,
+        analyzer: A,
+    ) -> anyhow::Result<Self> {
         let sim = Simulation::new(scenario, opts.start_ms);
         let agent_port = free_port()?;
         let cluster = server::start(
@@ -112,7 +123,7 @@ impl Lab {
         let agent = start(
             config,
             clock,
-            RuleAnalyzer::new(),
+            analyzer,
             opts.policy,
             store,
             StartOptions {
