@@ -22,6 +22,9 @@ use regex::Regex;
 
 use crate::redact::redact;
 
+/// A workload's kind, name and pod-template labels.
+type Template = (&'static str, String, Option<BTreeMap<String, String>>);
+
 /// Limits of one bundle.
 #[derive(Debug, Clone)]
 pub struct Budget {
@@ -411,52 +414,48 @@ impl Collector {
                 .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
         };
         let lp = ListParams::default();
-        if let Ok(list) = Api::<Deployment>::namespaced(self.client.clone(), ns)
+        // Pod-template labels of every workload in the namespace, in the order kinds are tried.
+        let mut templates: Vec<Template> = Vec::new();
+        if let Ok(l) = Api::<Deployment>::namespaced(self.client.clone(), ns)
             .list(&lp)
             .await
         {
-            for d in list {
-                if matches(
-                    d.spec
-                        .as_ref()
-                        .and_then(|s| s.template.metadata.as_ref())
-                        .and_then(|m| m.labels.as_ref()),
-                ) {
-                    return Some(("Deployment".into(), d.metadata.name.unwrap_or_default()));
-                }
-            }
+            templates.extend(l.items.into_iter().map(|d| {
+                let labels = d
+                    .spec
+                    .and_then(|s| s.template.metadata)
+                    .and_then(|m| m.labels);
+                ("Deployment", d.metadata.name.unwrap_or_default(), labels)
+            }));
         }
-        if let Ok(list) = Api::<StatefulSet>::namespaced(self.client.clone(), ns)
+        if let Ok(l) = Api::<StatefulSet>::namespaced(self.client.clone(), ns)
             .list(&lp)
             .await
         {
-            for d in list {
-                if matches(
-                    d.spec
-                        .as_ref()
-                        .and_then(|s| s.template.metadata.as_ref())
-                        .and_then(|m| m.labels.as_ref()),
-                ) {
-                    return Some(("StatefulSet".into(), d.metadata.name.unwrap_or_default()));
-                }
-            }
+            templates.extend(l.items.into_iter().map(|d| {
+                let labels = d
+                    .spec
+                    .and_then(|s| s.template.metadata)
+                    .and_then(|m| m.labels);
+                ("StatefulSet", d.metadata.name.unwrap_or_default(), labels)
+            }));
         }
-        if let Ok(list) = Api::<DaemonSet>::namespaced(self.client.clone(), ns)
+        if let Ok(l) = Api::<DaemonSet>::namespaced(self.client.clone(), ns)
             .list(&lp)
             .await
         {
-            for d in list {
-                if matches(
-                    d.spec
-                        .as_ref()
-                        .and_then(|s| s.template.metadata.as_ref())
-                        .and_then(|m| m.labels.as_ref()),
-                ) {
-                    return Some(("DaemonSet".into(), d.metadata.name.unwrap_or_default()));
-                }
-            }
+            templates.extend(l.items.into_iter().map(|d| {
+                let labels = d
+                    .spec
+                    .and_then(|s| s.template.metadata)
+                    .and_then(|m| m.labels);
+                ("DaemonSet", d.metadata.name.unwrap_or_default(), labels)
+            }));
         }
-        None
+        templates
+            .into_iter()
+            .find(|(_, _, labels)| matches(labels.as_ref()))
+            .map(|(kind, name, _)| (kind.to_string(), name))
     }
 
     async fn workload(

@@ -26,64 +26,15 @@ pub async fn target_facts(client: &Client, action: &Action, exclude_label: &str)
             namespace,
             name,
         } => {
-            let (labels, replicas, ready, selector, containers) = match kind.as_str() {
-                "StatefulSet" => match Api::<StatefulSet>::namespaced(client.clone(), namespace)
-                    .get_opt(name)
-                    .await
-                {
-                    Ok(Some(s)) => (
-                        s.metadata.labels.clone().unwrap_or_default(),
-                        s.spec.as_ref().and_then(|x| x.replicas),
-                        s.status.as_ref().and_then(|x| x.ready_replicas),
-                        s.spec
-                            .as_ref()
-                            .and_then(|x| x.selector.match_labels.clone()),
-                        s.spec
-                            .as_ref()
-                            .and_then(|x| x.template.spec.clone())
-                            .map(|x| x.containers)
-                            .unwrap_or_default(),
-                    ),
-                    _ => return f,
-                },
-                "DaemonSet" => match Api::<DaemonSet>::namespaced(client.clone(), namespace)
-                    .get_opt(name)
-                    .await
-                {
-                    Ok(Some(s)) => (
-                        s.metadata.labels.clone().unwrap_or_default(),
-                        s.status.as_ref().map(|x| x.desired_number_scheduled),
-                        s.status.as_ref().map(|x| x.number_ready),
-                        s.spec
-                            .as_ref()
-                            .and_then(|x| x.selector.match_labels.clone()),
-                        s.spec
-                            .as_ref()
-                            .and_then(|x| x.template.spec.clone())
-                            .map(|x| x.containers)
-                            .unwrap_or_default(),
-                    ),
-                    _ => return f,
-                },
-                _ => match Api::<Deployment>::namespaced(client.clone(), namespace)
-                    .get_opt(name)
-                    .await
-                {
-                    Ok(Some(d)) => (
-                        d.metadata.labels.clone().unwrap_or_default(),
-                        d.spec.as_ref().and_then(|x| x.replicas),
-                        d.status.as_ref().and_then(|x| x.ready_replicas).or(Some(0)),
-                        d.spec
-                            .as_ref()
-                            .and_then(|x| x.selector.match_labels.clone()),
-                        d.spec
-                            .as_ref()
-                            .and_then(|x| x.template.spec.clone())
-                            .map(|x| x.containers)
-                            .unwrap_or_default(),
-                    ),
-                    _ => return f,
-                },
+            let Some(Workload {
+                labels,
+                replicas,
+                ready,
+                selector,
+                containers,
+            }) = read_workload(client, kind, namespace, name).await
+            else {
+                return f;
             };
             f.excluded = labels.get(exclude_label).is_some_and(|v| v == "true");
             f.labels = labels;
@@ -145,44 +96,9 @@ pub async fn target_facts(client: &Client, action: &Action, exclude_label: &str)
                     name,
                 }) = &owner
                 {
-                    let found = match kind.as_str() {
-                        "Deployment" => Api::<Deployment>::namespaced(client.clone(), namespace)
-                            .get_opt(name)
-                            .await
-                            .ok()
-                            .flatten()
-                            .map(|d| {
-                                (
-                                    d.spec.as_ref().and_then(|x| x.replicas),
-                                    d.status.as_ref().and_then(|x| x.ready_replicas),
-                                    d.metadata.labels.clone(),
-                                )
-                            }),
-                        "StatefulSet" => Api::<StatefulSet>::namespaced(client.clone(), namespace)
-                            .get_opt(name)
-                            .await
-                            .ok()
-                            .flatten()
-                            .map(|d| {
-                                (
-                                    d.spec.as_ref().and_then(|x| x.replicas),
-                                    d.status.as_ref().and_then(|x| x.ready_replicas),
-                                    d.metadata.labels.clone(),
-                                )
-                            }),
-                        _ => Api::<DaemonSet>::namespaced(client.clone(), namespace)
-                            .get_opt(name)
-                            .await
-                            .ok()
-                            .flatten()
-                            .map(|d| {
-                                (
-                                    d.status.as_ref().map(|x| x.desired_number_scheduled),
-                                    d.status.as_ref().map(|x| x.number_ready),
-                                    d.metadata.labels.clone(),
-                                )
-                            }),
-                    };
+                    let found = read_workload(client, kind, namespace, name)
+                        .await
+                        .map(|w| (w.replicas, w.ready, Some(w.labels)));
                     if let Some((replicas, ready, labels)) = found {
                         f.replicas = replicas;
                         f.ready_replicas = ready.or(Some(0));
@@ -222,6 +138,81 @@ pub async fn target_facts(client: &Client, action: &Action, exclude_label: &str)
         _ => {}
     }
     f
+}
+
+/// What the policy needs of a workload object.
+struct Workload {
+    labels: BTreeMap<String, String>,
+    replicas: Option<i32>,
+    ready: Option<i32>,
+    selector: Option<BTreeMap<String, String>>,
+    containers: Vec<k8s_openapi::api::core::v1::Container>,
+}
+
+/// Reads a Deployment, StatefulSet or DaemonSet (`kind` as in [`ResourceRef::Workload`]).
+async fn read_workload(client: &Client, kind: &str, ns: &str, name: &str) -> Option<Workload> {
+    fn of(
+        meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+        t: &k8s_openapi::api::core::v1::PodTemplateSpec,
+        sel: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+        replicas: Option<i32>,
+        ready: Option<i32>,
+    ) -> Workload {
+        Workload {
+            labels: meta.labels.clone().unwrap_or_default(),
+            replicas,
+            ready,
+            selector: sel.match_labels.clone(),
+            containers: t.spec.clone().map(|x| x.containers).unwrap_or_default(),
+        }
+    }
+    match kind {
+        "StatefulSet" => {
+            let s = Api::<StatefulSet>::namespaced(client.clone(), ns)
+                .get_opt(name)
+                .await
+                .ok()??;
+            let spec = s.spec.clone().unwrap_or_default();
+            Some(of(
+                &s.metadata,
+                &spec.template,
+                &spec.selector,
+                spec.replicas,
+                s.status.as_ref().and_then(|x| x.ready_replicas),
+            ))
+        }
+        "DaemonSet" => {
+            let d = Api::<DaemonSet>::namespaced(client.clone(), ns)
+                .get_opt(name)
+                .await
+                .ok()??;
+            let spec = d.spec.clone().unwrap_or_default();
+            let st = d.status.as_ref();
+            Some(of(
+                &d.metadata,
+                &spec.template,
+                &spec.selector,
+                st.map(|x| x.desired_number_scheduled),
+                st.map(|x| x.number_ready),
+            ))
+        }
+        _ => {
+            let d = Api::<Deployment>::namespaced(client.clone(), ns)
+                .get_opt(name)
+                .await
+                .ok()??;
+            let spec = d.spec.clone().unwrap_or_default();
+            // A Deployment that reports no ready replicas has none.
+            let ready = d.status.as_ref().and_then(|x| x.ready_replicas).or(Some(0));
+            Some(of(
+                &d.metadata,
+                &spec.template,
+                &spec.selector,
+                spec.replicas,
+                ready,
+            ))
+        }
+    }
 }
 
 async fn pdb_allowed(

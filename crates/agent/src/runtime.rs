@@ -305,3 +305,42 @@ pub async fn start<A: Analyzer + 'static>(
         tasks,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<AgentConfig, StartError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nightshift.yaml");
+        std::fs::write(&path, text).unwrap();
+        AgentConfig::load(&path)
+    }
+
+    #[test]
+    fn reads_a_config_and_names_what_is_wrong() {
+        let c = load("listen: 127.0.0.1:9000\nstore: sqlite:///tmp/x.db\nmax_attempts: 3\nstabilization: 90s\n").unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.engine().max_attempts, 3);
+        assert_eq!(c.engine().stabilization, Duration::from_secs(90));
+        let e = load("listen: 127.0.0.1:9000\nstorr: x\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("nightshift.yaml") && e.contains("storr") && e.contains("line 2"),
+            "{e}"
+        );
+        let e = load("stabilization: soon\n").unwrap_err().to_string();
+        assert!(
+            e.contains("nightshift.yaml") && e.contains("stabilization"),
+            "{e}"
+        );
+        let e = AgentConfig::load(Path::new("/nonexistent/nightshift.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("/nonexistent/nightshift.yaml") && e.contains("unable to read"),
+            "{e}"
+        );
+    }
+}

@@ -129,22 +129,10 @@ fn to_signal(index: usize, a: Alert) -> Result<Signal, WebhookError> {
     })
 }
 
-/// The Prometheus label-set fingerprint (FNV-1a 64 over sorted names and values, each followed
-/// by the 0xff separator), for payloads that omit `fingerprint`.
+/// The Prometheus label-set fingerprint, for payloads that omit `fingerprint`: the same
+/// function the simulated Alertmanager uses.
 pub fn label_fingerprint(labels: &BTreeMap<String, String>) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for (k, v) in labels {
-        for b in k
-            .bytes()
-            .chain(std::iter::once(0xff))
-            .chain(v.bytes())
-            .chain(std::iter::once(0xff))
-        {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    format!("{h:016x}")
+    nightshift_monitor::Fingerprint::of(labels).to_string()
 }
 
 /// The resource an alert's labels point at, most specific first: pod, then workload, then
