@@ -36,6 +36,53 @@ pub enum Command {
     /// Work with policy files.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Score the agent on scenario files, each in a fresh simulated cluster.
+    Eval(EvalArgs),
+}
+
+/// Which analyzer the evaluation runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AnalyzerChoice {
+    /// The deterministic rule analyzer.
+    Rules,
+    /// The model (hybrid with the rules), configured by `--llm-config`.
+    Llm,
+}
+
+/// `nightshift eval`.
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// Scenario files or folders of them.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Write the JSON report to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write a self-contained HTML report to this file.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+    /// The analyzer.
+    #[arg(long, value_enum, default_value = "rules")]
+    pub analyzer: AnalyzerChoice,
+    /// The model's configuration (a YAML file with an `llm:` section) for `--analyzer llm`.
+    #[arg(long)]
+    pub llm_config: Option<PathBuf>,
+    /// The policy the agent runs under (default: the lab's auto-mode policy).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Scenarios run at once (default: the number of cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Simulated seconds per real second.
+    #[arg(long, default_value_t = 120.0)]
+    pub speed: f64,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Exit 1 when any harmful action ran or any control scenario opened an incident (the
+    /// gate CI applies); without it the exit code does not depend on the scores.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// `nightshift demo`.

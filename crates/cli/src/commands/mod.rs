@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod demo;
+mod eval;
 mod incidents;
 mod policy;
 mod run;
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Approve(args) => incidents::answer(args, true),
         Command::Reject(args) => incidents::answer(args, false),
         Command::Policy(cmd) => policy::run(cmd),
+        Command::Eval(args) => eval::run(args),
     };
     match result {
         Ok(code) => code,
