@@ -9,6 +9,7 @@ pub mod decision;
 pub mod evidence;
 pub mod incident;
 pub mod policy;
+pub mod redact;
 pub mod resource;
 pub mod rules;
 pub mod signal;
