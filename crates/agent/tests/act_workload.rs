@@ -459,3 +459,69 @@ async fn set_resources_rejects_bad_input_before_sending_anything() {
             .contains_key("nightshift.io/action-id")
     );
 }
+
+/// OrderedReady never rolls a fixed template past a crash-looping pod: set-resources on a
+/// StatefulSet also evicts its pods that are not Ready, and the fix reaches every pod.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_resources_on_a_crash_looping_statefulset_replaces_the_stuck_pods() {
+    let extra = r#"    - kind: StatefulSet
+      namespace: shop
+      name: cache
+      replicas: 2
+      image: registry.local/shop/cache:7.2.5
+      resources:
+        requests: {cpu: 100m, memory: 256Mi}
+        limits: {cpu: 500m, memory: 512Mi}
+      behavior: {memory: 300Mi, startup: 3s}
+"#;
+    let faults = "  - {at: 30s, type: memory-limit, target: shop/cache, params: {memory: 700Mi}}\n";
+    let cluster = Cluster::manual(&scenario(extra, faults)).await;
+    cluster.advance(150).await;
+    let before = cluster.pods("shop", "app=cache").await;
+    assert!(
+        before.iter().any(|p| !ready(p)),
+        "the cache crash-loops before the fix: {:?}",
+        before.iter().map(reasons).collect::<Vec<_>>()
+    );
+    let action = Action::SetResources {
+        target: ResourceRef::Workload {
+            kind: "StatefulSet".into(),
+            namespace: "shop".into(),
+            name: "cache".into(),
+        },
+        container: "cache".into(),
+        change: ResourceChange {
+            limits: [("memory".to_string(), "1Gi".to_string())].into(),
+            ..ResourceChange::default()
+        },
+    };
+    let outcome = cluster
+        .actuator()
+        .execute(&action, "inc-9/a1")
+        .await
+        .unwrap();
+    assert_eq!(outcome.status, OutcomeStatus::Applied);
+    assert!(
+        !outcome.pods.is_empty(),
+        "the stuck pods are evicted: {outcome:?}"
+    );
+    cluster.advance(120).await;
+    let after = cluster.pods("shop", "app=cache").await;
+    assert_eq!(after.len(), 2);
+    for p in &after {
+        assert!(
+            ready(p),
+            "{} is ready after the fix: {:?}",
+            p.metadata.name.as_deref().unwrap_or(""),
+            reasons(p)
+        );
+        let limit = &p.spec.as_ref().unwrap().containers[0]
+            .resources
+            .as_ref()
+            .unwrap()
+            .limits
+            .as_ref()
+            .unwrap()["memory"];
+        assert_eq!(limit.0, "1Gi");
+    }
+}

@@ -209,8 +209,10 @@ pub fn pod_template(w: &Workload) -> Value {
     if w.probes.readiness {
         container["readinessProbe"] = json!({"httpGet": {"path": "/ready", "port": APP_PORT, "scheme": "HTTP"}, "periodSeconds": 5, "timeoutSeconds": 1, "failureThreshold": 3, "successThreshold": 1});
     }
+    // A liveness probe as charts usually write it, with room above the service's latency; the
+    // `probe-misconfig` fault tightens it below the latency under load.
     if w.probes.liveness {
-        container["livenessProbe"] = json!({"httpGet": {"path": "/healthz", "port": APP_PORT, "scheme": "HTTP"}, "initialDelaySeconds": 5, "periodSeconds": 10, "timeoutSeconds": 1, "failureThreshold": 3, "successThreshold": 1});
+        container["livenessProbe"] = json!({"httpGet": {"path": "/healthz", "port": APP_PORT, "scheme": "HTTP"}, "initialDelaySeconds": 5, "periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 3, "successThreshold": 1});
     }
     if !w.env_from.is_empty() {
         let refs: Vec<Value> = w

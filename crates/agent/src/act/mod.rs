@@ -14,6 +14,7 @@
 //! | scale | merge patch of the `/scale` subresource, then (stamp) |
 //! | rollback | JSON patch replacing `spec.template` with the chosen revision's (see the rollback notes below) |
 //! | set-resources | strategic merge patch of one container's `resources` |
+//! | (StatefulSet template changes) | then one eviction per pod of the StatefulSet that is not Ready, which `OrderedReady` would otherwise never replace |
 //! | cordon-node / uncordon-node | strategic merge patch of `spec.unschedulable` (`true` / removed) |
 //! | drain-node | the cordon patch, then one eviction per pod except DaemonSet pods, mirror pods, bare pods (reported, left for a person, as kubectl without `--force`) and terminating ones |
 //! | run-runbook | whatever the registered [`Runbook`] does; "no runbook registered named X" without one |
@@ -407,6 +408,18 @@ impl Actuator {
     }
 
     async fn plan(&self, action: &Action, key: Option<&str>) -> Result<Plan, ActError> {
+        let mut plan = self.plan_requests(action, key).await?;
+        if let Action::RolloutRestart { target }
+        | Action::SetResources { target, .. }
+        | Action::Rollback { target, .. } = action
+        {
+            let w = target::Workload::of(action.name(), target)?;
+            workload::unblock_statefulset(self, &w, &mut plan).await?;
+        }
+        Ok(plan)
+    }
+
+    async fn plan_requests(&self, action: &Action, key: Option<&str>) -> Result<Plan, ActError> {
         let name = action.name();
         match action {
             Action::RestartPod { namespace, pod } => pod::plan(self, namespace, pod, key).await,

@@ -5,6 +5,8 @@
 use std::sync::LazyLock;
 
 use chrono::{SecondsFormat, Utc};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams};
 use nightshift_core::ActionName;
 use nightshift_core::action::ResourceChange;
 use regex::Regex;
@@ -201,6 +203,69 @@ pub(crate) async fn plan_resources(
     plan.steps
         .push(patch_step(actuator, w, obj, Body::Strategic(patch)));
     Ok(plan)
+}
+
+/// A StatefulSet with the default `OrderedReady` pod management does not roll a template
+/// change past a pod that is not Ready: a crash-looping pod of the old revision blocks the fix
+/// for ever (Kubernetes documents this as the "forced rollback" case, where the remedy is to
+/// delete the broken pods after the template is fixed). After a template change, the plan
+/// therefore also evicts the StatefulSet's pods that are not Ready, so the controller
+/// recreates them from the new template.
+pub(crate) async fn unblock_statefulset(
+    actuator: &Actuator,
+    w: &Workload,
+    plan: &mut Plan,
+) -> Result<(), ActError> {
+    if w.kind != Kind::StatefulSet || plan.nothing_to_do {
+        return Ok(());
+    }
+    let obj = w.get(&actuator.client).await?;
+    if obj
+        .pointer("/spec/podManagementPolicy")
+        .and_then(Value::as_str)
+        == Some("Parallel")
+    {
+        return Ok(());
+    }
+    let api: Api<Pod> = Api::namespaced(actuator.client.clone(), &w.namespace);
+    let mut lp = ListParams::default();
+    if let Some(sel) = obj
+        .pointer("/spec/selector")
+        .and_then(super::label_selector)
+    {
+        lp = lp.labels(&sel);
+    }
+    let pods = api.list(&lp).await.map_err(|source| ActError::List {
+        what: format!("pods of {w}"),
+        source,
+    })?;
+    for pod in pods.items {
+        let owned = pod
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|o| o.kind == "StatefulSet" && o.name == w.name);
+        if !owned || pod.metadata.deletion_timestamp.is_some() || pod_ready(&pod) {
+            continue;
+        }
+        plan.steps.push(Step::Evict {
+            pod: super::PodTarget {
+                namespace: w.namespace.clone(),
+                name: pod.metadata.name.clone().unwrap_or_default(),
+                owner: Some(w.to_ref()),
+            },
+            drain: false,
+        });
+    }
+    Ok(())
+}
+
+fn pod_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 #[cfg(test)]

@@ -424,7 +424,9 @@ fn probe(facts: &Facts<'_>, w: &ResourceRef, load: &Load) -> Option<Finding> {
         _ => "the liveness probe is stricter than the service under load; a person must fix its settings".to_string(),
     };
     let finding = Finding::new(Category::Probe, w.clone(), confidence, summary, cites);
-    if under_load || near_timeout {
+    // Probes that time out on most replicas while the processes run say the service answers
+    // too slowly for the probe: less load per replica is what the catalogue can do about it.
+    if under_load || near_timeout || (timeouts && broad) {
         let target = load.replicas_needed(replicas);
         Some(
             finding

@@ -101,6 +101,14 @@ fn cpu_saturation_without_a_request_rate_is_less_sure_and_doubles() {
 
 /// search-api whose liveness probe (1s) times out under load; `revisions` is its history.
 fn probe_killed(revisions: Vec<nightshift_core::evidence::RevisionSummary>) -> Bundle {
+    probe_killed_seen(revisions, true)
+}
+
+/// The same, with or without latency and cpu metrics in the evidence.
+fn probe_killed_seen(
+    revisions: Vec<nightshift_core::evidence::RevisionSummary>,
+    metrics: bool,
+) -> Bundle {
     let w = deployment("search", "search-api");
     let image = "registry.local/search/search-api:4.1.0";
     let mut b = Bundle::on(w.clone())
@@ -110,11 +118,13 @@ fn probe_killed(revisions: Vec<nightshift_core::evidence::RevisionSummary>) -> B
             2,
             1,
             vec![with_liveness(spec("search-api", image, "512Mi", "1"), 1)],
-        )
-        .metric(
+        );
+    if metrics {
+        b = b.metric(
             w.clone(),
             Met::new("http_request_duration_seconds_p99", 0.95).range(0.6, 1.2, 0.0),
         );
+    }
     for p in ["search-api-6f5e4d3c2-aaaaa", "search-api-6f5e4d3c2-bbbbb"] {
         b = b
             .container(
@@ -122,7 +132,8 @@ fn probe_killed(revisions: Vec<nightshift_core::evidence::RevisionSummary>) -> B
                     .restarted(3, "Error", 137, 17)
                     .started(17),
             )
-            .metric(
+            .metric_if(
+                metrics,
                 pod("search", p),
                 Met::new("container_cpu_usage_seconds_total", 0.75).limit(1.0),
             )
@@ -171,6 +182,28 @@ fn liveness_probe_timing_out_under_load_scales_up_and_asks_for_a_probe_fix() {
         "{a:#?}"
     );
     between(a.diagnosis.confidence, 0.8, 0.95);
+}
+
+#[test]
+fn liveness_timeouts_on_every_replica_scale_up_even_without_metrics() {
+    let w = deployment("search", "search-api");
+    let a = probe_killed_seen(
+        vec![rev(
+            1,
+            "registry.local/search/search-api:4.1.0",
+            -9000,
+            2,
+            &[],
+        )],
+        false,
+    )
+    .analyze();
+    assert_eq!(a.diagnosis.category, Category::Probe, "{a:#?}");
+    assert!(
+        matches!(first(&a), Action::Scale { target, replicas } if *target == w && *replicas > 2),
+        "{a:#?}"
+    );
+    assert!(a.plans[0].confidence >= 0.7, "{a:#?}");
 }
 
 #[test]

@@ -511,6 +511,10 @@ impl Bundle {
         self
     }
 
+    pub fn metric_if(self, present: bool, about: ResourceRef, m: Met) -> Bundle {
+        if present { self.metric(about, m) } else { self }
+    }
+
     pub fn metric(mut self, about: ResourceRef, m: Met) -> Bundle {
         let subject = about.locate_key();
         self.push(
