@@ -13,7 +13,8 @@ use nightshift_core::{
     Signal, SignalStatus, State, TimelineEntry, TimelineKind, Verdict,
 };
 use nightshift_store::{
-    ApprovalAnswer, NewIncident, SignalKey, SignalOutcome, Store, StoredIncident,
+    ActionStatus, ApprovalAnswer, DecisionId, NewIncident, SignalKey, SignalOutcome, Store,
+    StoredIncident,
 };
 use serde_json::json;
 use tokio::sync::broadcast;
@@ -80,6 +81,27 @@ pub enum EngineError {
         /// Its state.
         state: State,
     },
+}
+
+/// Test hook (crates/cli/tests/crash_resume.rs): when set to a file path, the engine writes
+/// the idempotency key to that file and waits forever right after an infra-changing action's
+/// intent is durable, before its dry run and change, so that a test can kill the process there.
+pub const PAUSE_AFTER_INTENT: &str = "NIGHTSHIFT_PAUSE_AFTER_INTENT";
+/// Test hook, as [`PAUSE_AFTER_INTENT`]: the pause comes right after the change was made,
+/// before the outcome is recorded.
+pub const PAUSE_AFTER_ACTION: &str = "NIGHTSHIFT_PAUSE_AFTER_ACTION";
+
+/// Stops here for good when the test hook `var` is set (see [`PAUSE_AFTER_INTENT`]). Unset,
+/// as in every real deployment, it does nothing.
+async fn pause_for_crash_test(var: &str, key: &str) {
+    let Some(marker) = std::env::var_os(var) else {
+        return;
+    };
+    tracing::warn!(hook = var, key, "test hook: pausing for good");
+    if let Err(e) = std::fs::write(&marker, key) {
+        tracing::error!(hook = var, error = %e, "test hook: unable to write the marker file");
+    }
+    std::future::pending::<()>().await;
 }
 
 /// A line of the live timeline (for `nightshift demo` and subscribers).
@@ -521,7 +543,7 @@ impl<A: Analyzer + 'static> Engine<A> {
                 State::Collecting | State::Analyzing | State::Unresolved => {
                     self.analyze(&mut stored).await?
                 }
-                State::Planned => return Ok(()),
+                State::Planned => self.resume_planned(&mut stored).await?,
                 State::AwaitingApproval => {
                     let now = self.clock.now();
                     self.store.expire_approvals(now).await?;
@@ -705,6 +727,43 @@ impl<A: Analyzer + 'static> Engine<A> {
         }
         self.go(stored, State::Planned, "plan decided", recorded)
             .await?;
+        self.carry_out(stored, &plan, &decision, decision_id).await
+    }
+
+    /// A planned incident whose decision was recorded but not carried out (the agent stopped
+    /// in between) carries it out now, as decided.
+    async fn resume_planned(
+        self: &Arc<Self>,
+        stored: &mut StoredIncident,
+    ) -> Result<(), EngineError> {
+        let attempt = stored.incident.attempts;
+        let decided = self
+            .store
+            .decisions(&stored.incident.id)
+            .await?
+            .into_iter()
+            .rev()
+            .find(|d| d.attempt == attempt)
+            .ok_or_else(|| {
+                EngineError::NotFound(format!(
+                    "{} decision for attempt {attempt}",
+                    stored.incident.id
+                ))
+            })?;
+        self.carry_out(stored, &decided.plan, &decided.decision, decided.id)
+            .await
+    }
+
+    /// Moves a planned incident on as the decision says: act, ask, rehearse, watch or escalate.
+    async fn carry_out(
+        self: &Arc<Self>,
+        stored: &mut StoredIncident,
+        plan: &Plan,
+        decision: &Decision,
+        decision_id: DecisionId,
+    ) -> Result<(), EngineError> {
+        let id = stored.incident.id.clone();
+        let now = self.clock.now();
         match decision.verdict {
             // Deliberately doing nothing is not an escalation: watch that it passes by itself.
             Verdict::Execute | Verdict::Escalate
@@ -738,8 +797,8 @@ impl<A: Analyzer + 'static> Engine<A> {
                 });
                 self.notify(Notification::approval_needed(
                     &stored.incident,
-                    &plan,
-                    &decision,
+                    plan,
+                    decision,
                 ))
                 .await;
             }
@@ -805,7 +864,13 @@ impl<A: Analyzer + 'static> Engine<A> {
                 crate::facts::target_facts(&self.client, &plan.action, &self.policy.exclude_label)
                     .await;
             if let Some(t) = plan.action.target() {
-                ctx.history = crate::facts::history(&self.store, &t, &plan.action, now).await;
+                // A pod's restarts count against its owner, as the budget does.
+                let owner = match &plan.action {
+                    Action::RestartPod { .. } => ctx.target.owner.as_ref(),
+                    _ => None,
+                };
+                ctx.history =
+                    crate::facts::history(&self.store, &t, owner, &plan.action, now).await;
             }
             let d = self.policy.decide(plan, &ctx);
             if d.verdict != Verdict::Forbidden {
@@ -853,23 +918,70 @@ impl<A: Analyzer + 'static> Engine<A> {
         // record says an intent is open and the cluster's annotation says whether it ran.
         let existing = self.store.action_by_key(&key).await?;
         let intent = match &existing {
-            Some(r) => r.id,
             None => {
-                self.store
+                let intent = self
+                    .store
                     .record_intent(&id, attempt, &plan.action, &key, now)
-                    .await?
+                    .await?;
+                self.announce(
+                    &id,
+                    entry(
+                        now,
+                        TimelineKind::Intent,
+                        format!("intent {key}: {}", describe_action(&plan.action)),
+                        json!({"key": key, "action": plan.action}),
+                    ),
+                );
+                intent
+            }
+            // Stopped after recording the outcome, before moving on: only the move is left.
+            Some(r) if r.status == ActionStatus::Done => {
+                return self
+                    .go(
+                        stored,
+                        State::Verifying,
+                        "action carried out before a restart",
+                        vec![],
+                    )
+                    .await;
+            }
+            // Stopped after recording a failure: it failed, whatever happens next.
+            Some(r) if r.status == ActionStatus::Failed => {
+                let msg = format!(
+                    "action failed: {}",
+                    r.error.as_deref().unwrap_or("no reason recorded")
+                );
+                return self.attempt_failed(stored, msg).await;
+            }
+            Some(r) => {
+                self.log(
+                    &id,
+                    entry(
+                        now,
+                        TimelineKind::Note,
+                        format!(
+                            "resuming intent {key} after a restart: {}",
+                            describe_action(&plan.action)
+                        ),
+                        json!({"key": key}),
+                    ),
+                )
+                .await?;
+                r.id
             }
         };
-        self.announce(
-            &id,
-            entry(
-                now,
-                TimelineKind::Intent,
-                format!("intent {key}: {}", describe_action(&plan.action)),
-                json!({"key": key, "action": plan.action}),
-            ),
-        );
         if plan.action.changes_infra() {
+            pause_for_crash_test(PAUSE_AFTER_INTENT, &key).await;
+        }
+        // A resumed intent whose change is already on the object is not dry-run (its target
+        // may be gone, as an evicted pod is): `execute` reports it already applied.
+        let applied = existing.is_some()
+            && self
+                .actuator
+                .already_applied(&plan.action, &key)
+                .await
+                .unwrap_or(false);
+        if plan.action.changes_infra() && !applied {
             match self.actuator.dry_run(&plan.action).await {
                 Ok(r) => {
                     self.log(
@@ -904,6 +1016,15 @@ impl<A: Analyzer + 'static> Engine<A> {
         }
         match self.actuator.execute(&plan.action, &key).await {
             Ok(outcome) => {
+                if plan.action.changes_infra() {
+                    pause_for_crash_test(PAUSE_AFTER_ACTION, &key).await;
+                }
+                // Done as soon as the change is made, with what it touched: verification (also
+                // after a restart) reads the replaced pod and the affected workloads from it.
+                let recorded = serde_json::to_value(&outcome).unwrap_or_else(|_| json!({}));
+                self.store
+                    .mark_action_done(intent, &recorded, self.clock.now())
+                    .await?;
                 let e = entry(
                     self.clock.now(),
                     TimelineKind::Action,
@@ -921,7 +1042,6 @@ impl<A: Analyzer + 'static> Engine<A> {
                     &outcome.summary,
                 ))
                 .await;
-                let _ = existing;
                 self.go(stored, State::Verifying, "action carried out", vec![e])
                     .await
             }
@@ -930,33 +1050,42 @@ impl<A: Analyzer + 'static> Engine<A> {
                 self.store
                     .mark_action_failed(intent, &msg, self.clock.now())
                     .await?;
-                let e = entry(
-                    self.clock.now(),
-                    TimelineKind::Action,
-                    msg.clone(),
-                    json!({}),
-                );
-                stored.incident.attempts += 1;
-                if stored.incident.attempts >= self.config.max_attempts {
-                    self.go(stored, State::Escalated, "action failed", vec![e])
-                        .await?;
-                    self.notify(Notification::escalated(&stored.incident, &msg))
-                        .await;
-                    Ok(())
-                } else {
-                    // Back to analysis through the verification failure path.
-                    self.go(stored, State::Verifying, "action failed", vec![e])
-                        .await?;
-                    let e = entry(
-                        self.clock.now(),
-                        TimelineKind::Verification,
-                        "not recovered: the action failed".to_string(),
-                        json!({"status": "failed"}),
-                    );
-                    self.go(stored, State::Unresolved, "action failed", vec![e])
-                        .await
-                }
+                self.attempt_failed(stored, msg).await
             }
+        }
+    }
+
+    /// An action that failed uses up its attempt: back to analysis through the verification
+    /// failure path, or escalated when the attempt budget is used up.
+    async fn attempt_failed(
+        self: &Arc<Self>,
+        stored: &mut StoredIncident,
+        msg: String,
+    ) -> Result<(), EngineError> {
+        let e = entry(
+            self.clock.now(),
+            TimelineKind::Action,
+            msg.clone(),
+            json!({}),
+        );
+        stored.incident.attempts += 1;
+        if stored.incident.attempts >= self.config.max_attempts {
+            self.go(stored, State::Escalated, "action failed", vec![e])
+                .await?;
+            self.notify(Notification::escalated(&stored.incident, &msg))
+                .await;
+            Ok(())
+        } else {
+            self.go(stored, State::Verifying, "action failed", vec![e])
+                .await?;
+            let e = entry(
+                self.clock.now(),
+                TimelineKind::Verification,
+                "not recovered: the action failed".to_string(),
+                json!({"status": "failed"}),
+            );
+            self.go(stored, State::Unresolved, "action failed", vec![e])
+                .await
         }
     }
 
@@ -966,15 +1095,21 @@ impl<A: Analyzer + 'static> Engine<A> {
         let plan = self.planned_action(&id, attempt).await?;
         let key = format!("{}-a{attempt}", id.0);
         let record = self.store.action_by_key(&key).await?;
-        let outcome_ctx = record
+        let outcome = record
             .as_ref()
             .and_then(|r| r.outcome.clone())
             .and_then(|o| serde_json::from_value::<crate::act::ActionOutcome>(o).ok());
-        let mut ctx = outcome_ctx
+        let mut ctx = outcome
             .as_ref()
             .map(CriteriaContext::from_outcome)
             .unwrap_or_default();
-        if let Action::None { .. } | Action::Escalate { .. } = plan.action
+        // Changing nothing, or finding the change already made before a restart, names no
+        // workload: watch the incident's own.
+        if ctx.affected_workloads.is_empty()
+            && matches!(
+                plan.action,
+                Action::None { .. } | Action::Escalate { .. } | Action::RestartPod { .. }
+            )
             && let Some(root) = stored
                 .incident
                 .root_cause
@@ -998,16 +1133,17 @@ impl<A: Analyzer + 'static> Engine<A> {
         };
         let now = self.clock.now();
         let verified = status == VerifyStatus::Recovered;
-        if let Some(r) = &record {
-            let mut outcome = r.outcome.clone().unwrap_or(json!({}));
-            outcome["verified"] = json!(verified);
-            self.store.mark_action_done(r.id, &outcome, now).await?;
+        // Records from before outcomes were written at once are closed here.
+        if let Some(r) = &record
+            && r.status == ActionStatus::Intended
+        {
+            self.store.mark_action_done(r.id, &json!({}), now).await?;
         }
         let e = entry(
             now,
             TimelineKind::Verification,
             format!("{status:?}"),
-            json!({"status": if verified { "recovered" } else { "failed" }, "recovered": verified, "attempt": attempt, "action": plan.action}),
+            json!({"status": if verified { "recovered" } else { "failed" }, "recovered": verified, "attempt": attempt, "action": plan.action, "key": key}),
         );
         if verified {
             if let Ok(mut k) = self.counters.lock() {

@@ -2,7 +2,7 @@
 //! labels and exclusion, owner, replicas, how many pods an action touches, disruption budgets,
 //! memory limits, and what was already done to it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
@@ -11,8 +11,8 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::ListParams;
 use kube::{Api, Client};
 use nightshift_core::policy::{History, Outcome, PastAction, TargetFacts};
-use nightshift_core::{Action, ResourceRef};
-use nightshift_store::{ActionStatus, Store};
+use nightshift_core::{Action, IncidentId, ResourceRef, TimelineKind};
+use nightshift_store::{ActionRecord, ActionStatus, IncidentFilter, Store};
 
 /// Reads target facts for `action` from the cluster.
 pub async fn target_facts(client: &Client, action: &Action, exclude_label: &str) -> TargetFacts {
@@ -238,36 +238,59 @@ async fn pdb_allowed(
         .min()
 }
 
-/// What was already done to `target` in the last hour, from the record.
+/// What was already done to `target` in the last hour, from the record. With `owner` (the
+/// workload owning a pod `target`), actions on the owner and restarts of any of its pods count
+/// too: a flapping workload gets a new pod after every restart, and the budget is the
+/// workload's.
 pub async fn history(
     store: &Store,
     target: &ResourceRef,
+    owner: Option<&ResourceRef>,
     action: &Action,
     now: DateTime<Utc>,
 ) -> History {
     let since = now - chrono::Duration::hours(1);
-    let Ok(records) = store.actions_for_target(target, since).await else {
+    let Ok(mut records) = store.actions_for_target(target, since).await else {
         return History::default();
     };
+    if let Some(owner) = owner {
+        records.extend(owner_actions(store, owner, since).await);
+        let mut seen = HashSet::new();
+        records.retain(|r| seen.insert(r.id));
+        records.sort_by_key(|r| (r.intended_at, r.id));
+    }
+    let mut verified: HashMap<IncidentId, HashMap<String, (bool, DateTime<Utc>)>> = HashMap::new();
     let mut h = History::default();
     for r in records {
-        let failed = r.status == ActionStatus::Failed
-            || r.outcome
-                .as_ref()
-                .and_then(|o| o.get("verified"))
-                .and_then(|v| v.as_bool())
-                == Some(false);
+        if !verified.contains_key(&r.incident) {
+            let v = verifications(store, &r.incident).await;
+            verified.insert(r.incident.clone(), v);
+        }
+        let verification = verified
+            .get(&r.incident)
+            .and_then(|v| v.get(&r.idempotency_key))
+            .copied();
+        // Older records carry the verification in the outcome.
+        let legacy = r
+            .outcome
+            .as_ref()
+            .and_then(|o| o.get("verified"))
+            .and_then(|v| v.as_bool());
+        let not_recovered = verification.map(|(ok, _)| !ok).or(legacy.map(|ok| !ok));
+        let failed = r.status == ActionStatus::Failed || not_recovered == Some(true);
         let outcome = match r.status {
-            ActionStatus::Failed => Outcome::Failed,
             _ if failed => Outcome::Failed,
-            ActionStatus::Done => Outcome::Succeeded,
+            ActionStatus::Done if not_recovered == Some(false) => Outcome::Succeeded,
             _ => Outcome::Pending,
         };
         if failed {
             if r.action.name() == action.name() {
                 h.same_action_failed = true;
             }
-            let at = r.finished_at.unwrap_or(r.intended_at);
+            let at = verification
+                .map(|(_, at)| at)
+                .or(r.finished_at)
+                .unwrap_or(r.intended_at);
             if h.last_failure.is_none_or(|l| at > l) {
                 h.last_failure = Some(at);
             }
@@ -279,4 +302,68 @@ pub async fn history(
         });
     }
     h
+}
+
+/// Actions on `owner` and restarts of its pods since `since`. Restarts are found through the
+/// recent incidents about the owner (a pod's incident is its owner's), which is where the
+/// engine restarts a workload's pods.
+async fn owner_actions(
+    store: &Store,
+    owner: &ResourceRef,
+    since: DateTime<Utc>,
+) -> Vec<ActionRecord> {
+    let mut out = store
+        .actions_for_target(owner, since)
+        .await
+        .unwrap_or_default();
+    let filter = IncidentFilter {
+        resource: Some(owner.clone()),
+        limit: Some(20),
+        ..IncidentFilter::default()
+    };
+    for incident in store.list(&filter).await.unwrap_or_default() {
+        let actions = store
+            .actions(&incident.incident.id)
+            .await
+            .unwrap_or_default();
+        out.extend(actions.into_iter().filter(|a| {
+            a.intended_at >= since
+                && matches!(&a.action, Action::RestartPod { namespace, .. }
+                    if Some(namespace.as_str()) == owner.namespace())
+                && restarted_for(a, owner)
+        }));
+    }
+    out
+}
+
+/// Whether a restart-pod record's outcome names `owner` as the workload it restarted a pod
+/// of (a record without an outcome yet is given the benefit of the doubt: it counts).
+fn restarted_for(record: &ActionRecord, owner: &ResourceRef) -> bool {
+    let Some(affected) = record
+        .outcome
+        .as_ref()
+        .and_then(|o| o.get("affected_workloads"))
+        .and_then(|a| serde_json::from_value::<Vec<ResourceRef>>(a.clone()).ok())
+    else {
+        return true;
+    };
+    affected.is_empty() || affected.contains(owner)
+}
+
+/// Each verified action of an incident by idempotency key: whether the target recovered, and
+/// when that was found.
+async fn verifications(
+    store: &Store,
+    incident: &IncidentId,
+) -> HashMap<String, (bool, DateTime<Utc>)> {
+    let timeline = store.timeline(incident).await.unwrap_or_default();
+    timeline
+        .iter()
+        .filter(|e| e.kind == TimelineKind::Verification)
+        .filter_map(|e| {
+            let key = e.data.get("key")?.as_str()?.to_string();
+            let recovered = e.data.get("recovered")?.as_bool()?;
+            Some((key, (recovered, e.at)))
+        })
+        .collect()
 }

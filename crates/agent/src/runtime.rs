@@ -52,6 +52,11 @@ pub struct AgentConfig {
     pub stabilization: String,
     /// How long to wait for recovery, e.g. `10m`.
     pub verify_deadline: String,
+    /// Wait after an incident opens before collecting evidence, so that signals firing
+    /// together are analyzed together, e.g. `30s`.
+    pub settle: String,
+    /// How often an incident waiting for approval or recovery looks again, e.g. `5s`.
+    pub poll: String,
 }
 
 impl Default for AgentConfig {
@@ -70,6 +75,8 @@ impl Default for AgentConfig {
             max_attempts: 2,
             stabilization: "2m".into(),
             verify_deadline: "10m".into(),
+            settle: "30s".into(),
+            poll: "5s".into(),
         }
     }
 }
@@ -122,6 +129,8 @@ impl AgentConfig {
             ("watch_interval", &cfg.watch_interval),
             ("stabilization", &cfg.stabilization),
             ("verify_deadline", &cfg.verify_deadline),
+            ("settle", &cfg.settle),
+            ("poll", &cfg.poll),
         ] {
             nightshift_scenario::units::parse_duration(v).map_err(|e| StartError::Config {
                 path: path.display().to_string(),
@@ -140,6 +149,9 @@ impl AgentConfig {
             max_attempts: self.max_attempts.max(1),
             stabilization: d(&self.stabilization, 120),
             verify_deadline: d(&self.verify_deadline, 600),
+            settle: d(&self.settle, 30),
+            // A poll of zero would spin.
+            poll: d(&self.poll, 5).max(Duration::from_millis(10)),
             ..EngineConfig::default()
         }
     }
@@ -319,10 +331,16 @@ mod tests {
 
     #[test]
     fn reads_a_config_and_names_what_is_wrong() {
-        let c = load("listen: 127.0.0.1:9000\nstore: sqlite:///tmp/x.db\nmax_attempts: 3\nstabilization: 90s\n").unwrap();
+        let c = load("listen: 127.0.0.1:9000\nstore: sqlite:///tmp/x.db\nmax_attempts: 3\nstabilization: 90s\nsettle: 0s\npoll: 500ms\n").unwrap();
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.engine().max_attempts, 3);
         assert_eq!(c.engine().stabilization, Duration::from_secs(90));
+        assert_eq!(c.engine().settle, Duration::ZERO);
+        assert_eq!(c.engine().poll, Duration::from_millis(500));
+        assert_eq!(
+            AgentConfig::default().engine().settle,
+            Duration::from_secs(30)
+        );
         let e = load("listen: 127.0.0.1:9000\nstorr: x\n")
             .unwrap_err()
             .to_string();
