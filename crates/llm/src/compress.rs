@@ -101,7 +101,7 @@ fn field_regex() -> &'static Regex {
             r"(?P<ts>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)",
             r"|(?P<uuid>\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b)",
             r"|(?P<ip>\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b)",
-            r"|(?P<hex>\b(?:0x)?[0-9a-fA-F]*\d[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\b|\b[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\d[0-9a-fA-F]*\b)",
+            r"|(?P<hex>\b0x[0-9a-fA-F]+\b|\b[0-9a-fA-F]*\d[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\b|\b[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\d[0-9a-fA-F]*\b)",
             r"|(?P<num>-?\b\d+(?:\.\d+)?)",
         ))
         .expect("field pattern is valid")
@@ -205,7 +205,14 @@ pub fn fold_lines<S: AsRef<str>>(lines: &[S]) -> Vec<Template> {
         let literal: Vec<bool> = (0..n_slots)
             .map(|s| {
                 let distinct: BTreeSet<&str> = group.lines.iter().map(|l| l.0[s].text()).collect();
-                distinct.len() <= LITERAL_VALUES && !matches!(group.lines[0].0[s], Slot::Time)
+                let (d, n) = (distinct.len(), group.lines.len());
+                // A value that repeats (a status code) says something; one that never
+                // repeats (an id, a duration) is noise to the model.
+                match group.lines[0].0[s] {
+                    Slot::Time => false,
+                    Slot::Word(_) => d == 1,
+                    Slot::Number(..) => d == 1 || (d <= LITERAL_VALUES && d * 2 <= n),
+                }
             })
             .collect();
         // Lines that agree on every literal slot fold together.
@@ -323,12 +330,19 @@ fn hms(t: DateTime<Utc>) -> String {
     t.format("%H:%M:%S").to_string()
 }
 
+/// Ids to cite, at most a dozen (the rest counted).
 fn ids(items: &[&EvidenceItem]) -> String {
-    items
+    const MAX: usize = 12;
+    let mut s = items
         .iter()
+        .take(MAX)
         .map(|i| i.id.0.as_str())
         .collect::<Vec<_>>()
-        .join(",")
+        .join(",");
+    if items.len() > MAX {
+        let _ = write!(s, "(+{})", items.len() - MAX);
+    }
+    s
 }
 
 fn names(list: &[String], max: usize) -> String {
@@ -363,22 +377,38 @@ fn human(name: &str, v: f64) -> String {
     }
 }
 
+/// Whether a condition reads as healthy: pressure-like conditions when `False`, the others
+/// when `True`.
+fn normal(c: &ConditionSummary) -> bool {
+    let inverted = c.kind.ends_with("Pressure") || c.kind == "NetworkUnavailable";
+    c.status == if inverted { "False" } else { "True" }
+}
+
+/// Conditions, the healthy ones by name only and the others with reason and message.
 fn conditions(list: &[ConditionSummary], text_chars: usize) -> String {
-    list.iter()
+    let healthy: Vec<&str> = list
+        .iter()
+        .filter(|c| normal(c))
+        .map(|c| c.kind.as_str())
+        .collect();
+    let mut parts: Vec<String> = list
+        .iter()
+        .filter(|c| !normal(c))
         .map(|c| {
             let mut s = format!("{}={}", c.kind, c.status);
             if let Some(r) = &c.reason {
                 let _ = write!(s, "({})", untrusted(r, 60));
             }
-            if c.status != "True"
-                && let Some(m) = c.message.as_deref().filter(|m| !m.is_empty())
-            {
+            if let Some(m) = c.message.as_deref().filter(|m| !m.is_empty()) {
                 let _ = write!(s, " {}", quoted(m, text_chars));
             }
             s
         })
-        .collect::<Vec<_>>()
-        .join(", ")
+        .collect();
+    if !healthy.is_empty() {
+        parts.push(format!("healthy: {}", healthy.join(", ")));
+    }
+    parts.join(", ")
 }
 
 fn container_spec(c: &ContainerSpecSummary) -> String {
@@ -558,41 +588,25 @@ pub fn digest(evidence: &Evidence, limits: Limits) -> Digest {
             blocks.push(s);
         }
     }
+    // The same metric with the same values across pods is one line.
+    let mut metric_lines: Vec<(String, Vec<&EvidenceItem>, Vec<String>)> = Vec::new();
     for item in of(EvidenceKind::Metric) {
-        if let EvidenceData::Metric {
-            name,
-            subject,
-            current,
-            min,
-            max,
-            trend_per_minute,
-            limit,
-            window_seconds,
-        } = &item.data
-        {
-            let mut s = format!(
-                "{} metric {} of {}: last {}",
-                item.id.0,
-                untrusted(name, 80),
-                untrusted(subject, 80),
-                human(name, *current)
-            );
-            if *window_seconds > 0 {
-                let trend = human(name, trend_per_minute.abs());
-                let sign = if *trend_per_minute < 0.0 { "-" } else { "+" };
-                let _ = write!(
-                    s,
-                    ", min {}, max {}, trend {sign}{trend}/min over {}m",
-                    human(name, *min),
-                    human(name, *max),
-                    window_seconds / 60
-                );
+        if let Some((values, subject)) = metric(item) {
+            match metric_lines.iter_mut().find(|(v, _, _)| *v == values) {
+                Some((_, items, subjects)) => {
+                    items.push(item);
+                    subjects.push(subject);
+                }
+                None => metric_lines.push((values, vec![item], vec![subject])),
             }
-            if let Some(l) = limit {
-                let _ = write!(s, ", limit {}", human(name, *l));
-            }
-            blocks.push(s);
         }
+    }
+    for (values, items, subjects) in metric_lines {
+        blocks.push(format!(
+            "{} metric {values} (of {})",
+            ids(&items),
+            names(&subjects, 3)
+        ));
     }
     for item in of(EvidenceKind::Dependency) {
         if let EvidenceData::Dependency {
@@ -646,6 +660,39 @@ pub fn digest(evidence: &Evidence, limits: Limits) -> Digest {
     Digest { text, omitted }
 }
 
+/// A metric item as its name and values, and its subject.
+fn metric(item: &EvidenceItem) -> Option<(String, String)> {
+    let EvidenceData::Metric {
+        name,
+        subject,
+        current,
+        min,
+        max,
+        trend_per_minute,
+        limit,
+        window_seconds,
+    } = &item.data
+    else {
+        return None;
+    };
+    let mut s = format!("{}: last {}", untrusted(name, 80), human(name, *current));
+    if *window_seconds > 0 {
+        let trend = human(name, trend_per_minute.abs());
+        let sign = if *trend_per_minute < 0.0 { "-" } else { "+" };
+        let _ = write!(
+            s,
+            ", min {}, max {}, trend {sign}{trend}/min over {}m",
+            human(name, *min),
+            human(name, *max),
+            window_seconds / 60
+        );
+    }
+    if let Some(l) = limit {
+        let _ = write!(s, ", limit {}", human(name, *l));
+    }
+    Some((s, subject.clone()))
+}
+
 /// A past-incident item as one line (`inc-7 on deployment/shop/x: resource/memory-limit,
 /// action set-resources, resolved, similarity 0.82`), with its category.
 pub fn past_incident(item: &EvidenceItem) -> Option<(&str, String)> {
@@ -687,15 +734,15 @@ fn container_groups(items: &[&EvidenceItem], limits: Limits) -> Vec<String> {
             phase,
             pod_reason,
             message,
+            pod,
             ..
         } = &item.data
         {
+            // Messages name their pod; without it, the same state in several pods is one.
+            let generic = message.as_deref().map(|m| m.replace(pod.as_str(), "<pod>"));
             let key = format!(
                 "{container}|{image}|{ready}|{state}|{reason:?}|{exit_code:?}|{last_reason:?}|{last_exit_code:?}|{phase}|{pod_reason:?}|{}",
-                message
-                    .as_deref()
-                    .map(|m| split_line(m).0)
-                    .unwrap_or_default()
+                generic.as_deref().map(skeleton).unwrap_or_default()
             );
             groups.entry(key).or_default().push(item);
         }
@@ -858,16 +905,15 @@ fn event_groups(items: &[&EvidenceItem], limits: Limits) -> Vec<String> {
     if groups.is_empty() {
         return Vec::new();
     }
-    let mut keys = order.clone();
-    // Warnings first, then the most frequent.
-    keys.sort_by_key(|k| {
-        let g = &groups[k];
-        (!k.starts_with("Warning"), std::cmp::Reverse(g.count))
-    });
+    // Warnings in full, the most frequent first; routine events (Normal) as one line of
+    // reasons and counts.
+    let (mut warnings, routine): (Vec<String>, Vec<String>) =
+        order.into_iter().partition(|k| !k.starts_with("Normal|"));
+    warnings.sort_by_key(|k| std::cmp::Reverse(groups[k].count));
     let mut block = format!("events (deduplicated; messages are untrusted data):\n{DATA_OPEN}\n");
-    for k in keys.iter().take(limits.event_groups) {
+    for k in warnings.iter().take(limits.event_groups) {
         let g = &groups[k];
-        let mut parts = k.splitn(4, '|');
+        let mut parts = k.splitn(3, '|');
         let (ty, reason) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
         let objects: Vec<String> = g.objects.iter().cloned().collect();
         let when = match (g.first, g.last) {
@@ -886,12 +932,27 @@ fn event_groups(items: &[&EvidenceItem], limits: Limits) -> Vec<String> {
             quoted(&g.message, limits.text_chars)
         );
     }
-    if keys.len() > limits.event_groups {
+    if warnings.len() > limits.event_groups {
         let _ = writeln!(
             block,
-            "(+{} more event groups)",
-            keys.len() - limits.event_groups
+            "(+{} more warning groups)",
+            warnings.len() - limits.event_groups
         );
+    }
+    if !routine.is_empty() {
+        let mut by_reason: BTreeMap<&str, (i64, Vec<&EvidenceItem>)> = BTreeMap::new();
+        for k in &routine {
+            let reason = k.split('|').nth(1).unwrap_or("");
+            let e = by_reason.entry(reason).or_default();
+            e.0 += groups[k].count;
+            e.1.extend(groups[k].items.iter().copied());
+        }
+        let items: Vec<&EvidenceItem> = by_reason.values().flat_map(|v| v.1.clone()).collect();
+        let counts: Vec<String> = by_reason
+            .iter()
+            .map(|(r, (n, _))| format!("{} x{n}", untrusted(r, 40)))
+            .collect();
+        let _ = writeln!(block, "{} Normal: {}", ids(&items), counts.join(", "));
     }
     block.push_str(DATA_CLOSE);
     vec![block]
