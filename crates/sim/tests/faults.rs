@@ -715,3 +715,65 @@ fn probe_misconfig_restarts_under_load() {
             .contains("failed liveness probe, will be restarted")
     }));
 }
+
+/// A DaemonSet keeps its history as ControllerRevisions, and a rollout replaces its
+/// crash-looping old pods at once (the controller deletes unavailable old pods first) instead
+/// of waiting for every pod to be ready: a rollback after a bad rollout reaches every node.
+#[test]
+fn daemonset_revisions_and_a_rollback_past_crash_looping_pods() {
+    use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
+    let yaml = format!(
+        "{BASE}    - {{kind: DaemonSet, namespace: ops, name: shipper, image: registry.local/ops/shipper:1.0.0, service: false}}\nfaults:\n  - {{at: 1m, type: bad-rollout, target: ops/shipper, params: {{image: registry.local/ops/shipper:1.1.0, effect: crash}}}}\nexpect:\n  detect: true\n  diagnosis: [deploy/bad-release]\n  locate: ops/shipper\n  actions: {{acceptable: [rollback]}}\n  resolved: true\n"
+    );
+    let sim = run(&yaml, 240);
+    let revisions = sim.store().list_typed::<ControllerRevision>(Some("ops"));
+    let mut numbers: Vec<i64> = revisions.iter().map(|r| r.revision).collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, [1, 2], "one revision per template");
+    let images = |sim: &Simulation| -> Vec<String> {
+        pods(sim, "ops")
+            .iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .map(|p| {
+                p.spec.as_ref().unwrap().containers[0]
+                    .image
+                    .clone()
+                    .unwrap()
+            })
+            .collect()
+    };
+    assert!(
+        images(&sim).iter().all(|i| i.ends_with(":1.1.0")),
+        "the bad rollout reached both nodes: {:?}",
+        images(&sim)
+    );
+    assert_eq!(ready_pods(&sim, "ops"), 0, "every new pod crash-loops");
+    // Roll back as `kubectl rollout undo` does: revision 1's template.
+    let old = revisions.iter().find(|r| r.revision == 1).unwrap();
+    let template = old.data.as_ref().unwrap().0["spec"]["template"].clone();
+    let ds = sim
+        .store()
+        .get_typed::<DaemonSet>("ops", "shipper")
+        .unwrap();
+    let mut v = serde_json::to_value(&*ds).unwrap();
+    v["spec"]["template"] = template;
+    sim.store()
+        .write_typed(
+            &serde_json::from_value::<DaemonSet>(v).unwrap(),
+            nightshift_sim::store::Part::Main,
+        )
+        .unwrap();
+    for _ in 0..60 {
+        sim.step();
+    }
+    assert!(
+        images(&sim).iter().all(|i| i.ends_with(":1.0.0")),
+        "{:?}",
+        images(&sim)
+    );
+    assert_eq!(
+        ready_pods(&sim, "ops"),
+        2,
+        "both nodes run the old revision again"
+    );
+}

@@ -33,6 +33,15 @@ pub fn sync(world: &mut World, store: &Store, _now: i64) {
             continue;
         };
         let hash = super::deployment::template_hash(&spec.template);
+        super::ensure_revision(
+            store,
+            "DaemonSet",
+            &ns,
+            &name,
+            &uid,
+            &spec.template,
+            &format!("{name}-{hash}"),
+        );
         let dref = ObjectRef::of(
             &json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": name, "namespace": ns, "uid": uid}}),
         );
@@ -102,7 +111,9 @@ pub fn sync(world: &mut World, store: &Store, _now: i64) {
                 }
             }
         }
-        // Rolling update: replace one stale pod when all are ready.
+        // Rolling update (maxUnavailable 1): stale pods that are not ready go at once, as the
+        // real controller deletes unavailable old pods first; a ready stale pod goes only when
+        // every pod is ready.
         let live: Vec<_> = pods.iter().filter(|p| active(p)).collect();
         let all_ready = live.iter().all(|p| pod_ready(p));
         let stale: Vec<_> = live
@@ -115,7 +126,15 @@ pub fn sync(world: &mut World, store: &Store, _now: i64) {
                     != Some(&hash)
             })
             .collect();
-        if all_ready && let Some(p) = stale.first() {
+        let broken: Vec<_> = stale.iter().filter(|p| !pod_ready(p)).collect();
+        let victims: Vec<_> = if !broken.is_empty() {
+            broken
+        } else if all_ready {
+            stale.first().into_iter().collect()
+        } else {
+            Vec::new()
+        };
+        for p in victims {
             let pname = p.metadata.name.clone().unwrap_or_default();
             if store
                 .delete(

@@ -109,3 +109,38 @@ pub fn new_pod(
     spec["tolerations"] = json!(tolerations);
     json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec})
 }
+
+/// Records the ControllerRevision `rev_name` of a StatefulSet's or DaemonSet's template when
+/// it is new, numbered one past the owner's highest, as the real controllers keep their
+/// history (what `kubectl rollout history` and `rollout undo` read).
+pub fn ensure_revision(
+    store: &Store,
+    kind: &str,
+    ns: &str,
+    name: &str,
+    uid: &str,
+    template: &PodTemplateSpec,
+    rev_name: &str,
+) {
+    use k8s_openapi::api::apps::v1::ControllerRevision;
+    if store
+        .get_typed::<ControllerRevision>(ns, rev_name)
+        .is_some()
+    {
+        return;
+    }
+    let max = store
+        .list_typed::<ControllerRevision>(Some(ns))
+        .iter()
+        .filter(|r| deployment::owner_uid(&r.metadata) == Some(uid))
+        .map(|r| r.revision)
+        .max()
+        .unwrap_or(0);
+    let cr = json!({
+        "metadata": {"name": rev_name, "namespace": ns, "labels": template.metadata.as_ref().and_then(|m| m.labels.clone()),
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": kind, "name": name, "uid": uid, "controller": true, "blockOwnerDeletion": true}]},
+        "data": {"spec": {"template": template}},
+        "revision": max + 1,
+    });
+    let _ = store.create(crate::resources::of::<ControllerRevision>(), ns, cr, false);
+}

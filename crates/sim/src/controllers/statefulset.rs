@@ -2,7 +2,7 @@
 //! waiting for the one before to be Ready; rolling updates from the highest ordinal down;
 //! revisions recorded as ControllerRevisions.
 
-use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::json;
 
@@ -31,25 +31,15 @@ pub fn sync(world: &mut World, store: &Store, _now: i64) {
         let sref = ObjectRef::of(
             &json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name, "namespace": ns, "uid": uid}}),
         );
-        if store
-            .get_typed::<ControllerRevision>(&ns, &rev_name)
-            .is_none()
-        {
-            let revs = store.list_typed::<ControllerRevision>(Some(&ns));
-            let max = revs
-                .iter()
-                .filter(|r| super::deployment::owner_uid(&r.metadata) == Some(uid.as_str()))
-                .map(|r| r.revision)
-                .max()
-                .unwrap_or(0);
-            let cr = json!({
-                "metadata": {"name": rev_name, "namespace": ns, "labels": spec.template.metadata.as_ref().and_then(|m| m.labels.clone()),
-                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": name, "uid": uid, "controller": true, "blockOwnerDeletion": true}]},
-                "data": {"spec": {"template": spec.template}},
-                "revision": max + 1,
-            });
-            let _ = store.create(resources::of::<ControllerRevision>(), &ns, cr, false);
-        }
+        super::ensure_revision(
+            store,
+            "StatefulSet",
+            &ns,
+            &name,
+            &uid,
+            &spec.template,
+            &rev_name,
+        );
         let pods = by_owner.get(&uid).cloned().unwrap_or_default();
         let ordinal = |p: &Pod| {
             p.metadata
