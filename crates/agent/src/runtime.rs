@@ -57,6 +57,8 @@ pub struct AgentConfig {
     pub settle: String,
     /// How often an incident waiting for approval or recovery looks again, e.g. `5s`.
     pub poll: String,
+    /// The model analyzer (`llm:`, see docs/llm.md); without it the rules analyze alone.
+    pub llm: Option<nightshift_llm::LlmConfig>,
 }
 
 impl Default for AgentConfig {
@@ -77,6 +79,7 @@ impl Default for AgentConfig {
             verify_deadline: "10m".into(),
             settle: "30s".into(),
             poll: "5s".into(),
+            llm: None,
         }
     }
 }
@@ -136,6 +139,13 @@ impl AgentConfig {
                 path: path.display().to_string(),
                 message: format!("{key}: {e}"),
             })?;
+        }
+        if let Some(llm) = &cfg.llm {
+            llm.validate(&path.display().to_string())
+                .map_err(|e| StartError::Config {
+                    path: path.display().to_string(),
+                    message: format!("llm.{}: {}", e.key, e.message),
+                })?;
         }
         Ok(cfg)
     }
@@ -360,5 +370,24 @@ mod tests {
             e.contains("/nonexistent/nightshift.yaml") && e.contains("unable to read"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn reads_the_llm_section_and_names_what_is_wrong() {
+        let c = load("llm:\n  provider: anthropic\n  model: claude-sonnet-4-5\n  api_key_env: ANTHROPIC_API_KEY\n").unwrap();
+        let llm = c.llm.expect("an llm section");
+        assert_eq!(llm.provider, nightshift_llm::ProviderKind::Anthropic);
+        assert!(load("listen: 127.0.0.1:9000\n").unwrap().llm.is_none());
+        let e = load("llm:\n  model: m\n  timeout: soon\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("nightshift.yaml") && e.contains("llm.timeout"),
+            "{e}"
+        );
+        let e = load("llm:\n  model: m\n  modle: x\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nightshift.yaml") && e.contains("modle"), "{e}");
     }
 }
