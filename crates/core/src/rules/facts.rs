@@ -471,6 +471,11 @@ impl<'a> Facts<'a> {
         let rollout = self.rollout_of(w)?;
         let newest = rollout.newest()?;
         let previous = rollout.previous()?;
+        if newest.change.is_empty() && newest.images == previous.images {
+            // Same containers, only the template's metadata moved: a `rollout restart` (ours
+            // or a person's), not a release that could have brought the failure.
+            return None;
+        }
         let pods: Vec<&str> = failing.iter().map(|c| c.pod).collect();
         let onset = self.onset(w, &pods);
         let mut minutes_before_onset = None;

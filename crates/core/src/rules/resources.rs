@@ -122,10 +122,14 @@ fn memory(facts: &Facts<'_>, w: &ResourceRef) -> Option<Finding> {
         c.oom_killed()
             && matches!((c.last_started_at, c.last_finished_at), (Some(s), Some(f)) if f - s <= Duration::minutes(2))
     });
-    let killed_old = containers.iter().any(|c| {
-        c.oom_killed()
-            && matches!((c.last_started_at, c.last_finished_at), (Some(s), Some(f)) if f - s >= Duration::minutes(5))
-    });
+    let killed_old_pods = containers
+        .iter()
+        .filter(|c| {
+            c.oom_killed()
+                && matches!((c.last_started_at, c.last_finished_at), (Some(s), Some(f)) if f - s >= Duration::minutes(5))
+        })
+        .count();
+    let killed_old = killed_old_pods > 0;
     for c in &containers {
         let Some(uptime) = c.uptime(now) else {
             continue;
@@ -217,6 +221,15 @@ fn memory(facts: &Facts<'_>, w: &ResourceRef) -> Option<Finding> {
         }
         if !oom.is_empty() {
             confidence += 0.05;
+        }
+        // The kills themselves date the growth: containers that ran for minutes before
+        // being OOMKilled, on more than one pod, grew into the limit rather than started
+        // above it, even when no metric history says so.
+        if killed_old {
+            confidence += 0.1;
+        }
+        if killed_old_pods >= 2 {
+            confidence += 0.1;
         }
         let pace = match (worst, growth.minutes_to_limit) {
             (Some(m), Some(t)) => format!(

@@ -200,3 +200,29 @@ fn a_single_oom_kill_with_nothing_else_is_too_thin_to_act_on() {
             .any(|p| matches!(p.action, Action::SetResources { .. }))
     );
 }
+
+/// A `rollout restart` makes a new revision with the same containers: a leak that shows up
+/// after it was already there, and rolling back to the revision before the restart would
+/// change nothing. The restart is not read as a release.
+#[test]
+fn a_restart_only_revision_is_not_a_release_to_roll_back() {
+    let image = "registry.local/search/search-indexer:2.8.4";
+    let a = leaking(
+        vec![rev(2, image, 3, 2, &[]), rev(1, image, -9000, 0, &[])],
+        image,
+    )
+    .analyze();
+    assert_eq!(a.diagnosis.category, Category::MemoryLeak, "{a:#?}");
+    assert!(
+        a.plans
+            .iter()
+            .all(|p| !matches!(p.action, Action::Rollback { .. })),
+        "{a:#?}"
+    );
+    assert_eq!(
+        first(&a),
+        &Action::RolloutRestart {
+            target: deployment("search", "search-indexer")
+        }
+    );
+}
