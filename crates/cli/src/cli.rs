@@ -38,6 +38,37 @@ pub enum Command {
     Policy(PolicyCommand),
     /// Score the agent on scenario files, each in a fresh simulated cluster.
     Eval(EvalArgs),
+    /// Analyze a pod, a workload or a recorded incident now, and print the diagnosis,
+    /// evidence and plans (nothing is changed).
+    Analyze(AnalyzeArgs),
+}
+
+/// `nightshift analyze`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["pod", "workload", "incident"])))]
+pub struct AnalyzeArgs {
+    /// A pod, as NAMESPACE/NAME.
+    #[arg(long)]
+    pub pod: Option<String>,
+    /// A Deployment, StatefulSet or DaemonSet, as NAMESPACE/NAME.
+    #[arg(long)]
+    pub workload: Option<String>,
+    /// A recorded incident (its resource is analyzed with fresh evidence and its history).
+    #[arg(long)]
+    pub incident: Option<String>,
+    /// The agent's configuration file (kubeconfig, store, policy and the `llm:` section).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Kubeconfig file (default: the configuration's, else KUBECONFIG, ~/.kube/config or
+    /// in-cluster).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Store URL for --incident (default: the configuration's).
+    #[arg(long, env = "NIGHTSHIFT_STORE")]
+    pub store: Option<String>,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value = "table")]
+    pub output: Output,
 }
 
 /// Which analyzer the evaluation runs.

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod analyze;
 mod demo;
 mod eval;
 mod incidents;
@@ -27,6 +28,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Reject(args) => incidents::answer(args, false),
         Command::Policy(cmd) => policy::run(cmd),
         Command::Eval(args) => eval::run(args),
+        Command::Analyze(args) => analyze::run(args),
     };
     match result {
         Ok(code) => code,

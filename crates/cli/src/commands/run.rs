@@ -1,5 +1,6 @@
 //! `nightshift run`: the agent against a real cluster.
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -7,61 +8,88 @@ use nightshift_agent::clock::SystemClock;
 use nightshift_agent::notify::Notifier;
 use nightshift_agent::runtime::{AgentConfig, StartOptions, kube_config, start};
 use nightshift_agent::verify::ClusterClock;
-use nightshift_core::RuleAnalyzer;
 use nightshift_core::policy::Policy;
+use nightshift_core::{Analyzer, RuleAnalyzer};
+use nightshift_llm::LlmAnalyzer;
+use nightshift_llm::tools::kube::KubeInvestigator;
 use nightshift_store::Store;
 
 use crate::cli::RunArgs;
 
 /// Runs until interrupted.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let config = match &args.config {
-        Some(p) => match AgentConfig::load(p) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return Ok(ExitCode::from(super::EXIT_BAD_INPUT));
+    let (config, policy) = match load(args.config.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(code) => return Ok(code),
+    };
+    super::runtime()?.block_on(async move {
+        let kube = kube_config(config.kubeconfig.as_deref()).await?;
+        match config.llm.clone() {
+            Some(llm) => {
+                let investigator = KubeInvestigator::new(
+                    kube::Client::try_from(kube.clone())?,
+                    llm.prometheus_url.clone(),
+                );
+                let analyzer = LlmAnalyzer::from_config(&llm)?
+                    .with_policy(policy.clone())
+                    .with_investigator(Arc::new(investigator));
+                serve(&config, kube, analyzer, policy).await
             }
-        },
+            None => serve(&config, kube, RuleAnalyzer::new(), policy).await,
+        }
+    })
+}
+
+/// The agent's configuration and policy from `path` (defaults without one); a file that does
+/// not load is reported and becomes the exit code.
+pub(super) fn load(path: Option<&Path>) -> Result<(AgentConfig, Policy), ExitCode> {
+    let bad = |e: &dyn std::fmt::Display| {
+        eprintln!("error: {e}");
+        ExitCode::from(super::EXIT_BAD_INPUT)
+    };
+    let config = match path {
+        Some(p) => AgentConfig::load(p).map_err(|e| bad(&e))?,
         None => AgentConfig::default(),
     };
     let policy = match &config.policy {
-        Some(p) => match Policy::load(p) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return Ok(ExitCode::from(super::EXIT_BAD_INPUT));
-            }
-        },
+        Some(p) => Policy::load(p).map_err(|e| bad(&e))?,
         None => Policy::default(),
     };
-    super::runtime()?.block_on(async move {
-        let client = kube_config(config.kubeconfig.as_deref()).await?;
-        let store = Store::open(&config.store).await?;
-        let agent = start(
-            client,
-            Arc::new(SystemClock),
-            RuleAnalyzer::new(),
-            policy,
-            store,
-            StartOptions {
-                listen: config.listen,
-                auth: config.auth(),
-                notifier: config.notify_webhook.clone().map(Notifier::new),
-                engine: config.engine(),
-                watchers: config.watchers,
-                watch_interval: nightshift_scenario::units::parse_duration(&config.watch_interval)
-                    .unwrap_or(std::time::Duration::from_secs(15)),
-                cluster_clock: ClusterClock::default(),
-            },
-        )
-        .await?;
-        eprintln!(
-            "nightshift: agent listening on http://{} (store {})",
-            agent.addr, config.store
-        );
-        tokio::signal::ctrl_c().await.ok();
-        agent.stop();
-        anyhow::Ok(ExitCode::SUCCESS)
-    })
+    Ok((config, policy))
+}
+
+/// Starts the agent with `analyzer` and serves until interrupted.
+async fn serve<A: Analyzer + 'static>(
+    config: &AgentConfig,
+    kube: kube::Config,
+    analyzer: A,
+    policy: Policy,
+) -> anyhow::Result<ExitCode> {
+    let store = Store::open(&config.store).await?;
+    let name = analyzer.name().to_string();
+    let agent = start(
+        kube,
+        Arc::new(SystemClock),
+        analyzer,
+        policy,
+        store,
+        StartOptions {
+            listen: config.listen,
+            auth: config.auth(),
+            notifier: config.notify_webhook.clone().map(Notifier::new),
+            engine: config.engine(),
+            watchers: config.watchers,
+            watch_interval: nightshift_scenario::units::parse_duration(&config.watch_interval)
+                .unwrap_or(std::time::Duration::from_secs(15)),
+            cluster_clock: ClusterClock::default(),
+        },
+    )
+    .await?;
+    eprintln!(
+        "nightshift: agent listening on http://{} (store {}, analyzer {})",
+        agent.addr, config.store, name
+    );
+    tokio::signal::ctrl_c().await.ok();
+    agent.stop();
+    Ok(ExitCode::SUCCESS)
 }
