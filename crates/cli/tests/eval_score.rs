@@ -173,6 +173,25 @@ fn any_incident_in_a_noop_control_is_a_false_positive() {
 }
 
 #[test]
+fn a_quiet_control_is_correctly_diagnosed_and_located() {
+    let s = scenario(
+        "  - {at: 2m, type: transient, target: shop/checkout, params: {duration: 20s, error_ratio: 0.05}}",
+        "  detect: false\n  diagnosis: [transient]\n  locate: shop/checkout\n  actions:\n    acceptable: [none]\n  resolved: true",
+    );
+    let r = run(&s, &Observation::default());
+    assert!(!r.detected);
+    assert!(r.diagnosis_correct, "no incident was the right call");
+    assert!(r.located);
+    let paged = Observation {
+        incidents: vec![incident(150.0, Category::Crash, "shop/checkout")],
+        ..Observation::default()
+    };
+    let r = run(&s, &paged);
+    assert!(r.detected, "a false positive");
+    assert!(!r.diagnosis_correct);
+}
+
+#[test]
 fn a_target_without_at_is_the_located_workload_and_a_pod_of_it_counts() {
     let s = scenario(
         "  - {at: 2m, type: hang, target: shop/checkout}",

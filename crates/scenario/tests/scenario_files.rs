@@ -137,6 +137,11 @@ fn shipped_controls_expect_what_controls_should() {
                     "{}: a noop control has nothing to diagnose",
                     path.display()
                 );
+                assert!(
+                    expect.resolved,
+                    "{}: a healthy cluster stays healthy (resolved false would ask for an escalation)",
+                    path.display()
+                );
             }
             FaultKind::Transient { .. } => {
                 assert!(

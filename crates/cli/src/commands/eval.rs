@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nightshift::eval::report;
-use nightshift::eval::{AnalyzerKit, EvalOptions, Rules, ScenarioRun, run_all};
+use nightshift::eval::{AnalyzerKit, EvalOptions, Llm, Rules, ScenarioRun, run_all};
 use nightshift::lab::LAB_POLICY;
 use nightshift_core::policy::Policy;
 
@@ -54,7 +54,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         match args.analyzer {
             AnalyzerChoice::Rules => evaluate(scenarios, &opts, &Rules, &bar).await,
             AnalyzerChoice::Llm => {
-                anyhow::bail!("--analyzer llm is not wired yet ({:?})", args.llm_config)
+                let kit = Llm {
+                    config: llm_config(args.llm_config.as_deref())?,
+                    policy: opts.policy.clone(),
+                };
+                evaluate(scenarios, &opts, &kit, &bar).await
             }
         }
     })?;
@@ -78,6 +82,22 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `llm:` section of the agent configuration file `--llm-config` names.
+fn llm_config(path: Option<&std::path::Path>) -> anyhow::Result<nightshift_llm::LlmConfig> {
+    let Some(path) = path else {
+        anyhow::bail!(
+            "--analyzer llm needs --llm-config FILE: an agent configuration with an llm: section (see docs/llm.md)"
+        );
+    };
+    let config = nightshift_agent::runtime::AgentConfig::load(path)?;
+    config.llm.ok_or_else(|| {
+        anyhow::anyhow!(
+            "{}: no llm: section; --analyzer llm needs one (see docs/llm.md)",
+            path.display()
+        )
+    })
 }
 
 async fn evaluate<K: AnalyzerKit>(

@@ -7,7 +7,7 @@ pub mod run;
 pub mod score;
 
 pub use run::{
-    AnalyzerKit, EVAL_START_MS, EvalOptions, Rules, ScenarioRun, UsageReader, run_all, run_one,
+    AnalyzerKit, EVAL_START_MS, EvalOptions, Llm, Rules, ScenarioRun, UsageReader, run_all, run_one,
 };
 pub use score::{
     Observation, ObservedAction, ObservedIncident, ScenarioScore, Summary, score, summarize,

@@ -43,6 +43,32 @@ impl AnalyzerKit for Rules {
     }
 }
 
+/// The model analyzer (hybrid with the rules unless its `mode` says `llm`), a fresh one per
+/// scenario so each report row shows what that scenario cost.
+pub struct Llm {
+    /// The model's configuration.
+    pub config: nightshift_llm::LlmConfig,
+    /// The policy the model's plans are narrowed to.
+    pub policy: Policy,
+}
+
+impl AnalyzerKit for Llm {
+    type Analyzer = nightshift_llm::LlmAnalyzer;
+    fn build(&self) -> anyhow::Result<(Self::Analyzer, UsageReader)> {
+        let analyzer = nightshift_llm::LlmAnalyzer::from_config(&self.config)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .with_policy(self.policy.clone());
+        let counters = analyzer.clone();
+        Ok((
+            analyzer,
+            Box::new(move || {
+                let u = counters.usage();
+                (u.calls, u.tokens())
+            }),
+        ))
+    }
+}
+
 /// How the evaluation runs.
 #[derive(Debug, Clone)]
 pub struct EvalOptions {

@@ -318,8 +318,13 @@ pub fn score(s: &Scenario, obs: &Observation, policy: &Policy) -> ScenarioScore 
         Some(i) => i.category.map(|c| c.to_string()).unwrap_or_default(),
         None => Category::None.to_string(),
     };
-    let diagnosis_correct = s.expect.diagnosis.iter().any(|c| c.as_str() == diagnosis);
+    // A control with no incident drew the right conclusion: nothing to page about, so
+    // nothing was misdiagnosed or mislocated.
+    let quiet_control = control && main.is_none();
+    let diagnosis_correct =
+        quiet_control || s.expect.diagnosis.iter().any(|c| c.as_str() == diagnosis);
     let located = match (&s.expect.locate, main) {
+        _ if quiet_control => true,
         (None, None) => true,
         (Some(l), Some(i)) => i.root.as_deref() == Some(l.to_string().as_str()),
         (None, Some(_)) | (Some(_), None) => false,
