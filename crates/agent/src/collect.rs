@@ -1,7 +1,9 @@
 //! Collect: the bounded evidence bundle an SRE would look at for an incident's resource:
 //! objects, container states, events (deduplicated, newest first), log tails of current and
-//! previous containers, rollout history with what changed, node conditions, current usage and
-//! the dependencies the logs name. Every text is redacted; the bundle has a byte budget.
+//! previous containers, rollout history with what changed, node conditions, current usage,
+//! the dependencies the logs name, and (with a Prometheus configured) the workload's PromQL
+//! ranges of the last half hour (`crate::prometheus`). Every text is redacted; the bundle has
+//! a byte budget.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,6 +22,7 @@ use nightshift_core::{
 };
 use regex::Regex;
 
+use crate::prometheus::Prometheus;
 use crate::redact::redact;
 
 /// A workload's kind, name and pod-template labels.
@@ -66,11 +69,12 @@ pub enum CollectError {
     },
 }
 
-/// Collects evidence through the Kubernetes API.
+/// Collects evidence through the Kubernetes API (and a Prometheus, when there is one).
 #[derive(Clone)]
 pub struct Collector {
     client: Client,
     budget: Budget,
+    prometheus: Option<Prometheus>,
 }
 
 struct Bundle {
@@ -265,7 +269,17 @@ pub fn service_of_host(host_port: &str, default_ns: &str) -> Option<(String, Str
 impl Collector {
     /// A collector with a budget.
     pub fn new(client: Client, budget: Budget) -> Self {
-        Collector { client, budget }
+        Collector {
+            client,
+            budget,
+            prometheus: None,
+        }
+    }
+
+    /// Adds PromQL ranges of the incident's workload to every bundle.
+    pub fn with_prometheus(mut self, prometheus: Option<Prometheus>) -> Self {
+        self.prometheus = prometheus;
+        self
     }
 
     /// The evidence bundle for `resource`, with the signals that point at it.
@@ -573,6 +587,15 @@ impl Collector {
                 node_selector,
             },
         );
+        if let Some(prometheus) = &self.prometheus {
+            for (about, summary, data) in prometheus.workload_ranges(&resource, b.now).await {
+                let priority = match &data {
+                    EvidenceData::Metric { name, .. } if name.contains("memory") => 3,
+                    _ => 4,
+                };
+                b.push(priority, EvidenceKind::Metric, about, summary, data);
+            }
+        }
         // Rollout history.
         if kind == "Deployment" {
             self.deployment_history(b, &resource, ns, uid.as_deref().unwrap_or(""))

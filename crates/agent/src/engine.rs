@@ -24,6 +24,7 @@ use crate::clock::Clock;
 use crate::collect::Collector;
 use crate::correlate::Correlator;
 use crate::notify::{Notification, Notifier};
+use crate::prometheus::{Prometheus, PrometheusConfig};
 use crate::verify::{CriteriaContext, Verifier, VerifyStatus, criteria};
 
 /// Settings of the loop.
@@ -45,6 +46,8 @@ pub struct EngineConfig {
     /// Analyses of one incident at most, counting re-analyses on new evidence after a
     /// low-confidence escalation.
     pub max_analyses: usize,
+    /// A Prometheus whose ranges of the incident's workload go into the evidence.
+    pub prometheus: Option<PrometheusConfig>,
 }
 
 impl Default for EngineConfig {
@@ -57,6 +60,7 @@ impl Default for EngineConfig {
             concurrency: 8,
             settle: Duration::from_secs(30),
             max_analyses: 4,
+            prometheus: None,
         }
     }
 }
@@ -205,7 +209,8 @@ impl<A: Analyzer + 'static> Engine<A> {
         let (live, _) = broadcast::channel(4096);
         let concurrency = p.config.concurrency.max(1);
         Arc::new(Engine {
-            collector: Collector::new(p.client.clone(), Default::default()),
+            collector: Collector::new(p.client.clone(), Default::default())
+                .with_prometheus(p.config.prometheus.clone().map(Prometheus::new)),
             actuator: p.actuator.with_field_manager("nightshift"),
             correlator: Correlator::new(p.client.clone(), p.caches),
             store: p.store,

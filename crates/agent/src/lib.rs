@@ -10,6 +10,7 @@ pub mod facts;
 pub mod http;
 pub mod notify;
 pub mod perceive;
+pub mod prometheus;
 pub mod redact;
 pub mod runtime;
 pub mod verify;

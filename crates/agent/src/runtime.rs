@@ -20,6 +20,7 @@ use crate::engine::{Engine, EngineConfig, Parts};
 use crate::http::{ApiState, Auth, router};
 use crate::notify::Notifier;
 use crate::perceive::watchers::{Grace, run_detectors, start_caches};
+use crate::prometheus::PrometheusConfig;
 use crate::verify::{ClusterClock, Verifier};
 
 /// The agent's configuration file (YAML). Every key is optional.
@@ -59,6 +60,50 @@ pub struct AgentConfig {
     pub poll: String,
     /// The model analyzer (`llm:`, see docs/llm.md); without it the rules analyze alone.
     pub llm: Option<nightshift_llm::LlmConfig>,
+    /// A Prometheus to add PromQL ranges of the incident's workload to the evidence.
+    pub prometheus: Option<PrometheusSettings>,
+}
+
+/// The `prometheus` section of the configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusSettings {
+    /// Base URL of its HTTP API, e.g. `http://prometheus.monitoring:9090`.
+    pub url: String,
+    /// How far back the ranges go, e.g. `30m`.
+    #[serde(default = "PrometheusSettings::default_window")]
+    pub window: String,
+    /// Their resolution, e.g. `30s`.
+    #[serde(default = "PrometheusSettings::default_step")]
+    pub step: String,
+    /// Time allowed for each query, e.g. `5s`.
+    #[serde(default = "PrometheusSettings::default_timeout")]
+    pub timeout: String,
+}
+
+impl PrometheusSettings {
+    fn default_window() -> String {
+        "30m".into()
+    }
+
+    fn default_step() -> String {
+        "30s".into()
+    }
+
+    fn default_timeout() -> String {
+        "5s".into()
+    }
+
+    /// The client settings; durations that do not parse keep their defaults (`load` has
+    /// already refused them).
+    pub fn config(&self) -> PrometheusConfig {
+        let mut c = PrometheusConfig::new(self.url.clone());
+        let parse = nightshift_scenario::units::parse_duration;
+        c.window = parse(&self.window).unwrap_or(c.window);
+        c.step = parse(&self.step).unwrap_or(c.step);
+        c.timeout = parse(&self.timeout).unwrap_or(c.timeout);
+        c
+    }
 }
 
 impl Default for AgentConfig {
@@ -80,6 +125,7 @@ impl Default for AgentConfig {
             settle: "30s".into(),
             poll: "5s".into(),
             llm: None,
+            prometheus: None,
         }
     }
 }
@@ -128,13 +174,21 @@ impl AgentConfig {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
-        for (key, v) in [
+        let mut durations = vec![
             ("watch_interval", &cfg.watch_interval),
             ("stabilization", &cfg.stabilization),
             ("verify_deadline", &cfg.verify_deadline),
             ("settle", &cfg.settle),
             ("poll", &cfg.poll),
-        ] {
+        ];
+        if let Some(p) = &cfg.prometheus {
+            durations.extend([
+                ("prometheus.window", &p.window),
+                ("prometheus.step", &p.step),
+                ("prometheus.timeout", &p.timeout),
+            ]);
+        }
+        for (key, v) in durations {
             nightshift_scenario::units::parse_duration(v).map_err(|e| StartError::Config {
                 path: path.display().to_string(),
                 message: format!("{key}: {e}"),
@@ -162,6 +216,7 @@ impl AgentConfig {
             settle: d(&self.settle, 30),
             // A poll of zero would spin.
             poll: d(&self.poll, 5).max(Duration::from_millis(10)),
+            prometheus: self.prometheus.as_ref().map(PrometheusSettings::config),
             ..EngineConfig::default()
         }
     }
@@ -358,6 +413,16 @@ mod tests {
             e.contains("nightshift.yaml") && e.contains("storr") && e.contains("line 2"),
             "{e}"
         );
+        let c = load("prometheus:\n  url: http://127.0.0.1:9090\n  window: 10m\n").unwrap();
+        let p = c.engine().prometheus.unwrap();
+        assert_eq!(p.url, "http://127.0.0.1:9090");
+        assert_eq!(p.window, Duration::from_secs(600));
+        assert_eq!(p.timeout, Duration::from_secs(5));
+        assert_eq!(AgentConfig::default().engine().prometheus, None);
+        let e = load("prometheus:\n  url: http://x\n  timeout: soon\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("prometheus.timeout"), "{e}");
         let e = load("stabilization: soon\n").unwrap_err().to_string();
         assert!(
             e.contains("nightshift.yaml") && e.contains("stabilization"),
