@@ -14,7 +14,7 @@ const DEFAULT_REPLICAS: i32 = 2;
 
 /// Dependency signatures over the whole bundle.
 pub(crate) fn findings(facts: &Facts<'_>) -> Vec<Finding> {
-    let mut out: Vec<Finding> = candidates(facts)
+    let mut out: Vec<Finding> = follow_chains(candidates(facts))
         .iter()
         .filter_map(|c| unavailable(facts, c))
         .collect();
@@ -96,6 +96,36 @@ fn candidates(facts: &Facts<'_>) -> Vec<Candidate> {
     correlated_root(facts, &mut out);
     out.retain(|c| c.error_lines > 0 || !c.callers.is_empty());
     out
+}
+
+/// Cascades: a dependency that does not answer because it cannot reach its own dependency
+/// (its own logs blame that one) is a symptom, not the cause. Its candidate is folded into
+/// the deeper one, whose callers then include the whole chain; restarting the middle of the
+/// chain fixes nothing.
+fn follow_chains(mut all: Vec<Candidate>) -> Vec<Candidate> {
+    loop {
+        let link = all.iter().enumerate().find_map(|(i, c)| {
+            let key = c.target.locate_key();
+            if !matches!(c.target, ResourceRef::Workload { .. }) {
+                return None;
+            }
+            all.iter()
+                .position(|d| d.target != c.target && d.error_lines > 0 && d.callers.contains(&key))
+                .map(|j| (i, j))
+        });
+        let Some((middle, deeper)) = link else {
+            return all;
+        };
+        let folded = all.remove(middle);
+        let deeper = if deeper > middle { deeper - 1 } else { deeper };
+        let d = &mut all[deeper];
+        for caller in folded.callers {
+            if !d.callers.contains(&caller) {
+                d.callers.push(caller);
+            }
+        }
+        d.cites.extend(folded.cites.ids());
+    }
 }
 
 /// The correlator may have made the dependency itself the incident's root: its bundle then

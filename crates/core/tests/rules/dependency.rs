@@ -417,3 +417,83 @@ fn callers_named_by_their_pods_are_reported_as_workloads() {
         a.diagnosis.summary
     );
 }
+
+/// A chain: checkout-shipping cannot reach address-service, which is not ready because it
+/// cannot reach an external provider. Restarting address-service fixes nothing; the root is
+/// the provider, and that is a person's call.
+#[test]
+fn a_dependency_that_fails_on_its_own_dependency_is_a_symptom_of_the_deeper_one() {
+    let shipping = deployment("delivery", "checkout-shipping");
+    let address = deployment("delivery", "address-service");
+    let host = "api.addressvalidation.example.com:443";
+    let upstream = format!(
+        "ERROR validate address: Post \"https://{host}/v1/validate\": dial tcp: i/o timeout"
+    );
+    let to_address =
+        "ERROR upstream address-service.delivery.svc.cluster.local:80: connect: connection refused";
+    let mut b = Bundle::on(shipping.clone()).workload(
+        address.clone(),
+        2,
+        0,
+        vec![spec(
+            "address-service",
+            "registry.local/delivery/address-service:1.4.0",
+            "256Mi",
+            "500m",
+        )],
+    );
+    for p in [
+        "address-service-6c7d8e9f0-aaaaa",
+        "address-service-6c7d8e9f0-bbbbb",
+    ] {
+        b = b
+            .container(
+                Ctr::running(
+                    "delivery",
+                    p,
+                    "address-service",
+                    "registry.local/delivery/address-service:1.4.0",
+                )
+                .not_ready(),
+            )
+            .logs("delivery", p, false, &[&upstream, &upstream, &upstream]);
+    }
+    for p in [
+        "checkout-shipping-5b6c7d8e9-aaaaa",
+        "checkout-shipping-5b6c7d8e9-bbbbb",
+    ] {
+        b = b
+            .container(
+                Ctr::running(
+                    "delivery",
+                    p,
+                    "checkout-shipping",
+                    "registry.local/delivery/checkout-shipping:2.0.1",
+                )
+                .not_ready(),
+            )
+            .logs("delivery", p, false, &[to_address, to_address, to_address]);
+    }
+    let a = b.analyze();
+    assert_eq!(
+        a.diagnosis.category,
+        Category::DependencyUnavailable,
+        "{a:#?}"
+    );
+    assert_eq!(
+        a.diagnosis.root_cause,
+        ResourceRef::External {
+            host_port: host.into()
+        },
+        "{a:#?}"
+    );
+    assert!(
+        a.plans.iter().all(|p| !p.action.changes_infra()),
+        "nothing in the cluster is changed: {a:#?}"
+    );
+    assert!(
+        a.diagnosis.summary.contains("delivery/checkout-shipping"),
+        "the whole chain is named: {}",
+        a.diagnosis.summary
+    );
+}
