@@ -280,11 +280,44 @@ fn memory(facts: &Facts<'_>, w: &ResourceRef) -> Option<Finding> {
             .minutes_to_limit
             .map(|t| format!(" (about {t:.0} minutes per restart)"))
             .unwrap_or_default();
+        let mut finding = Finding::new(Category::MemoryLeak, w.clone(), confidence, summary, cites);
+        // The OOM kills already restart the containers, so a restart alone buys nothing the
+        // kill did not; a higher limit also restarts them and doubles the time the leak takes
+        // to fill it, which gets the service through the night while a developer fixes it.
+        if let Some(limit) = limit_bytes {
+            let new_limit = round_up_mi(limit.saturating_mul(2));
+            let longer = growth
+                .minutes_to_limit
+                .map(|t| {
+                    format!(
+                        " (about {:.0} minutes between restarts instead of {t:.0})",
+                        t * 2.0
+                    )
+                })
+                .unwrap_or_default();
+            finding = finding.plan(
+                Action::SetResources {
+                    target: w.clone(),
+                    container: container.clone(),
+                    change: ResourceChange {
+                        requests: BTreeMap::new(),
+                        limits: BTreeMap::from([("memory".to_string(), format_memory(new_limit))]),
+                    },
+                },
+                confidence.min(0.75),
+                &format!(
+                    "raising the limit from {} to {} restarts the pods and gives the leak twice the room{longer}; it does not fix the leak",
+                    format_memory(round_up_mi(limit)),
+                    format_memory(new_limit)
+                ),
+                "memory back to its baseline and no OOM kills for much longer",
+            );
+        }
         return Some(
-            Finding::new(Category::MemoryLeak, w.clone(), confidence, summary, cites)
+            finding
                 .plan(
                     Action::RolloutRestart { target: w.clone() },
-                    confidence.min(0.75),
+                    confidence.min(0.75) - 0.15,
                     &format!("restarting resets the working set and buys time{buys}; it does not fix the leak"),
                     "memory back to its baseline and no OOM kills for a while",
                 )

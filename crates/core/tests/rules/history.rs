@@ -4,18 +4,19 @@ use nightshift_core::{Action, ActionName, Category};
 
 use super::app::worker;
 use super::dependency::postgres_down;
-use super::resources::{leaking, undersized};
+use super::resources::{doubled_limit, leaking, undersized};
 use super::support::*;
 
 const INDEXER: &str = "registry.local/search/search-indexer:2.8.4";
 
 #[test]
-fn after_a_failed_rollout_restart_on_a_leak_escalation_comes_first() {
+fn after_a_failed_remedy_on_a_leak_escalation_comes_first() {
     let w = deployment("search", "search-indexer");
     let fresh = leaking(vec![rev(1, INDEXER, -9000, 2, &[])], INDEXER).analyze();
-    assert_eq!(first(&fresh), &Action::RolloutRestart { target: w.clone() });
+    assert_eq!(first(&fresh), &doubled_limit());
 
     let again = leaking(vec![rev(1, INDEXER, -9000, 2, &[])], INDEXER)
+        .tried(&doubled_limit())
         .tried(&Action::RolloutRestart { target: w.clone() })
         .analyze();
     assert_eq!(again.diagnosis.category, Category::MemoryLeak);
@@ -105,7 +106,7 @@ fn a_remedy_that_failed_a_similar_incident_loses_its_place() {
     let past_failure = leaking(vec![rev(1, INDEXER, -9000, 2, &[])], INDEXER)
         .past(
             Category::MemoryLeak,
-            ActionName::RolloutRestart,
+            ActionName::SetResources,
             "unresolved",
             1.0,
         )

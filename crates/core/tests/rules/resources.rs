@@ -113,8 +113,20 @@ pub fn leaking(revisions: Vec<nightshift_core::evidence::RevisionSummary>, image
         )
 }
 
+/// The leaking container's memory limit doubled: what a leak without a rollout gets first.
+pub fn doubled_limit() -> Action {
+    Action::SetResources {
+        target: deployment("search", "search-indexer"),
+        container: "indexer".into(),
+        change: ResourceChange {
+            limits: [("memory".to_string(), "1536Mi".to_string())].into(),
+            ..ResourceChange::default()
+        },
+    }
+}
+
 #[test]
-fn slow_leak_without_a_rollout_restarts_and_escalates() {
+fn slow_leak_without_a_rollout_raises_the_limit_then_restarts_and_escalates() {
     let image = "registry.local/search/search-indexer:2.8.4";
     let a = leaking(vec![rev(1, image, -9000, 2, &[])], image).analyze();
     assert_eq!(a.diagnosis.category, Category::MemoryLeak, "{a:#?}");
@@ -122,14 +134,15 @@ fn slow_leak_without_a_rollout_restarts_and_escalates() {
         a.diagnosis.root_cause,
         deployment("search", "search-indexer")
     );
+    assert_eq!(first(&a), &doubled_limit(), "{a:#?}");
     assert_eq!(
-        first(&a),
-        &Action::RolloutRestart {
+        a.plans[1].action,
+        Action::RolloutRestart {
             target: deployment("search", "search-indexer")
         }
     );
     assert!(
-        matches!(a.plans[1].action, Action::Escalate { .. }),
+        matches!(a.plans[2].action, Action::Escalate { .. }),
         "{a:#?}"
     );
     between(a.diagnosis.confidence, 0.7, 0.9);
@@ -219,10 +232,5 @@ fn a_restart_only_revision_is_not_a_release_to_roll_back() {
             .all(|p| !matches!(p.action, Action::Rollback { .. })),
         "{a:#?}"
     );
-    assert_eq!(
-        first(&a),
-        &Action::RolloutRestart {
-            target: deployment("search", "search-indexer")
-        }
-    );
+    assert_eq!(first(&a), &doubled_limit(), "{a:#?}");
 }
