@@ -203,8 +203,10 @@ pub fn owner_of(pod: &Pod, caches: &Caches) -> Option<ResourceRef> {
     }
 }
 
-/// For a pod no longer in the cache: `<deployment>-<hash>-<suffix>` names a Deployment if one
-/// by that name exists; otherwise the pod itself.
+/// For a pod no longer in the cache (an alert about a pod its controller already replaced):
+/// `<deployment>-<hash>-<suffix>` names a Deployment if one by that name exists;
+/// `<name>-<suffix>` or `<name>-<ordinal>` a StatefulSet or DaemonSet whose other pods are in
+/// the cache; otherwise the pod itself.
 fn guess_owner(ns: &str, name: &str, caches: &Caches) -> ResourceRef {
     let mut parts: Vec<&str> = name.rsplitn(3, '-').collect();
     parts.reverse();
@@ -215,6 +217,30 @@ fn guess_owner(ns: &str, name: &str, caches: &Caches) -> ResourceRef {
             .is_some()
     {
         return ResourceRef::deployment(ns, dep);
+    }
+    if let Some((prefix, _)) = name.rsplit_once('-') {
+        let sibling_owner = caches.pods.state().iter().find_map(|p| {
+            if p.metadata.namespace.as_deref() != Some(ns) {
+                return None;
+            }
+            p.metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .find(|o| {
+                    o.controller == Some(true)
+                        && matches!(o.kind.as_str(), "StatefulSet" | "DaemonSet")
+                        && o.name == prefix
+                })
+                .map(|o| ResourceRef::Workload {
+                    kind: o.kind.clone(),
+                    namespace: ns.into(),
+                    name: o.name.clone(),
+                })
+        });
+        if let Some(owner) = sibling_owner {
+            return owner;
+        }
     }
     ResourceRef::Pod {
         namespace: ns.into(),

@@ -201,3 +201,25 @@ async fn observe_mode_changes_nothing() {
     assert_eq!(out.category.as_deref(), Some("resource/memory-limit"));
     assert_eq!(out.first_action, None, "observe mode must not act");
 }
+
+/// Alerts keep arriving about DaemonSet pods the rollback already replaced: they join the
+/// DaemonSet's incident (the owner is read from the pod's name and its siblings) instead of
+/// opening one incident per vanished pod.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_about_replaced_daemonset_pods_join_the_daemonset_incident() {
+    let s = scenario("bad-rollout-log-shipper-daemonset-crash");
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = LabOptions::new(dir.path().join("record.db"));
+    opts.speed = 60.0;
+    let mut lab = Lab::start(&s, opts).await.unwrap();
+    let store = lab.agent.engine.store().clone();
+    lab.run_to_horizon().await;
+    lab.stop();
+    let list = store.list(&IncidentFilter::default()).await.unwrap();
+    let roots: Vec<String> = list
+        .iter()
+        .map(|i| i.incident.resource.locate_key())
+        .collect();
+    assert_eq!(roots, ["platform/log-shipper"], "{list:#?}");
+    assert_eq!(list[0].incident.state, State::Closed);
+}
