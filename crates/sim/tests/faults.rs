@@ -777,3 +777,40 @@ fn daemonset_revisions_and_a_rollback_past_crash_looping_pods() {
         "both nodes run the old revision again"
     );
 }
+
+fn progressing_reason(sim: &Simulation) -> Option<String> {
+    let d = sim.store().get_typed::<Deployment>("shop", "checkout")?;
+    d.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "Progressing")?
+        .reason
+        .clone()
+}
+
+/// A rollout that never becomes available times out after the progress deadline; pods of a
+/// completed rollout that fail later do not (the condition stays `NewReplicaSetAvailable`).
+#[test]
+fn only_a_rollout_in_progress_exceeds_its_progress_deadline() {
+    let crash = run(
+        &with_fault("  - {at: 1m, type: crash, target: shop/checkout}", EXPECT),
+        15 * 60,
+    );
+    assert_eq!(
+        progressing_reason(&crash).as_deref(),
+        Some("NewReplicaSetAvailable")
+    );
+    let pull = run(
+        &with_fault(
+            "  - {at: 1m, type: image-pull, target: shop/checkout, params: {image: registry.local/shop/checkout:9.9.9}}",
+            EXPECT,
+        ),
+        15 * 60,
+    );
+    assert_eq!(
+        progressing_reason(&pull).as_deref(),
+        Some("ProgressDeadlineExceeded")
+    );
+}

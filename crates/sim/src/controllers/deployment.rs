@@ -396,7 +396,15 @@ fn sync_one(
             *entry = (now, fingerprint.clone());
         }
         let since = entry.0;
-        if complete {
+        // A Deployment that completed its rollout cannot time out until the next one: pods
+        // failing later leave `NewReplicaSetAvailable` in place, as the real controller does.
+        let completed_this_revision = old_progressing.as_ref().is_some_and(|c| {
+            c.reason.as_deref() == Some("NewReplicaSetAvailable")
+                && c.message
+                    .as_deref()
+                    .is_some_and(|m| m.contains(&format!("\"{new_name}\"")))
+        });
+        if complete || completed_this_revision {
             (
                 "True",
                 "NewReplicaSetAvailable",
