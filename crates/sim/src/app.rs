@@ -96,8 +96,9 @@ pub struct Inputs<'a> {
     pub rps: f64,
     /// Working set the workload needs because of a memory-limit fault.
     pub memory_need: Option<u64>,
-    /// Leak rate from a fault, bytes per minute.
-    pub leak: Option<u64>,
+    /// Leak rate from a fault, bytes per minute, and when the fault began: memory grows from
+    /// the later of that and the container's start.
+    pub leak: Option<(u64, i64)>,
     /// Crash: exit code and time after start.
     pub crash: Option<(i32, i64)>,
     /// Extra error ratio of an error burst.
@@ -113,13 +114,23 @@ pub fn tick(i: &Inputs<'_>) -> Tick {
     let age = (i.now_ms - i.instance.started_ms).max(0) as f64;
     let ramp = (age / MEMORY_RAMP_MS).min(1.0);
     let mut need = i.memory_need.unwrap_or(b.memory_bytes) as f64;
-    let mut leak = i.leak.unwrap_or(0);
+    let (mut leak, mut leak_age) = match i.leak {
+        Some((rate, since)) => (
+            rate,
+            (i.now_ms - since.max(i.instance.started_ms)).max(0) as f64,
+        ),
+        None => (0, age),
+    };
     let mut error_ratio = b.error_ratio;
     let mut exit = None;
     let mut serving = !i.instance.hung && !i.instance.unresponsive;
     match i.profile {
         ImageProfile::Healthy => {}
-        ImageProfile::Leak(rate) => leak = leak.max(*rate),
+        ImageProfile::Leak(rate) if *rate > leak => {
+            leak = *rate;
+            leak_age = age;
+        }
+        ImageProfile::Leak(_) => {}
         ImageProfile::Bad {
             effect,
             error_ratio: r,
@@ -145,7 +156,7 @@ pub fn tick(i: &Inputs<'_>) -> Tick {
     {
         exit = Some((code, "Error"));
     }
-    let memory = need * (0.35 + 0.65 * ramp) + leak as f64 * age / 60_000.0;
+    let memory = need * (0.35 + 0.65 * ramp) + leak as f64 * leak_age / 60_000.0;
     let memory_bytes = memory as u64;
     if let Some(limit) = i.memory_limit
         && memory_bytes > limit

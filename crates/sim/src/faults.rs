@@ -59,7 +59,7 @@ pub fn sync(world: &mut World, store: &Store, now: i64, start_ms: i64) {
             } => match since_rollout {
                 Some(image) => rollout(store, &f.target, |c| c["image"] = json!(image)),
                 None => {
-                    world.faults.leak.insert(key, *bytes_per_minute);
+                    world.faults.leak.insert(key, (*bytes_per_minute, now));
                 }
             },
             FaultKind::MissingConfig { reference, via } => {

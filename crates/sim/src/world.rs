@@ -288,8 +288,8 @@ pub struct NodeRuntime {
 pub struct FaultState {
     /// Workloads whose working set needs this many bytes.
     pub memory_need: HashMap<String, u64>,
-    /// Workloads leaking (bytes/minute) regardless of image.
-    pub leak: HashMap<String, u64>,
+    /// Workloads leaking (bytes/minute, since when) regardless of image.
+    pub leak: HashMap<String, (u64, i64)>,
     /// Crashing (workload → (image, exit code, after ms, replica count or None for all)).
     pub crash: HashMap<String, (String, i32, i64, Option<u32>)>,
     /// Traffic multiplier and end time.

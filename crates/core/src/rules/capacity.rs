@@ -301,7 +301,13 @@ pub(crate) fn probe_killed_pods<'f>(facts: &'f Facts<'_>, w: &ResourceRef) -> Ve
         _ => false,
     };
     let under_load = load.cpu.is_some_and(|c| c >= 0.6) || load.load_up() || load.saturated();
-    if !(near_timeout || under_load) {
+    // Without latency figures, the failures themselves say it: the probe timed out waiting
+    // for an answer, rather than being refused or told the process is unwell.
+    let timed_out = facts
+        .events_of(w)
+        .iter()
+        .any(|e| patterns::is_liveness_failure(e.message) && patterns::is_probe_timeout(e.message));
+    if !(near_timeout || under_load || timed_out) {
         killed.clear();
     }
     killed.sort_unstable();

@@ -207,6 +207,25 @@ fn liveness_timeouts_on_every_replica_scale_up_even_without_metrics() {
 }
 
 #[test]
+fn a_probe_added_by_a_rollout_that_times_out_is_the_probe_even_without_metrics() {
+    let w = deployment("search", "search-api");
+    let image = "registry.local/search/search-api:4.1.0";
+    let a = probe_killed_seen(
+        vec![
+            rev(2, image, 1, 2, &["liveness probe None -> Some(1s)"]),
+            rev(1, image, -9000, 0, &[]),
+        ],
+        false,
+    )
+    .analyze();
+    assert_eq!(a.diagnosis.category, Category::Probe, "{a:#?}");
+    assert!(
+        matches!(first(&a), Action::Scale { target, .. } if *target == w),
+        "{a:#?}"
+    );
+}
+
+#[test]
 fn a_probe_tightened_by_a_rollout_is_still_the_probe_and_scales_up() {
     let w = deployment("search", "search-api");
     let image = "registry.local/search/search-api:4.1.0";
