@@ -93,7 +93,13 @@ pub struct ApiState<A: Analyzer> {
     pub auth: Auth,
     /// Ready once caches synced and incidents resumed.
     pub ready: std::sync::atomic::AtomicBool,
+    /// More metrics for `/metrics` (the model analyzer's calls, tokens and cost), registered
+    /// on every scrape.
+    pub extra_metrics: std::sync::OnceLock<MetricsHook>,
 }
+
+/// Registers metrics of another component into the agent's `/metrics` registry.
+pub type MetricsHook = Arc<dyn Fn(&mut Registry) + Send + Sync>;
 
 /// An API failure: a status and a sentence.
 #[derive(Debug)]
@@ -393,6 +399,9 @@ async fn metrics<A: Analyzer + 'static>(
         "Incidents resolved without a human, of those finished",
         ratio,
     );
+    if let Some(hook) = st.extra_metrics.get() {
+        hook(&mut reg);
+    }
     let mut text = String::new();
     encode(&mut text, &reg)
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;

@@ -266,6 +266,8 @@ pub struct RunningAgent<A: Analyzer> {
     pub engine: Arc<Engine<A>>,
     /// Where the API listens.
     pub addr: SocketAddr,
+    /// The HTTP API's state (to add metrics to `/metrics`).
+    pub api: Arc<crate::http::ApiState<A>>,
     /// Background tasks (HTTP, reflectors, detectors).
     pub tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -346,6 +348,7 @@ pub async fn start<A: Analyzer + 'static>(
         engine: engine.clone(),
         auth: opts.auth,
         ready: AtomicBool::new(false),
+        extra_metrics: std::sync::OnceLock::new(),
     });
     let app = router(state.clone());
     tasks.push(tokio::spawn(async move {
@@ -380,6 +383,7 @@ pub async fn start<A: Analyzer + 'static>(
         engine,
         addr,
         tasks,
+        api: state,
     })
 }
 

@@ -34,7 +34,7 @@ fn main() {
             "EVAL_JOBS",
             std::thread::available_parallelism().map_or(2, |n| n.get()),
         ),
-        speed: env_or("EVAL_SPEED", 120.0),
+        speed: env_or("EVAL_SPEED", 180.0),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

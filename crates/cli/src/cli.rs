@@ -105,7 +105,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub jobs: Option<usize>,
     /// Simulated seconds per real second.
-    #[arg(long, default_value_t = 120.0)]
+    #[arg(long, default_value_t = 180.0)]
     pub speed: f64,
     /// No progress bar.
     #[arg(long)]

@@ -79,3 +79,63 @@ fn the_model_analyzer_needs_a_configuration() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--llm-config"), "{err}");
 }
+
+/// The agent's `/metrics` includes the model analyzer's own: requests and tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_metrics_count_the_model_calls() {
+    use nightshift::lab::{Lab, LabOptions};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    let server = Replay::from_manifest(&fixtures_dir().join("scenarios.json"))
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let config = nightshift_llm::LlmConfig::from_yaml(
+        &format!(
+            "provider: openai\nbase_url: {}\nmodel: gpt-4o-mini\nmode: llm\ntools: false\n",
+            server.openai_url()
+        ),
+        "test",
+    )
+    .unwrap();
+    let analyzer = nightshift_llm::LlmAnalyzer::from_config(&config).unwrap();
+    let metrics = analyzer.metrics().clone();
+    let scenario = nightshift_scenario::load_file(&suite("bad-rollout-catalog-crash")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = LabOptions::new(dir.path().join("record.db"));
+    opts.speed = 60.0;
+    let lab = Lab::start_with(&scenario, opts, analyzer).await.unwrap();
+    assert!(
+        lab.agent
+            .api
+            .extra_metrics
+            .set(Arc::new(move |r| metrics.register(r)))
+            .is_ok()
+    );
+    let url = format!("http://{}/metrics", lab.agent.addr);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let text = loop {
+        let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
+        let asked = text.lines().any(|l| {
+            l.starts_with("nightshift_llm_requests_total{")
+                && l.split_whitespace().last().is_some_and(|v| v != "0")
+        });
+        if asked || Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    lab.stop();
+    assert!(
+        text.contains("nightshift_llm_requests_total{") && text.contains("nightshift_incidents"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .filter(|l| l.starts_with("nightshift_llm_requests_total{"))
+            .any(|l| !l.ends_with(" 0")),
+        "{text}"
+    );
+}

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use nightshift_agent::clock::SystemClock;
+use nightshift_agent::http::MetricsHook;
 use nightshift_agent::notify::Notifier;
 use nightshift_agent::runtime::{AgentConfig, StartOptions, kube_config, start};
 use nightshift_agent::verify::ClusterClock;
@@ -33,9 +34,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 let analyzer = LlmAnalyzer::from_config(&llm)?
                     .with_policy(policy.clone())
                     .with_investigator(Arc::new(investigator));
-                serve(&config, kube, analyzer, policy).await
+                let metrics = analyzer.metrics().clone();
+                let hook: MetricsHook = Arc::new(move |reg| metrics.register(reg));
+                serve(&config, kube, analyzer, policy, Some(hook)).await
             }
-            None => serve(&config, kube, RuleAnalyzer::new(), policy).await,
+            None => serve(&config, kube, RuleAnalyzer::new(), policy, None).await,
         }
     })
 }
@@ -64,6 +67,7 @@ async fn serve<A: Analyzer + 'static>(
     kube: kube::Config,
     analyzer: A,
     policy: Policy,
+    metrics: Option<MetricsHook>,
 ) -> anyhow::Result<ExitCode> {
     let store = Store::open(&config.store).await?;
     let name = analyzer.name().to_string();
@@ -85,6 +89,9 @@ async fn serve<A: Analyzer + 'static>(
         },
     )
     .await?;
+    if let Some(hook) = metrics {
+        let _ = agent.api.extra_metrics.set(hook);
+    }
     eprintln!(
         "nightshift: agent listening on http://{} (store {}, analyzer {})",
         agent.addr, config.store, name
