@@ -347,19 +347,8 @@ impl<A: Analyzer + 'static> Engine<A> {
             };
             let c = self.store.open_or_join(&new).await?;
             let id = c.incident.incident.id.clone();
-            for s in group.iter().skip(1) {
-                self.store
-                    .attach_signal(
-                        &id,
-                        &SignalKey {
-                            source: s.source,
-                            fingerprint: s.fingerprint.clone(),
-                        },
-                        now,
-                    )
-                    .await?;
-            }
-            // One timeline entry per batch: an alert storm is one line, not five thousand.
+            // One timeline entry per batch: an alert storm is one line, not five thousand;
+            // the rest of the batch joins in the same transaction.
             let mut names: BTreeMap<&str, usize> = BTreeMap::new();
             for s in &group {
                 *names.entry(s.name.as_str()).or_default() += 1;
@@ -381,7 +370,16 @@ impl<A: Analyzer + 'static> Engine<A> {
                 format!("{} signal(s): {}", group.len(), summary.join(", ")),
                 json!({"signals": sample, "count": group.len()}),
             );
-            self.log(&id, e).await?;
+            let rest: Vec<SignalKey> = group
+                .iter()
+                .skip(1)
+                .map(|s| SignalKey {
+                    source: s.source,
+                    fingerprint: s.fingerprint.clone(),
+                })
+                .collect();
+            self.store.attach_signals(&id, &rest, &e).await?;
+            self.announce(&id, e);
             if c.opened {
                 let earliest = group.iter().map(|s| s.starts_at).min().unwrap_or(now);
                 if let Ok(mut k) = self.counters.lock() {

@@ -142,6 +142,17 @@ impl Store {
         on_pool!(self, attach_signal(incident, signal, at))
     }
 
+    /// Links a batch of recorded signals to an incident in one transaction, with one timeline
+    /// entry (`entry`) for the batch.
+    pub async fn attach_signals(
+        &self,
+        incident: &IncidentId,
+        signals: &[SignalKey],
+        entry: &TimelineEntry,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, attach_signals(incident, signals, entry))
+    }
+
     /// The incident a recorded signal joined.
     pub async fn signal_incident(
         &self,

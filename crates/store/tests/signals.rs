@@ -14,6 +14,7 @@ on_both!(
     large_batches_keep_their_order,
     resolved_signals_reach_their_incident,
     correlation_opens_one_incident_per_resource,
+    a_storm_joins_in_one_transaction_with_one_timeline_entry,
 );
 
 async fn repeated_fingerprints_are_duplicates(db: &TestDb) {
@@ -246,5 +247,69 @@ async fn correlation_opens_one_incident_per_resource(db: &TestDb) {
         .await
         .unwrap();
     assert!(elsewhere.opened);
+    store.close().await;
+}
+
+async fn a_storm_joins_in_one_transaction_with_one_timeline_entry(db: &TestDb) {
+    let store = db.open().await;
+    let node = ResourceRef::node("worker-7");
+    // More than one statement's worth, so the batch crosses a chunk boundary.
+    let signals: Vec<_> = (0..450)
+        .map(|i| alert(&format!("storm-{i}"), SignalStatus::Firing, &node))
+        .collect();
+    store.record_signals(&signals).await.unwrap();
+    let opened = store
+        .open_or_join(&new_incident(&node, Some("storm-0")))
+        .await
+        .unwrap();
+    let id = opened.incident.id.clone();
+    let entry = nightshift_core::TimelineEntry {
+        at: at(1),
+        kind: TimelineKind::Signal,
+        message: "450 signal(s): KubePodCrashLooping x450".into(),
+        data: serde_json::json!({"count": 450}),
+    };
+    let rest: Vec<SignalKey> = signals.iter().skip(1).map(SignalKey::of).collect();
+    store.attach_signals(&id, &rest, &entry).await.unwrap();
+    for signal in &signals {
+        assert_eq!(
+            store.signal_incident(&SignalKey::of(signal)).await.unwrap(),
+            Some(id.clone())
+        );
+    }
+    let signal_entries: Vec<_> = store
+        .timeline(&id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == TimelineKind::Signal)
+        .collect();
+    assert_eq!(
+        signal_entries.len(),
+        2,
+        "the opening signal's entry and one for the rest of the storm"
+    );
+    assert_eq!(signal_entries[1].message, entry.message);
+
+    // A batch naming a signal that was never recorded links nothing and says which one.
+    let other = store
+        .open_or_join(&new_incident(&checkout(), None))
+        .await
+        .unwrap();
+    let mut bad = rest[..3].to_vec();
+    bad.push(SignalKey {
+        source: nightshift_core::SignalSource::Alertmanager,
+        fingerprint: "never-seen".into(),
+    });
+    let err = store
+        .attach_signals(&other.incident.id, &bad, &entry)
+        .await
+        .unwrap_err();
+    assert!(chain(&err).contains("never-seen"), "{}", chain(&err));
+    assert_eq!(
+        store.signal_incident(&rest[0]).await.unwrap(),
+        Some(id.clone()),
+        "the failed batch changed nothing"
+    );
     store.close().await;
 }

@@ -228,6 +228,80 @@ async fn link_signal(
     Ok(())
 }
 
+/// Links a batch of recorded signals to one incident in one transaction, with one timeline
+/// entry for the whole batch (an alert storm is one line, not thousands; each signal's link
+/// stays on its row in `signals`).
+pub(crate) async fn attach_signals(
+    pool: &Pool,
+    incident: &IncidentId,
+    signals: &[SignalKey],
+    entry: &TimelineEntry,
+) -> Result<(), StoreError> {
+    let what = || format!("attach {} signals to {incident}", signals.len());
+    let mut tx = begin_write(pool)
+        .await
+        .map_err(|e| StoreError::query(what(), e))?;
+    for chunk in signals.chunks(SIGNALS_PER_STATEMENT) {
+        let mut update = sqlx::QueryBuilder::<Db>::new("UPDATE signals SET incident_id = ");
+        update.push_bind(incident.0.as_str());
+        update.push(" WHERE (source, fingerprint) IN (");
+        let mut keys = update.separated(", ");
+        for s in chunk {
+            keys.push("(")
+                .push_bind_unseparated(source_str(s.source))
+                .push_unseparated(", ")
+                .push_bind_unseparated(s.fingerprint.as_str())
+                .push_unseparated(")");
+        }
+        update.push(")");
+        let done = update.build().execute(&mut *tx).await.map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                StoreError::IncidentNotFound {
+                    id: incident.clone(),
+                }
+            }
+            _ => StoreError::query(what(), e),
+        })?;
+        let mut distinct: Vec<(&str, &str)> = chunk
+            .iter()
+            .map(|s| (source_str(s.source), s.fingerprint.as_str()))
+            .collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if (done.rows_affected() as usize) < distinct.len() {
+            // Name one that is missing, as the single-signal path does.
+            for s in chunk {
+                if signal_incident_in(&mut tx, s).await?.is_none() {
+                    return Err(StoreError::SignalNotFound {
+                        origin: source_str(s.source).to_owned(),
+                        fingerprint: s.fingerprint.clone(),
+                    });
+                }
+            }
+        }
+    }
+    append_entry(&mut tx, incident, entry).await?;
+    tx.commit()
+        .await
+        .map_err(|e| StoreError::query(what(), e))?;
+    Ok(())
+}
+
+/// Whether a signal is recorded (`Some(incident or None)`), inside a transaction.
+async fn signal_incident_in(
+    conn: &mut Conn,
+    signal: &SignalKey,
+) -> Result<Option<Option<String>>, StoreError> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT incident_id FROM signals WHERE source = $1 AND fingerprint = $2")
+            .bind(source_str(signal.source))
+            .bind(&signal.fingerprint)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(|e| StoreError::query(format!("look up signal {}", signal.fingerprint), e))?;
+    Ok(row.map(|(id,)| id))
+}
+
 /// The incident a signal joined, if any.
 pub(crate) async fn signal_incident(
     pool: &Pool,
