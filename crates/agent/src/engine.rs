@@ -334,7 +334,11 @@ impl<A: Analyzer + 'static> Engine<A> {
             }
         }
         let now = self.clock.now();
-        for (root, group) in by_root {
+        // The whole batch correlates in one transaction; each incident gets one timeline
+        // entry for its part of the batch (an alert storm is one line, not five thousand).
+        let mut batch = Vec::with_capacity(by_root.len());
+        let mut earliest = Vec::with_capacity(by_root.len());
+        for (root, group) in &by_root {
             let first = &group[0];
             let new = NewIncident {
                 resource: root.clone(),
@@ -345,12 +349,8 @@ impl<A: Analyzer + 'static> Engine<A> {
                     fingerprint: first.fingerprint.clone(),
                 }),
             };
-            let c = self.store.open_or_join(&new).await?;
-            let id = c.incident.incident.id.clone();
-            // One timeline entry per batch: an alert storm is one line, not five thousand;
-            // the rest of the batch joins in the same transaction.
             let mut names: BTreeMap<&str, usize> = BTreeMap::new();
-            for s in &group {
+            for s in group {
                 *names.entry(s.name.as_str()).or_default() += 1;
             }
             let summary: Vec<String> = names
@@ -378,10 +378,14 @@ impl<A: Analyzer + 'static> Engine<A> {
                     fingerprint: s.fingerprint.clone(),
                 })
                 .collect();
-            self.store.attach_signals(&id, &rest, &e).await?;
+            earliest.push(group.iter().map(|s| s.starts_at).min().unwrap_or(now));
+            batch.push((new, rest, e));
+        }
+        let correlated = self.store.correlate_batch(&batch).await?;
+        for ((c, (_, _, e)), earliest) in correlated.into_iter().zip(batch).zip(earliest) {
+            let id = c.incident.incident.id.clone();
             self.announce(&id, e);
             if c.opened {
-                let earliest = group.iter().map(|s| s.starts_at).min().unwrap_or(now);
                 if let Ok(mut k) = self.counters.lock() {
                     k.detect_seconds
                         .push((now - earliest).num_milliseconds().max(0) as f64 / 1000.0);

@@ -153,6 +153,15 @@ impl Store {
         on_pool!(self, attach_signals(incident, signals, entry))
     }
 
+    /// Correlates a batch in one transaction: per group, open or join the incident for its
+    /// resource, link the group's other signals and append its timeline entry.
+    pub async fn correlate_batch(
+        &self,
+        groups: &[(NewIncident, Vec<SignalKey>, TimelineEntry)],
+    ) -> Result<Vec<Correlated>, StoreError> {
+        on_pool!(self, correlate_batch(groups))
+    }
+
     /// The incident a recorded signal joined.
     pub async fn signal_incident(
         &self,

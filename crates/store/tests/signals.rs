@@ -15,6 +15,7 @@ on_both!(
     resolved_signals_reach_their_incident,
     correlation_opens_one_incident_per_resource,
     a_storm_joins_in_one_transaction_with_one_timeline_entry,
+    a_batch_opens_and_joins_in_one_go,
 );
 
 async fn repeated_fingerprints_are_duplicates(db: &TestDb) {
@@ -311,5 +312,68 @@ async fn a_storm_joins_in_one_transaction_with_one_timeline_entry(db: &TestDb) {
         Some(id.clone()),
         "the failed batch changed nothing"
     );
+    store.close().await;
+}
+
+async fn a_batch_opens_and_joins_in_one_go(db: &TestDb) {
+    let store = db.open().await;
+    let node = ResourceRef::node("worker-9");
+    let signals: Vec<_> = (0..6)
+        .map(|i| {
+            let r = if i < 3 { checkout() } else { node.clone() };
+            alert(&format!("b-{i}"), SignalStatus::Firing, &r)
+        })
+        .collect();
+    store.record_signals(&signals).await.unwrap();
+    // checkout already has an open incident; the node has none.
+    let existing = store
+        .open_or_join(&new_incident(&checkout(), None))
+        .await
+        .unwrap()
+        .incident
+        .id
+        .clone();
+    let note = |n: usize| nightshift_core::TimelineEntry {
+        at: at(2),
+        kind: TimelineKind::Signal,
+        message: format!("{n} signal(s)"),
+        data: serde_json::json!({}),
+    };
+    let keys: Vec<SignalKey> = signals.iter().map(SignalKey::of).collect();
+    let groups = vec![
+        (
+            new_incident(&checkout(), Some("b-0")),
+            keys[1..3].to_vec(),
+            note(3),
+        ),
+        (
+            new_incident(&node, Some("b-3")),
+            keys[4..6].to_vec(),
+            note(3),
+        ),
+    ];
+    let out = store.correlate_batch(&groups).await.unwrap();
+    assert_eq!(out.len(), 2);
+    assert!(!out[0].opened);
+    assert_eq!(out[0].incident.id, existing);
+    assert!(out[1].opened);
+    for (i, key) in keys.iter().enumerate() {
+        let want = if i < 3 { &out[0] } else { &out[1] };
+        assert_eq!(
+            store.signal_incident(key).await.unwrap(),
+            Some(want.incident.id.clone()),
+            "{key:?}"
+        );
+    }
+    for c in &out {
+        let notes = store
+            .timeline(&c.incident.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.message == "3 signal(s)")
+            .count();
+        assert_eq!(notes, 1);
+    }
     store.close().await;
 }

@@ -55,6 +55,49 @@ pub(crate) async fn open_or_join(pool: &Pool, new: &NewIncident) -> Result<Corre
     Ok(correlated)
 }
 
+/// A webhook batch's correlation in one transaction: for each group, join the open incident
+/// for its resource or open one (under the resource's lock, groups in the order given), link
+/// the rest of its signals and append its timeline entry. One commit for the whole batch, so
+/// an alert storm costs one disk sync, not one per incident or per signal.
+pub(crate) async fn correlate_batch(
+    pool: &Pool,
+    groups: &[(NewIncident, Vec<SignalKey>, TimelineEntry)],
+) -> Result<Vec<Correlated>, StoreError> {
+    let what = || format!("correlate a batch of {} incident(s)", groups.len());
+    let mut tx = begin_write(pool)
+        .await
+        .map_err(|e| StoreError::query(what(), e))?;
+    let mut out = Vec::with_capacity(groups.len());
+    for (new, rest, entry) in groups {
+        let key = resource_key(&new.resource);
+        lock_resource(&mut tx, &key)
+            .await
+            .map_err(|e| StoreError::query(what(), e))?;
+        let correlated = match find_open(&mut tx, &key).await? {
+            Some(incident) => {
+                if let Some(signal) = &new.signal {
+                    link_signal(&mut tx, &incident.id, signal, new.opened_at).await?;
+                }
+                Correlated {
+                    incident,
+                    opened: false,
+                }
+            }
+            None => Correlated {
+                incident: insert_incident(&mut tx, new).await?,
+                opened: true,
+            },
+        };
+        link_signals(&mut tx, &correlated.incident.id, rest).await?;
+        append_entry(&mut tx, &correlated.incident.id, entry).await?;
+        out.push(correlated);
+    }
+    tx.commit()
+        .await
+        .map_err(|e| StoreError::query(what(), e))?;
+    Ok(out)
+}
+
 async fn insert_incident(conn: &mut Conn, new: &NewIncident) -> Result<StoredIncident, StoreError> {
     let key = resource_key(&new.resource);
     let what = || format!("open an incident for {key}");

@@ -241,6 +241,22 @@ pub(crate) async fn attach_signals(
     let mut tx = begin_write(pool)
         .await
         .map_err(|e| StoreError::query(what(), e))?;
+    link_signals(&mut tx, incident, signals).await?;
+    append_entry(&mut tx, incident, entry).await?;
+    tx.commit()
+        .await
+        .map_err(|e| StoreError::query(what(), e))?;
+    Ok(())
+}
+
+/// Links signals to an incident, a statement per chunk, without timeline entries; names a
+/// signal that was never recorded.
+async fn link_signals(
+    conn: &mut Conn,
+    incident: &IncidentId,
+    signals: &[SignalKey],
+) -> Result<(), StoreError> {
+    let what = || format!("attach {} signals to {incident}", signals.len());
     for chunk in signals.chunks(SIGNALS_PER_STATEMENT) {
         let mut update = sqlx::QueryBuilder::<Db>::new("UPDATE signals SET incident_id = ");
         update.push_bind(incident.0.as_str());
@@ -254,14 +270,18 @@ pub(crate) async fn attach_signals(
                 .push_unseparated(")");
         }
         update.push(")");
-        let done = update.build().execute(&mut *tx).await.map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-                StoreError::IncidentNotFound {
-                    id: incident.clone(),
+        let done = update
+            .build()
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                    StoreError::IncidentNotFound {
+                        id: incident.clone(),
+                    }
                 }
-            }
-            _ => StoreError::query(what(), e),
-        })?;
+                _ => StoreError::query(what(), e),
+            })?;
         let mut distinct: Vec<(&str, &str)> = chunk
             .iter()
             .map(|s| (source_str(s.source), s.fingerprint.as_str()))
@@ -271,7 +291,7 @@ pub(crate) async fn attach_signals(
         if (done.rows_affected() as usize) < distinct.len() {
             // Name one that is missing, as the single-signal path does.
             for s in chunk {
-                if signal_incident_in(&mut tx, s).await?.is_none() {
+                if signal_incident_in(conn, s).await?.is_none() {
                     return Err(StoreError::SignalNotFound {
                         origin: source_str(s.source).to_owned(),
                         fingerprint: s.fingerprint.clone(),
@@ -280,10 +300,6 @@ pub(crate) async fn attach_signals(
             }
         }
     }
-    append_entry(&mut tx, incident, entry).await?;
-    tx.commit()
-        .await
-        .map_err(|e| StoreError::query(what(), e))?;
     Ok(())
 }
 
