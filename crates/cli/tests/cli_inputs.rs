@@ -58,3 +58,21 @@ fn scenario_check_accepts_the_suite_and_names_what_is_wrong() {
     assert!(err.contains("broken.yaml"), "{err}");
     assert!(err.contains("meltdown") && err.contains("line 6"), "{err}");
 }
+
+/// The agent configuration shown in the README loads.
+#[test]
+fn the_readme_configuration_loads() {
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    let start = readme
+        .find("# nightshift.yaml")
+        .expect("the README shows a configuration");
+    let block = &readme[start..];
+    let block = &block[..block.find("```").expect("the block ends")];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nightshift.yaml");
+    std::fs::write(&path, block).unwrap();
+    let config = nightshift_agent::runtime::AgentConfig::load(&path)
+        .unwrap_or_else(|e| panic!("{e}\n{block}"));
+    assert!(config.prometheus.is_some());
+    assert!(config.llm.is_some());
+}
