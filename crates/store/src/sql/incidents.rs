@@ -63,6 +63,10 @@ pub(crate) async fn correlate_batch(
     pool: &Pool,
     groups: &[(NewIncident, Vec<SignalKey>, TimelineEntry)],
 ) -> Result<Vec<Correlated>, StoreError> {
+    if groups.is_empty() {
+        // Repeats and resolutions only: nothing to write, no transaction to sync.
+        return Ok(Vec::new());
+    }
     let what = || format!("correlate a batch of {} incident(s)", groups.len());
     let mut tx = begin_write(pool)
         .await
