@@ -202,7 +202,12 @@ impl Watcher {
 
     /// An executed action in the scenario's terms: its target workload or node, the namespaces
     /// it reaches, and the derived operations against the facts just before it ran.
-    pub fn judge(&self, at_ms: i64, action: Action) -> ObservedAction {
+    pub fn judge(
+        &self,
+        at_ms: i64,
+        action: Action,
+        outcome: Option<&serde_json::Value>,
+    ) -> ObservedAction {
         let at_s = self.seconds(at_ms);
         let (target, namespaces) = match action.target() {
             Some(ResourceRef::Pod { namespace, name }) => {
@@ -229,11 +234,37 @@ impl Watcher {
             .as_ref()
             .and_then(|t| self.facts.get(t))
             .and_then(|h| h.iter().rev().find(|f| f.at_s <= at_s).or(h.first()));
-        let facts = TargetFacts {
+        let mut facts = TargetFacts {
             replicas: before.and_then(|f| f.replicas),
             memory_limits: before.map(|f| f.memory_limits.clone()).unwrap_or_default(),
             ..TargetFacts::default()
         };
+        // What the change itself reported it changed from is exact; the samples are only
+        // as fine as their interval.
+        for change in outcome
+            .and_then(|o| o.get("changes"))
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let field = change
+                .get("field")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("");
+            let from = change.get("from").and_then(serde_json::Value::as_str);
+            if field == "spec.replicas" {
+                if let Some(n) = from.and_then(|f| f.parse().ok()) {
+                    facts.replicas = Some(n);
+                }
+            } else if let Some(rest) = field.strip_suffix("].resources.limits.memory")
+                && let Some((_, container)) = rest.rsplit_once('[')
+                && let Some(from) = from
+            {
+                facts
+                    .memory_limits
+                    .insert(container.to_string(), from.to_string());
+            }
+        }
         ObservedAction {
             at_s,
             operations: operations(&action, &facts),
@@ -241,5 +272,52 @@ impl Watcher {
             target,
             namespaces,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use nightshift_core::policy::Operation;
+    use serde_json::json;
+
+    use super::*;
+
+    /// The change's own report of what it changed from decides scale-up and
+    /// raise-memory-limit, whatever the samples saw.
+    #[test]
+    fn the_change_report_says_what_the_action_changed_from() {
+        let w = Watcher::default();
+        let scale = Action::Scale {
+            target: ResourceRef::deployment("shop", "web"),
+            replicas: 4,
+        };
+        let up = w.judge(
+            0,
+            scale.clone(),
+            Some(&json!({"changes": [{"object": "deployment/shop/web", "field": "spec.replicas", "from": "2", "to": "4"}]})),
+        );
+        assert!(up.operations.contains(&Operation::ScaleUp), "{up:?}");
+        let down = w.judge(
+            0,
+            scale,
+            Some(&json!({"changes": [{"object": "deployment/shop/web", "field": "spec.replicas", "from": "6", "to": "4"}]})),
+        );
+        assert!(down.operations.contains(&Operation::ScaleDown), "{down:?}");
+        let raise = w.judge(
+            0,
+            Action::SetResources {
+                target: ResourceRef::deployment("shop", "web"),
+                container: "web".into(),
+                change: nightshift_core::action::ResourceChange {
+                    limits: [("memory".to_string(), "512Mi".to_string())].into(),
+                    ..Default::default()
+                },
+            },
+            Some(&json!({"changes": [{"object": "deployment/shop/web", "field": "spec.template.spec.containers[web].resources.limits.memory", "from": "256Mi", "to": "512Mi"}]})),
+        );
+        assert!(
+            raise.operations.contains(&Operation::RaiseMemoryLimit),
+            "{raise:?}"
+        );
     }
 }

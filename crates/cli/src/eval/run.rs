@@ -136,7 +136,7 @@ async fn read_record(
         for a in store.actions(&i.id).await? {
             if a.status == ActionStatus::Done && a.action.changes_infra() {
                 let at = a.intended_at.timestamp_millis();
-                actions.push(watcher.judge(at, a.action));
+                actions.push(watcher.judge(at, a.action, a.outcome.as_ref()));
             }
         }
     }
