@@ -13,8 +13,7 @@ use nightshift_core::{
     Signal, SignalStatus, State, TimelineEntry, TimelineKind, Verdict,
 };
 use nightshift_store::{
-    ActionStatus, ApprovalAnswer, DecisionId, NewIncident, SignalKey, SignalOutcome, Store,
-    StoredIncident,
+    ActionStatus, ApprovalAnswer, DecisionId, SignalOutcome, Store, StoredIncident,
 };
 use serde_json::json;
 use tokio::sync::broadcast;
@@ -294,61 +293,29 @@ impl<A: Analyzer + 'static> Engine<A> {
         self: &Arc<Self>,
         signals: Vec<Signal>,
     ) -> Result<IntakeReport, EngineError> {
-        let outcomes = self.store.record_signals(&signals).await?;
-        let mut report = IntakeReport::default();
-        let mut by_root: BTreeMap<ResourceRef, Vec<Signal>> = BTreeMap::new();
-        let mut roots: HashMap<ResourceRef, ResourceRef> = HashMap::new();
-        for (s, o) in signals.into_iter().zip(outcomes) {
-            match o {
-                SignalOutcome::Duplicate { .. } => report.duplicates += 1,
-                SignalOutcome::Resolved { incident } => {
-                    report.resolved += 1;
-                    if let Some(id) = incident {
-                        let e = entry(
-                            self.clock.now(),
-                            TimelineKind::Signal,
-                            format!("resolved: {} {}", s.name, describe(&s)),
-                            json!({"signal": s}),
-                        );
-                        let _ = self.log(&id, e).await;
+        // Roots first, outside the transaction (the correlator reads caches and, for a
+        // workload whose pods blame a dependency, a cached log tail); then the whole batch is
+        // recorded and correlated in one transaction.
+        let mut memo: HashMap<ResourceRef, ResourceRef> = HashMap::new();
+        let mut roots = Vec::with_capacity(signals.len());
+        for s in &signals {
+            let root = match (&s.resource, s.status) {
+                (Some(resource), SignalStatus::Firing) => Some(match memo.get(resource) {
+                    Some(r) => r.clone(),
+                    None => {
+                        let r = self.correlator.root_of(resource).await;
+                        memo.insert(resource.clone(), r.clone());
+                        r
                     }
-                }
-                SignalOutcome::New => {
-                    report.new += 1;
-                    if s.status != SignalStatus::Firing {
-                        continue;
-                    }
-                    let Some(resource) = s.resource.clone() else {
-                        continue;
-                    };
-                    let root = match roots.get(&resource) {
-                        Some(r) => r.clone(),
-                        None => {
-                            let r = self.correlator.root_of(&resource).await;
-                            roots.insert(resource, r.clone());
-                            r
-                        }
-                    };
-                    by_root.entry(root).or_default().push(s);
-                }
-            }
+                }),
+                _ => None,
+            };
+            roots.push(root);
         }
         let now = self.clock.now();
-        // The whole batch correlates in one transaction; each incident gets one timeline
-        // entry for its part of the batch (an alert storm is one line, not five thousand).
-        let mut batch = Vec::with_capacity(by_root.len());
-        let mut earliest = Vec::with_capacity(by_root.len());
-        for (root, group) in &by_root {
-            let first = &group[0];
-            let new = NewIncident {
-                resource: root.clone(),
-                title: format!("{} on {root}", first.name),
-                opened_at: now,
-                signal: Some(SignalKey {
-                    source: first.source,
-                    fingerprint: first.fingerprint.clone(),
-                }),
-            };
+        // One timeline entry per incident and batch: an alert storm is one line, not five
+        // thousand.
+        let summarize = |group: &[&Signal]| {
             let mut names: BTreeMap<&str, usize> = BTreeMap::new();
             for s in group {
                 *names.entry(s.name.as_str()).or_default() += 1;
@@ -363,28 +330,43 @@ impl<A: Analyzer + 'static> Engine<A> {
                     }
                 })
                 .collect();
-            let sample: Vec<&Signal> = group.iter().take(20).collect();
-            let e = entry(
+            let sample: Vec<&&Signal> = group.iter().take(20).collect();
+            entry(
                 now,
                 TimelineKind::Signal,
                 format!("{} signal(s): {}", group.len(), summary.join(", ")),
                 json!({"signals": sample, "count": group.len()}),
-            );
-            let rest: Vec<SignalKey> = group
-                .iter()
-                .skip(1)
-                .map(|s| SignalKey {
-                    source: s.source,
-                    fingerprint: s.fingerprint.clone(),
-                })
-                .collect();
-            earliest.push(group.iter().map(|s| s.starts_at).min().unwrap_or(now));
-            batch.push((new, rest, e));
+            )
+        };
+        let ingested = self
+            .store
+            .ingest_batch(&signals, &roots, now, &summarize)
+            .await?;
+        let mut report = IntakeReport::default();
+        for (s, o) in signals.iter().zip(&ingested.outcomes) {
+            match o {
+                SignalOutcome::Duplicate { .. } => report.duplicates += 1,
+                SignalOutcome::Resolved { incident } => {
+                    report.resolved += 1;
+                    // The store wrote the resolution on the timeline with the record.
+                    if let Some(id) = incident {
+                        let e = entry(
+                            now,
+                            TimelineKind::Signal,
+                            format!("resolved: {} {}", s.name, describe(s)),
+                            json!({"signal": s}),
+                        );
+                        self.announce(id, e);
+                    }
+                }
+                SignalOutcome::New => report.new += 1,
+            }
         }
-        let correlated = self.store.correlate_batch(&batch).await?;
-        for ((c, (_, _, e)), earliest) in correlated.into_iter().zip(batch).zip(earliest) {
+        for (c, members) in ingested.correlated {
             let id = c.incident.incident.id.clone();
-            self.announce(&id, e);
+            let group: Vec<&Signal> = members.iter().map(|i| &signals[*i]).collect();
+            self.announce(&id, summarize(&group));
+            let earliest = group.iter().map(|s| s.starts_at).min().unwrap_or(now);
             if c.opened {
                 if let Ok(mut k) = self.counters.lock() {
                     k.detect_seconds

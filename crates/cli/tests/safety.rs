@@ -58,7 +58,8 @@ async fn decided(lab: &Lab<Insistent>) -> (State, usize, String) {
         if let Some(i) = list.iter().find(|i| {
             !matches!(
                 i.incident.state,
-                State::Open | State::Collecting | State::Analyzing
+                // Planned is the moment between the decision and its effect.
+                State::Open | State::Collecting | State::Analyzing | State::Planned
             )
         }) {
             let actions = store.actions(&i.incident.id).await.unwrap().len();

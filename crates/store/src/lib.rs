@@ -41,8 +41,8 @@ pub use error::StoreError;
 pub use records::{
     ActionCount, ActionRecord, ActionStatus, AnalysisId, AnalysisRecord, Approval, ApprovalAnswer,
     ApprovalId, ApprovalStatus, Correlated, DecisionId, DecisionRecord, EvidenceRound,
-    IncidentFilter, IntentId, NewIncident, SignalKey, SignalOutcome, Stats, StoredIncident,
-    TimelineRecord, resource_key,
+    IncidentFilter, Ingested, IntentId, NewIncident, SignalKey, SignalOutcome, Stats,
+    StoredIncident, TimelineRecord, resource_key,
 };
 
 use open::Pools;
@@ -153,13 +153,18 @@ impl Store {
         on_pool!(self, attach_signals(incident, signals, entry))
     }
 
-    /// Correlates a batch in one transaction: per group, open or join the incident for its
-    /// resource, link the group's other signals and append its timeline entry.
-    pub async fn correlate_batch(
+    /// Takes in a webhook batch in one transaction: records the signals and, for the new
+    /// firing ones, opens or joins one incident per root resource (`roots[i]` is the root of
+    /// `signals[i]`, `None` for signals not to correlate), linking them and appending the
+    /// entry `summarize` writes for each group.
+    pub async fn ingest_batch(
         &self,
-        groups: &[(NewIncident, Vec<SignalKey>, TimelineEntry)],
-    ) -> Result<Vec<Correlated>, StoreError> {
-        on_pool!(self, correlate_batch(groups))
+        signals: &[Signal],
+        roots: &[Option<ResourceRef>],
+        opened_at: DateTime<Utc>,
+        summarize: &(dyn Fn(&[&Signal]) -> TimelineEntry + Sync),
+    ) -> Result<Ingested, StoreError> {
+        on_pool!(self, ingest_batch(signals, roots, opened_at, summarize))
     }
 
     /// The incident a recorded signal joined.

@@ -102,6 +102,16 @@ pub struct Correlated {
     pub opened: bool,
 }
 
+/// What a batch taken in by [`Store::ingest_batch`](crate::Store::ingest_batch) meant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ingested {
+    /// What each signal meant, in the order given.
+    pub outcomes: Vec<SignalOutcome>,
+    /// Per root resource: the incident its new firing signals opened or joined, and their
+    /// positions in the batch.
+    pub correlated: Vec<(Correlated, Vec<usize>)>,
+}
+
 /// Which incidents [`Store::list`](crate::Store::list) returns, newest first.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IncidentFilter {

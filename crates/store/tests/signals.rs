@@ -318,13 +318,6 @@ async fn a_storm_joins_in_one_transaction_with_one_timeline_entry(db: &TestDb) {
 async fn a_batch_opens_and_joins_in_one_go(db: &TestDb) {
     let store = db.open().await;
     let node = ResourceRef::node("worker-9");
-    let signals: Vec<_> = (0..6)
-        .map(|i| {
-            let r = if i < 3 { checkout() } else { node.clone() };
-            alert(&format!("b-{i}"), SignalStatus::Firing, &r)
-        })
-        .collect();
-    store.record_signals(&signals).await.unwrap();
     // checkout already has an open incident; the node has none.
     let existing = store
         .open_or_join(&new_incident(&checkout(), None))
@@ -333,39 +326,61 @@ async fn a_batch_opens_and_joins_in_one_go(db: &TestDb) {
         .incident
         .id
         .clone();
-    let note = |n: usize| nightshift_core::TimelineEntry {
+    let mut signals: Vec<_> = (0..6)
+        .map(|i| {
+            let r = if i < 3 { checkout() } else { node.clone() };
+            alert(&format!("b-{i}"), SignalStatus::Firing, &r)
+        })
+        .collect();
+    // A resolution of something never seen, and a signal not to correlate.
+    signals.push(alert("gone", SignalStatus::Resolved, &checkout()));
+    signals.push(alert("loose", SignalStatus::Firing, &checkout()));
+    let roots: Vec<Option<ResourceRef>> = signals
+        .iter()
+        .map(|s| {
+            (s.fingerprint != "loose" && s.status == SignalStatus::Firing)
+                .then(|| s.resource.clone().unwrap())
+        })
+        .collect();
+    let summarize = |group: &[&nightshift_core::Signal]| nightshift_core::TimelineEntry {
         at: at(2),
         kind: TimelineKind::Signal,
-        message: format!("{n} signal(s)"),
+        message: format!("{} signal(s)", group.len()),
         data: serde_json::json!({}),
     };
-    let keys: Vec<SignalKey> = signals.iter().map(SignalKey::of).collect();
-    let groups = vec![
-        (
-            new_incident(&checkout(), Some("b-0")),
-            keys[1..3].to_vec(),
-            note(3),
-        ),
-        (
-            new_incident(&node, Some("b-3")),
-            keys[4..6].to_vec(),
-            note(3),
-        ),
-    ];
-    let out = store.correlate_batch(&groups).await.unwrap();
-    assert_eq!(out.len(), 2);
-    assert!(!out[0].opened);
-    assert_eq!(out[0].incident.id, existing);
-    assert!(out[1].opened);
-    for (i, key) in keys.iter().enumerate() {
-        let want = if i < 3 { &out[0] } else { &out[1] };
+    let first = store
+        .ingest_batch(&signals, &roots, at(2), &summarize)
+        .await
+        .unwrap();
+    assert!(first.outcomes[..6].iter().all(|o| *o == SignalOutcome::New));
+    assert_eq!(
+        first.outcomes[6],
+        SignalOutcome::Resolved { incident: None }
+    );
+    assert_eq!(first.correlated.len(), 2);
+    let (checkout_c, members) = &first.correlated[0];
+    assert!(!checkout_c.opened);
+    assert_eq!(checkout_c.incident.id, existing);
+    assert_eq!(members, &[0, 1, 2]);
+    let (node_c, members) = &first.correlated[1];
+    assert!(node_c.opened);
+    assert_eq!(members, &[3, 4, 5]);
+    for (i, signal) in signals.iter().enumerate().take(6) {
+        let want = if i < 3 { checkout_c } else { node_c };
         assert_eq!(
-            store.signal_incident(key).await.unwrap(),
-            Some(want.incident.id.clone()),
-            "{key:?}"
+            store.signal_incident(&SignalKey::of(signal)).await.unwrap(),
+            Some(want.incident.id.clone())
         );
     }
-    for c in &out {
+    assert_eq!(
+        store
+            .signal_incident(&SignalKey::of(&signals[7]))
+            .await
+            .unwrap(),
+        None,
+        "a signal without a root is recorded, not correlated"
+    );
+    for c in [checkout_c, node_c] {
         let notes = store
             .timeline(&c.incident.id)
             .await
@@ -375,5 +390,17 @@ async fn a_batch_opens_and_joins_in_one_go(db: &TestDb) {
             .count();
         assert_eq!(notes, 1);
     }
+    // The same batch again: all repeats, nothing correlated, nothing opened.
+    let again = store
+        .ingest_batch(&signals[..6], &roots[..6], at(3), &summarize)
+        .await
+        .unwrap();
+    assert!(again.correlated.is_empty());
+    assert!(
+        again
+            .outcomes
+            .iter()
+            .all(|o| matches!(o, SignalOutcome::Duplicate { .. }))
+    );
     store.close().await;
 }

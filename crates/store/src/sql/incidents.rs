@@ -55,51 +55,86 @@ pub(crate) async fn open_or_join(pool: &Pool, new: &NewIncident) -> Result<Corre
     Ok(correlated)
 }
 
-/// A webhook batch's correlation in one transaction: for each group, join the open incident
-/// for its resource or open one (under the resource's lock, groups in the order given), link
-/// the rest of its signals and append its timeline entry. One commit for the whole batch, so
-/// an alert storm costs one disk sync, not one per incident or per signal.
-pub(crate) async fn correlate_batch(
+/// A webhook batch in one transaction: record every signal (repeats deduplicate), then group
+/// the new firing ones by the root resource the caller worked out for each (`roots`, in the
+/// order of `signals`) and, per group, join the open incident for that resource or open one
+/// (under the resource's lock), link the group's signals and append the entry `summarize`
+/// writes for it. One commit for the whole batch: an alert storm costs one disk sync, not one
+/// per incident or per signal.
+pub(crate) async fn ingest_batch(
     pool: &Pool,
-    groups: &[(NewIncident, Vec<SignalKey>, TimelineEntry)],
-) -> Result<Vec<Correlated>, StoreError> {
-    if groups.is_empty() {
-        // Repeats and resolutions only: nothing to write, no transaction to sync.
-        return Ok(Vec::new());
-    }
-    let what = || format!("correlate a batch of {} incident(s)", groups.len());
+    signals: &[Signal],
+    roots: &[Option<ResourceRef>],
+    opened_at: DateTime<Utc>,
+    summarize: &(dyn Fn(&[&Signal]) -> TimelineEntry + Sync),
+) -> Result<Ingested, StoreError> {
+    let what = || format!("take in a batch of {} signals", signals.len());
     let mut tx = begin_write(pool)
         .await
         .map_err(|e| StoreError::query(what(), e))?;
-    let mut out = Vec::with_capacity(groups.len());
-    for (new, rest, entry) in groups {
-        let key = resource_key(&new.resource);
-        lock_resource(&mut tx, &key)
-            .await
-            .map_err(|e| StoreError::query(what(), e))?;
-        let correlated = match find_open(&mut tx, &key).await? {
-            Some(incident) => {
-                if let Some(signal) = &new.signal {
-                    link_signal(&mut tx, &incident.id, signal, new.opened_at).await?;
-                }
-                Correlated {
-                    incident,
-                    opened: false,
-                }
-            }
-            None => Correlated {
-                incident: insert_incident(&mut tx, new).await?,
-                opened: true,
-            },
+    let outcomes = record_in(&mut tx, signals).await?;
+    let mut groups: std::collections::BTreeMap<&ResourceRef, Vec<usize>> = Default::default();
+    for (i, (signal, outcome)) in signals.iter().zip(&outcomes).enumerate() {
+        if *outcome == SignalOutcome::New
+            && signal.status == SignalStatus::Firing
+            && let Some(Some(root)) = roots.get(i)
+        {
+            groups.entry(root).or_default().push(i);
+        }
+    }
+    let mut correlated = Vec::with_capacity(groups.len());
+    for (root, members) in groups {
+        let group: Vec<&Signal> = members.iter().map(|i| &signals[*i]).collect();
+        let first = group[0];
+        let new = NewIncident {
+            resource: root.clone(),
+            title: format!("{} on {root}", first.name),
+            opened_at,
+            signal: Some(SignalKey::of(first)),
         };
-        link_signals(&mut tx, &correlated.incident.id, rest).await?;
-        append_entry(&mut tx, &correlated.incident.id, entry).await?;
-        out.push(correlated);
+        let rest: Vec<SignalKey> = group.iter().skip(1).map(|s| SignalKey::of(s)).collect();
+        let c = correlate_group(&mut tx, &new, &rest, &summarize(&group)).await?;
+        correlated.push((c, members));
     }
     tx.commit()
         .await
         .map_err(|e| StoreError::query(what(), e))?;
-    Ok(out)
+    Ok(Ingested {
+        outcomes,
+        correlated,
+    })
+}
+
+/// Opens or joins the incident for `new.resource` under its lock, links `rest` and appends
+/// `entry`, inside the caller's transaction.
+async fn correlate_group(
+    conn: &mut Conn,
+    new: &NewIncident,
+    rest: &[SignalKey],
+    entry: &TimelineEntry,
+) -> Result<Correlated, StoreError> {
+    let key = resource_key(&new.resource);
+    lock_resource(&mut *conn, &key)
+        .await
+        .map_err(|e| StoreError::query(format!("correlate a signal with {key}"), e))?;
+    let correlated = match find_open(&mut *conn, &key).await? {
+        Some(incident) => {
+            if let Some(signal) = &new.signal {
+                link_signal(&mut *conn, &incident.id, signal, new.opened_at).await?;
+            }
+            Correlated {
+                incident,
+                opened: false,
+            }
+        }
+        None => Correlated {
+            incident: insert_incident(&mut *conn, new).await?,
+            opened: true,
+        },
+    };
+    link_signals(&mut *conn, &correlated.incident.id, rest).await?;
+    append_entry(&mut *conn, &correlated.incident.id, entry).await?;
+    Ok(correlated)
 }
 
 async fn insert_incident(conn: &mut Conn, new: &NewIncident) -> Result<StoredIncident, StoreError> {

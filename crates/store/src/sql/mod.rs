@@ -30,8 +30,8 @@ mod prelude {
     pub(super) use crate::records::{
         ActionCount, ActionRecord, ActionStatus, AnalysisId, AnalysisRecord, Approval,
         ApprovalAnswer, ApprovalId, ApprovalStatus, Correlated, DecisionId, DecisionRecord,
-        EvidenceRound, IncidentFilter, IntentId, NewIncident, SignalKey, SignalOutcome, Stats,
-        StoredIncident, TimelineRecord, resource_key,
+        EvidenceRound, IncidentFilter, Ingested, IntentId, NewIncident, SignalKey, SignalOutcome,
+        Stats, StoredIncident, TimelineRecord, resource_key,
     };
 }
 

@@ -11,10 +11,20 @@ pub(crate) async fn record_signals(
     signals: &[Signal],
 ) -> Result<Vec<SignalOutcome>, StoreError> {
     let what = || format!("record a batch of {} signals", signals.len());
-    let received = Utc::now();
     let mut tx = begin_write(pool)
         .await
         .map_err(|e| StoreError::query(what(), e))?;
+    let outcomes = record_in(&mut tx, signals).await?;
+    tx.commit()
+        .await
+        .map_err(|e| StoreError::query(what(), e))?;
+    Ok(outcomes)
+}
+
+/// Records signals inside the caller's transaction.
+async fn record_in(conn: &mut Conn, signals: &[Signal]) -> Result<Vec<SignalOutcome>, StoreError> {
+    let what = || format!("record a batch of {} signals", signals.len());
+    let received = Utc::now();
     let mut outcomes = Vec::with_capacity(signals.len());
     let mut rest = signals;
     while !rest.is_empty() {
@@ -27,7 +37,7 @@ pub(crate) async fn record_signals(
             .take_while(|s| keys.insert((s.source, s.fingerprint.as_str())))
             .count();
         let (chunk, tail) = rest.split_at(len);
-        upsert_signals(&mut tx, chunk, received, &mut outcomes)
+        upsert_signals(&mut *conn, chunk, received, &mut outcomes)
             .await
             .map_err(|e| match e {
                 StoreError::Query { source, .. } => StoreError::query(what(), source),
@@ -35,9 +45,6 @@ pub(crate) async fn record_signals(
             })?;
         rest = tail;
     }
-    tx.commit()
-        .await
-        .map_err(|e| StoreError::query(what(), e))?;
     Ok(outcomes)
 }
 
