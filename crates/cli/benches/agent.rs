@@ -14,7 +14,8 @@
 //!   three-service cluster, and watching a `nightshift sim` process serving 5,000 pods on 100
 //!   nodes.
 //!
-//! The in-process parts run the agent as the lab does (`nightshift::lab`), with the simulated
+//! Webhook figures run the real `nightshift run` and `nightshift sim` processes; the decision
+//! figure runs the agent as the lab does (`nightshift::lab`), with the simulated
 //! cluster at speed 1 from now, so that its clock is the wall clock.
 
 #[path = "../tests/common/mod.rs"]
@@ -208,16 +209,28 @@ fn ms(d: Duration) -> String {
 /// Intake throughput and steady-rate latency, on one agent.
 async fn webhook_figures(rows: &mut Vec<Row>) {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    // Incidents open during the intake; a settle longer than the benchmark keeps their
-    // analyses out of the measurement.
-    let engine = EngineConfig {
-        settle: Duration::from_secs(600),
-        ..EngineConfig::default()
-    };
-    let lab = lab(&cluster_yaml(10, 50, 20, ""), dir.path(), engine).await;
-    let pods = until_pods(&lab, 1000).await;
-    let url = format!("http://{}/api/v1/alerts/alertmanager", lab.agent.addr);
+    // The agent as it runs in production, its own process (`nightshift run`), against a
+    // simulated cluster in another: the figures are the agent's, not shared with the
+    // cluster's kubelet or with the senders. Incidents open during the intake; a settle
+    // longer than the benchmark keeps their analyses out of the measurement.
+    let bin = Path::new(BIN);
+    let scenario = dir.path().join("bench.yaml");
+    std::fs::write(&scenario, cluster_yaml(10, 50, 20, "")).expect("the scenario is written");
+    let sim =
+        tokio::task::block_in_place(|| common::start_sim(bin, dir.path(), &scenario, 1.0, None));
     let http = reqwest::Client::new();
+    let pods = running_pods(&http, &sim.url, 1000).await;
+    let port = common::free_port();
+    let config = common::agent_config(
+        dir.path(),
+        port,
+        &sim.kubeconfig,
+        "settle: 600s\nwatchers: false\n",
+    );
+    let agent = tokio::task::block_in_place(|| {
+        common::start_agent(bin, dir.path(), "agent", &config, port, &[])
+    });
+    let url = format!("http://127.0.0.1:{port}/api/v1/alerts/alertmanager");
 
     let names: Vec<String> = (0..40).map(|i| format!("BenchIntake{i:02}")).collect();
     let bodies = batches(&names, &pods, 100);
@@ -287,7 +300,37 @@ async fn webhook_figures(rows: &mut Vec<Row>) {
         "< 25 ms",
         Some(p99 < Duration::from_millis(25)),
     ));
-    lab.stop();
+    drop(agent);
+    drop(sim);
+}
+
+/// The simulated cluster's running pods, once there are at least `n`.
+async fn running_pods(http: &reqwest::Client, url: &str, n: usize) -> Vec<Arc<Pod>> {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let list: Option<k8s_openapi::List<Pod>> = async {
+            http.get(format!("{url}/api/v1/pods"))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()
+        }
+        .await;
+        let pods: Vec<Arc<Pod>> = list
+            .map(|l| l.items)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+            .map(Arc::new)
+            .collect();
+        if pods.len() >= n {
+            return pods;
+        }
+        assert!(Instant::now() < deadline, "the cluster never ran {n} pods");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Alert to decided plan, one crashing Deployment after the other.
