@@ -132,27 +132,6 @@ impl Store {
         on_pool!(self, record_signals(signals))
     }
 
-    /// Links a recorded signal to an incident, with a timeline entry.
-    pub async fn attach_signal(
-        &self,
-        incident: &IncidentId,
-        signal: &SignalKey,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        on_pool!(self, attach_signal(incident, signal, at))
-    }
-
-    /// Links a batch of recorded signals to an incident in one transaction, with one timeline
-    /// entry (`entry`) for the batch.
-    pub async fn attach_signals(
-        &self,
-        incident: &IncidentId,
-        signals: &[SignalKey],
-        entry: &TimelineEntry,
-    ) -> Result<(), StoreError> {
-        on_pool!(self, attach_signals(incident, signals, entry))
-    }
-
     /// Takes in a webhook batch in one transaction: records the signals and, for the new
     /// firing ones, opens or joins one incident per root resource (`roots[i]` is the root of
     /// `signals[i]`, `None` for signals not to correlate), linking them and appending the

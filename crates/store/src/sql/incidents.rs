@@ -26,18 +26,27 @@ pub(crate) async fn create_incident(
 
 /// Joins the open incident for the resource, or opens one, under a per-resource lock.
 pub(crate) async fn open_or_join(pool: &Pool, new: &NewIncident) -> Result<Correlated, StoreError> {
-    let key = resource_key(&new.resource);
-    let what = || format!("correlate a signal with {key}");
+    let what = || format!("correlate a signal with {}", resource_key(&new.resource));
     let mut tx = begin_write(pool)
         .await
         .map_err(|e| StoreError::query(what(), e))?;
-    lock_resource(&mut tx, &key)
+    let correlated = open_or_join_in(&mut tx, new).await?;
+    tx.commit()
         .await
         .map_err(|e| StoreError::query(what(), e))?;
-    let correlated = match find_open(&mut tx, &key).await? {
+    Ok(correlated)
+}
+
+/// [`open_or_join`] inside the caller's transaction.
+async fn open_or_join_in(conn: &mut Conn, new: &NewIncident) -> Result<Correlated, StoreError> {
+    let key = resource_key(&new.resource);
+    lock_resource(&mut *conn, &key)
+        .await
+        .map_err(|e| StoreError::query(format!("correlate a signal with {key}"), e))?;
+    Ok(match find_open(&mut *conn, &key).await? {
         Some(incident) => {
             if let Some(signal) = &new.signal {
-                link_signal(&mut tx, &incident.id, signal, new.opened_at).await?;
+                link_signal(&mut *conn, &incident.id, signal, new.opened_at).await?;
             }
             Correlated {
                 incident,
@@ -45,14 +54,10 @@ pub(crate) async fn open_or_join(pool: &Pool, new: &NewIncident) -> Result<Corre
             }
         }
         None => Correlated {
-            incident: insert_incident(&mut tx, new).await?,
+            incident: insert_incident(&mut *conn, new).await?,
             opened: true,
         },
-    };
-    tx.commit()
-        .await
-        .map_err(|e| StoreError::query(what(), e))?;
-    Ok(correlated)
+    })
 }
 
 /// A webhook batch in one transaction: record every signal (repeats deduplicate), then group
@@ -93,7 +98,9 @@ pub(crate) async fn ingest_batch(
             signal: Some(SignalKey::of(first)),
         };
         let rest: Vec<SignalKey> = group.iter().skip(1).map(|s| SignalKey::of(s)).collect();
-        let c = correlate_group(&mut tx, &new, &rest, &summarize(&group)).await?;
+        let c = open_or_join_in(&mut tx, &new).await?;
+        link_signals(&mut tx, &c.incident.id, &rest).await?;
+        append_entry(&mut tx, &c.incident.id, &summarize(&group)).await?;
         correlated.push((c, members));
     }
     tx.commit()
@@ -103,38 +110,6 @@ pub(crate) async fn ingest_batch(
         outcomes,
         correlated,
     })
-}
-
-/// Opens or joins the incident for `new.resource` under its lock, links `rest` and appends
-/// `entry`, inside the caller's transaction.
-async fn correlate_group(
-    conn: &mut Conn,
-    new: &NewIncident,
-    rest: &[SignalKey],
-    entry: &TimelineEntry,
-) -> Result<Correlated, StoreError> {
-    let key = resource_key(&new.resource);
-    lock_resource(&mut *conn, &key)
-        .await
-        .map_err(|e| StoreError::query(format!("correlate a signal with {key}"), e))?;
-    let correlated = match find_open(&mut *conn, &key).await? {
-        Some(incident) => {
-            if let Some(signal) = &new.signal {
-                link_signal(&mut *conn, &incident.id, signal, new.opened_at).await?;
-            }
-            Correlated {
-                incident,
-                opened: false,
-            }
-        }
-        None => Correlated {
-            incident: insert_incident(&mut *conn, new).await?,
-            opened: true,
-        },
-    };
-    link_signals(&mut *conn, &correlated.incident.id, rest).await?;
-    append_entry(&mut *conn, &correlated.incident.id, entry).await?;
-    Ok(correlated)
 }
 
 async fn insert_incident(conn: &mut Conn, new: &NewIncident) -> Result<StoredIncident, StoreError> {

@@ -167,23 +167,6 @@ async fn outcome(
 }
 
 /// Links a recorded signal to an incident and says so on the incident's timeline.
-pub(crate) async fn attach_signal(
-    pool: &Pool,
-    incident: &IncidentId,
-    signal: &SignalKey,
-    at: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let what = || format!("attach signal {} to {incident}", signal.fingerprint);
-    let mut tx = begin_write(pool)
-        .await
-        .map_err(|e| StoreError::query(what(), e))?;
-    link_signal(&mut tx, incident, signal, at).await?;
-    tx.commit()
-        .await
-        .map_err(|e| StoreError::query(what(), e))?;
-    Ok(())
-}
-
 async fn link_signal(
     conn: &mut Conn,
     incident: &IncidentId,
@@ -235,29 +218,8 @@ async fn link_signal(
     Ok(())
 }
 
-/// Links a batch of recorded signals to one incident in one transaction, with one timeline
-/// entry for the whole batch (an alert storm is one line, not thousands; each signal's link
-/// stays on its row in `signals`).
-pub(crate) async fn attach_signals(
-    pool: &Pool,
-    incident: &IncidentId,
-    signals: &[SignalKey],
-    entry: &TimelineEntry,
-) -> Result<(), StoreError> {
-    let what = || format!("attach {} signals to {incident}", signals.len());
-    let mut tx = begin_write(pool)
-        .await
-        .map_err(|e| StoreError::query(what(), e))?;
-    link_signals(&mut tx, incident, signals).await?;
-    append_entry(&mut tx, incident, entry).await?;
-    tx.commit()
-        .await
-        .map_err(|e| StoreError::query(what(), e))?;
-    Ok(())
-}
-
-/// Links signals to an incident, a statement per chunk, without timeline entries; names a
-/// signal that was never recorded.
+/// Links signals recorded in the same transaction to an incident, a statement per chunk,
+/// without timeline entries.
 async fn link_signals(
     conn: &mut Conn,
     incident: &IncidentId,
@@ -277,7 +239,7 @@ async fn link_signals(
                 .push_unseparated(")");
         }
         update.push(")");
-        let done = update
+        update
             .build()
             .execute(&mut *conn)
             .await
@@ -289,40 +251,8 @@ async fn link_signals(
                 }
                 _ => StoreError::query(what(), e),
             })?;
-        let mut distinct: Vec<(&str, &str)> = chunk
-            .iter()
-            .map(|s| (source_str(s.source), s.fingerprint.as_str()))
-            .collect();
-        distinct.sort_unstable();
-        distinct.dedup();
-        if (done.rows_affected() as usize) < distinct.len() {
-            // Name one that is missing, as the single-signal path does.
-            for s in chunk {
-                if signal_incident_in(conn, s).await?.is_none() {
-                    return Err(StoreError::SignalNotFound {
-                        origin: source_str(s.source).to_owned(),
-                        fingerprint: s.fingerprint.clone(),
-                    });
-                }
-            }
-        }
     }
     Ok(())
-}
-
-/// Whether a signal is recorded (`Some(incident or None)`), inside a transaction.
-async fn signal_incident_in(
-    conn: &mut Conn,
-    signal: &SignalKey,
-) -> Result<Option<Option<String>>, StoreError> {
-    let row: Option<(Option<String>,)> =
-        sqlx::query_as("SELECT incident_id FROM signals WHERE source = $1 AND fingerprint = $2")
-            .bind(source_str(signal.source))
-            .bind(&signal.fingerprint)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(|e| StoreError::query(format!("look up signal {}", signal.fingerprint), e))?;
-    Ok(row.map(|(id,)| id))
 }
 
 /// The incident a signal joined, if any.
