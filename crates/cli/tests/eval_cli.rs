@@ -110,3 +110,40 @@ fn a_scenario_from_outside_the_suite_runs_and_reports_the_same_twice() {
         serde_json::from_str(&std::fs::read_to_string(&second).unwrap()).unwrap();
     assert_eq!(without_timings(report), without_timings(again));
 }
+
+#[test]
+fn a_broken_policy_exits_2_and_an_llm_config_without_a_model_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(&policy, "mode: sometimes\n").unwrap();
+    let json = dir.path().join("r.json");
+    let out = eval(
+        &[&suite("noop-quiet-shop")],
+        &json,
+        &["--policy", policy.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("policy.yaml") && err.contains("mode"), "{err}");
+    assert!(!json.exists());
+
+    let config = dir.path().join("nightshift.yaml");
+    std::fs::write(&config, "store: sqlite://x.db\n").unwrap();
+    let out = eval(
+        &[&suite("noop-quiet-shop")],
+        &json,
+        &[
+            "--analyzer",
+            "llm",
+            "--llm-config",
+            config.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("nightshift.yaml") && err.contains("llm:"),
+        "{err}"
+    );
+    assert!(!json.exists());
+}

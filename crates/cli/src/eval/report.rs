@@ -57,6 +57,16 @@ pub fn gate(runs: &[ScenarioRun]) -> Vec<String> {
     out
 }
 
+/// The first infra-changing action, `name@target`, or `-`.
+fn first_action(r: &ScenarioRun) -> String {
+    r.observation
+        .actions
+        .iter()
+        .find(|a| a.action.changes_infra())
+        .map(|a| a.label())
+        .unwrap_or_else(|| "-".to_string())
+}
+
 fn mark(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
@@ -91,13 +101,7 @@ pub fn table(runs: &[ScenarioRun]) -> String {
     );
     for r in runs {
         let s = &r.score;
-        let first = r
-            .observation
-            .actions
-            .iter()
-            .find(|a| a.action.changes_infra())
-            .map(|a| a.label())
-            .unwrap_or_else(|| "-".to_string());
+        let first = first_action(r);
         let _ = writeln!(
             out,
             "{:<name_w$}  {:<8} {:>6}  {:<26} {:<4} {:<4} {:<34} {:<4} {:>4}  {:<8} {:>6}",
@@ -158,16 +162,6 @@ pub fn summary_text(s: &Summary) -> String {
         ("llm tokens", s.llm_tokens.to_string()),
     ];
     rows.iter().map(|(k, v)| format!("{k:<26}{v}\n")).collect()
-}
-
-/// The summary as a Markdown table (for the README).
-pub fn summary_markdown(s: &Summary) -> String {
-    let mut out = String::from("| measure | value |\n| --- | --- |\n");
-    for line in summary_text(s).lines() {
-        let (k, v) = line.split_at(26.min(line.len()));
-        let _ = writeln!(out, "| {} | {} |", k.trim(), v.trim());
-    }
-    out
 }
 
 /// A mark on a scenario's time axis.
@@ -294,13 +288,7 @@ fn timeline(r: &ScenarioRun) -> HtmlScenario {
         recovered_x,
         unhealthy,
         ticks,
-        first_action: r
-            .observation
-            .actions
-            .iter()
-            .find(|a| a.action.changes_infra())
-            .map(|a| a.label())
-            .unwrap_or_else(|| "-".to_string()),
+        first_action: first_action(r),
     }
 }
 

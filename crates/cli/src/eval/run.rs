@@ -85,16 +85,10 @@ pub struct EvalOptions {
 pub struct ScenarioRun {
     /// The scenario.
     pub scenario: Scenario,
-    /// Where it was loaded from.
-    pub path: PathBuf,
     /// The score.
     pub score: ScenarioScore,
     /// What happened.
     pub observation: Observation,
-}
-
-fn seconds(start_ms: i64, at: chrono::DateTime<chrono::Utc>) -> f64 {
-    (at.timestamp_millis() - start_ms) as f64 / 1000.0
 }
 
 /// Reads back the agent's record after a run.
@@ -108,7 +102,7 @@ async fn read_record(
     let mut incidents = Vec::new();
     let mut actions = Vec::new();
     for i in listed {
-        let opened_s = seconds(EVAL_START_MS, i.opened_at);
+        let opened_s = watcher.seconds(i.opened_at.timestamp_millis());
         if opened_s > horizon_s {
             continue;
         }
@@ -119,7 +113,7 @@ async fn read_record(
             .find(|e| {
                 serde_json::from_value::<State>(e.data["to"].clone()).ok() == Some(State::Escalated)
             })
-            .map(|e| seconds(EVAL_START_MS, e.at));
+            .map(|e| watcher.seconds(e.at.timestamp_millis()));
         let analyses = store.analyses(&i.id).await?;
         incidents.push(ObservedIncident {
             id: i.id.0.clone(),
@@ -129,7 +123,7 @@ async fn read_record(
             resource: i.resource.locate_key(),
             diagnosed_s: analyses
                 .first()
-                .map(|a| seconds(EVAL_START_MS, a.analyzed_at)),
+                .map(|a| watcher.seconds(a.analyzed_at.timestamp_millis())),
             escalated: escalated_s.is_some() || i.state == State::Escalated,
             escalated_s,
         });
@@ -146,7 +140,6 @@ async fn read_record(
 
 /// Runs one scenario to its horizon and scores it.
 pub async fn run_one<K: AnalyzerKit>(
-    path: PathBuf,
     scenario: Scenario,
     opts: &EvalOptions,
     kit: &K,
@@ -191,7 +184,6 @@ pub async fn run_one<K: AnalyzerKit>(
     Ok(ScenarioRun {
         score: score(&scenario, &observation, &opts.policy),
         scenario,
-        path,
         observation,
     })
 }
@@ -206,8 +198,8 @@ pub async fn run_all<K: AnalyzerKit>(
 ) -> anyhow::Result<Vec<ScenarioRun>> {
     let jobs = opts.jobs.max(1);
     let results: Vec<anyhow::Result<ScenarioRun>> = futures::stream::iter(scenarios)
-        .map(|(path, s)| async move {
-            let run = run_one(path, s, opts, kit).await?;
+        .map(|(_, s)| async move {
+            let run = run_one(s, opts, kit).await?;
             done(&run);
             Ok(run)
         })
