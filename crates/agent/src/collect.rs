@@ -1351,7 +1351,7 @@ fn generalize(message: &str) -> String {
 
 /// CPU quantity in millicores.
 pub fn parse_cpu(q: &str) -> Option<f64> {
-    nightshift_scenario::units::parse_cpu(q)
+    nightshift_core::units::parse_cpu(q)
         .ok()
         .map(|m| m as f64)
         .or_else(|| {
@@ -1367,7 +1367,7 @@ pub fn parse_cpu(q: &str) -> Option<f64> {
 
 /// Memory quantity in bytes.
 pub fn parse_memory(q: &str) -> Option<f64> {
-    nightshift_scenario::units::parse_memory(q)
+    nightshift_core::units::parse_memory(q)
         .ok()
         .map(|b| b as f64)
 }

@@ -71,8 +71,8 @@ fn the_readme_configuration_loads() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nightshift.yaml");
     std::fs::write(&path, block).unwrap();
-    let config = nightshift_agent::runtime::AgentConfig::load(&path)
-        .unwrap_or_else(|e| panic!("{e}\n{block}"));
+    let config =
+        nightshift::config::AgentConfig::load(&path).unwrap_or_else(|e| panic!("{e}\n{block}"));
     assert!(config.prometheus.is_some());
     assert!(config.llm.is_some());
 }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ActionName;
 use crate::resource::ResourceRef;
-use nightshift_scenario::ActionName;
 
 /// Container resources to set: quantities in Kubernetes notation per resource name.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

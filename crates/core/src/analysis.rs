@@ -2,11 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::Category;
 use crate::action::Action;
 use crate::evidence::{Evidence, EvidenceId};
 use crate::incident::{Incident, TimelineEntry};
 use crate::resource::ResourceRef;
-use nightshift_scenario::Category;
 
 /// What went wrong, on what evidence, where.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

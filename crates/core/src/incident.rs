@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::Category;
 use crate::resource::ResourceRef;
-use nightshift_scenario::Category;
 
 /// Incident id (`inc-000042`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

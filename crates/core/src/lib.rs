@@ -5,6 +5,7 @@
 
 pub mod action;
 pub mod analysis;
+pub mod catalogue;
 pub mod decision;
 pub mod evidence;
 pub mod incident;
@@ -13,13 +14,14 @@ pub mod redact;
 pub mod resource;
 pub mod rules;
 pub mod signal;
+pub mod units;
 
 pub use action::Action;
 pub use analysis::{Analysis, AnalysisInput, Analyzer, Diagnosis, Plan};
+pub use catalogue::{ActionName, Category};
 pub use decision::{Decision, Risk, Verdict};
 pub use evidence::{Evidence, EvidenceData, EvidenceId, EvidenceItem, EvidenceKind};
 pub use incident::{Incident, IncidentId, State, TimelineEntry, TimelineKind};
-pub use nightshift_scenario::{ActionName, Category};
 pub use policy::{DecisionContext, Mode, Operation, Policy, PolicyError, TargetFacts};
 pub use resource::ResourceRef;
 pub use rules::RuleAnalyzer;

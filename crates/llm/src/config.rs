@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use nightshift_scenario::units::parse_duration;
+use nightshift_core::units::parse_duration;
 use serde::{Deserialize, Serialize};
 
 /// Which wire protocol the model speaks.

@@ -18,29 +18,10 @@ pub const ALERT_NAME: &str = "alertname";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Fingerprint(pub u64);
 
-const FNV_OFFSET: u64 = 14_695_981_039_346_656_037;
-const FNV_PRIME: u64 = 1_099_511_628_211;
-const SEPARATOR: u8 = 0xff;
-
-fn fnv_add(mut hash: u64, bytes: &[u8]) -> u64 {
-    for b in bytes {
-        hash ^= u64::from(*b);
-        hash = hash.wrapping_mul(FNV_PRIME);
-    }
-    hash
-}
-
 impl Fingerprint {
     /// The fingerprint of a label set (the empty set hashes to the FNV offset basis).
     pub fn of(labels: &Labels) -> Self {
-        let mut hash = FNV_OFFSET;
-        for (name, value) in labels {
-            hash = fnv_add(hash, name.as_bytes());
-            hash = fnv_add(hash, &[SEPARATOR]);
-            hash = fnv_add(hash, value.as_bytes());
-            hash = fnv_add(hash, &[SEPARATOR]);
-        }
-        Fingerprint(hash)
+        Fingerprint(nightshift_core::signal::label_set_fingerprint(labels))
     }
 }
 

@@ -9,9 +9,10 @@ pub mod catalogue;
 pub mod load;
 pub mod model;
 pub mod template;
-pub mod units;
 
 pub use catalogue::{ActionMatcher, ActionName, ActionPattern, Category};
 pub use load::{Problem, ScenarioError, load_file, load_paths, parse_str};
 pub use model::*;
+/// Durations and Kubernetes quantities, shared with the domain.
+pub use nightshift_core::units;
 pub use template::LogTemplate;

@@ -132,7 +132,7 @@ fn to_signal(index: usize, a: Alert) -> Result<Signal, WebhookError> {
 /// The Prometheus label-set fingerprint, for payloads that omit `fingerprint`: the same
 /// function the simulated Alertmanager uses.
 pub fn label_fingerprint(labels: &BTreeMap<String, String>) -> String {
-    nightshift_monitor::Fingerprint::of(labels).to_string()
+    nightshift_core::signal::label_fingerprint(labels)
 }
 
 /// The resource an alert's labels point at, most specific first: pod, then workload, then

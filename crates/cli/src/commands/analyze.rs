@@ -8,8 +8,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use kube::{Api, Client};
+use nightshift::config::AgentConfig;
 use nightshift_agent::collect::{Budget, Collector};
-use nightshift_agent::runtime::{AgentConfig, kube_config};
+use nightshift_agent::runtime::kube_config;
 use nightshift_core::{
     Analysis, AnalysisInput, Evidence, Incident, IncidentId, ResourceRef, RuleAnalyzer, State,
     TimelineEntry,

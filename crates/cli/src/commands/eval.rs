@@ -91,7 +91,7 @@ fn llm_config(path: Option<&std::path::Path>) -> anyhow::Result<nightshift_llm::
             "--analyzer llm needs --llm-config FILE: an agent configuration with an llm: section (see docs/llm.md)"
         );
     };
-    let config = nightshift_agent::runtime::AgentConfig::load(path)?;
+    let config = nightshift::config::AgentConfig::load(path)?;
     config.llm.ok_or_else(|| {
         anyhow::anyhow!(
             "{}: no llm: section; --analyzer llm needs one (see docs/llm.md)",

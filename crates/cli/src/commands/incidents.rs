@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use nightshift_agent::runtime::AgentConfig;
+use nightshift::config::AgentConfig;
 use nightshift_core::{IncidentId, State};
 use nightshift_store::{ApprovalAnswer, IncidentFilter, Store};
 

@@ -4,10 +4,11 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use nightshift::config::AgentConfig;
 use nightshift_agent::clock::SystemClock;
 use nightshift_agent::http::MetricsHook;
 use nightshift_agent::notify::Notifier;
-use nightshift_agent::runtime::{AgentConfig, StartOptions, kube_config, start};
+use nightshift_agent::runtime::{StartOptions, kube_config, start};
 use nightshift_agent::verify::ClusterClock;
 use nightshift_core::policy::Policy;
 use nightshift_core::{Analyzer, RuleAnalyzer};
@@ -83,8 +84,7 @@ async fn serve<A: Analyzer + 'static>(
             notifier: config.notify_webhook.clone().map(Notifier::new),
             engine: config.engine(),
             watchers: config.watchers,
-            watch_interval: nightshift_scenario::units::parse_duration(&config.watch_interval)
-                .unwrap_or(std::time::Duration::from_secs(15)),
+            watch_interval: config.watch_interval(),
             cluster_clock: ClusterClock::default(),
         },
     )

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::ActionName;
 use crate::resource::ResourceRef;
-use nightshift_scenario::ActionName;
 
 /// Everything [`Policy::decide`](super::Policy::decide) needs besides the plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
+use crate::ActionName;
+use crate::units::{format_duration, parse_cpu, parse_memory};
 use chrono::TimeDelta;
-use nightshift_scenario::ActionName;
-use nightshift_scenario::units::{format_duration, parse_cpu, parse_memory};
 
 use super::context::{DecisionContext, TargetFacts};
 use super::operation::{Operation, operations};

@@ -25,8 +25,8 @@ pub use error::PolicyError;
 pub use freeze::{FreezeSchedule, FreezeWindow, TimeOfDay, UtcOffset};
 pub use operation::{Operation, classify, operations};
 
+use crate::ActionName;
 use crate::decision::Risk;
-use nightshift_scenario::ActionName;
 
 /// Default minimum confidence: below it a plan becomes an escalation.
 pub const DEFAULT_MIN_CONFIDENCE: f64 = 0.7;

@@ -4,8 +4,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use nightshift_scenario::ActionName;
-use nightshift_scenario::units::parse_memory;
+use crate::ActionName;
+use crate::units::parse_memory;
 
 use super::context::TargetFacts;
 use crate::action::Action;

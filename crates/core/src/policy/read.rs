@@ -4,9 +4,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::ActionName;
+use crate::units::parse_duration;
 use chrono::{DateTime, Utc};
-use nightshift_scenario::ActionName;
-use nightshift_scenario::units::parse_duration;
 
 use super::error::PolicyError;
 use super::freeze::{FreezeSchedule, FreezeWindow, TimeOfDay, UtcOffset, parse_weekday};

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use nightshift_scenario::units::format_duration;
+use crate::units::format_duration;
 
 use super::decide::{num, risk_name};
 use super::operation::Operation;

@@ -5,11 +5,11 @@ use serde_json::Value;
 
 use super::facts::Facts;
 use super::finding::{Finding, clamp};
+use crate::ActionName;
 use crate::action::Action;
 use crate::analysis::Plan;
 use crate::incident::{TimelineEntry, TimelineKind};
 use crate::resource::ResourceRef;
-use nightshift_scenario::ActionName;
 
 /// Past incidents need at least this similarity to count.
 const MIN_SIMILARITY: f64 = 0.5;
@@ -102,7 +102,7 @@ impl Tried {
                 let memory = |c: &crate::action::ResourceChange| {
                     c.limits
                         .get("memory")
-                        .and_then(|q| nightshift_scenario::units::parse_memory(q).ok())
+                        .and_then(|q| crate::units::parse_memory(q).ok())
                 };
                 matches!((memory(change), memory(tried)), (Some(new), Some(old)) if new > old)
             }

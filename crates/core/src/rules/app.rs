@@ -7,9 +7,9 @@ use super::deploy::clip;
 use super::facts::{ContainerFact, Facts, ROLLOUT_WINDOW_MINUTES};
 use super::finding::{Cites, Finding, count};
 use super::patterns;
+use crate::Category;
 use crate::action::Action;
 use crate::resource::ResourceRef;
-use nightshift_scenario::Category;
 
 /// Application signatures over the workloads under examination.
 pub(crate) fn findings(facts: &Facts<'_>) -> Vec<Finding> {

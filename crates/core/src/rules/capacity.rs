@@ -6,10 +6,10 @@ use chrono::Duration;
 use super::facts::{Facts, MetricFact, MetricKind, ROLLOUT_WINDOW_MINUTES};
 use super::finding::{Cites, Finding, count};
 use super::patterns;
+use crate::Category;
 use crate::action::Action;
 use crate::resource::ResourceRef;
-use nightshift_scenario::Category;
-use nightshift_scenario::units::parse_cpu;
+use crate::units::parse_cpu;
 
 /// Per-replica cpu the scale plan aims for, as a share of the limit.
 const TARGET_CPU_SHARE: f64 = 0.7;

@@ -5,9 +5,9 @@ use super::deploy::clip;
 use super::facts::{ContainerFact, Facts, MetricKind, name_of};
 use super::finding::{Cites, Finding, count};
 use super::patterns;
+use crate::Category;
 use crate::action::Action;
 use crate::resource::ResourceRef;
-use nightshift_scenario::Category;
 
 /// Replicas to restore when nothing tells how many there were.
 const DEFAULT_REPLICAS: i32 = 2;

@@ -9,10 +9,10 @@ use super::facts::{
 };
 use super::finding::{Cites, Finding, count};
 use super::patterns::{self, PullFailure, SchedulingReasons};
+use crate::Category;
 use crate::action::Action;
 use crate::evidence::RevisionSummary;
 use crate::resource::ResourceRef;
-use nightshift_scenario::Category;
 
 /// Every deploy signature over the workloads under examination.
 pub(crate) fn findings(facts: &Facts<'_>) -> Vec<Finding> {

@@ -1,10 +1,10 @@
 //! What a signature returns: a candidate diagnosis with its plans, before scoring.
 
+use crate::Category;
 use crate::action::Action;
 use crate::analysis::{Diagnosis, Plan};
 use crate::evidence::EvidenceId;
 use crate::resource::ResourceRef;
-use nightshift_scenario::Category;
 
 /// A candidate diagnosis from one signature.
 #[derive(Debug, Clone)]

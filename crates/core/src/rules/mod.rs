@@ -32,10 +32,10 @@ mod views;
 
 use std::future::Future;
 
+use crate::Category;
 use crate::analysis::{Analysis, AnalysisInput, AnalyzeError, Analyzer};
 use facts::Facts;
 use finding::Finding;
-use nightshift_scenario::Category;
 
 /// The deterministic rule analyzer (`rules`). Works offline, costs nothing, and answers the
 /// same way for the same evidence.

@@ -4,9 +4,9 @@
 use super::facts::{ContainerFact, Facts, NodeFact};
 use super::finding::{Cites, Finding, count};
 use super::patterns;
+use crate::Category;
 use crate::action::Action;
 use crate::resource::ResourceRef;
-use nightshift_scenario::Category;
 
 /// Node signatures over the whole bundle.
 pub(crate) fn findings(facts: &Facts<'_>) -> Vec<Finding> {

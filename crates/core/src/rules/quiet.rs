@@ -6,9 +6,9 @@ use chrono::Duration;
 use super::facts::{Facts, MetricFact, MetricKind, ROLLOUT_WINDOW_MINUTES, SignalFact};
 use super::finding::{Cites, Finding};
 use super::patterns;
+use crate::Category;
 use crate::action::Action;
 use crate::resource::ResourceRef;
-use nightshift_scenario::Category;
 
 /// The transient signature over the workloads under examination.
 pub(crate) fn findings(facts: &Facts<'_>) -> Vec<Finding> {

@@ -8,10 +8,10 @@ use chrono::Duration;
 use super::facts::{ContainerFact, Facts, MetricFact, MetricKind, ROLLOUT_WINDOW_MINUTES};
 use super::finding::{Cites, Finding, count};
 use super::patterns;
+use crate::Category;
 use crate::action::{Action, ResourceChange};
 use crate::resource::ResourceRef;
-use nightshift_scenario::Category;
-use nightshift_scenario::units::{format_memory, parse_memory};
+use crate::units::{format_memory, parse_memory};
 
 const MI: u64 = 1024 * 1024;
 /// A leak reaches the limit no sooner than this after a start; an undersized limit sooner.

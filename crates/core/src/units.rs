@@ -1,7 +1,8 @@
-//! Durations and Kubernetes quantities as scenario files and the Kubernetes API write them.
+//! Durations and Kubernetes quantities as configuration files, policies, scenario files and
+//! the Kubernetes API write them.
 //!
 //! Every parser returns an error sentence that names the input and shows what would be right;
-//! the loader puts the file, key and line in front of it.
+//! the callers put the file, key and line in front of it.
 
 use std::time::Duration;
 
