@@ -17,6 +17,10 @@
 //! Whatever the model writes, only catalogue actions come out, each one checked against the
 //! policy; the model's text never becomes a command.
 
+// Every public item of the crate carries a doc comment: the compiler reports each public
+// module, type, field, variant, function and constant without one.
+#![warn(missing_docs)]
+
 pub mod analyzer;
 pub mod answer;
 pub mod cache;
