@@ -5,6 +5,8 @@
 //! it in simulated time; the application model ([`app`]) decides what containers do, and
 //! [`faults`] change that.
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod app;
 pub mod bootstrap;
@@ -23,7 +25,6 @@ pub mod server;
 pub mod sim;
 pub mod store;
 pub mod telemetry;
-pub mod validation;
 pub mod world;
 
 pub use sim::Simulation;

@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::resources::ResourceType;
-use crate::store::StoreError;
+use crate::store::{Invalid, StoreError};
 
 /// A failed API request: the HTTP code, the `Status.reason`, a sentence, and optional
 /// `Status.details`.
@@ -103,11 +103,11 @@ impl ApiError {
             StoreError::NotFound { kind, name }
             | StoreError::AlreadyExists { kind, name }
             | StoreError::Conflict { kind, name } => Some(details(rt, name, kind)),
-            StoreError::Invalid {
+            StoreError::Invalid(Invalid {
                 kind,
                 name,
                 message,
-            } => {
+            }) => {
                 let mut d = details(rt, name, kind);
                 d["causes"] = json!(causes(message));
                 Some(d)
