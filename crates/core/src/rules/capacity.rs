@@ -14,6 +14,12 @@ use crate::units::parse_cpu;
 /// Per-replica cpu the scale plan aims for, as a share of the limit.
 const TARGET_CPU_SHARE: f64 = 0.7;
 
+/// How long the replicas must have served before the load signals began for that stretch
+/// to be the workload's own baseline: alerts that fire within this of the oldest running
+/// container's start (their `for` and rate windows included) say the workload has run hot
+/// since it started, not that its load changed.
+const BASELINE_MINUTES: i64 = 5;
+
 /// Load signatures over the workloads under examination.
 pub(crate) fn findings(facts: &Facts<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -40,6 +46,10 @@ struct Load {
     latency_ms: Option<(f64, f64)>,
     /// Request rate now and at the window's low.
     rate: Option<(f64, f64)>,
+    /// Whether the request rate or cpu figures cover a range (not only an instant).
+    ranged: bool,
+    /// When the earliest firing load alert (saturation, 5xx, latency) began.
+    load_alert_since: Option<chrono::DateTime<chrono::Utc>>,
     saturated_alert: bool,
     error_alert: bool,
     latency_alert: bool,
@@ -73,6 +83,7 @@ impl Load {
             }
             if let Some(low) = share(m.min).filter(|v| v.is_finite() && m.window_seconds > 0) {
                 lows.push(low);
+                load.ranged = true;
             }
         }
         if !lows.is_empty() {
@@ -102,6 +113,7 @@ impl Load {
             load.cites.add(m.id);
         }
         for m in facts.metrics_of(w, MetricKind::RequestRate) {
+            load.ranged |= m.window_seconds > 0;
             load.rate = Some(match load.rate {
                 Some((n, l)) => (n + m.current, l + m.min),
                 None => (m.current, m.min),
@@ -113,18 +125,52 @@ impl Load {
                 continue;
             }
             let name = s.name.to_ascii_lowercase();
-            if name.contains("cpusaturated") || name.contains("throttl") {
+            let load_signal = if name.contains("cpusaturated") || name.contains("throttl") {
                 load.saturated_alert = true;
-                load.cites.add(s.id);
+                true
             } else if name.contains("errorrate") || name.contains("5xx") {
                 load.error_alert = true;
-                load.cites.add(s.id);
+                true
             } else if name.contains("latency") {
                 load.latency_alert = true;
+                true
+            } else {
+                false
+            };
+            if load_signal {
                 load.cites.add(s.id);
+                load.load_alert_since = Some(
+                    load.load_alert_since
+                        .map_or(s.starts_at, |t| t.min(s.starts_at)),
+                );
             }
         }
         load
+    }
+
+    /// Whether the load changed against the workload's own baseline: the request rate (or,
+    /// without one, the cpu) over a range rose well above its low; with instant figures only,
+    /// the load alerts began after the replicas had served for a while without them. `None`
+    /// when nothing tells.
+    fn changed(&self, facts: &Facts<'_>, w: &ResourceRef) -> Option<bool> {
+        if self.ranged {
+            if self.rate.is_some() {
+                return Some(self.load_up());
+            }
+            if let (Some(now), Some(low)) = (self.cpu, self.cpu_low)
+                && low > 0.0
+            {
+                return Some(now / low >= 1.5);
+            }
+        }
+        let since = self.load_alert_since?;
+        let oldest_start = facts
+            .containers_of(w)
+            .iter()
+            .filter(|c| c.running())
+            .filter_map(|c| c.started_at)
+            .min()?;
+        Some(since - oldest_start >= Duration::minutes(BASELINE_MINUTES))
     }
 
     fn saturated(&self) -> bool {
@@ -204,6 +250,12 @@ fn traffic_surge(facts: &Facts<'_>, w: &ResourceRef, load: &Load) -> Option<Find
     if !saturated && !overloaded {
         return None;
     }
+    // A surge is a change against the workload's own baseline: a service that has run at its
+    // limit since it started, with its usual errors and latency, has not been surged.
+    let changed = load.changed(facts, w);
+    if changed == Some(false) {
+        return Some(steady_load(facts, w, load));
+    }
     let now = facts.now;
     let containers = facts.containers_of(w);
     let crashing = containers
@@ -275,6 +327,33 @@ fn traffic_surge(facts: &Facts<'_>, w: &ResourceRef, load: &Load) -> Option<Find
                 "if the traffic is not legitimate (a bot, a retry storm), a person must stop it at the edge",
             ),
     )
+}
+
+/// A workload that runs at its limit as it always has: nothing changed, so nothing is
+/// scaled; a person decides whether it needs more capacity.
+fn steady_load(facts: &Facts<'_>, w: &ResourceRef, load: &Load) -> Finding {
+    let mut cites = Cites::default();
+    cites.extend(load.cites.ids());
+    if let Some(o) = facts.object_of(w) {
+        cites.add(o.id);
+    }
+    let summary = format!(
+        "{w}: {}; it has run like this since its replicas started, no change against its own baseline: not a surge",
+        load.describe()
+    );
+    Finding::new(Category::None, w.clone(), 0.45, summary, cites)
+        .plan(
+            Action::None {
+                reason: "the load has not changed; the workload runs as it always has".into(),
+            },
+            0.45,
+            "steady utilisation near the limit is how this workload runs, not a fault to repair",
+            "nothing changes",
+        )
+        .escalate(
+            0.4,
+            "if its latency or error rate are not acceptable at its usual load, a person must plan more capacity",
+        )
 }
 
 /// Whether the workload runs at its cpu limit (metrics or alerts).

@@ -389,3 +389,101 @@ fn a_surge_soon_after_an_unrelated_rollout_is_still_a_surge_when_requests_tell()
         a.notes
     );
 }
+
+/// invoices-api, three replicas at 93% of their cpu limit, with its usual small error rate;
+/// its pods started at t(0) and the load alerts began `alerts_from` minutes later.
+fn busy_since_start(alerts_from: i64) -> Bundle {
+    let w = deployment("billing", "invoices-api");
+    let image = "registry.local/billing/invoices-api:4.1.0";
+    let mut b = Bundle::on(w.clone())
+        .rollout(w.clone(), vec![rev(1, image, 0, 3, &[])])
+        .workload(
+            w.clone(),
+            3,
+            3,
+            vec![spec("invoices-api", image, "512Mi", "500m")],
+        )
+        .signal(
+            "HighLatency",
+            true,
+            &[("namespace", "billing"), ("service", "invoices-api")],
+            alerts_from + 1,
+        );
+    for p in [
+        "invoices-api-7c9d8b6f5-aaaaa",
+        "invoices-api-7c9d8b6f5-bbbbb",
+        "invoices-api-7c9d8b6f5-ccccc",
+    ] {
+        b = b
+            .container(Ctr::running("billing", p, "invoices-api", image).started(0))
+            .metric(
+                pod("billing", p),
+                Met::new("container_cpu_usage_seconds_total", 0.465)
+                    .limit(0.5)
+                    .window(0),
+            )
+            .signal(
+                "ContainerCPUSaturated",
+                true,
+                &[("namespace", "billing"), ("pod", p)],
+                alerts_from,
+            );
+    }
+    b
+}
+
+#[test]
+fn a_workload_at_its_limit_since_it_started_has_not_been_surged() {
+    let a = busy_since_start(3).analyze();
+    assert_ne!(a.diagnosis.category, Category::TrafficSurge, "{a:#?}");
+    assert!(
+        !a.plans
+            .iter()
+            .any(|p| matches!(p.action, Action::Scale { .. })),
+        "{a:#?}"
+    );
+}
+
+#[test]
+fn load_alerts_after_a_stretch_of_normal_service_are_a_surge() {
+    let a = busy_since_start(9).analyze();
+    assert_eq!(a.diagnosis.category, Category::TrafficSurge, "{a:#?}");
+    assert!(matches!(first(&a), Action::Scale { .. }), "{a:#?}");
+}
+
+#[test]
+fn a_flat_request_rate_at_the_cpu_limit_is_not_a_surge() {
+    let w = deployment("billing", "invoices-api");
+    let image = "registry.local/billing/invoices-api:4.1.0";
+    let p = "invoices-api-7c9d8b6f5-aaaaa";
+    let a = Bundle::on(w.clone())
+        .workload(
+            w.clone(),
+            1,
+            1,
+            vec![spec("invoices-api", image, "512Mi", "500m")],
+        )
+        .container(Ctr::running("billing", p, "invoices-api", image))
+        .metric(
+            w.clone(),
+            Met::new("http_requests_per_second", 240.0).range(236.0, 244.0, 0.0),
+        )
+        .metric(
+            w.clone(),
+            Met::new("error_ratio", 0.008).range(0.007, 0.009, 0.0),
+        )
+        .metric(
+            pod("billing", p),
+            Met::new("container_cpu_usage_seconds_total", 0.47)
+                .range(0.46, 0.48, 0.0)
+                .limit(0.5),
+        )
+        .signal(
+            "ContainerCPUSaturated",
+            true,
+            &[("namespace", "billing"), ("pod", p)],
+            6,
+        )
+        .analyze();
+    assert_ne!(a.diagnosis.category, Category::TrafficSurge, "{a:#?}");
+}
