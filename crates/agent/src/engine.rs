@@ -107,6 +107,10 @@ async fn pause_for_crash_test(var: &str, key: &str) {
     std::future::pending::<()>().await;
 }
 
+/// Signals read for one analysis: enough for every alert of a storm's kinds, bounded so a
+/// flood does not make one analysis read a hundred thousand rows.
+const MAX_SIGNALS_PER_ANALYSIS: usize = 500;
+
 /// A line of the live timeline (for `nightshift demo` and subscribers).
 #[derive(Debug, Clone)]
 pub struct LiveEvent {
@@ -372,8 +376,7 @@ impl<A: Analyzer + 'static> Engine<A> {
                     k.detect_seconds
                         .push((now - earliest).num_milliseconds().max(0) as f64 / 1000.0);
                 }
-                self.notify(Notification::opened(&c.incident.incident))
-                    .await;
+                self.notify(Notification::opened(&c.incident.incident));
                 report.opened.push(id.clone());
             } else {
                 report.joined.push(id.clone());
@@ -459,9 +462,10 @@ impl<A: Analyzer + 'static> Engine<A> {
         });
     }
 
-    async fn notify(&self, n: Notification) {
+    /// Hands a notification to the notifier, which never makes the caller wait.
+    fn notify(&self, n: Notification) {
         if let Some(notifier) = &self.notifier {
-            notifier.send(n).await;
+            notifier.send(n);
         }
     }
 
@@ -495,18 +499,16 @@ impl<A: Analyzer + 'static> Engine<A> {
         Ok(s.incident.state)
     }
 
+    /// The incident's signals, from the signals table (every linked signal, not the sample
+    /// a timeline entry keeps).
     async fn signals_of(&self, id: &IncidentId) -> Vec<Signal> {
-        let timeline = self.store.timeline(id).await.unwrap_or_default();
-        let mut out: Vec<Signal> = Vec::new();
-        for e in timeline.iter().filter(|e| e.kind == TimelineKind::Signal) {
-            if let Some(list) = e.data.get("signals").and_then(|v| v.as_array()) {
-                out.extend(
-                    list.iter()
-                        .filter_map(|s| serde_json::from_value(s.clone()).ok()),
-                );
-            }
-        }
-        out
+        self.store
+            .incident_signals(id, MAX_SIGNALS_PER_ANALYSIS)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(incident = %id, error = %e, "signals not read");
+                Vec::new()
+            })
     }
 
     /// Runs one incident until it needs nothing more from the agent right now.
@@ -555,8 +557,7 @@ impl<A: Analyzer + 'static> Engine<A> {
                     }
                     self.go(&mut stored, State::Escalated, "rejected by a human", vec![])
                         .await?;
-                    self.notify(Notification::escalated(&stored.incident, "plan rejected"))
-                        .await;
+                    self.notify(Notification::escalated(&stored.incident, "plan rejected"));
                 }
                 State::Expired => {
                     self.go(
@@ -569,8 +570,7 @@ impl<A: Analyzer + 'static> Engine<A> {
                     self.notify(Notification::escalated(
                         &stored.incident,
                         "approval expired",
-                    ))
-                    .await;
+                    ));
                 }
                 State::Acting => self.act(&mut stored).await?,
                 State::Verifying => self.verify(&mut stored).await?,
@@ -661,8 +661,7 @@ impl<A: Analyzer + 'static> Engine<A> {
                 );
                 self.go(stored, State::Escalated, "no analysis", vec![note])
                     .await?;
-                self.notify(Notification::escalated(&stored.incident, "analysis failed"))
-                    .await;
+                self.notify(Notification::escalated(&stored.incident, "analysis failed"));
                 return Ok(());
             }
         };
@@ -788,8 +787,7 @@ impl<A: Analyzer + 'static> Engine<A> {
                     &stored.incident,
                     plan,
                     decision,
-                ))
-                .await;
+                ));
             }
             Verdict::DryRun => {
                 let report = self.actuator.dry_run(&plan.action).await;
@@ -821,8 +819,7 @@ impl<A: Analyzer + 'static> Engine<A> {
                     vec![],
                 )
                 .await?;
-                self.notify(Notification::escalated(&stored.incident, &decision.rule))
-                    .await;
+                self.notify(Notification::escalated(&stored.incident, &decision.rule));
             }
         }
         Ok(())
@@ -997,8 +994,7 @@ impl<A: Analyzer + 'static> Engine<A> {
                     );
                     self.go(stored, State::Escalated, "dry run failed", vec![note])
                         .await?;
-                    self.notify(Notification::escalated(&stored.incident, &msg))
-                        .await;
+                    self.notify(Notification::escalated(&stored.incident, &msg));
                     return Ok(());
                 }
             }
@@ -1029,8 +1025,7 @@ impl<A: Analyzer + 'static> Engine<A> {
                     &stored.incident,
                     &plan.action,
                     &outcome.summary,
-                ))
-                .await;
+                ));
                 self.go(stored, State::Verifying, "action carried out", vec![e])
                     .await
             }
@@ -1061,8 +1056,7 @@ impl<A: Analyzer + 'static> Engine<A> {
         if stored.incident.attempts >= self.config.max_attempts {
             self.go(stored, State::Escalated, "action failed", vec![e])
                 .await?;
-            self.notify(Notification::escalated(&stored.incident, &msg))
-                .await;
+            self.notify(Notification::escalated(&stored.incident, &msg));
             Ok(())
         } else {
             self.go(stored, State::Verifying, "action failed", vec![e])
@@ -1155,8 +1149,7 @@ impl<A: Analyzer + 'static> Engine<A> {
                 self.notify(Notification::escalated(
                     &stored.incident,
                     "not recovered after the allowed attempts",
-                ))
-                .await;
+                ));
                 Ok(())
             } else {
                 self.go(stored, State::Unresolved, "not recovered", vec![e])

@@ -1,10 +1,13 @@
 //! Outgoing notifications through a generic webhook: new incidents, approvals needed, actions
 //! taken, escalations. Chat integrations (Slack, Teams) plug in behind the same interface.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use nightshift_core::{Action, Decision, Incident, Plan};
 use serde::Serialize;
+use tokio::sync::mpsc;
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -105,40 +108,77 @@ impl Notification {
     }
 }
 
-/// Posts notifications to a URL, a few tries each, without blocking the loop for long.
+/// Notifications waiting for delivery; past this many, new ones are dropped (and logged)
+/// rather than held in memory without bound or waited for.
+const QUEUE: usize = 1024;
+
+/// Posts notifications to a URL from a background task, a few tries each. Handing one over
+/// never waits: alert intake and the incident loops must not depend on a receiver that is
+/// slow, hangs or is down.
 #[derive(Debug, Clone)]
 pub struct Notifier {
     url: String,
-    client: reqwest::Client,
+    queue: mpsc::Sender<Notification>,
+    dropped: Arc<AtomicU64>,
 }
 
 impl Notifier {
-    /// A notifier posting to `url`.
+    /// A notifier posting to `url`; starts its delivery task on the current Tokio runtime.
     pub fn new(url: impl Into<String>) -> Self {
+        let url = url.into();
+        let (queue, mut rx) = mpsc::channel::<Notification>(QUEUE);
+        let client = reqwest::Client::new();
+        let target = url.clone();
+        tokio::spawn(async move {
+            while let Some(n) = rx.recv().await {
+                deliver(&client, &target, &n).await;
+            }
+        });
         Notifier {
-            url: url.into(),
-            client: reqwest::Client::new(),
+            url,
+            queue,
+            dropped: Arc::new(AtomicU64::new(0)),
         }
     }
 
-    /// Sends one notification; failures are logged, never fatal.
-    pub async fn send(&self, n: Notification) {
-        for attempt in 0..3u32 {
-            let r = self
-                .client
-                .post(&self.url)
-                .timeout(Duration::from_secs(5))
-                .json(&n)
-                .send()
-                .await;
-            match r {
-                Ok(resp) if resp.status().is_success() => return,
-                Ok(resp) => {
-                    tracing::warn!(status = %resp.status(), url = %self.url, "notification refused")
+    /// Queues one notification for delivery and returns at once. When the queue is full (the
+    /// receiver has been failing for a while) the notification is dropped and logged.
+    pub fn send(&self, n: Notification) {
+        if let Err(e) = self.queue.try_send(n) {
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            let incident = match &e {
+                mpsc::error::TrySendError::Full(n) | mpsc::error::TrySendError::Closed(n) => {
+                    n.incident.clone()
                 }
-                Err(e) => tracing::warn!(error = %e, url = %self.url, "notification failed"),
-            }
-            tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt))).await;
+            };
+            tracing::warn!(url = %self.url, %incident, dropped, "notification queue full; notification dropped");
         }
+    }
+
+    /// Notifications dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// Posts one notification, up to three tries with back-off; failures are logged, never fatal.
+async fn deliver(client: &reqwest::Client, url: &str, n: &Notification) {
+    for attempt in 0..3u32 {
+        let r = client
+            .post(url)
+            .timeout(Duration::from_secs(5))
+            .json(n)
+            .send()
+            .await;
+        match r {
+            Ok(resp) if resp.status().is_success() => return,
+            Ok(resp) => {
+                tracing::warn!(status = %resp.status(), url, incident = %n.incident, "notification refused")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, url, incident = %n.incident, "notification failed")
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt))).await;
     }
 }

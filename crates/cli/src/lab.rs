@@ -10,6 +10,7 @@ use anyhow::Context;
 use nightshift_agent::clock::{Clock, ExternalClock};
 use nightshift_agent::engine::EngineConfig;
 use nightshift_agent::http::Auth;
+use nightshift_agent::notify::Notifier;
 use nightshift_agent::runtime::{RunningAgent, StartOptions, start};
 use nightshift_agent::verify::ClusterClock;
 use nightshift_core::policy::Policy;
@@ -41,6 +42,8 @@ pub struct LabOptions {
     pub auth: Auth,
     /// Whether the simulated monitoring posts its alerts to the agent.
     pub monitoring: bool,
+    /// A URL the agent posts its notifications to.
+    pub notify_webhook: Option<String>,
 }
 
 impl LabOptions {
@@ -59,6 +62,7 @@ impl LabOptions {
             },
             auth: Auth::default(),
             monitoring: true,
+            notify_webhook: None,
         }
     }
 }
@@ -129,7 +133,7 @@ impl<A: Analyzer + 'static> Lab<A> {
             StartOptions {
                 listen: format!("127.0.0.1:{agent_port}").parse()?,
                 auth: opts.auth,
-                notifier: None,
+                notifier: opts.notify_webhook.map(Notifier::new),
                 engine: opts.engine,
                 watchers: opts.watchers,
                 watch_interval: Duration::from_secs(15),

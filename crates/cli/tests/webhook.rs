@@ -270,3 +270,82 @@ async fn an_alert_storm_from_one_dead_node_is_one_incident() {
     }
     lab.stop();
 }
+
+/// A notification receiver that accepts connections, reads nothing back and never answers,
+/// counting the connections it held.
+async fn hanging_receiver() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let held = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = held.clone();
+    tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            open.push(socket);
+        }
+    });
+    (format!("http://{addr}/hook"), held)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_receiver_that_never_answers_does_not_hold_up_intake() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hook, held) = hanging_receiver().await;
+    let mut opts = LabOptions::new(dir.path().join("record.db"));
+    opts.watchers = false;
+    opts.monitoring = false;
+    opts.notify_webhook = Some(hook);
+    let lab = Lab::start(&scenario("noop-quiet-shop"), opts)
+        .await
+        .unwrap();
+    // Each notification attempt waits 5 s for the receiver before it gives up; intake that
+    // waited for one would take longer than this for each new incident.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(4))
+        .build()
+        .unwrap();
+    for i in 0..3 {
+        let body = json!({
+            "version": "4", "status": "firing", "receiver": "nightshift",
+            "groupKey": format!("{{}}:{{node=\"ghost-{i}\"}}"),
+            "alerts": [{
+                "status": "firing",
+                "labels": {"alertname": "KubeNodeNotReady", "node": format!("ghost-{i}")},
+                "annotations": {"summary": "node not ready"},
+                "startsAt": "2026-01-01T00:00:00Z"
+            }]
+        });
+        let r = http
+            .post(url(&lab))
+            .json(&body)
+            .send()
+            .await
+            .expect("intake answers while the notification receiver hangs");
+        assert_eq!(r.status(), 200);
+        let report: Value = r.json().await.unwrap();
+        assert_eq!(
+            report["opened"].as_array().map(Vec::len),
+            Some(1),
+            "{report}"
+        );
+    }
+    let open = lab
+        .agent
+        .engine
+        .store()
+        .list(&IncidentFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(open.len(), 3);
+    // The notifications were handed to the receiver, which still holds them.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while held.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no notification reached the receiver"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    lab.stop();
+}

@@ -154,6 +154,17 @@ impl Store {
         on_pool!(self, signal_incident(signal))
     }
 
+    /// The signals linked to an incident, oldest first, at most `limit`: what analysis reads,
+    /// from the signals table rather than from the timeline's summaries.
+    pub async fn incident_signals(
+        &self,
+        incident: &IncidentId,
+        limit: usize,
+    ) -> Result<Vec<Signal>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        on_pool!(self, incident_signals(incident, limit))
+    }
+
     // ---- incidents -----------------------------------------------------------------------
 
     /// Opens an incident with the next id (`inc-000001`, ...), in state open, linking the

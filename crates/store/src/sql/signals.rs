@@ -272,3 +272,22 @@ pub(crate) async fn signal_incident(
             })?;
     Ok(row.and_then(|(id,)| id).map(IncidentId))
 }
+
+/// The signals linked to an incident, oldest first, at most `limit`.
+pub(crate) async fn incident_signals(
+    pool: &Pool,
+    incident: &IncidentId,
+    limit: i64,
+) -> Result<Vec<Signal>, StoreError> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT body FROM signals WHERE incident_id = $1 ORDER BY first_seen, id LIMIT $2",
+    )
+    .bind(&incident.0)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .map_err(|e| StoreError::query(format!("read the signals of incident {incident}"), e))?;
+    rows.iter()
+        .map(|(body,)| parse(&format!("signal of incident {incident}"), body))
+        .collect()
+}
