@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::LogParams;
 use kube::runtime::reflector::ObjectRef;
@@ -16,6 +16,7 @@ use nightshift_core::ResourceRef;
 
 use crate::collect::{blamed_hosts, service_of_host};
 use crate::perceive::watchers::Caches;
+use crate::topology;
 
 /// How long a dependency verdict for a workload is reused.
 const DEPENDENCY_CACHE: Duration = Duration::from_secs(30);
@@ -67,7 +68,7 @@ impl Correlator {
                     .pods
                     .get(&ObjectRef::<Pod>::new(name).within(namespace))
                 else {
-                    return guess_owner(namespace, name, &self.caches);
+                    return owner_of_gone_pod(namespace, name, &self.caches);
                 };
                 if let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.as_ref())
                     && self
@@ -177,66 +178,44 @@ impl Correlator {
     }
 }
 
-/// The workload owning a pod, from the caches (ReplicaSet names are `<deployment>-<hash>`).
+/// The workload owning a pod, from its owner references and the ReplicaSet cache.
 pub fn owner_of(pod: &Pod, caches: &Caches) -> Option<ResourceRef> {
-    let ns = pod.metadata.namespace.clone()?;
-    let owner = pod
-        .metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .find(|o| o.controller == Some(true))?;
-    match owner.kind.as_str() {
-        "ReplicaSet" => {
-            let (dep, _) = owner.name.rsplit_once('-')?;
-            caches
-                .deployments
-                .get(&ObjectRef::<Deployment>::new(dep).within(&ns))
-                .map(|_| ResourceRef::deployment(&ns, dep))
-        }
-        "StatefulSet" | "DaemonSet" => Some(ResourceRef::Workload {
-            kind: owner.kind.clone(),
-            namespace: ns,
-            name: owner.name.clone(),
-        }),
-        _ => None,
-    }
+    topology::pod_owner_with(pod, |ns, name| {
+        caches
+            .replicasets
+            .get(&ObjectRef::<ReplicaSet>::new(name).within(ns))
+            .map(|rs| (*rs).clone())
+    })
 }
 
-/// For a pod no longer in the cache (an alert about a pod its controller already replaced):
-/// `<deployment>-<hash>-<suffix>` names a Deployment if one by that name exists;
-/// `<name>-<suffix>` or `<name>-<ordinal>` a StatefulSet or DaemonSet whose other pods are in
-/// the cache; otherwise the pod itself.
-fn guess_owner(ns: &str, name: &str, caches: &Caches) -> ResourceRef {
-    let mut parts: Vec<&str> = name.rsplitn(3, '-').collect();
-    parts.reverse();
-    if let [dep, _, _] = parts.as_slice()
-        && caches
-            .deployments
-            .get(&ObjectRef::<Deployment>::new(dep).within(ns))
-            .is_some()
+/// For a pod no longer in the cache (an alert about a pod its controller already replaced),
+/// whose owner references can no longer be read: a controller that generates its pods' names
+/// from its own (`<replicaset>-<suffix>`, `<statefulset>-<ordinal>`, `<daemonset>-<suffix>`)
+/// and still exists, resolved through that controller's own owner references; otherwise the
+/// pod itself.
+fn owner_of_gone_pod(ns: &str, name: &str, caches: &Caches) -> ResourceRef {
+    if let Some((prefix, suffix)) = name.rsplit_once('-')
+        && !suffix.is_empty()
     {
-        return ResourceRef::deployment(ns, dep);
-    }
-    if let Some((prefix, _)) = name.rsplit_once('-') {
+        let rs = caches
+            .replicasets
+            .get(&ObjectRef::<ReplicaSet>::new(prefix).within(ns));
+        if let Some(owner) = rs.as_deref().and_then(topology::replica_set_owner) {
+            return owner;
+        }
+        // StatefulSets and DaemonSets are not cached: a sibling pod names its controller.
         let sibling_owner = caches.pods.state().iter().find_map(|p| {
             if p.metadata.namespace.as_deref() != Some(ns) {
                 return None;
             }
-            p.metadata
-                .owner_references
-                .iter()
-                .flatten()
-                .find(|o| {
-                    o.controller == Some(true)
-                        && matches!(o.kind.as_str(), "StatefulSet" | "DaemonSet")
-                        && o.name == prefix
-                })
-                .map(|o| ResourceRef::Workload {
-                    kind: o.kind.clone(),
-                    namespace: ns.into(),
-                    name: o.name.clone(),
-                })
+            match topology::pod_controller(p)? {
+                topology::PodController::Workload(w @ ResourceRef::Workload { .. })
+                    if matches!(&w, ResourceRef::Workload { name: n, .. } if n == prefix) =>
+                {
+                    Some(w)
+                }
+                _ => None,
+            }
         });
         if let Some(owner) = sibling_owner {
             return owner;

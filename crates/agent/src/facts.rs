@@ -30,7 +30,7 @@ pub async fn target_facts(client: &Client, action: &Action, exclude_label: &str)
                 labels,
                 replicas,
                 ready,
-                selector,
+                pod_labels,
                 containers,
             }) = read_workload(client, kind, namespace, name).await
             else {
@@ -59,7 +59,7 @@ pub async fn target_facts(client: &Client, action: &Action, exclude_label: &str)
                     f.memory_limits.insert(c.name.clone(), m.0.clone());
                 }
             }
-            f.pdb_disruptions_allowed = pdb_allowed(client, namespace, selector.as_ref()).await;
+            f.pdb_disruptions_allowed = pdb_allowed(client, namespace, &pod_labels).await;
         }
         ResourceRef::Pod { namespace, name } => {
             let Ok(Some(p)) = Api::<Pod>::namespaced(client.clone(), namespace)
@@ -71,46 +71,27 @@ pub async fn target_facts(client: &Client, action: &Action, exclude_label: &str)
             f.labels = p.metadata.labels.clone().unwrap_or_default();
             f.excluded = f.labels.get(exclude_label).is_some_and(|v| v == "true");
             f.pods_touched = Some(1);
-            if let Some(o) = p
-                .metadata
-                .owner_references
-                .iter()
-                .flatten()
-                .find(|o| o.controller == Some(true))
+            let owner = crate::topology::pod_owner(client, &p).await;
+            if let Some(ResourceRef::Workload {
+                kind,
+                namespace,
+                name,
+            }) = &owner
             {
-                let owner = match o.kind.as_str() {
-                    "ReplicaSet" => o
-                        .name
-                        .rsplit_once('-')
-                        .map(|(d, _)| ResourceRef::deployment(namespace, d)),
-                    k @ ("StatefulSet" | "DaemonSet") => Some(ResourceRef::Workload {
-                        kind: k.into(),
-                        namespace: namespace.clone(),
-                        name: o.name.clone(),
-                    }),
-                    _ => None,
-                };
-                if let Some(ResourceRef::Workload {
-                    kind,
-                    namespace,
-                    name,
-                }) = &owner
-                {
-                    let found = read_workload(client, kind, namespace, name)
-                        .await
-                        .map(|w| (w.replicas, w.ready, Some(w.labels)));
-                    if let Some((replicas, ready, labels)) = found {
-                        f.replicas = replicas;
-                        f.ready_replicas = ready.or(Some(0));
-                        f.excluded |= labels
-                            .unwrap_or_default()
-                            .get(exclude_label)
-                            .is_some_and(|v| v == "true");
-                    }
+                let found = read_workload(client, kind, namespace, name)
+                    .await
+                    .map(|w| (w.replicas, w.ready, Some(w.labels)));
+                if let Some((replicas, ready, labels)) = found {
+                    f.replicas = replicas;
+                    f.ready_replicas = ready.or(Some(0));
+                    f.excluded |= labels
+                        .unwrap_or_default()
+                        .get(exclude_label)
+                        .is_some_and(|v| v == "true");
                 }
-                f.owner = owner;
             }
-            f.pdb_disruptions_allowed = pdb_allowed(client, namespace, Some(&f.labels)).await;
+            f.owner = owner;
+            f.pdb_disruptions_allowed = pdb_allowed(client, namespace, &f.labels).await;
         }
         ResourceRef::Node { name } => {
             if let Ok(Some(n)) = Api::<k8s_openapi::api::core::v1::Node>::all(client.clone())
@@ -145,7 +126,8 @@ struct Workload {
     labels: BTreeMap<String, String>,
     replicas: Option<i32>,
     ready: Option<i32>,
-    selector: Option<BTreeMap<String, String>>,
+    /// The labels its pods carry (its pod template's).
+    pod_labels: BTreeMap<String, String>,
     containers: Vec<k8s_openapi::api::core::v1::Container>,
 }
 
@@ -154,7 +136,6 @@ async fn read_workload(client: &Client, kind: &str, ns: &str, name: &str) -> Opt
     fn of(
         meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
         t: &k8s_openapi::api::core::v1::PodTemplateSpec,
-        sel: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
         replicas: Option<i32>,
         ready: Option<i32>,
     ) -> Workload {
@@ -162,7 +143,11 @@ async fn read_workload(client: &Client, kind: &str, ns: &str, name: &str) -> Opt
             labels: meta.labels.clone().unwrap_or_default(),
             replicas,
             ready,
-            selector: sel.match_labels.clone(),
+            pod_labels: t
+                .metadata
+                .as_ref()
+                .and_then(|m| m.labels.clone())
+                .unwrap_or_default(),
             containers: t.spec.clone().map(|x| x.containers).unwrap_or_default(),
         }
     }
@@ -176,7 +161,6 @@ async fn read_workload(client: &Client, kind: &str, ns: &str, name: &str) -> Opt
             Some(of(
                 &s.metadata,
                 &spec.template,
-                &spec.selector,
                 spec.replicas,
                 s.status.as_ref().and_then(|x| x.ready_replicas),
             ))
@@ -191,7 +175,6 @@ async fn read_workload(client: &Client, kind: &str, ns: &str, name: &str) -> Opt
             Some(of(
                 &d.metadata,
                 &spec.template,
-                &spec.selector,
                 st.map(|x| x.desired_number_scheduled),
                 st.map(|x| x.number_ready),
             ))
@@ -204,23 +187,17 @@ async fn read_workload(client: &Client, kind: &str, ns: &str, name: &str) -> Opt
             let spec = d.spec.clone().unwrap_or_default();
             // A Deployment that reports no ready replicas has none.
             let ready = d.status.as_ref().and_then(|x| x.ready_replicas).or(Some(0));
-            Some(of(
-                &d.metadata,
-                &spec.template,
-                &spec.selector,
-                spec.replicas,
-                ready,
-            ))
+            Some(of(&d.metadata, &spec.template, spec.replicas, ready))
         }
     }
 }
 
+/// The fewest disruptions any PodDisruptionBudget selecting pods with `pod_labels` allows.
 async fn pdb_allowed(
     client: &Client,
     ns: &str,
-    labels: Option<&BTreeMap<String, String>>,
+    pod_labels: &BTreeMap<String, String>,
 ) -> Option<i32> {
-    let labels = labels?;
     let pdbs = Api::<PodDisruptionBudget>::namespaced(client.clone(), ns)
         .list(&ListParams::default())
         .await
@@ -228,11 +205,11 @@ async fn pdb_allowed(
     pdbs.items
         .iter()
         .filter(|p| {
+            // A budget without a selector selects no pods (policy/v1).
             p.spec
                 .as_ref()
                 .and_then(|s| s.selector.as_ref())
-                .and_then(|s| s.match_labels.as_ref())
-                .is_some_and(|sel| sel.iter().all(|(k, v)| labels.get(k) == Some(v)))
+                .is_some_and(|sel| crate::topology::selector_matches(sel, pod_labels))
         })
         .map(|p| p.status.as_ref().map_or(0, |s| s.disruptions_allowed))
         .min()

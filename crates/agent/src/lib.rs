@@ -1,6 +1,8 @@
 //! The healing loop's runtime: adapters around `nightshift-core` that talk to a Kubernetes API
 //! (kube-rs), receive alerts, keep the record, and run each incident through the loop.
 
+#![warn(missing_docs)]
+
 pub mod act;
 pub mod clock;
 pub mod collect;
@@ -13,4 +15,5 @@ pub mod perceive;
 pub mod prometheus;
 pub mod redact;
 pub mod runtime;
+pub mod topology;
 pub mod verify;

@@ -124,6 +124,7 @@ pub async fn start<A: Analyzer + 'static>(
         }
     }
     let _ = caches.deployments.wait_until_ready().await;
+    let _ = caches.replicasets.wait_until_ready().await;
     let _ = caches.services.wait_until_ready().await;
     let verifier = Verifier::new(client.clone()).with_clock(opts.cluster_clock);
     let engine = Engine::new(Parts {

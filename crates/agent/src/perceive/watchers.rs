@@ -342,6 +342,8 @@ pub struct Caches {
     pub pods: Store<Pod>,
     /// Deployments.
     pub deployments: Store<Deployment>,
+    /// ReplicaSets: the link from a Deployment's pods to it (ownerReferences).
+    pub replicasets: Store<k8s_openapi::api::apps::v1::ReplicaSet>,
     /// Nodes.
     pub nodes: Store<Node>,
     /// Services.
@@ -381,15 +383,19 @@ pub fn start_caches(client: Client) -> (Caches, Vec<tokio::task::JoinHandle<()>>
     let (pods, a) = run(Api::<Pod>::all(client.clone()));
     let (deployments, b) = run(Api::<Deployment>::all(client.clone()));
     let (nodes, c) = run(Api::<Node>::all(client.clone()));
+    let (replicasets, e) = run(Api::<k8s_openapi::api::apps::v1::ReplicaSet>::all(
+        client.clone(),
+    ));
     let (services, d) = run(Api::<k8s_openapi::api::core::v1::Service>::all(client));
     (
         Caches {
             pods,
             deployments,
+            replicasets,
             nodes,
             services,
         },
-        vec![a, b, c, d],
+        vec![a, b, c, d, e],
     )
 }
 

@@ -1,0 +1,160 @@
+//! Rollout history: a Deployment's ReplicaSets, a StatefulSet's or DaemonSet's
+//! ControllerRevisions, and what changed between revisions.
+
+use k8s_openapi::api::apps::v1::{ControllerRevision, ReplicaSet};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use kube::Api;
+use kube::api::ListParams;
+use nightshift_core::evidence::{ContainerSpecSummary, RevisionSummary};
+use nightshift_core::{EvidenceData, EvidenceKind, ResourceRef};
+
+use super::summary::{t, template_change, template_containers};
+use crate::redact::redact;
+
+use super::{Bundle, Collector};
+
+impl Collector {
+    pub(super) async fn deployment_history(
+        &self,
+        b: &mut Bundle,
+        resource: &ResourceRef,
+        ns: &str,
+        uid: &str,
+    ) {
+        let Ok(list) = Api::<ReplicaSet>::namespaced(self.client.clone(), ns)
+            .list(&ListParams::default())
+            .await
+        else {
+            return;
+        };
+        let mut revs: Vec<(i64, RevisionSummary, Vec<ContainerSpecSummary>)> = list
+            .items
+            .iter()
+            .filter(|rs| {
+                rs.metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .any(|o| o.uid == uid)
+            })
+            .map(|rs| {
+                let rev = rs
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get("deployment.kubernetes.io/revision"))
+                    .and_then(|r| r.parse().ok())
+                    .unwrap_or(0);
+                let cs = template_containers(rs.spec.as_ref().and_then(|s| s.template.as_ref()));
+                let st = rs.status.clone().unwrap_or_default();
+                (
+                    rev,
+                    RevisionSummary {
+                        revision: rev,
+                        images: cs.iter().map(|c| c.image.clone()).collect(),
+                        created_at: rs.metadata.creation_timestamp.as_ref().map(t),
+                        replicas: st.replicas,
+                        ready: st.ready_replicas.unwrap_or(0),
+                        change: Vec::new(),
+                    },
+                    cs,
+                )
+            })
+            .collect();
+        self.push_history(b, resource, &mut revs);
+    }
+
+    pub(super) async fn revision_history(
+        &self,
+        b: &mut Bundle,
+        resource: &ResourceRef,
+        ns: &str,
+        uid: &str,
+    ) {
+        let Ok(list) = Api::<ControllerRevision>::namespaced(self.client.clone(), ns)
+            .list(&ListParams::default())
+            .await
+        else {
+            return;
+        };
+        let mut revs: Vec<(i64, RevisionSummary, Vec<ContainerSpecSummary>)> = list
+            .items
+            .iter()
+            .filter(|r| {
+                r.metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .any(|o| o.uid == uid)
+            })
+            .map(|r| {
+                let template: Option<PodTemplateSpec> = r
+                    .data
+                    .as_ref()
+                    .and_then(|d| serde_json::to_value(d).ok())
+                    .and_then(|v| v.pointer("/spec/template").cloned())
+                    .and_then(|v| serde_json::from_value(v).ok());
+                let cs = template_containers(template.as_ref());
+                (
+                    r.revision,
+                    RevisionSummary {
+                        revision: r.revision,
+                        images: cs.iter().map(|c| c.image.clone()).collect(),
+                        created_at: r.metadata.creation_timestamp.as_ref().map(t),
+                        replicas: 0,
+                        ready: 0,
+                        change: Vec::new(),
+                    },
+                    cs,
+                )
+            })
+            .collect();
+        self.push_history(b, resource, &mut revs);
+    }
+
+    pub(super) fn push_history(
+        &self,
+        b: &mut Bundle,
+        resource: &ResourceRef,
+        revs: &mut [(i64, RevisionSummary, Vec<ContainerSpecSummary>)],
+    ) {
+        if revs.is_empty() {
+            return;
+        }
+        revs.sort_by_key(|(r, _, _)| *r);
+        for i in 1..revs.len() {
+            let change = template_change(&revs[i - 1].2, &revs[i].2);
+            revs[i].1.change = change;
+        }
+        let current = revs.last().map(|r| r.0).unwrap_or(0);
+        let mut list: Vec<RevisionSummary> =
+            revs.iter().rev().take(5).map(|r| r.1.clone()).collect();
+        for r in &mut list {
+            r.change = r.change.iter().map(|c| redact(c)).collect();
+        }
+        let summary = match list.first() {
+            Some(r) if !r.change.is_empty() => format!(
+                "revision {} (current) created {}: {}",
+                r.revision,
+                r.created_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                r.change.join("; ")
+            ),
+            Some(r) => format!(
+                "revision {} (current), {} revisions kept",
+                r.revision,
+                revs.len()
+            ),
+            None => String::new(),
+        };
+        b.push(
+            1,
+            EvidenceKind::RolloutHistory,
+            resource.clone(),
+            summary,
+            EvidenceData::RolloutHistory {
+                revisions: list,
+                current,
+            },
+        );
+    }
+}
