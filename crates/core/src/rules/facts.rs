@@ -471,9 +471,10 @@ impl<'a> Facts<'a> {
         let rollout = self.rollout_of(w)?;
         let newest = rollout.newest()?;
         let previous = rollout.previous()?;
-        if newest.change.is_empty() && newest.images == previous.images {
-            // Same containers, only the template's metadata moved: a `rollout restart` (ours
-            // or a person's), not a release that could have brought the failure.
+        if rollout.newest_is_remedy() {
+            // Same containers with only the template's metadata moved (a `rollout restart`) or
+            // only a limit raised: a remedy on the record (ours or a person's), not a release
+            // that could have brought the failure, and no reason to go back before it.
             return None;
         }
         let pods: Vec<&str> = failing.iter().map(|c| c.pod).collect();

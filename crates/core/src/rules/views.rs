@@ -237,6 +237,43 @@ impl<'a> Rollout<'a> {
     pub fn previous(&self) -> Option<&'a RevisionSummary> {
         self.revisions.get(1).copied()
     }
+
+    /// Whether the newest revision is a remedy on the record rather than a release: the same
+    /// images with nothing changed but the template's metadata (a `rollout restart`), or with
+    /// nothing changed but limits raised (more room, as a raised memory limit gives). Neither
+    /// can bring a failure, so neither is a suspect to roll back.
+    pub fn newest_is_remedy(&self) -> bool {
+        let (Some(newest), Some(previous)) = (self.newest(), self.previous()) else {
+            return false;
+        };
+        newest.images == previous.images && newest.change.iter().all(|c| raises_a_limit(c))
+    }
+}
+
+/// `memory limit 512Mi -> 1Gi` or `cpu limit 500m -> 1`, as the collector words a template
+/// change: a limit raised. A limit set where there was none is not: it can be too low.
+fn raises_a_limit(change: &str) -> bool {
+    let mut words = change.split_whitespace();
+    let (Some(resource), Some("limit"), Some(from), Some("->"), Some(to), None) = (
+        words.next(),
+        words.next(),
+        words.next(),
+        words.next(),
+        words.next(),
+        words.next(),
+    ) else {
+        return false;
+    };
+    let parse = |q: &str| match resource {
+        "memory" => crate::units::parse_memory(q).ok(),
+        "cpu" => crate::units::parse_cpu(q).ok(),
+        _ => None,
+    };
+    match (from, parse(to)) {
+        ("none", _) => false,
+        (_, None) => false,
+        (from, Some(to)) => parse(from).is_some_and(|from| to >= from),
+    }
 }
 
 /// A node's conditions.

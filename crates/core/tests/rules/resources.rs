@@ -234,3 +234,48 @@ fn a_restart_only_revision_is_not_a_release_to_roll_back() {
     );
     assert_eq!(first(&a), &doubled_limit(), "{a:#?}");
 }
+
+/// A revision that only raised the memory limit (what a remedy for the leak makes) came
+/// before the OOM kills of its pods: it gave the leak more room and cannot have brought it,
+/// so it is not a release to roll back, and no revision before it is a rollback target.
+#[test]
+fn a_revision_that_only_raised_a_limit_is_not_a_release_to_roll_back() {
+    let image = "registry.local/search/search-indexer:2.8.4";
+    let a = leaking(
+        vec![
+            rev(2, image, 3, 2, &["memory limit 384Mi -> 768Mi"]),
+            rev(1, image, -9000, 0, &[]),
+        ],
+        image,
+    )
+    .analyze();
+    assert_eq!(a.diagnosis.category, Category::MemoryLeak, "{a:#?}");
+    assert!(
+        a.plans
+            .iter()
+            .all(|p| !matches!(p.action, Action::Rollback { .. })),
+        "{a:#?}"
+    );
+}
+
+/// A revision that lowered the limit, or set one where there was none, is a release that can
+/// bring OOM kills: still a suspect.
+#[test]
+fn a_revision_that_lowered_or_set_a_limit_is_still_a_suspect() {
+    let image = "registry.local/search/search-indexer:2.8.4";
+    for change in ["memory limit 1536Mi -> 768Mi", "memory limit none -> 768Mi"] {
+        let a = leaking(
+            vec![rev(2, image, 3, 2, &[change]), rev(1, image, -9000, 0, &[])],
+            image,
+        )
+        .analyze();
+        assert_eq!(
+            first(&a),
+            &Action::Rollback {
+                target: deployment("search", "search-indexer"),
+                revision: Some(1)
+            },
+            "{change}: {a:#?}"
+        );
+    }
+}
