@@ -1,7 +1,11 @@
-//! The healing loop's domain, with no I/O: what an incident is and how it moves, the evidence
-//! it rests on, diagnoses and plans, the typed action catalogue, the policy that decides what
-//! may run, and what recovery looks like. Adapters (Kubernetes, storage, HTTP, models) sit
-//! around this crate; everything here is tested with plain values.
+//! The healing loop's domain, with no I/O: what an incident is and how it moves, the signals
+//! that open it, the evidence it rests on, diagnoses and plans, the typed action catalogue and
+//! its names, the rule analyzer, the policy that decides what may run, and the units every
+//! file and object writes. Adapters (Kubernetes, storage, HTTP, models) sit around this crate;
+//! what recovery after each action looks like is measured on the cluster and lives with the
+//! agent (`nightshift_agent::verify`). Everything here is tested with plain values.
+
+#![warn(missing_docs)]
 
 pub mod action;
 pub mod analysis;

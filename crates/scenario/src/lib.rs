@@ -5,6 +5,8 @@
 //! [`units`] reads and writes durations and Kubernetes quantities; [`LogTemplate`] renders
 //! log lines with placeholders.
 
+#![warn(missing_docs)]
+
 pub mod catalogue;
 pub mod load;
 pub mod model;

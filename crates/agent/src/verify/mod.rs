@@ -10,8 +10,9 @@
 //! from a [`ClusterClock`] (by default the API server's own clock, read from the
 //! `creationTimestamp` of a dry-run-created ConfigMap), and how long a state has held comes from
 //! the timestamps the cluster wrote (containers' `startedAt`, the Ready condition's
-//! `lastTransitionTime`). `since`, the moment of the action, must be in the same clock: take it
-//! from [`Verifier::now`] just before executing the action.
+//! `lastTransitionTime`). `since` must be in the same clock: the engine takes it from
+//! [`Verifier::now`] when verification starts, right after the action's outcome is recorded,
+//! so a window never counts time from before the change.
 //!
 //! # Verdicts
 //!
