@@ -106,7 +106,7 @@ pub fn incident(input: &AnalysisInput<'_>, limits: Limits) -> String {
 /// Tool output, redacted and fenced as data.
 pub fn tool_output(name: &str, text: &str, max_chars: usize) -> String {
     let body = nightshift_core::redact::redact(text);
-    let mut body: String = body.replace("<<<", "< < <").replace(">>>", "> > >");
+    let mut body: String = crate::compress::defuse_markers(&body);
     if body.chars().count() > max_chars {
         body = body.chars().take(max_chars).collect::<String>() + "\n(cut: output budget)";
     }

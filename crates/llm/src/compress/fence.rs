@@ -7,9 +7,10 @@
 //! - Untrusted text cannot close the fence it is printed in: the markers of a `DATA` block
 //!   ([`DATA_OPEN`], [`DATA_CLOSE`]) are defused (`<<<` becomes `< < <`, `>>>` becomes
 //!   `> > >`) and the quote marks `«` and `»` become `"`.
+//!   No run of `<` or `>` of any length survives as three in a row ([`defuse_markers`]).
 //! - It cannot start a line of its own, so it cannot pose as part of the prompt around it
-//!   (a rule, an instruction, an evidence line): line breaks and tabs become spaces and other
-//!   control characters are dropped.
+//!   (a rule, an instruction, an evidence line): line breaks (also U+2028 and U+2029) and tabs
+//!   become spaces and other control characters are dropped.
 //! - It is at most `max` characters long (counted in characters, never cut inside one), with
 //!   `…` where it was cut.
 //!
@@ -25,19 +26,33 @@ pub const DATA_CLOSE: &str = "DATA>>>";
 /// quote markers that could close the block it is printed in, at most `max` characters.
 pub fn untrusted(text: &str, max: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max + 3));
+    let mut kept = 0;
     for c in text.chars() {
-        if out.chars().count() >= max {
+        if kept >= max {
             out.push('…');
             break;
         }
         match c {
-            '\n' | '\r' | '\t' => out.push(' '),
+            // U+2028 and U+2029 separate lines as surely as a newline does.
+            '\n' | '\r' | '\t' | '\u{2028}' | '\u{2029}' => out.push(' '),
             '«' | '»' => out.push('"'),
-            c if c.is_control() => {}
+            c if c.is_control() => continue,
             c => out.push(c),
         }
+        kept += 1;
     }
-    out.replace("<<<", "< < <").replace(">>>", "> > >")
+    defuse_markers(&out)
+}
+
+/// Breaks every run of three or more `<` or `>` apart, so no text can contain the opening
+/// or closing marker of a block. One pass of `replace` is not enough: it leaves `<<<` behind
+/// in a run of five or more (`<<<<<` → `< < <<<`), hence the loop.
+pub fn defuse_markers(text: &str) -> String {
+    let mut out = text.to_string();
+    while out.contains("<<<") || out.contains(">>>") {
+        out = out.replace("<<<", "< < <").replace(">>>", "> > >");
+    }
+    out
 }
 
 /// Untrusted text redacted, made safe and put between `«»` quotes.
@@ -58,6 +73,21 @@ mod tests {
         assert!(!s.contains(DATA_CLOSE) && !s.contains(DATA_OPEN) && !s.contains('\n'));
         assert!(!s.contains('«') && !s.contains('»'));
         assert_eq!(untrusted("abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn no_run_of_markers_survives_whatever_its_length() {
+        for n in 3..40 {
+            for c in ['<', '>'] {
+                let run: String = std::iter::repeat_n(c, n).collect();
+                let s = untrusted(&format!("{run}DATA{run}"), 500);
+                assert!(!s.contains("<<<") && !s.contains(">>>"), "{n}: {s}");
+                let s = defuse_markers(&run);
+                assert!(!s.contains("<<<") && !s.contains(">>>"), "{n}: {s}");
+            }
+        }
+        assert_eq!(untrusted("<<<<<DATA", 99), "< < < < <DATA");
+        assert_eq!(untrusted("a\u{2028}b\u{2029}c", 99), "a b c");
     }
 
     #[test]

@@ -16,5 +16,5 @@ mod fence;
 mod logs;
 
 pub use digest::{Digest, Limits, digest, past_incident};
-pub use fence::{DATA_CLOSE, DATA_OPEN, untrusted};
+pub use fence::{DATA_CLOSE, DATA_OPEN, defuse_markers, untrusted};
 pub use logs::{Template, fold_lines, render_templates, skeleton};
