@@ -234,6 +234,12 @@ fn hang(facts: &Facts<'_>, w: &ResourceRef) -> Option<Finding> {
         .iter()
         .flat_map(|l| l.lines.iter().map(move |line| (l.id, line)))
         .find(|(_, line)| patterns::is_hang_hint(line));
+    if hint.is_none() && !quiet_or_stuck && super::capacity::saturated(facts, w) {
+        // Probes that time out on a workload at its cpu limit, from pods that keep logging
+        // their work and its errors: the replicas are overloaded and drop in and out of the
+        // Service, they are not stuck. Restarting one only moves its load to the others.
+        return None;
+    }
     let restarted = hung.iter().any(|c| c.recently_restarted(now));
     let others_healthy = containers
         .iter()

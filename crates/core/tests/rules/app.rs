@@ -245,3 +245,75 @@ fn auth_failures_before_a_crash_are_noted() {
     );
     assert!(changes_nothing(&a));
 }
+
+/// quotes, a StatefulSet of three at its cpu limit (throttled, shedding load); `flapping` is
+/// the replica that answers its readiness probe too slowly, with `its_logs`.
+fn overloaded_quotes(its_logs: &[&str]) -> Bundle {
+    let w = statefulset("pricing", "quotes");
+    let image = "registry.local/pricing/quotes:3.0.4";
+    let mut b = Bundle::on(w.clone())
+        .rollout(w.clone(), vec![rev(1, image, -9000, 3, &[])])
+        .workload(w, 3, 2, vec![spec("quotes", image, "512Mi", "1")]);
+    for p in ["quotes-0", "quotes-1", "quotes-2"] {
+        let flapping = p == "quotes-1";
+        let ctr = Ctr::running("pricing", p, "quotes", image);
+        b = b
+            .container(if flapping { ctr.not_ready() } else { ctr })
+            .metric(
+                pod("pricing", p),
+                Met::new(
+                    "container_cpu_usage_seconds_total",
+                    if flapping { 0.3 } else { 1.0 },
+                )
+                .limit(1.0)
+                .window(0),
+            )
+            .signal(
+                "CPUThrottlingHigh",
+                true,
+                &[("namespace", "pricing"), ("pod", p)],
+                9,
+            );
+        if flapping {
+            b = b
+                .pod_warning(
+                    "pricing",
+                    p,
+                    "Unhealthy",
+                    "Readiness probe failed: Get \"http://10.1.0.9:8080/ready\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)",
+                    10,
+                    6,
+                )
+                .logs("pricing", p, false, its_logs);
+        }
+    }
+    b
+}
+
+/// Readiness timeouts on a workload at its cpu limit, from a pod that keeps logging its work
+/// and the requests it sheds: overload, not a hang; restarting the pod would only move its
+/// load to the others.
+#[test]
+fn readiness_timeouts_under_overload_are_not_a_hang() {
+    let a = overloaded_quotes(&[
+        "WARN request queue depth 1200 exceeds soft limit, shedding load",
+        "ERROR GET /api/v1/orders status=503 duration_ms=1800 error=\"overloaded\"",
+        "INFO GET /api/v1/items status=200 duration_ms=640",
+    ])
+    .analyze();
+    assert_ne!(a.diagnosis.category, Category::Hang, "{a:#?}");
+    assert!(
+        a.plans.iter().all(|p| !matches!(
+            p.action,
+            Action::RestartPod { .. } | Action::RolloutRestart { .. }
+        )),
+        "{a:#?}"
+    );
+}
+
+/// A pod that went silent is stuck, whatever the load on the others.
+#[test]
+fn a_silent_pod_on_a_busy_workload_is_still_a_hang() {
+    let a = overloaded_quotes(&[]).analyze();
+    assert_eq!(a.diagnosis.category, Category::Hang, "{a:#?}");
+}
