@@ -11,7 +11,7 @@
 //! | --- | --- |
 //! | `deploy` | deploy/bad-release, deploy/image-pull, config/missing-reference, config/scheduling |
 //! | `resources` | resource/memory-limit, resource/memory-leak |
-//! | `capacity` | capacity/traffic-surge, config/probe |
+//! | `capacity` | capacity/traffic-surge, config/probe, none (a workload at its limit as it always has been) |
 //! | `app` | app/crash, app/hang |
 //! | `dependency` | dependency/unavailable, operation/scaled-to-zero |
 //! | `node` | node/not-ready, node/disk-pressure |
