@@ -365,6 +365,17 @@ async fn a_batch_opens_and_joins_in_one_go(db: &TestDb) {
         None,
         "a signal without a root is recorded, not correlated"
     );
+    // What analysis reads: every linked signal, whole, in the order they arrived.
+    let linked = store
+        .incident_signals(&node_c.incident.id, 100)
+        .await
+        .unwrap();
+    assert_eq!(linked, signals[3..6].to_vec());
+    let linked = store
+        .incident_signals(&checkout_c.incident.id, 2)
+        .await
+        .unwrap();
+    assert_eq!(linked, signals[0..2].to_vec(), "at most the limit");
     for c in [checkout_c, node_c] {
         let notes = store
             .timeline(&c.incident.id)

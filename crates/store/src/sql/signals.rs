@@ -279,7 +279,7 @@ pub(crate) async fn incident_signals(
     incident: &IncidentId,
     limit: i64,
 ) -> Result<Vec<Signal>, StoreError> {
-    let rows: Vec<(String,)> = sqlx::query_as(
+    let rows: Vec<(Json<Signal>,)> = sqlx::query_as(
         "SELECT body FROM signals WHERE incident_id = $1 ORDER BY first_seen, id LIMIT $2",
     )
     .bind(&incident.0)
@@ -287,7 +287,5 @@ pub(crate) async fn incident_signals(
     .fetch_all(pool)
     .await
     .map_err(|e| StoreError::query(format!("read the signals of incident {incident}"), e))?;
-    rows.iter()
-        .map(|(body,)| parse(&format!("signal of incident {incident}"), body))
-        .collect()
+    Ok(rows.into_iter().map(|(Json(signal),)| signal).collect())
 }
