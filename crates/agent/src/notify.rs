@@ -77,11 +77,7 @@ impl Notification {
             i,
             format!(
                 "Incident {} needs approval: {} ({:?} risk, {}). Approve with `nightshift approve {} --as NAME`.",
-                i.id,
-                crate::engine::describe_action(&plan.action),
-                decision.risk,
-                decision.rule,
-                i.id
+                i.id, plan.action, decision.risk, decision.rule, i.id
             ),
             serde_json::json!({"plan": plan, "decision": decision}),
         )

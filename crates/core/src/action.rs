@@ -2,6 +2,7 @@
 //! never becomes one of these except by being parsed into a variant and passing the policy.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -133,5 +134,96 @@ impl Action {
     /// Whether it changes the cluster.
     pub fn changes_infra(&self) -> bool {
         self.name().changes_infra()
+    }
+}
+
+/// One line for an action and its parameters, as the timeline and notifications print it:
+/// `scale deployment/shop/web to 3`, `restart-pod shop/web-1`, `drain-node node/n1`.
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Scale { target, replicas } => write!(f, "scale {target} to {replicas}"),
+            Action::Rollback { target, revision } => {
+                write!(f, "rollback {target}")?;
+                if let Some(r) = revision {
+                    write!(f, " to revision {r}")?;
+                }
+                Ok(())
+            }
+            Action::SetResources {
+                target,
+                container,
+                change,
+            } => write!(
+                f,
+                "set-resources {target} container {container} requests {:?} limits {:?}",
+                change.requests, change.limits
+            ),
+            Action::RestartPod { namespace, pod } => write!(f, "restart-pod {namespace}/{pod}"),
+            Action::RunRunbook { name, target } => write!(f, "run-runbook {name} on {target}"),
+            Action::Escalate { reason } => write!(f, "escalate: {reason}"),
+            Action::None { reason } => write!(f, "none: {reason}"),
+            other => match other.target() {
+                Some(t) => write!(f, "{} {t}", other.name()),
+                None => write!(f, "{}", other.name()),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_action_displays_as_one_line_with_its_parameters() {
+        let web = ResourceRef::deployment("shop", "web");
+        let cases = [
+            (
+                Action::Scale {
+                    target: web.clone(),
+                    replicas: 3,
+                },
+                "scale deployment/shop/web to 3",
+            ),
+            (
+                Action::Rollback {
+                    target: web.clone(),
+                    revision: None,
+                },
+                "rollback deployment/shop/web",
+            ),
+            (
+                Action::Rollback {
+                    target: web.clone(),
+                    revision: Some(4),
+                },
+                "rollback deployment/shop/web to revision 4",
+            ),
+            (
+                Action::RestartPod {
+                    namespace: "shop".into(),
+                    pod: "web-1".into(),
+                },
+                "restart-pod shop/web-1",
+            ),
+            (
+                Action::RolloutRestart { target: web },
+                "rollout-restart deployment/shop/web",
+            ),
+            (
+                Action::DrainNode { node: "n1".into() },
+                "drain-node node/n1",
+            ),
+            (
+                Action::None {
+                    reason: "transient".into(),
+                },
+                "none: transient",
+            ),
+        ];
+        for (action, line) in cases {
+            assert_eq!(action.to_string(), line);
+        }
     }
 }

@@ -1,0 +1,312 @@
+//! The loop itself: signals in, incidents through `collect → analyze → decide → (approve) →
+//! act → verify`, every step recorded in the timeline before it has effects.
+//!
+//! One module per step of the loop: `intake` records signals and opens or joins incidents;
+//! `analyze` collects evidence, asks the analyzer and lets the policy choose a plan; `act`
+//! carries the decision out (approvals, the write-ahead intent, the dry run, the change);
+//! `verify` waits for recovery; `timeline` records and announces every step. This module
+//! holds the engine and moves each incident from state to state (`drive`).
+//!
+//! Crash-test hooks: built with the cargo feature `crash-test-hooks` (off by default; the
+//! `nightshift` crate enables it for its own tests only), the engine stops for good right after
+//! an infra-changing action's intent is durable, or right after its change, when
+//! `NIGHTSHIFT_PAUSE_AFTER_INTENT` or `NIGHTSHIFT_PAUSE_AFTER_ACTION` names a marker file, so
+//! that `crates/cli/tests/crash_resume.rs` can kill the process there. Without the feature the
+//! hooks are not compiled at all.
+
+mod act;
+mod analyze;
+#[cfg(feature = "crash-test-hooks")]
+mod crash_test;
+mod intake;
+mod timeline;
+mod verify;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kube::Client;
+use nightshift_core::policy::Policy;
+use nightshift_core::{Analyzer, IncidentId, State, TimelineEntry, TimelineKind};
+use nightshift_store::Store;
+use serde_json::json;
+use tokio::sync::broadcast;
+
+use crate::act::Actuator;
+use crate::clock::Clock;
+use crate::collect::Collector;
+use crate::correlate::Correlator;
+use crate::notify::{Notification, Notifier};
+use crate::prometheus::{Prometheus, PrometheusConfig};
+use crate::verify::Verifier;
+#[cfg(feature = "crash-test-hooks")]
+pub use crash_test::{PAUSE_AFTER_ACTION, PAUSE_AFTER_INTENT};
+use timeline::entry;
+
+/// Settings of the loop.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Remediation attempts before escalating.
+    pub max_attempts: u32,
+    /// How long recovery must hold.
+    pub stabilization: Duration,
+    /// How long to wait for recovery.
+    pub verify_deadline: Duration,
+    /// How often a waiting incident looks again (agent clock).
+    pub poll: Duration,
+    /// Incidents worked on at once.
+    pub concurrency: usize,
+    /// Wait after an incident opens before collecting, so signals that fire together land in
+    /// the same evidence (like Alertmanager's group_wait).
+    pub settle: Duration,
+    /// Analyses of one incident at most, counting re-analyses on new evidence after a
+    /// low-confidence escalation.
+    pub max_analyses: usize,
+    /// A Prometheus whose ranges of the incident's workload go into the evidence.
+    pub prometheus: Option<PrometheusConfig>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_attempts: 2,
+            stabilization: Duration::from_secs(120),
+            verify_deadline: Duration::from_secs(600),
+            poll: Duration::from_secs(5),
+            concurrency: 8,
+            settle: Duration::from_secs(30),
+            max_analyses: 4,
+            prometheus: None,
+        }
+    }
+}
+
+/// Why the engine failed an operation (the incident is left as recorded).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The record failed.
+    #[error("the incident record failed: {0}")]
+    Store(#[from] nightshift_store::StoreError),
+    /// A state change the state machine does not allow.
+    #[error(transparent)]
+    Transition(#[from] nightshift_core::incident::InvalidTransition),
+    /// No such incident.
+    #[error("incident {0} not found")]
+    NotFound(String),
+    /// The incident is not waiting for approval.
+    #[error("incident {id} is {state:?}, not awaiting approval")]
+    NotAwaiting {
+        /// Incident.
+        id: String,
+        /// Its state.
+        state: State,
+    },
+}
+
+/// A line of the live timeline (for `nightshift demo` and subscribers).
+#[derive(Debug, Clone)]
+pub struct LiveEvent {
+    /// Incident.
+    pub incident: IncidentId,
+    /// The entry.
+    pub entry: TimelineEntry,
+}
+
+/// What an intake of signals did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IntakeReport {
+    /// New signals.
+    pub new: usize,
+    /// Repeats of firing signals.
+    pub duplicates: usize,
+    /// Resolutions.
+    pub resolved: usize,
+    /// Incidents opened.
+    pub opened: Vec<IncidentId>,
+    /// Incidents joined.
+    pub joined: Vec<IncidentId>,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Seconds from signal start to incident opened.
+    pub detect_seconds: Vec<f64>,
+    /// Seconds from incident opened to resolved.
+    pub mitigate_seconds: Vec<f64>,
+    /// Incidents resolved without a human.
+    pub auto_resolved: u64,
+    /// Incidents that needed a human.
+    pub human: u64,
+}
+
+/// The healing loop.
+pub struct Engine<A: Analyzer> {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    analyzer: A,
+    policy: Policy,
+    collector: Collector,
+    actuator: Actuator,
+    verifier: Verifier,
+    correlator: Correlator,
+    client: Client,
+    notifier: Option<Notifier>,
+    config: EngineConfig,
+    running: Mutex<HashSet<IncidentId>>,
+    live: broadcast::Sender<LiveEvent>,
+    slots: tokio::sync::Semaphore,
+    /// Metrics counters.
+    pub counters: Mutex<Counters>,
+}
+
+/// Everything the engine is built from.
+pub struct Parts<A: Analyzer> {
+    /// The record.
+    pub store: Store,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// The brain.
+    pub analyzer: A,
+    /// The policy.
+    pub policy: Policy,
+    /// The Kubernetes client.
+    pub client: Client,
+    /// Carries out actions (its evictions must not retry 429s by themselves).
+    pub actuator: Actuator,
+    /// Caches for correlation.
+    pub caches: crate::perceive::watchers::Caches,
+    /// Verifier (its clock should be the cluster's).
+    pub verifier: Verifier,
+    /// Outgoing notifications.
+    pub notifier: Option<Notifier>,
+    /// Settings.
+    pub config: EngineConfig,
+}
+
+impl<A: Analyzer + 'static> Engine<A> {
+    /// Builds the engine.
+    pub fn new(p: Parts<A>) -> Arc<Self> {
+        let (live, _) = broadcast::channel(4096);
+        let concurrency = p.config.concurrency.max(1);
+        Arc::new(Engine {
+            collector: Collector::new(p.client.clone(), Default::default())
+                .with_prometheus(p.config.prometheus.clone().map(Prometheus::new)),
+            actuator: p.actuator.with_field_manager("nightshift"),
+            correlator: Correlator::new(p.client.clone(), p.caches),
+            store: p.store,
+            clock: p.clock,
+            analyzer: p.analyzer,
+            policy: p.policy,
+            verifier: p.verifier,
+            client: p.client,
+            notifier: p.notifier,
+            config: p.config,
+            running: Mutex::new(HashSet::new()),
+            live,
+            slots: tokio::sync::Semaphore::new(concurrency),
+            counters: Mutex::new(Counters::default()),
+        })
+    }
+
+    /// The record.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Live timeline entries as they are recorded.
+    pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
+        self.live.subscribe()
+    }
+
+    /// Resumes every incident that was in flight when the agent stopped.
+    pub async fn resume(self: &Arc<Self>) -> Result<usize, EngineError> {
+        let list = self.store.in_flight().await?;
+        let n = list.len();
+        for s in list {
+            self.spawn(s.incident.id);
+        }
+        Ok(n)
+    }
+
+    fn spawn(self: &Arc<Self>, id: IncidentId) {
+        {
+            let Ok(mut r) = self.running.lock() else {
+                return;
+            };
+            if !r.insert(id.clone()) {
+                return;
+            }
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            let _slot = me.slots.acquire().await;
+            if let Err(e) = me.drive(&id).await {
+                tracing::error!(incident = %id, error = %e, "incident loop failed");
+                let _ = me
+                    .log(
+                        &id,
+                        entry(
+                            me.clock.now(),
+                            TimelineKind::Note,
+                            format!("loop error: {e}"),
+                            json!({}),
+                        ),
+                    )
+                    .await;
+            }
+            if let Ok(mut r) = me.running.lock() {
+                r.remove(&id);
+            }
+        });
+    }
+
+    /// Hands a notification to the notifier, which never makes the caller wait.
+    fn notify(&self, n: Notification) {
+        if let Some(notifier) = &self.notifier {
+            notifier.send(n);
+        }
+    }
+
+    /// Runs one incident until it needs nothing more from the agent right now.
+    async fn drive(self: &Arc<Self>, id: &IncidentId) -> Result<(), EngineError> {
+        loop {
+            let mut stored = self
+                .store
+                .get(id)
+                .await?
+                .ok_or_else(|| EngineError::NotFound(id.0.clone()))?;
+            let state = stored.incident.state;
+            match state {
+                State::Open => {
+                    self.clock.sleep(self.config.settle).await;
+                    self.go(
+                        &mut stored,
+                        State::Collecting,
+                        "collecting evidence",
+                        vec![],
+                    )
+                    .await?
+                }
+                State::Collecting | State::Analyzing | State::Unresolved => {
+                    self.analyze(&mut stored).await?
+                }
+                State::Planned => self.resume_planned(&mut stored).await?,
+                State::AwaitingApproval => self.wait_for_approval(id).await?,
+                State::Approved | State::Rejected | State::Expired => {
+                    self.approval_answered(&mut stored).await?
+                }
+                State::Acting => self.act(&mut stored).await?,
+                State::Verifying => self.verify(&mut stored).await?,
+                State::Resolved => self.close(&mut stored).await?,
+                State::Escalated | State::Observed | State::Closed => return Ok(()),
+            }
+        }
+    }
+}
