@@ -144,14 +144,18 @@ async fn bad_input_and_credentials() {
         "{{\"version\":\"4\",\"alerts\":[],\"pad\":\"{}\"}}",
         "x".repeat(40 * 1024 * 1024)
     );
-    let r = http
+    // The agent answers 413 as soon as the length is known; a client still sending may see
+    // the connection closed under it instead of the answer. Either way nothing is read.
+    match http
         .post(url(&lab))
         .bearer_auth("s3cret")
         .body(huge)
         .send()
         .await
-        .unwrap();
-    assert_eq!(r.status(), 413);
+    {
+        Ok(r) => assert_eq!(r.status(), 413),
+        Err(e) => assert!(e.is_request() || e.is_body(), "{e}"),
+    }
     let stats = lab.agent.engine.store().stats().await.unwrap();
     assert_eq!(
         stats.signals, n as u64,
