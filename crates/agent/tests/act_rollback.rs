@@ -2,11 +2,13 @@
 
 mod support;
 
+use chrono::Utc;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::api::{Api, Patch, PatchParams};
 use nightshift_agent::act::{ActError, OutcomeStatus};
+use nightshift_agent::collect::Collector;
 use nightshift_agent::verify::{CriteriaContext, VerifyStatus, criteria};
-use nightshift_core::{Action, ResourceRef};
+use nightshift_core::{Action, EvidenceData, EvidenceKind, ResourceRef};
 use serde_json::json;
 use support::{Cluster, image, ready, scenario};
 
@@ -28,6 +30,25 @@ fn checkout() -> ResourceRef {
 
 fn revision(d: &k8s_openapi::api::apps::v1::Deployment) -> String {
     d.metadata.annotations.as_ref().unwrap()["deployment.kubernetes.io/revision"].clone()
+}
+
+/// `(revision, made_by)` of `target`'s rollout history as the collector reads it, newest first.
+async fn history(cluster: &Cluster, target: &ResourceRef) -> Vec<(i64, Option<String>)> {
+    let evidence = Collector::new(cluster.client.clone(), Default::default())
+        .collect(target, &[], Utc::now())
+        .await
+        .unwrap();
+    let item = evidence
+        .of_kind(EvidenceKind::RolloutHistory)
+        .find(|i| &i.resource == target)
+        .expect("a rollout history");
+    let EvidenceData::RolloutHistory { revisions, .. } = &item.data else {
+        unreachable!()
+    };
+    revisions
+        .iter()
+        .map(|r| (r.revision, r.made_by.clone()))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,17 +113,30 @@ async fn rollback_after_a_bad_rollout_restores_the_old_image_once() {
     let since = verifier.now().await;
     let outcome = actuator.execute(&action, "inc-5/a1").await.unwrap();
     assert_eq!(outcome.status, OutcomeStatus::Applied);
+    assert_eq!(
+        outcome
+            .changes
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        [format!(
+            "deployment/shop/checkout spec.template.spec.containers[checkout].image: {BAD} → {GOOD}"
+        )],
+        "the stamp in the template is bookkeeping, not a change to report"
+    );
     cluster.advance(30).await;
     let d = cluster.deployment("shop", "checkout").await;
-    assert_eq!(
-        revision(&d),
-        "3",
-        "the old ReplicaSet becomes the newest revision"
-    );
+    assert_eq!(revision(&d), "3");
+    // The restored template carries the key: a revision of its own, on the record as ours,
+    // rather than the old ReplicaSet revived.
     assert_eq!(
         cluster.replica_sets("shop").await.len(),
-        2,
-        "no new ReplicaSet"
+        3,
+        "a new ReplicaSet for the agent's revision"
+    );
+    assert_eq!(
+        history(&cluster, &checkout()).await,
+        [(3, Some("inc-5/a1".to_string())), (2, None), (1, None)]
     );
 
     let c = criteria(&action, &CriteriaContext::from_outcome(&outcome));
@@ -250,4 +284,14 @@ async fn rollback_of_a_statefulset_uses_its_controller_revisions() {
             .all(|p| ready(p) && image(p) == "registry.local/postgres:16.2")
     );
     assert!(actuator.already_applied(&action, "inc-6/a1").await.unwrap());
+    let revisions = history(&cluster, &target).await;
+    assert_eq!(
+        revisions.first(),
+        Some(&(3, Some("inc-6/a1".to_string()))),
+        "the controller revision of the rollback is on the record as ours: {revisions:?}"
+    );
+    assert!(
+        revisions[1..].iter().all(|(_, by)| by.is_none()),
+        "{revisions:?}"
+    );
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams};
-use nightshift_agent::act::{ActError, OutcomeStatus, RESTARTED_AT_ANNOTATION};
+use nightshift_agent::act::{
+    ACTION_ID_ANNOTATION, ActError, OutcomeStatus, RESTARTED_AT_ANNOTATION,
+};
 use nightshift_agent::verify::{CriteriaContext, VerifyStatus, criteria};
 use nightshift_core::action::ResourceChange;
 use nightshift_core::{Action, ResourceRef};
@@ -17,6 +19,31 @@ use support::{Cluster, ready, reasons, scenario};
 
 fn checkout() -> ResourceRef {
     ResourceRef::deployment("shop", "checkout")
+}
+
+/// The action keys stamped in the templates of `ns`'s ReplicaSets, by revision.
+async fn made_by(cluster: &Cluster, ns: &str) -> Vec<(String, Option<String>)> {
+    let mut out: Vec<(String, Option<String>)> = cluster
+        .replica_sets(ns)
+        .await
+        .iter()
+        .map(|rs| {
+            let revision =
+                rs.metadata.annotations.as_ref().unwrap()["deployment.kubernetes.io/revision"]
+                    .clone();
+            let key = rs
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.as_ref())
+                .and_then(|t| t.metadata.as_ref())
+                .and_then(|m| m.annotations.as_ref())
+                .and_then(|a| a.get(ACTION_ID_ANNOTATION))
+                .cloned();
+            (revision, key)
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 fn restarted_at(d: &Deployment) -> Option<String> {
@@ -195,12 +222,13 @@ async fn rollout_restart_like_kubectl_and_never_twice_for_one_key() {
     let since = verifier.now().await;
     let outcome = actuator.execute(&action, "inc-2/a1").await.unwrap();
     assert_eq!(outcome.status, OutcomeStatus::Applied);
+    assert_eq!(outcome.changes.len(), 1, "{:?}", outcome.changes);
     let stamp = restarted_at(&cluster.deployment("shop", "checkout").await).expect("restartedAt");
     cluster.advance(60).await;
     assert_eq!(
-        cluster.replica_sets("shop").await.len(),
-        2,
-        "one new revision"
+        made_by(&cluster, "shop").await,
+        [("1".into(), None), ("2".into(), Some("inc-2/a1".into()))],
+        "one new revision, which says the restart made it"
     );
     let after = cluster.live_pods("shop", "app=checkout").await;
     assert_eq!(after.len(), 3);
@@ -324,8 +352,24 @@ async fn set_resources_raising_memory_ends_oom_kills() {
     let since = verifier.now().await;
     let outcome = actuator.execute(&action, "inc-3/a1").await.unwrap();
     assert_eq!(outcome.status, OutcomeStatus::Applied);
+    assert_eq!(
+        outcome
+            .changes
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        [
+            "deployment/shop/checkout spec.template.spec.containers[checkout].resources.limits.memory: 256Mi → 512Mi"
+        ]
+    );
     let d = cluster.deployment("shop", "checkout").await;
     assert_eq!(limit(&d), "512Mi");
+    cluster.advance(5).await;
+    assert_eq!(
+        made_by(&cluster, "shop").await.last(),
+        Some(&("2".into(), Some("inc-3/a1".into()))),
+        "the revision of the new limit says which action made it"
+    );
     let requests = d
         .spec
         .as_ref()

@@ -140,6 +140,10 @@ pub struct RevisionSummary {
     /// What differs from the revision before (`image a -> b`, `+envFrom secret/x`,
     /// `memory limit 256Mi -> 128Mi`), computed by the collector.
     pub change: Vec<String>,
+    /// The idempotency key of the Nightshift action whose change created this revision
+    /// (`nightshift.io/action-id` in its pod template): a remedy on the record, not a release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub made_by: Option<String>,
 }
 
 /// Structured details of an evidence item, by kind. This is the contract between the

@@ -52,6 +52,13 @@
 //! The annotation holds the latest key only: the agent acts on one target at a time, so the
 //! key of an interrupted action is still there when it recovers.
 //!
+//! A change to the pod template (rollout-restart, set-resources, rollback) also stamps the key
+//! in the template's annotations, in the same patch, so the revision it creates (a
+//! ReplicaSet or ControllerRevision copies the template) says which action made it: the
+//! rollout history reads it as `made_by`, and the rules never take the agent's own revision
+//! for a release. A rollback therefore makes a new revision rather than reviving the old
+//! ReplicaSet, as `kubectl rollout undo` would; templates are compared without the stamp.
+//!
 //! # restart-pod and disruption budgets
 //!
 //! restart-pod always uses the eviction API rather than a plain delete. For a pod no
@@ -223,6 +230,17 @@ impl Plan {
 struct Sent {
     changes: Vec<Change>,
     pods: Vec<PodDisruption>,
+}
+
+/// [`stamped`], and the key in the pod template's annotations too, for a patch that changes
+/// the template: the revision the change creates (a ReplicaSet, a ControllerRevision, which
+/// copy the template) then says which action made it, and the rules read it as a remedy on
+/// the record rather than a release.
+pub(crate) fn stamped_template(mut patch: Value, key: Option<&str>) -> Value {
+    if let Some(key) = key {
+        patch["spec"]["template"]["metadata"]["annotations"][ACTION_ID_ANNOTATION] = json!(key);
+    }
+    stamped(patch, key, &[])
 }
 
 /// `{"metadata": {"annotations": {ACTION_ID: key}}}` merged into a strategic patch, or the

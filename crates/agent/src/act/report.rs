@@ -194,17 +194,25 @@ fn ignored_annotation(key: &str) -> bool {
     key == ACTION_ID_ANNOTATION || key == RESTARTED_POD_ANNOTATION
 }
 
+/// The spec minus our bookkeeping in the pod template's annotations.
+fn spec_of(object: &Value) -> Option<Value> {
+    let mut spec = object.get("spec")?.clone();
+    if let Some(a) = spec
+        .pointer_mut("/template/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    {
+        a.retain(|k, _| !ignored_annotation(k));
+    }
+    Some(spec)
+}
+
 /// The fields that differ between an object as read and as the server answered a patch:
-/// `spec`, `metadata.labels` and `metadata.annotations` (minus our own bookkeeping).
+/// `spec`, `metadata.labels` and `metadata.annotations` (minus our own bookkeeping, in the
+/// pod template's annotations too).
 pub(crate) fn diff(object: &str, before: &Value, after: &Value) -> Vec<Change> {
     let mut out = Vec::new();
-    walk(
-        object,
-        "spec",
-        before.get("spec"),
-        after.get("spec"),
-        &mut out,
-    );
+    let (b, a) = (spec_of(before), spec_of(after));
+    walk(object, "spec", b.as_ref(), a.as_ref(), &mut out);
     for meta in ["labels", "annotations"] {
         let strip = |v: Option<&Value>| -> Option<Value> {
             let mut m = v?.pointer(&format!("/metadata/{meta}"))?.clone();
@@ -340,7 +348,7 @@ mod tests {
         });
         let after = json!({
             "metadata": {"annotations": {"a": "1", "nightshift.io/action-id": "k", "kubectl.kubernetes.io/restartedAt": "t"}},
-            "spec": {"replicas": 6, "template": {"spec": {"containers": [
+            "spec": {"replicas": 6, "template": {"metadata": {"annotations": {"nightshift.io/action-id": "k"}}, "spec": {"containers": [
                 {"name": "app", "image": "x:1", "resources": {"limits": {"memory": "512Mi"}}},
                 {"name": "side", "image": "s:1"}
             ]}}}

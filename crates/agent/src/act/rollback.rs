@@ -8,7 +8,9 @@
 //! `pod-template-hash` label, replaces `spec.template` through a JSON patch, as kubectl sends.
 //! For Deployments the old ReplicaSet's annotations are restored too (kubectl's list of skipped
 //! annotations excepted); unlike kubectl, annotations the old revision does not mention are
-//! kept rather than dropped.
+//! kept rather than dropped. The restored template carries the action's key (see the
+//! module above), so a Deployment gets a new ReplicaSet for it rather than reviving the old
+//! one, and the history says the agent made it.
 
 use k8s_openapi::api::apps::v1::{ControllerRevision, ReplicaSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
@@ -45,7 +47,8 @@ struct Revision {
 }
 
 /// A template in canonical form: through the typed struct (so raw and typed JSON compare
-/// equal), without the `pod-template-hash` label and strategic-merge directives.
+/// equal), without the `pod-template-hash` label, strategic-merge directives and the stamp of
+/// the action that made it (so a revision of ours compares equal to the one it restored).
 fn normalize(template: &Value, what: &str) -> Result<Value, ActError> {
     let mut raw = template.clone();
     if let Some(o) = raw.as_object_mut() {
@@ -56,8 +59,16 @@ fn normalize(template: &Value, what: &str) -> Result<Value, ActError> {
             what: what.to_string(),
             source,
         })?;
-    if let Some(labels) = typed.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
-        labels.remove(HASH_LABEL);
+    if let Some(meta) = typed.metadata.as_mut() {
+        if let Some(labels) = meta.labels.as_mut() {
+            labels.remove(HASH_LABEL);
+        }
+        if let Some(annotations) = meta.annotations.as_mut() {
+            annotations.remove(ACTION_ID_ANNOTATION);
+            if annotations.is_empty() {
+                meta.annotations = None;
+            }
+        }
     }
     to_json(&typed, what)
 }
@@ -235,8 +246,12 @@ pub(crate) async fn plan(
         plan.nothing_to_do = true;
         return Ok(plan);
     }
-    let mut ops =
-        vec![json!({"op": "replace", "path": "/spec/template", "value": chosen.template})];
+    // The restored template carries our key, so the revision it makes is on the record as ours.
+    let mut template = chosen.template.clone();
+    if let Some(key) = key {
+        template["metadata"]["annotations"][ACTION_ID_ANNOTATION] = json!(key);
+    }
+    let mut ops = vec![json!({"op": "replace", "path": "/spec/template", "value": template})];
     let mut annotations: Vec<(String, String)> = chosen.annotations.clone();
     if let Some(key) = key {
         annotations.push((ACTION_ID_ANNOTATION.into(), key.into()));

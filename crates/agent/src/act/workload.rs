@@ -13,7 +13,9 @@ use regex::Regex;
 use serde_json::{Map, Value, json};
 
 use super::target::{Kind, Workload};
-use super::{ActError, Actuator, Body, Plan, RESTARTED_AT_ANNOTATION, Step, stamped};
+use super::{
+    ActError, Actuator, Body, Plan, RESTARTED_AT_ANNOTATION, Step, stamped, stamped_template,
+};
 
 /// Refuses to restart or roll back a paused Deployment, as kubectl does: the controller would
 /// not act on the new template until someone resumes it.
@@ -48,10 +50,9 @@ pub(crate) async fn plan_restart(
     let obj = w.get(&actuator.client).await?;
     refuse_paused(w, &obj, ActionName::RolloutRestart)?;
     let at = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
-    let patch = stamped(
+    let patch = stamped_template(
         json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT_ANNOTATION: at}}}}}),
         key,
-        &[],
     );
     let mut plan = Plan::new(
         format!("restart every pod of {w} (restartedAt {at})"),
@@ -187,10 +188,9 @@ pub(crate) async fn plan_resources(
         }
         resources[section] = Value::Object(map.clone());
     }
-    let patch = stamped(
+    let patch = stamped_template(
         json!({"spec": {"template": {"spec": {"containers": [{"name": container, "resources": resources}]}}}}),
         key,
-        &[],
     );
     let mut plan = Plan::new(
         format!(

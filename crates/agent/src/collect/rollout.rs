@@ -9,6 +9,7 @@ use nightshift_core::evidence::{ContainerSpecSummary, RevisionSummary};
 use nightshift_core::{EvidenceData, EvidenceKind, ResourceRef};
 
 use super::summary::{t, template_change, template_containers};
+use crate::act::ACTION_ID_ANNOTATION;
 use crate::redact::redact;
 
 use super::{Bundle, Collector};
@@ -45,7 +46,8 @@ impl Collector {
                     .and_then(|a| a.get("deployment.kubernetes.io/revision"))
                     .and_then(|r| r.parse().ok())
                     .unwrap_or(0);
-                let cs = template_containers(rs.spec.as_ref().and_then(|s| s.template.as_ref()));
+                let template = rs.spec.as_ref().and_then(|s| s.template.as_ref());
+                let cs = template_containers(template);
                 let st = rs.status.clone().unwrap_or_default();
                 (
                     rev,
@@ -56,6 +58,7 @@ impl Collector {
                         replicas: st.replicas,
                         ready: st.ready_replicas.unwrap_or(0),
                         change: Vec::new(),
+                        made_by: made_by(template),
                     },
                     cs,
                 )
@@ -104,6 +107,7 @@ impl Collector {
                         replicas: 0,
                         ready: 0,
                         change: Vec::new(),
+                        made_by: made_by(template.as_ref()),
                     },
                     cs,
                 )
@@ -157,4 +161,16 @@ impl Collector {
             },
         );
     }
+}
+
+/// The action that made a revision: the key the agent stamps in the pod template it changes,
+/// which the ReplicaSet or ControllerRevision copies.
+fn made_by(template: Option<&PodTemplateSpec>) -> Option<String> {
+    template?
+        .metadata
+        .as_ref()?
+        .annotations
+        .as_ref()?
+        .get(ACTION_ID_ANNOTATION)
+        .cloned()
 }

@@ -471,14 +471,17 @@ impl<'a> Facts<'a> {
         let rollout = self.rollout_of(w)?;
         let newest = rollout.newest()?;
         let previous = rollout.previous()?;
-        if rollout.newest_is_remedy() {
-            // Same containers with only the template's metadata moved (a `rollout restart`) or
-            // only a limit raised: a remedy on the record (ours or a person's), not a release
-            // that could have brought the failure, and no reason to go back before it.
-            return None;
-        }
+        // `newest` is the newest release: remedies on the record made since (ours, a person's
+        // restart or raised limit) are skipped, never suspects (see `Rollout`).
         let pods: Vec<&str> = failing.iter().map(|c| c.pod).collect();
         let onset = self.onset(w, &pods);
+        if previous.made_by.is_some()
+            && let (Some(made), Some(onset)) = (previous.created_at, onset)
+            && made >= onset
+        {
+            // Our own change after the failures began is no state to go back to.
+            return None;
+        }
         let mut minutes_before_onset = None;
         if let Some(created) = newest.created_at {
             let onset = onset.unwrap_or(self.now);

@@ -219,35 +219,72 @@ pub(crate) struct LogFact<'a> {
 }
 
 /// A workload's rollout history.
+///
+/// Rules judge releases, not remedies. A remedy on the record is a revision that keeps the
+/// release before it in place: one Nightshift made (`made_by`: its set-resources or
+/// rollout-restart, which change no image and nothing but resources), or one of the same
+/// images with nothing changed but limits raised or the template's metadata (a person's
+/// `rollout restart` or raised limit). [`Rollout::newest`] skips such revisions and names the
+/// newest release still in place, so a bad release followed by a remedy is still judged, and
+/// its rollback target, [`Rollout::previous`], predates the release. A revision Nightshift
+/// made that does not keep the release in place (a rollback) ends the search: what came
+/// before it no longer runs, and its own revision is never a suspect.
 #[derive(Debug)]
 pub(crate) struct Rollout<'a> {
     pub id: &'a EvidenceId,
     pub workload: ResourceRef,
-    /// Newest first.
+    /// Newest first, remedies included.
     pub revisions: Vec<&'a RevisionSummary>,
 }
 
 impl<'a> Rollout<'a> {
-    /// The newest revision.
+    /// Where the newest release still in place sits in `revisions`, after the remedies made
+    /// since; `None` when Nightshift's own change (a rollback) replaced what ran before.
+    fn release_index(&self) -> Option<usize> {
+        let mut i = 0;
+        while let Some(r) = self.revisions.get(i) {
+            if !is_remedy(r, self.revisions.get(i + 1).copied()) {
+                return r.made_by.is_none().then_some(i);
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// The newest release still in place: the newest revision that is not a remedy on the
+    /// record (see the type's documentation). The one to judge as a suspect.
     pub fn newest(&self) -> Option<&'a RevisionSummary> {
-        self.revisions.first().copied()
+        self.revisions.get(self.release_index()?).copied()
     }
 
-    /// The revision before the newest.
+    /// The revision before [`Rollout::newest`]: the rollback target, older than the release.
     pub fn previous(&self) -> Option<&'a RevisionSummary> {
-        self.revisions.get(1).copied()
+        self.revisions.get(self.release_index()? + 1).copied()
     }
+}
 
-    /// Whether the newest revision is a remedy on the record rather than a release: the same
-    /// images with nothing changed but the template's metadata (a `rollout restart`), or with
-    /// nothing changed but limits raised (more room, as a raised memory limit gives). Neither
-    /// can bring a failure, so neither is a suspect to roll back.
-    pub fn newest_is_remedy(&self) -> bool {
-        let (Some(newest), Some(previous)) = (self.newest(), self.previous()) else {
-            return false;
-        };
-        newest.images == previous.images && newest.change.iter().all(|c| raises_a_limit(c))
+/// Whether `r` keeps `before` in place rather than releasing something new: see [`Rollout`].
+/// The oldest revision kept has nothing before it and is a release.
+fn is_remedy(r: &RevisionSummary, before: Option<&RevisionSummary>) -> bool {
+    let Some(before) = before else {
+        return false;
+    };
+    if r.images != before.images {
+        return false;
     }
+    if r.made_by.is_some() {
+        // Our set-resources may lower a request or a limit; our restart changes nothing.
+        r.change.iter().all(|c| changes_a_resource(c))
+    } else {
+        r.change.iter().all(|c| raises_a_limit(c))
+    }
+}
+
+/// `memory request 256Mi -> 512Mi`, `cpu limit none -> 1`: a resource of a container changed,
+/// as the collector words it.
+fn changes_a_resource(change: &str) -> bool {
+    let words: Vec<&str> = change.split_whitespace().collect();
+    matches!(words.as_slice(), [_, "request" | "limit", _, "->", _])
 }
 
 /// `memory limit 512Mi -> 1Gi` or `cpu limit 500m -> 1`, as the collector words a template

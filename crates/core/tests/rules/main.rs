@@ -8,5 +8,6 @@ mod deploy;
 mod history;
 mod node;
 mod quiet;
+mod remedies;
 mod resources;
 mod support;

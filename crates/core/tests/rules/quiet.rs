@@ -102,6 +102,7 @@ fn odd_evidence_does_not_panic() {
         replicas: -1,
         ready: -1,
         change: vec!["".into(), "-".into()],
+        made_by: Some("inc-1-a1".into()),
     };
     let mut b = Bundle::on(w.clone())
         .rollout(w.clone(), vec![empty_revision.clone(), empty_revision])

@@ -170,6 +170,15 @@ pub fn rev(
         replicas,
         ready: replicas,
         change: change.iter().map(|c| c.to_string()).collect(),
+        made_by: None,
+    }
+}
+
+/// The same revision, created by the Nightshift action with idempotency key `key`.
+pub fn made_by(revision: RevisionSummary, key: &str) -> RevisionSummary {
+    RevisionSummary {
+        made_by: Some(key.into()),
+        ..revision
     }
 }
 

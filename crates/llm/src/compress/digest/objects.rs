@@ -90,5 +90,36 @@ pub(super) fn revision(r: &RevisionSummary) -> String {
     if !r.change.is_empty() {
         let _ = write!(s, " change [{}]", names(&r.change, 6));
     }
+    if let Some(key) = &r.made_by {
+        // The agent's own remedy, which a model must not take for a release to roll back. The
+        // key comes from an annotation anyone can write: fenced like any cluster text.
+        let _ = write!(
+            s,
+            " (made by nightshift action {}, a remedy, not a release)",
+            untrusted(key, 80)
+        );
+    }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_revision_the_agent_made_says_so() {
+        let mut r = RevisionSummary {
+            revision: 3,
+            images: vec!["registry.local/shop/checkout:2.4.0".into()],
+            change: vec!["memory limit 256Mi -> 512Mi".into()],
+            ..RevisionSummary::default()
+        };
+        assert!(!revision(&r).contains("made by"), "{}", revision(&r));
+        r.made_by = Some("inc-7-a1".into());
+        let text = revision(&r);
+        assert!(
+            text.contains("(made by nightshift action inc-7-a1, a remedy, not a release)"),
+            "{text}"
+        );
+    }
 }
