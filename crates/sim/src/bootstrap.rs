@@ -170,6 +170,7 @@ pub fn build(store: &Store, scenario: &Scenario) -> World {
         progress: HashMap::new(),
         container_counter: 0,
         client_requests: BTreeMap::new(),
+        fully_served: HashSet::new(),
         default_model: Arc::new(crate::kubelet::default_model()),
         endpoints_seen: HashMap::new(),
         seen_versions: HashMap::new(),

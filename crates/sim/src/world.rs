@@ -342,4 +342,9 @@ pub struct World {
     pub container_counter: u64,
     /// Client-side request counters: (namespace, service, caller namespace, caller, outcome).
     pub client_requests: BTreeMap<(String, String, String, String, &'static str), f64>,
+    /// Workloads that have had all their replicas ready once since the cluster started. Until
+    /// then their clients are still being pointed at them and they are offered only the share
+    /// of their traffic their ready replicas stand for; from then on the whole of it, so the
+    /// load of a replica that drops out falls on the others. Set once, never cleared.
+    pub fully_served: HashSet<String>,
 }

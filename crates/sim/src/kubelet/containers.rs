@@ -44,7 +44,6 @@ pub(super) fn step_container(
     ci: usize,
     cspec: &Container,
     model: &WorkloadModel,
-    ready_replicas: u32,
     traffic: &Traffic,
     (now, dt): (i64, f64),
 ) {
@@ -60,7 +59,6 @@ pub(super) fn step_container(
                 ci,
                 cspec,
                 model,
-                ready_replicas,
                 traffic,
                 (now, dt),
             );

@@ -148,10 +148,6 @@ pub(super) fn sync_pod(
         .and_then(|w| world.workloads.get(w).cloned())
         .unwrap_or_else(|| world.default_model.clone());
     let dt = (now - pr.last_sync_ms).clamp(1_000, 10_000) as f64 / 1000.0;
-    let ready_replicas = workload
-        .and_then(|w| traffic.ready.get(w))
-        .copied()
-        .unwrap_or(0);
     for (ci, cspec) in spec.containers.iter().enumerate() {
         if ci >= pr.containers.len() {
             break;
@@ -164,7 +160,6 @@ pub(super) fn sync_pod(
             ci,
             cspec,
             &model,
-            ready_replicas,
             traffic,
             (now, dt),
         );

@@ -23,12 +23,12 @@ use std::collections::{HashMap, HashSet};
 use k8s_openapi::api::core::v1::Pod;
 
 use crate::store::Store;
-use crate::world::World;
+use crate::world::{WorkloadModel, World};
 
 pub use lifecycle::{default_model, owner_workload};
 
 /// Per-second view of the cluster the containers need: which services have ready endpoints
-/// and how much traffic each ready replica gets.
+/// and how much traffic each ready replica gets (`per_replica`).
 #[derive(Debug, Default)]
 pub struct Traffic {
     /// Ready, answering replicas per workload key.
@@ -53,6 +53,47 @@ impl Traffic {
             }
         }
         Traffic { ready }
+    }
+
+    /// Requests per second each ready replica of `workload` serves when `offered` reach its
+    /// service. A workload coming up for the first time is offered only the share its ready
+    /// replicas stand for, since its clients, load balancers and upstreams are pointed at it as
+    /// it becomes available (a StatefulSet's first pod does not take the whole service's
+    /// traffic). Once it has had all its replicas ready (`World::fully_served`), the whole
+    /// offered load is spread over whatever is ready, so a replica that drops out leaves its
+    /// share to the others.
+    pub fn per_replica(
+        &self,
+        world: &World,
+        workload: &str,
+        model: &WorkloadModel,
+        offered: f64,
+    ) -> f64 {
+        let ready = self.ready.get(workload).copied().unwrap_or(0);
+        if ready == 0 {
+            return 0.0;
+        }
+        let over = if world.fully_served.contains(workload) {
+            ready
+        } else {
+            ready.max(model.base_replicas)
+        };
+        offered / f64::from(over)
+    }
+
+    /// Latches, once and for good, the workloads whose ready replicas reached the replicas
+    /// they were started with.
+    fn note_fully_served(&self, world: &mut World) {
+        for (w, n) in &self.ready {
+            if !world.fully_served.contains(w)
+                && world
+                    .workloads
+                    .get(w)
+                    .is_some_and(|m| *n >= m.base_replicas)
+            {
+                world.fully_served.insert(w.clone());
+            }
+        }
     }
 }
 
@@ -90,6 +131,7 @@ pub fn sync(world: &mut World, store: &Store, now: i64) {
     }
     if !due.is_empty() {
         let traffic = Traffic::measure(world);
+        traffic.note_fully_served(world);
         for pod in due {
             let uid = pod.metadata.uid.as_deref().unwrap_or("");
             let Some((uid, mut pr)) = world.pods.remove_entry(uid) else {

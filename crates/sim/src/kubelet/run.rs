@@ -25,7 +25,6 @@ pub(super) fn run_container(
     ci: usize,
     cspec: &Container,
     model: &WorkloadModel,
-    ready_replicas: u32,
     traffic: &Traffic,
     (now, dt): (i64, f64),
 ) {
@@ -50,11 +49,7 @@ pub(super) fn run_container(
     {
         rps_total *= factor;
     }
-    let rps = if ready_replicas > 0 {
-        rps_total / f64::from(ready_replicas)
-    } else {
-        0.0
-    };
+    let rps = traffic.per_replica(world, &workload, model, rps_total);
     let crash = f
         .crash
         .get(&workload)
