@@ -471,8 +471,14 @@ impl<'a> Facts<'a> {
         let rollout = self.rollout_of(w)?;
         let newest = rollout.newest()?;
         let previous = rollout.previous()?;
-        // `newest` is the newest release: remedies on the record made since (ours, a person's
-        // restart or raised limit) are skipped, never suspects (see `Rollout`).
+        // `newest` is the newest release: the agent's own remedies made since are skipped,
+        // never suspects (see `Rollout`).
+        if rollout.newest_is_remedy() {
+            // Same containers with only the template's metadata moved (a `rollout restart`) or
+            // only a limit raised: a person's remedy on the record, not a release that could
+            // have brought the failure, and no reason to go back before it.
+            return None;
+        }
         let pods: Vec<&str> = failing.iter().map(|c| c.pod).collect();
         let onset = self.onset(w, &pods);
         if previous.made_by.is_some()

@@ -220,39 +220,41 @@ pub(crate) struct LogFact<'a> {
 
 /// A workload's rollout history.
 ///
-/// Rules judge releases, not remedies. A remedy on the record is a revision that keeps the
-/// release before it in place: one Nightshift made (`made_by`: its set-resources or
-/// rollout-restart, which change no image and nothing but resources), or one of the same
-/// images with nothing changed but limits raised or the template's metadata (a person's
-/// `rollout restart` or raised limit). [`Rollout::newest`] skips such revisions and names the
-/// newest release still in place, so a bad release followed by a remedy is still judged, and
-/// its rollback target, [`Rollout::previous`], predates the release. A revision Nightshift
-/// made that does not keep the release in place (a rollback) ends the search: what came
-/// before it no longer runs, and its own revision is never a suspect.
+/// Rules judge releases, not the agent's own remedies. A revision Nightshift made (`made_by`)
+/// with the images of the revision before it and nothing changed but resources (its
+/// set-resources, its rollout-restart) keeps the release before it in place:
+/// [`Rollout::newest`] skips such revisions and names the newest release still in place, so a
+/// bad release followed by the agent's remedy is still judged, and its rollback target,
+/// [`Rollout::previous`], predates the release. A revision Nightshift made that does not keep
+/// the release in place (a rollback) ends the search: what came before it no longer runs, and
+/// the agent's own revision is never a suspect.
 #[derive(Debug)]
 pub(crate) struct Rollout<'a> {
     pub id: &'a EvidenceId,
     pub workload: ResourceRef,
-    /// Newest first, remedies included.
+    /// Newest first, the agent's remedies included.
     pub revisions: Vec<&'a RevisionSummary>,
 }
 
 impl<'a> Rollout<'a> {
-    /// Where the newest release still in place sits in `revisions`, after the remedies made
-    /// since; `None` when Nightshift's own change (a rollback) replaced what ran before.
+    /// Where the newest release still in place sits in `revisions`, after the agent's remedies
+    /// made since; `None` when the agent's own change (a rollback) replaced what ran before.
     fn release_index(&self) -> Option<usize> {
         let mut i = 0;
         while let Some(r) = self.revisions.get(i) {
-            if !is_remedy(r, self.revisions.get(i + 1).copied()) {
-                return r.made_by.is_none().then_some(i);
+            if r.made_by.is_none() {
+                return Some(i);
+            }
+            if !keeps_the_release(r, self.revisions.get(i + 1).copied()) {
+                return None;
             }
             i += 1;
         }
         None
     }
 
-    /// The newest release still in place: the newest revision that is not a remedy on the
-    /// record (see the type's documentation). The one to judge as a suspect.
+    /// The newest release still in place: the newest revision that is not the agent's own
+    /// remedy (see the type's documentation). The one to judge as a suspect.
     pub fn newest(&self) -> Option<&'a RevisionSummary> {
         self.revisions.get(self.release_index()?).copied()
     }
@@ -261,23 +263,27 @@ impl<'a> Rollout<'a> {
     pub fn previous(&self) -> Option<&'a RevisionSummary> {
         self.revisions.get(self.release_index()? + 1).copied()
     }
+
+    /// Whether the newest release is itself a remedy on the record, made by a person: the
+    /// same images with nothing changed but the template's metadata (a `rollout restart`), or
+    /// with nothing changed but limits raised (more room, as a raised memory limit gives).
+    /// Neither can bring a failure, so neither is a suspect to roll back. (The collector's
+    /// change list names only container changes, so this is a guess the agent's own stamp
+    /// makes unnecessary for its revisions.)
+    pub fn newest_is_remedy(&self) -> bool {
+        let (Some(newest), Some(previous)) = (self.newest(), self.previous()) else {
+            return false;
+        };
+        newest.images == previous.images && newest.change.iter().all(|c| raises_a_limit(c))
+    }
 }
 
-/// Whether `r` keeps `before` in place rather than releasing something new: see [`Rollout`].
-/// The oldest revision kept has nothing before it and is a release.
-fn is_remedy(r: &RevisionSummary, before: Option<&RevisionSummary>) -> bool {
-    let Some(before) = before else {
-        return false;
-    };
-    if r.images != before.images {
-        return false;
-    }
-    if r.made_by.is_some() {
-        // Our set-resources may lower a request or a limit; our restart changes nothing.
-        r.change.iter().all(|c| changes_a_resource(c))
-    } else {
-        r.change.iter().all(|c| raises_a_limit(c))
-    }
+/// Whether the agent's revision `r` keeps `before` in place: the same images, nothing changed
+/// but requests and limits (its set-resources may lower one; its restart changes nothing).
+fn keeps_the_release(r: &RevisionSummary, before: Option<&RevisionSummary>) -> bool {
+    before.is_some_and(|before| {
+        r.images == before.images && r.change.iter().all(|c| changes_a_resource(c))
+    })
 }
 
 /// `memory request 256Mi -> 512Mi`, `cpu limit none -> 1`: a resource of a container changed,

@@ -176,3 +176,44 @@ fn a_leaking_release_followed_by_our_limit_raise_rolls_back_before_the_release()
         "{a:#?}"
     );
 }
+
+/// A person's revision whose change the collector cannot word (a node selector, outside the
+/// containers) is still a release; only the agent's stamp makes a revision a remedy. Then
+/// the agent's own restart after it changes nothing in the judgement.
+#[test]
+fn a_release_the_change_list_cannot_word_is_still_judged_past_our_restart() {
+    let rec = deployment("shop", "recommender");
+    let image = "registry.local/shop/recommender:1.4.0";
+    for ours in [false, true] {
+        let mut revisions = vec![rev(2, image, 3, 0, &[]), rev(1, image, -4000, 2, &[])];
+        if ours {
+            revisions.insert(0, made_by(rev(3, image, 5, 0, &[]), "inc-4-a1"));
+        }
+        let a = Bundle::on(rec.clone())
+            .rollout(rec.clone(), revisions)
+            .container(Ctr::running(
+                "shop",
+                "recommender-6b5c4d3f2-aaaaa",
+                "recommender",
+                image,
+            ))
+            .pod_warning(
+                "shop",
+                "recommender-9d8c7b6f5-qqqqq",
+                "FailedScheduling",
+                "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector.",
+                7,
+                3,
+            )
+            .analyze();
+        assert_eq!(a.diagnosis.category, Category::Scheduling, "{a:#?}");
+        assert_eq!(
+            first(&a),
+            &Action::Rollback {
+                target: rec.clone(),
+                revision: Some(1)
+            },
+            "ours: {ours}: {a:#?}"
+        );
+    }
+}
