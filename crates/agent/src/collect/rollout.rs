@@ -8,11 +8,19 @@ use kube::api::ListParams;
 use nightshift_core::evidence::{ContainerSpecSummary, RevisionSummary};
 use nightshift_core::{EvidenceData, EvidenceKind, ResourceRef};
 
-use super::summary::{t, template_change, template_containers};
+use super::summary::{pod_change, pod_fields, t, template_change, template_containers};
 use crate::act::ACTION_ID_ANNOTATION;
 use crate::redact::redact;
 
 use super::{Bundle, Collector};
+
+/// A revision: its number, its summary, its containers and its pod-level fields.
+type Revision = (
+    i64,
+    RevisionSummary,
+    Vec<ContainerSpecSummary>,
+    std::collections::BTreeMap<String, serde_json::Value>,
+);
 
 impl Collector {
     pub(super) async fn deployment_history(
@@ -28,7 +36,7 @@ impl Collector {
         else {
             return;
         };
-        let mut revs: Vec<(i64, RevisionSummary, Vec<ContainerSpecSummary>)> = list
+        let mut revs: Vec<Revision> = list
             .items
             .iter()
             .filter(|rs| {
@@ -61,6 +69,7 @@ impl Collector {
                         made_by: made_by(template),
                     },
                     cs,
+                    pod_fields(template),
                 )
             })
             .collect();
@@ -80,7 +89,7 @@ impl Collector {
         else {
             return;
         };
-        let mut revs: Vec<(i64, RevisionSummary, Vec<ContainerSpecSummary>)> = list
+        let mut revs: Vec<Revision> = list
             .items
             .iter()
             .filter(|r| {
@@ -110,6 +119,7 @@ impl Collector {
                         made_by: made_by(template.as_ref()),
                     },
                     cs,
+                    pod_fields(template.as_ref()),
                 )
             })
             .collect();
@@ -120,14 +130,15 @@ impl Collector {
         &self,
         b: &mut Bundle,
         resource: &ResourceRef,
-        revs: &mut [(i64, RevisionSummary, Vec<ContainerSpecSummary>)],
+        revs: &mut [Revision],
     ) {
         if revs.is_empty() {
             return;
         }
-        revs.sort_by_key(|(r, _, _)| *r);
+        revs.sort_by_key(|(r, _, _, _)| *r);
         for i in 1..revs.len() {
-            let change = template_change(&revs[i - 1].2, &revs[i].2);
+            let mut change = template_change(&revs[i - 1].2, &revs[i].2);
+            change.extend(pod_change(&revs[i - 1].3, &revs[i].3));
             revs[i].1.change = change;
         }
         let current = revs.last().map(|r| r.0).unwrap_or(0);

@@ -66,6 +66,56 @@ pub(super) fn template_containers(t: Option<&PodTemplateSpec>) -> Vec<ContainerS
         .unwrap_or_default()
 }
 
+/// The pod-level fields of a template (everything of its spec but the containers), as JSON,
+/// for [`pod_change`].
+pub(super) fn pod_fields(t: Option<&PodTemplateSpec>) -> BTreeMap<String, serde_json::Value> {
+    let Some(serde_json::Value::Object(spec)) = t
+        .and_then(|t| t.spec.as_ref())
+        .and_then(|s| serde_json::to_value(s).ok())
+    else {
+        return BTreeMap::new();
+    };
+    spec.into_iter()
+        .filter(|(k, v)| k != "containers" && !v.is_null())
+        .collect()
+}
+
+/// What changed between two templates' pod-level fields, in words: `nodeSelector none ->
+/// accelerator=nvidia`, `tolerations changed`. Scheduling and the pod's environment change
+/// here as surely as in a container, and a release that changes only them is still a release.
+pub fn pod_change(
+    old: &BTreeMap<String, serde_json::Value>,
+    new: &BTreeMap<String, serde_json::Value>,
+) -> Vec<String> {
+    let keys: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    keys.into_iter()
+        .filter(|k| old.get(*k) != new.get(*k))
+        .map(|k| match k.as_str() {
+            "nodeSelector" => {
+                let words = |v: Option<&serde_json::Value>| {
+                    let pairs: Vec<String> = v
+                        .and_then(|v| v.as_object())
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                        .collect();
+                    if pairs.is_empty() {
+                        "none".to_string()
+                    } else {
+                        pairs.join(",")
+                    }
+                };
+                format!(
+                    "nodeSelector {} -> {}",
+                    words(old.get(k)),
+                    words(new.get(k))
+                )
+            }
+            other => format!("{other} changed"),
+        })
+        .collect()
+}
+
 /// What changed between two templates, in words.
 pub fn template_change(old: &[ContainerSpecSummary], new: &[ContainerSpecSummary]) -> Vec<String> {
     let mut out = Vec::new();
@@ -205,6 +255,32 @@ mod tests {
         assert!(
             ch.contains(&"memory limit none -> 128Mi".to_string()),
             "{ch:?}"
+        );
+    }
+
+    #[test]
+    fn describes_pod_level_changes() {
+        let template = |spec: serde_json::Value| -> PodTemplateSpec {
+            serde_json::from_value(serde_json::json!({"spec": spec})).unwrap()
+        };
+        let old = pod_fields(Some(&template(serde_json::json!({
+            "containers": [{"name": "c", "image": "x:1"}],
+            "tolerations": [{"key": "a", "operator": "Exists"}]
+        }))));
+        let new = pod_fields(Some(&template(serde_json::json!({
+            "containers": [{"name": "c", "image": "x:2"}],
+            "nodeSelector": {"accelerator": "nvidia"}
+        }))));
+        assert_eq!(
+            pod_change(&old, &new),
+            [
+                "nodeSelector none -> accelerator=nvidia",
+                "tolerations changed"
+            ]
+        );
+        assert!(
+            pod_change(&new, &new).is_empty(),
+            "containers are not pod-level"
         );
     }
 

@@ -267,9 +267,9 @@ impl<'a> Rollout<'a> {
     /// Whether the newest release is itself a remedy on the record, made by a person: the
     /// same images with nothing changed but the template's metadata (a `rollout restart`), or
     /// with nothing changed but limits raised (more room, as a raised memory limit gives).
-    /// Neither can bring a failure, so neither is a suspect to roll back. (The collector's
-    /// change list names only container changes, so this is a guess the agent's own stamp
-    /// makes unnecessary for its revisions.)
+    /// Neither can bring a failure, so neither is a suspect to roll back. The collector's
+    /// change list names container and pod-level changes (node selector, tolerations,
+    /// volumes...), so an empty list means the template's spec did not change at all.
     pub fn newest_is_remedy(&self) -> bool {
         let (Some(newest), Some(previous)) = (self.newest(), self.previous()) else {
             return false;
