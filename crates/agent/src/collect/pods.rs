@@ -121,7 +121,7 @@ impl Collector {
                 tail_lines: Some(self.budget.log_lines),
                 ..Default::default()
             };
-            let Ok(text) = api.logs(&pname, &lp).await else {
+            let Ok(text) = api.logs(pname, &lp).await else {
                 continue;
             };
             let lines: Vec<String> = text.lines().map(redact).collect();
@@ -159,7 +159,7 @@ impl Collector {
     async fn usage(&self, b: &mut Bundle, ns: &str, p: &Pod, view: &PodView) {
         let pname = &view.name;
         let pres = &view.resource;
-        if let Some(usage) = self.pod_usage(ns, &pname).await {
+        if let Some(usage) = self.pod_usage(ns, pname).await {
             for (c, cpu_m, mem_b) in usage {
                 let spec = p
                     .spec
