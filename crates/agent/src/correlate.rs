@@ -149,13 +149,14 @@ impl Correlator {
         };
         // A not-ready pod of the workload whose container runs (not crash looping).
         let pod = self.caches.pods.state().into_iter().find(|p| {
+            // The cheap tests first: most pods are ready or in another namespace.
             p.metadata.namespace.as_deref() == Some(namespace.as_str())
-                && owner_of(p, &self.caches).as_ref() == Some(workload)
                 && !crate::collect::pod_ready(p)
                 && p.status
                     .iter()
                     .flat_map(|s| s.container_statuses.iter().flatten())
                     .all(|c| c.state.as_ref().is_some_and(|s| s.running.is_some()))
+                && owner_of(p, &self.caches).as_ref() == Some(workload)
         })?;
         let lp = LogParams {
             tail_lines: Some(30),
@@ -184,7 +185,7 @@ pub fn owner_of(pod: &Pod, caches: &Caches) -> Option<ResourceRef> {
         caches
             .replicasets
             .get(&ObjectRef::<ReplicaSet>::new(name).within(ns))
-            .map(|rs| (*rs).clone())
+            .and_then(|rs| topology::replica_set_owner(&rs))
     })
 }
 

@@ -65,17 +65,15 @@ pub fn replica_set_owner(rs: &ReplicaSet) -> Option<ResourceRef> {
         .map(|o| ResourceRef::deployment(namespace, &o.name))
 }
 
-/// The workload owning a pod, with `replica_set` finding a ReplicaSet by namespace and name
-/// (from a cache or the API).
+/// The workload owning a pod, with `replica_set_owner` finding the owner of a ReplicaSet by
+/// namespace and name (from a cache or the API; see [`replica_set_owner`]).
 pub fn pod_owner_with(
     pod: &Pod,
-    replica_set: impl FnOnce(&str, &str) -> Option<ReplicaSet>,
+    replica_set_owner: impl FnOnce(&str, &str) -> Option<ResourceRef>,
 ) -> Option<ResourceRef> {
     match pod_controller(pod)? {
         PodController::Workload(w) => Some(w),
-        PodController::ReplicaSet { namespace, name } => {
-            replica_set(&namespace, &name).and_then(|rs| replica_set_owner(&rs))
-        }
+        PodController::ReplicaSet { namespace, name } => replica_set_owner(&namespace, &name),
     }
 }
 
@@ -239,13 +237,15 @@ mod tests {
         rs.metadata.name = Some("weird-rs".into());
         rs.metadata.owner_references = Some(vec![owned_by("Deployment", "checkout", true)]);
         let owner = pod_owner_with(&pod, |ns, name| {
-            (ns == "shop" && name == "weird-rs").then(|| rs.clone())
+            (ns == "shop" && name == "weird-rs")
+                .then(|| replica_set_owner(&rs))
+                .flatten()
         });
         assert_eq!(owner, Some(ResourceRef::deployment("shop", "checkout")));
         // A ReplicaSet without a Deployment is no workload of ours.
         let mut bare = rs.clone();
         bare.metadata.owner_references = None;
-        assert_eq!(pod_owner_with(&pod, |_, _| Some(bare.clone())), None);
+        assert_eq!(pod_owner_with(&pod, |_, _| replica_set_owner(&bare)), None);
         // StatefulSet pods name their owner directly.
         pod.metadata.owner_references = Some(vec![owned_by("StatefulSet", "ledger", true)]);
         assert_eq!(

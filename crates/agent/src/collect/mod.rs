@@ -180,12 +180,19 @@ impl Collector {
     /// Pods that signalled into this incident from other workloads (callers of a failing
     /// dependency): their state and log tails show who misses the root resource.
     async fn callers(&self, b: &mut Bundle, resource: &ResourceRef, signals: &[Signal]) {
+        // Pods already described (the root's own) need no second look, nor an API call.
+        let described: BTreeSet<ResourceRef> = b
+            .items
+            .iter()
+            .filter(|(_, i)| matches!(i.resource, ResourceRef::Pod { .. }))
+            .map(|(_, i)| i.resource.clone())
+            .collect();
         let mut seen = BTreeSet::new();
         for s in signals {
             let Some(pod_ref @ ResourceRef::Pod { namespace, name }) = &s.resource else {
                 continue;
             };
-            if pod_ref == resource {
+            if pod_ref == resource || described.contains(pod_ref) {
                 continue;
             }
             let Ok(Some(pod)) = Api::<Pod>::namespaced(self.client.clone(), namespace)
