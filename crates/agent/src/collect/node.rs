@@ -53,27 +53,34 @@ impl Collector {
             .map(|l| l.items)
             .unwrap_or_default();
         let mut workloads = BTreeSet::new();
-        // The workloads behind its pods, through owner references (one ReplicaSet read per
-        // ReplicaSet, however many of its pods run here).
-        let mut replica_sets: BTreeMap<(String, String), Option<ResourceRef>> = BTreeMap::new();
+        // The workloads behind its pods, through owner references; the ReplicaSets' owners
+        // come from one list, not one read per ReplicaSet.
+        let replica_set_owners: BTreeMap<(String, String), ResourceRef> = if pods.iter().any(|p| {
+            matches!(
+                crate::topology::pod_controller(p),
+                Some(crate::topology::PodController::ReplicaSet { .. })
+            )
+        }) {
+            Api::<ReplicaSet>::all(self.client.clone())
+                .list(&ListParams::default())
+                .await
+                .map(|l| l.items)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|rs| {
+                    let key = (rs.metadata.namespace.clone()?, rs.metadata.name.clone()?);
+                    Some((key, crate::topology::replica_set_owner(rs)?))
+                })
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
         for p in &pods {
-            let owner = match crate::topology::pod_controller(p) {
-                Some(crate::topology::PodController::Workload(w)) => Some(w),
-                Some(crate::topology::PodController::ReplicaSet { namespace, name }) => {
-                    let key = (namespace.clone(), name.clone());
-                    if !replica_sets.contains_key(&key) {
-                        let rs = Api::<ReplicaSet>::namespaced(self.client.clone(), &namespace)
-                            .get_opt(&name)
-                            .await
-                            .ok()
-                            .flatten();
-                        let owner = rs.as_ref().and_then(crate::topology::replica_set_owner);
-                        replica_sets.insert(key.clone(), owner);
-                    }
-                    replica_sets[&key].clone()
-                }
-                None => None,
-            };
+            let owner = crate::topology::pod_owner_with(p, |ns, name| {
+                replica_set_owners
+                    .get(&(ns.to_string(), name.to_string()))
+                    .cloned()
+            });
             if let Some(owner) = owner {
                 workloads.insert(owner.locate_key());
             }
