@@ -3,6 +3,7 @@
 
 use k8s_openapi::api::apps::v1::{ControllerRevision, ReplicaSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::Api;
 use kube::api::ListParams;
 use nightshift_core::evidence::{ContainerSpecSummary, RevisionSummary};
@@ -22,6 +23,31 @@ type Revision = (
     std::collections::BTreeMap<String, serde_json::Value>,
 );
 
+/// Whether `uid` is among the owners of an object.
+fn owned_by(meta: &ObjectMeta, uid: &str) -> bool {
+    meta.owner_references.iter().flatten().any(|o| o.uid == uid)
+}
+
+/// A revision of `template`, numbered `number`, created at `created`; replicas and what changed
+/// are filled in by the caller and by [`Collector::push_history`].
+fn revision(number: i64, template: Option<&PodTemplateSpec>, created: Option<&Time>) -> Revision {
+    let cs = template_containers(template);
+    (
+        number,
+        RevisionSummary {
+            revision: number,
+            images: cs.iter().map(|c| c.image.clone()).collect(),
+            created_at: created.map(t),
+            replicas: 0,
+            ready: 0,
+            change: Vec::new(),
+            made_by: made_by(template),
+        },
+        cs,
+        pod_fields(template),
+    )
+}
+
 impl Collector {
     pub(super) async fn deployment_history(
         &self,
@@ -39,13 +65,7 @@ impl Collector {
         let mut revs: Vec<Revision> = list
             .items
             .iter()
-            .filter(|rs| {
-                rs.metadata
-                    .owner_references
-                    .iter()
-                    .flatten()
-                    .any(|o| o.uid == uid)
-            })
+            .filter(|rs| owned_by(&rs.metadata, uid))
             .map(|rs| {
                 let rev = rs
                     .metadata
@@ -55,22 +75,11 @@ impl Collector {
                     .and_then(|r| r.parse().ok())
                     .unwrap_or(0);
                 let template = rs.spec.as_ref().and_then(|s| s.template.as_ref());
-                let cs = template_containers(template);
                 let st = rs.status.clone().unwrap_or_default();
-                (
-                    rev,
-                    RevisionSummary {
-                        revision: rev,
-                        images: cs.iter().map(|c| c.image.clone()).collect(),
-                        created_at: rs.metadata.creation_timestamp.as_ref().map(t),
-                        replicas: st.replicas,
-                        ready: st.ready_replicas.unwrap_or(0),
-                        change: Vec::new(),
-                        made_by: made_by(template),
-                    },
-                    cs,
-                    pod_fields(template),
-                )
+                let mut r = revision(rev, template, rs.metadata.creation_timestamp.as_ref());
+                r.1.replicas = st.replicas;
+                r.1.ready = st.ready_replicas.unwrap_or(0);
+                r
             })
             .collect();
         self.push_history(b, resource, &mut revs);
@@ -92,13 +101,7 @@ impl Collector {
         let mut revs: Vec<Revision> = list
             .items
             .iter()
-            .filter(|r| {
-                r.metadata
-                    .owner_references
-                    .iter()
-                    .flatten()
-                    .any(|o| o.uid == uid)
-            })
+            .filter(|r| owned_by(&r.metadata, uid))
             .map(|r| {
                 let template: Option<PodTemplateSpec> = r
                     .data
@@ -106,20 +109,10 @@ impl Collector {
                     .and_then(|d| serde_json::to_value(d).ok())
                     .and_then(|v| v.pointer("/spec/template").cloned())
                     .and_then(|v| serde_json::from_value(v).ok());
-                let cs = template_containers(template.as_ref());
-                (
+                revision(
                     r.revision,
-                    RevisionSummary {
-                        revision: r.revision,
-                        images: cs.iter().map(|c| c.image.clone()).collect(),
-                        created_at: r.metadata.creation_timestamp.as_ref().map(t),
-                        replicas: 0,
-                        ready: 0,
-                        change: Vec::new(),
-                        made_by: made_by(template.as_ref()),
-                    },
-                    cs,
-                    pod_fields(template.as_ref()),
+                    template.as_ref(),
+                    r.metadata.creation_timestamp.as_ref(),
                 )
             })
             .collect();

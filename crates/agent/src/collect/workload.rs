@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
 use kube::api::ListParams;
 use nightshift_core::{EvidenceData, EvidenceKind, ResourceRef};
@@ -32,49 +33,58 @@ impl Collector {
                 .iter()
                 .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
         };
-        let lp = ListParams::default();
-        // Pod-template labels of every workload in the namespace, in the order kinds are tried.
-        let mut templates: Vec<Template> = Vec::new();
-        if let Ok(l) = Api::<Deployment>::namespaced(self.client.clone(), ns)
-            .list(&lp)
+        // Kinds in the order they are tried; the first workload whose pod template the
+        // Service selects.
+        let found = self
+            .templates::<Deployment>(ns, "Deployment", |d| {
+                (d.metadata, d.spec.map(|s| s.template))
+            })
             .await
-        {
-            templates.extend(l.items.into_iter().map(|d| {
-                let labels = d
-                    .spec
-                    .and_then(|s| s.template.metadata)
-                    .and_then(|m| m.labels);
-                ("Deployment", d.metadata.name.unwrap_or_default(), labels)
-            }));
-        }
-        if let Ok(l) = Api::<StatefulSet>::namespaced(self.client.clone(), ns)
-            .list(&lp)
-            .await
-        {
-            templates.extend(l.items.into_iter().map(|d| {
-                let labels = d
-                    .spec
-                    .and_then(|s| s.template.metadata)
-                    .and_then(|m| m.labels);
-                ("StatefulSet", d.metadata.name.unwrap_or_default(), labels)
-            }));
-        }
-        if let Ok(l) = Api::<DaemonSet>::namespaced(self.client.clone(), ns)
-            .list(&lp)
-            .await
-        {
-            templates.extend(l.items.into_iter().map(|d| {
-                let labels = d
-                    .spec
-                    .and_then(|s| s.template.metadata)
-                    .and_then(|m| m.labels);
-                ("DaemonSet", d.metadata.name.unwrap_or_default(), labels)
-            }));
-        }
-        templates
             .into_iter()
-            .find(|(_, _, labels)| matches(labels.as_ref()))
-            .map(|(kind, name, _)| (kind.to_string(), name))
+            .chain(
+                self.templates::<StatefulSet>(ns, "StatefulSet", |d| {
+                    (d.metadata, d.spec.map(|s| s.template))
+                })
+                .await,
+            )
+            .chain(
+                self.templates::<DaemonSet>(ns, "DaemonSet", |d| {
+                    (d.metadata, d.spec.map(|s| s.template))
+                })
+                .await,
+            )
+            .find(|(_, _, labels)| matches(labels.as_ref()));
+        found.map(|(kind, name, _)| (kind.to_string(), name))
+    }
+
+    /// The name and pod-template labels of every workload of one kind in `ns`.
+    async fn templates<K>(
+        &self,
+        ns: &str,
+        kind: &'static str,
+        parts: fn(K) -> (ObjectMeta, Option<PodTemplateSpec>),
+    ) -> Vec<Template>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + std::fmt::Debug
+            + serde::de::DeserializeOwned,
+        K::DynamicType: Default,
+    {
+        let Ok(list) = Api::<K>::namespaced(self.client.clone(), ns)
+            .list(&ListParams::default())
+            .await
+        else {
+            return Vec::new();
+        };
+        list.items
+            .into_iter()
+            .map(|w| {
+                let (meta, template) = parts(w);
+                let labels = template.and_then(|t| t.metadata).and_then(|m| m.labels);
+                (kind, meta.name.unwrap_or_default(), labels)
+            })
+            .collect()
     }
 
     pub(super) async fn workload(
