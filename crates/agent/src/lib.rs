@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod act;
+pub mod auth;
 pub mod clock;
 pub mod collect;
 pub mod correlate;

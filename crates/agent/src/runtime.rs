@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use kube::Client;
@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::clock::Clock;
 use crate::engine::{Engine, EngineConfig, Parts};
-use crate::http::{ApiState, Auth, router};
+use crate::http::{ApiState, Auth, HttpLimits, router};
 use crate::notify::Notifier;
 use crate::perceive::watchers::{Grace, run_detectors, start_caches};
 use crate::verify::{ClusterClock, Verifier};
@@ -44,6 +44,11 @@ pub enum StartError {
     /// The engine.
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
+    /// An API beyond loopback with no authentication that the configuration did not ask for.
+    #[error(
+        "refusing to serve the API on {0} without authentication: configure tokens (`tokens:` or `token_env:`), or say `auth: none` to serve it open on purpose"
+    )]
+    OpenApi(SocketAddr),
 }
 
 /// Options of [`start`].
@@ -52,6 +57,8 @@ pub struct StartOptions {
     pub listen: SocketAddr,
     /// API credentials.
     pub auth: Auth,
+    /// HTTP sizes, timeouts and rates.
+    pub limits: HttpLimits,
     /// Notifications.
     pub notifier: Option<Notifier>,
     /// Engine settings.
@@ -110,6 +117,18 @@ pub async fn start<A: Analyzer + 'static>(
     store: Store,
     opts: StartOptions,
 ) -> Result<RunningAgent<A>, StartError> {
+    let mut warnings = vec![];
+    if !opts.auth.required() && !opts.listen.ip().is_loopback() {
+        if !opts.auth.explicitly_open() {
+            return Err(StartError::OpenApi(opts.listen));
+        }
+        let w = format!(
+            "the API on {} serves every caller without authentication (auth: none), approvals included",
+            opts.listen
+        );
+        tracing::warn!("{w}");
+        warnings.push(w);
+    }
     let client = Client::try_from(config.clone()).map_err(|e| StartError::Kube(e.to_string()))?;
     // Evictions go through a client that does not retry 429s for minutes by itself.
     let actuator =
@@ -149,18 +168,16 @@ pub async fn start<A: Analyzer + 'static>(
         addr: opts.listen,
         source,
     })?;
-    let state = Arc::new(ApiState {
-        engine: engine.clone(),
-        auth: opts.auth,
-        ready: AtomicBool::new(false),
-        extra_metrics: std::sync::OnceLock::new(),
-    });
+    let mut api = ApiState::new(engine.clone(), opts.auth, opts.limits.clone());
+    api.warnings = warnings;
+    let state = Arc::new(api);
     let app = router(state.clone());
-    tasks.push(tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "the HTTP API stopped");
-        }
-    }));
+    tasks.push(tokio::spawn(crate::http::serve(
+        listener,
+        app,
+        opts.limits,
+        state.server.clone(),
+    )));
     let resumed = engine.resume().await?;
     if resumed > 0 {
         tracing::info!(resumed, "resumed in-flight incidents");

@@ -11,6 +11,8 @@ use nightshift_agent::prometheus::PrometheusConfig;
 use nightshift_core::units::parse_duration;
 use serde::Deserialize;
 
+use crate::access::{AccessKeys, AuthMode, HttpSettings, TokenSettings};
+
 /// A configuration file that cannot be used: the file, and what is wrong with it.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {message}")]
@@ -33,12 +35,19 @@ pub struct AgentConfig {
     pub policy: Option<PathBuf>,
     /// Kubeconfig file; without one: `KUBECONFIG`, `~/.kube/config`, or in-cluster config.
     pub kubeconfig: Option<PathBuf>,
-    /// Environment variable holding the bearer token the API requires (unset: no auth).
+    /// `none` serves the API without authentication even beyond loopback (see
+    /// [`crate::access`]).
+    pub auth: Option<AuthMode>,
+    /// Named API tokens with roles.
+    pub tokens: Vec<TokenSettings>,
+    /// Environment variable holding one admin bearer token, named `api`.
     pub token_env: Option<String>,
     /// Basic auth user for the Alertmanager receiver.
     pub basic_user: Option<String>,
     /// Environment variable holding the basic auth password.
     pub basic_password_env: Option<String>,
+    /// Limits of the API server.
+    pub http: HttpSettings,
     /// Generic outgoing webhook for notifications.
     pub notify_webhook: Option<String>,
     /// Run the agent's own Kubernetes detectors.
@@ -60,6 +69,18 @@ pub struct AgentConfig {
     pub llm: Option<nightshift_llm::LlmConfig>,
     /// A Prometheus to add PromQL ranges of the incident's workload to the evidence.
     pub prometheus: Option<PrometheusSettings>,
+    /// Secrets of the operator's own to mask, beyond the built-in shapes (docs/redaction.md).
+    pub redact: RedactSettings,
+}
+
+/// The `redact` section of the configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedactSettings {
+    /// Regular expressions (Rust `regex` syntax); with capture groups only what the groups
+    /// match is masked, without, the whole match.
+    #[serde(default)]
+    pub patterns: Vec<String>,
 }
 
 /// The `prometheus` section of the configuration file.
@@ -111,9 +132,12 @@ impl Default for AgentConfig {
             store: "sqlite://nightshift.db".into(),
             policy: None,
             kubeconfig: None,
+            auth: None,
+            tokens: vec![],
             token_env: None,
             basic_user: None,
             basic_password_env: None,
+            http: HttpSettings::default(),
             notify_webhook: None,
             watchers: true,
             watch_interval: "15s".into(),
@@ -124,6 +148,7 @@ impl Default for AgentConfig {
             poll: "5s".into(),
             llm: None,
             prometheus: None,
+            redact: RedactSettings::default(),
         }
     }
 }
@@ -153,12 +178,17 @@ impl AgentConfig {
                 ("prometheus.timeout", &p.timeout),
             ]);
         }
+        durations.extend(cfg.http.durations());
         for (key, v) in durations {
             parse_duration(v).map_err(|e| ConfigError {
                 path: path.display().to_string(),
                 message: format!("{key}: {e}"),
             })?;
         }
+        cfg.access().check().map_err(|message| ConfigError {
+            path: path.display().to_string(),
+            message,
+        })?;
         if let Some(llm) = &cfg.llm {
             llm.validate(&path.display().to_string())
                 .map_err(|e| ConfigError {
@@ -166,6 +196,10 @@ impl AgentConfig {
                     message: format!("llm.{}: {}", e.key, e.message),
                 })?;
         }
+        nightshift_core::redact::check_patterns(&cfg.redact.patterns).map_err(|e| ConfigError {
+            path: path.display().to_string(),
+            message: format!("redact.patterns[{}]: {e}", e.index),
+        })?;
         Ok(cfg)
     }
 
@@ -189,24 +223,21 @@ impl AgentConfig {
         parse_duration(&self.watch_interval).unwrap_or(Duration::from_secs(15))
     }
 
-    /// The credentials the API requires, read from the environment.
-    pub fn auth(&self) -> Auth {
-        Auth {
-            bearer_token: self
-                .token_env
-                .as_ref()
-                .and_then(|v| std::env::var(v).ok())
-                .filter(|t| !t.is_empty()),
-            basic: match (
-                &self.basic_user,
-                self.basic_password_env
-                    .as_ref()
-                    .and_then(|v| std::env::var(v).ok()),
-            ) {
-                (Some(u), Some(p)) => Some((u.clone(), p)),
-                _ => None,
-            },
+    /// The credential keys.
+    pub fn access(&self) -> AccessKeys<'_> {
+        AccessKeys {
+            auth: self.auth,
+            tokens: &self.tokens,
+            token_env: self.token_env.as_deref(),
+            basic_user: self.basic_user.as_deref(),
+            basic_password_env: self.basic_password_env.as_deref(),
         }
+    }
+
+    /// The credentials the API requires, read from the environment; a variable named but
+    /// unset or empty is an error naming the key and the variable.
+    pub fn auth(&self) -> Result<Auth, String> {
+        self.access().resolve(|v| std::env::var(v).ok())
     }
 }
 
@@ -281,5 +312,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("nightshift.yaml") && e.contains("modle"), "{e}");
+    }
+
+    #[test]
+    fn reads_the_redact_section_and_names_a_bad_pattern() {
+        let c = load("redact:\n  patterns: [\"(?i)x-internal-key: \\\\S+\"]\n").unwrap();
+        assert_eq!(c.redact.patterns, vec![r"(?i)x-internal-key: \S+".to_string()]);
+        assert!(AgentConfig::default().redact.patterns.is_empty());
+        let e = load("redact:\n  patterns: [\"ok\", \"key=(\\\\S+\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("nightshift.yaml") && e.contains("redact.patterns[1]") && e.contains(r"key=(\\S+"),
+            "{e}"
+        );
+        let e = load("redact:\n  pattern: [x]\n").unwrap_err().to_string();
+        assert!(e.contains("pattern"), "{e}");
     }
 }

@@ -38,8 +38,10 @@ pub struct LabOptions {
     pub watchers: bool,
     /// Engine settings.
     pub engine: EngineConfig,
-    /// Credentials the agent's API requires (none by default).
+    /// Credentials the agent's API requires (none by default: the lab is on loopback).
     pub auth: Auth,
+    /// HTTP limits of the agent's API.
+    pub limits: nightshift_agent::http::HttpLimits,
     /// Whether the simulated monitoring posts its alerts to the agent.
     pub monitoring: bool,
     /// A URL the agent posts its notifications to.
@@ -60,7 +62,8 @@ impl LabOptions {
                 stabilization: Duration::from_secs(90),
                 ..EngineConfig::default()
             },
-            auth: Auth::default(),
+            auth: Auth::open(false),
+            limits: Default::default(),
             monitoring: true,
             notify_webhook: None,
         }
@@ -133,6 +136,7 @@ impl<A: Analyzer + 'static> Lab<A> {
             StartOptions {
                 listen: format!("127.0.0.1:{agent_port}").parse()?,
                 auth: opts.auth,
+                limits: opts.limits,
                 notifier: opts.notify_webhook.map(Notifier::new),
                 engine: opts.engine,
                 watchers: opts.watchers,

@@ -3,6 +3,7 @@
 
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod config;
 pub mod eval;
 pub mod lab;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use nightshift::lab::{Lab, LabOptions};
-use nightshift_agent::http::Auth;
+use nightshift_agent::http::{Auth, Credential, Role};
 use nightshift_core::{ResourceRef, State};
 use nightshift_store::IncidentFilter;
 use serde_json::{Value, json};
@@ -37,10 +37,7 @@ async fn bad_input_and_credentials() {
     let dir = tempfile::tempdir().unwrap();
     let lab = lab(
         "noop-quiet-shop",
-        Auth {
-            bearer_token: Some("s3cret".into()),
-            basic: None,
-        },
+        Auth::with(vec![Credential::bearer("ops", Role::Admin, "s3cret")]),
         &dir,
     )
     .await;
@@ -167,7 +164,7 @@ async fn bad_input_and_credentials() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alert_storm_from_one_dead_node_is_one_incident() {
     let dir = tempfile::tempdir().unwrap();
-    let lab = lab("node-failure-node-b-kubelet-down", Auth::default(), &dir).await;
+    let lab = lab("node-failure-node-b-kubelet-down", Auth::open(false), &dir).await;
     let store = lab.agent.engine.store().clone();
     // Wait for the node controller to mark node-b NotReady (fault at 3m, 40s grace).
     let deadline = Instant::now() + Duration::from_secs(120);

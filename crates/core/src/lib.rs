@@ -18,6 +18,7 @@ pub mod redact;
 pub mod resource;
 pub mod rules;
 pub mod signal;
+pub mod text;
 pub mod units;
 
 pub use action::Action;

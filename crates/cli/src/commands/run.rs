@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use nightshift::config::AgentConfig;
 use nightshift_agent::clock::SystemClock;
-use nightshift_agent::http::MetricsHook;
+use nightshift_agent::http::{Auth, MetricsHook};
 use nightshift_agent::notify::Notifier;
 use nightshift_agent::runtime::{StartOptions, kube_config, start};
 use nightshift_agent::verify::ClusterClock;
@@ -24,6 +24,26 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
+    // Credentials are read before anything starts: a variable that is named but unset stops
+    // here, with its name, rather than leaving the API open.
+    let auth = match config.auth() {
+        Ok(auth) => auth,
+        Err(e) => {
+            let file = args
+                .config
+                .as_deref()
+                .map_or("configuration".into(), |p| p.display().to_string());
+            eprintln!("error: {file}: {e}");
+            return Ok(ExitCode::from(super::EXIT_BAD_INPUT));
+        }
+    };
+    if !auth.required() && !config.listen.ip().is_loopback() && !auth.explicitly_open() {
+        eprintln!(
+            "error: {}",
+            nightshift_agent::runtime::StartError::OpenApi(config.listen)
+        );
+        return Ok(ExitCode::from(super::EXIT_BAD_INPUT));
+    }
     super::runtime()?.block_on(async move {
         let kube = kube_config(config.kubeconfig.as_deref()).await?;
         match config.llm.clone() {
@@ -37,9 +57,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     .with_investigator(Arc::new(investigator));
                 let metrics = analyzer.metrics().clone();
                 let hook: MetricsHook = Arc::new(move |reg| metrics.register(reg));
-                serve(&config, kube, analyzer, policy, Some(hook)).await
+                serve(&config, auth, kube, analyzer, policy, Some(hook)).await
             }
-            None => serve(&config, kube, RuleAnalyzer::new(), policy, None).await,
+            None => serve(&config, auth, kube, RuleAnalyzer::new(), policy, None).await,
         }
     })
 }
@@ -55,6 +75,8 @@ pub(super) fn load(path: Option<&Path>) -> Result<(AgentConfig, Policy), ExitCod
         Some(p) => AgentConfig::load(p).map_err(|e| bad(&e))?,
         None => AgentConfig::default(),
     };
+    // Installed process-wide before anything reads a log line or builds a prompt.
+    nightshift_core::redact::add_patterns(&config.redact.patterns).map_err(|e| bad(&e))?;
     let policy = match &config.policy {
         Some(p) => Policy::load(p).map_err(|e| bad(&e))?,
         None => Policy::default(),
@@ -65,6 +87,7 @@ pub(super) fn load(path: Option<&Path>) -> Result<(AgentConfig, Policy), ExitCod
 /// Starts the agent with `analyzer` and serves until interrupted.
 async fn serve<A: Analyzer + 'static>(
     config: &AgentConfig,
+    auth: Auth,
     kube: kube::Config,
     analyzer: A,
     policy: Policy,
@@ -80,7 +103,8 @@ async fn serve<A: Analyzer + 'static>(
         store,
         StartOptions {
             listen: config.listen,
-            auth: config.auth(),
+            auth,
+            limits: config.http.limits(),
             notifier: config.notify_webhook.clone().map(Notifier::new),
             engine: config.engine(),
             watchers: config.watchers,

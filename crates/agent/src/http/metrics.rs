@@ -1,0 +1,116 @@
+//! The agent's own metrics in the OpenMetrics text format (`GET /metrics`).
+
+use std::sync::Arc;
+
+use axum::extract::State as AxState;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use nightshift_core::Analyzer;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use super::{ApiError, ApiState};
+
+pub(super) async fn metrics<A: Analyzer + 'static>(
+    AxState(st): AxState<Arc<ApiState<A>>>,
+) -> Result<Response, ApiError> {
+    let stats = st
+        .engine
+        .store()
+        .stats()
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let mut reg = Registry::default();
+    let by_state = Family::<Vec<(String, String)>, Gauge>::default();
+    reg.register(
+        "nightshift_incidents",
+        "Incidents by state",
+        by_state.clone(),
+    );
+    for (s, n) in &stats.incidents_by_state {
+        let state = serde_json::to_value(s)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        by_state
+            .get_or_create(&vec![("state".into(), state)])
+            .set(*n as i64);
+    }
+    let actions = Family::<Vec<(String, String)>, Counter>::default();
+    reg.register(
+        "nightshift_actions",
+        "Actions by type and outcome",
+        actions.clone(),
+    );
+    for a in &stats.actions {
+        let status = serde_json::to_value(a.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        actions
+            .get_or_create(&vec![
+                ("action".into(), a.action.to_string()),
+                ("outcome".into(), status),
+            ])
+            .inc_by(a.count);
+    }
+    let signals = Counter::<u64>::default();
+    signals.inc_by(stats.signals);
+    reg.register("nightshift_signals", "Signals received", signals);
+    let pending = Gauge::<i64>::default();
+    pending.set(stats.pending_approvals as i64);
+    reg.register(
+        "nightshift_pending_approvals",
+        "Plans waiting for a human",
+        pending,
+    );
+    let buckets = [
+        1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 3600.0,
+    ];
+    let ttd = Histogram::new(buckets);
+    let ttm = Histogram::new(buckets);
+    let ratio = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+    if let Ok(c) = st.engine.counters.lock() {
+        c.detect_seconds.iter().for_each(|v| ttd.observe(*v));
+        c.mitigate_seconds.iter().for_each(|v| ttm.observe(*v));
+        let total = c.auto_resolved + c.human;
+        ratio.set(if total == 0 {
+            0.0
+        } else {
+            c.auto_resolved as f64 / total as f64
+        });
+    }
+    reg.register(
+        "nightshift_time_to_detect_seconds",
+        "From the first signal to the incident opened",
+        ttd,
+    );
+    reg.register(
+        "nightshift_time_to_mitigate_seconds",
+        "From the incident opened to recovery verified",
+        ttm,
+    );
+    reg.register(
+        "nightshift_auto_resolution_ratio",
+        "Incidents resolved without a human, of those finished",
+        ratio,
+    );
+    if let Some(hook) = st.extra_metrics.get() {
+        hook(&mut reg);
+    }
+    let mut text = String::new();
+    encode(&mut text, &reg)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
