@@ -317,13 +317,18 @@ mod tests {
     #[test]
     fn reads_the_redact_section_and_names_a_bad_pattern() {
         let c = load("redact:\n  patterns: [\"(?i)x-internal-key: \\\\S+\"]\n").unwrap();
-        assert_eq!(c.redact.patterns, vec![r"(?i)x-internal-key: \S+".to_string()]);
+        assert_eq!(
+            c.redact.patterns,
+            vec![r"(?i)x-internal-key: \S+".to_string()]
+        );
         assert!(AgentConfig::default().redact.patterns.is_empty());
         let e = load("redact:\n  patterns: [\"ok\", \"key=(\\\\S+\"]\n")
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("nightshift.yaml") && e.contains("redact.patterns[1]") && e.contains(r"key=(\\S+"),
+            e.contains("nightshift.yaml")
+                && e.contains("redact.patterns[1]")
+                && e.contains(r"key=(\\S+"),
             "{e}"
         );
         let e = load("redact:\n  pattern: [x]\n").unwrap_err().to_string();

@@ -1,14 +1,31 @@
 //! The Alertmanager webhook (payload version 4): parsing with errors that name the field, and
 //! the mapping of alert labels to the resource they are about.
+//!
+//! Label and annotation values are redacted here, before a signal reaches the store: an alert's
+//! description can quote a probe's command line or a log line with its credentials.
+//!
+//! Times: `startsAt` is believed only within [`MAX_ALERT_AGE`] before the alert's receipt and
+//! [`MAX_CLOCK_SKEW`] after it; outside that (Go's zero time, a clock set to 1970, a sender
+//! in the future) the start is unknown and the receipt time stands in, so that time to detect
+//! is not skewed by years. `endsAt` at Go's zero time (`0001-01-01T00:00:00Z`) means unset.
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use nightshift_core::{ResourceRef, Signal, SignalSource, SignalStatus};
 use serde::Deserialize;
 
+use crate::redact::redact_values;
+
 /// The largest body accepted, in bytes (a 5,000-alert group is about 5 MB).
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// How long before its receipt an alert may say it started: more than a year is a clock or a
+/// sender gone wrong, not an alert that waited that long to be sent.
+pub const MAX_ALERT_AGE: TimeDelta = TimeDelta::days(366);
+
+/// How far after its receipt an alert may say it started (the sender's clock ahead of ours).
+pub const MAX_CLOCK_SKEW: TimeDelta = TimeDelta::minutes(5);
 
 /// Why a webhook body was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -55,8 +72,22 @@ struct Alert {
     fingerprint: Option<String>,
 }
 
-/// Parses a webhook body into signals, one per alert.
+/// Parses a webhook body into signals, one per alert, without knowing the agent's clock: a
+/// `startsAt` before 1970 is unknown and the wall clock's now stands in. Only that bound holds
+/// here because the agent's clock may be far from the wall clock (the simulated cluster runs
+/// at its own time, many times faster); [`parse_at`] checks the full window.
 pub fn parse(body: &[u8]) -> Result<Vec<Signal>, WebhookError> {
+    parse_body(body, None)
+}
+
+/// Parses a webhook body received at `received` (the agent's clock): a `startsAt` more than
+/// [`MAX_ALERT_AGE`] before it or [`MAX_CLOCK_SKEW`] after it is unknown, and `received`
+/// stands in.
+pub fn parse_at(body: &[u8], received: DateTime<Utc>) -> Result<Vec<Signal>, WebhookError> {
+    parse_body(body, Some(received))
+}
+
+fn parse_body(body: &[u8], received: Option<DateTime<Utc>>) -> Result<Vec<Signal>, WebhookError> {
     if body.len() > MAX_BODY_BYTES {
         return Err(WebhookError::Malformed(format!(
             "body of {} bytes is larger than the {MAX_BODY_BYTES}-byte limit",
@@ -73,8 +104,26 @@ pub fn parse(body: &[u8]) -> Result<Vec<Signal>, WebhookError> {
         .alerts
         .into_iter()
         .enumerate()
-        .map(|(index, a)| to_signal(index, a))
+        .map(|(index, a)| to_signal(index, a, received))
         .collect()
+}
+
+/// Why a parsed `startsAt` cannot be believed, if it cannot.
+fn implausible_start(
+    starts_at: DateTime<Utc>,
+    received: Option<DateTime<Utc>>,
+) -> Option<&'static str> {
+    if starts_at < DateTime::UNIX_EPOCH {
+        return Some("before 1970");
+    }
+    let received = received?;
+    if starts_at < received - MAX_ALERT_AGE {
+        Some("more than 366 days before its receipt")
+    } else if starts_at > received + MAX_CLOCK_SKEW {
+        Some("more than 5 minutes after its receipt")
+    } else {
+        None
+    }
 }
 
 fn time(index: usize, field: &str, s: &str) -> Result<DateTime<Utc>, WebhookError> {
@@ -86,7 +135,11 @@ fn time(index: usize, field: &str, s: &str) -> Result<DateTime<Utc>, WebhookErro
         })
 }
 
-fn to_signal(index: usize, a: Alert) -> Result<Signal, WebhookError> {
+fn to_signal(
+    index: usize,
+    a: Alert,
+    received: Option<DateTime<Utc>>,
+) -> Result<Signal, WebhookError> {
     let status = match a.status.as_str() {
         "firing" => SignalStatus::Firing,
         "resolved" => SignalStatus::Resolved,
@@ -105,24 +158,38 @@ fn to_signal(index: usize, a: Alert) -> Result<Signal, WebhookError> {
             index,
             problem: "labels.alertname is missing".into(),
         })?;
-    let starts_at = time(index, "startsAt", &a.starts_at)?;
+    let mut starts_at = time(index, "startsAt", &a.starts_at)?;
+    if let Some(why) = implausible_start(starts_at, received) {
+        // The raw value has no place of its own in a signal; the log keeps it.
+        tracing::warn!(
+            alert = %name,
+            starts_at = %a.starts_at,
+            "alert startsAt is {why}; taking its receipt time as its start"
+        );
+        starts_at = received.unwrap_or_else(Utc::now);
+    }
     // Alertmanager writes the zero time for alerts that have not ended.
     let ends_at = match a.ends_at.as_deref() {
         None | Some("") | Some("0001-01-01T00:00:00Z") => None,
-        Some(s) => Some(time(index, "endsAt", s)?),
+        Some(s) => Some(time(index, "endsAt", s)?).filter(|t| *t >= DateTime::UNIX_EPOCH),
     };
+    // The fingerprint and the resource come from the labels as sent: the fingerprint must be
+    // Prometheus' own (it is a hash, nothing of a value shows), and the resource names the
+    // cluster's objects, whose names cannot hold a credential.
     let fingerprint = a
         .fingerprint
         .filter(|f| !f.is_empty())
         .unwrap_or_else(|| label_fingerprint(&a.labels));
     let resource = resource_of(&a.labels);
+    let labels = redact_values(a.labels);
+    let name = labels.get("alertname").cloned().unwrap_or(name);
     Ok(Signal {
         fingerprint,
         source: SignalSource::Alertmanager,
         status,
         name,
-        labels: a.labels,
-        annotations: a.annotations,
+        labels,
+        annotations: redact_values(a.annotations),
         starts_at,
         ends_at,
         resource,
@@ -226,6 +293,87 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("startsAt")
+        );
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn starting(starts_at: &str) -> String {
+        CAPTURED.replace("2026-01-01T00:03:30Z", starts_at)
+    }
+
+    #[test]
+    fn an_implausible_start_is_unknown_and_the_receipt_time_stands_in() {
+        let received = at("2026-01-01T00:04:00Z");
+        let start = |s: &str| parse_at(starting(s).as_bytes(), received).unwrap()[0].starts_at;
+        // Go's zero time, a clock at the epoch's eve, more than a year old, in the future.
+        assert_eq!(start("0001-01-01T00:00:00Z"), received);
+        assert_eq!(start("1969-12-31T23:59:59Z"), received);
+        assert_eq!(start("2024-12-30T00:00:00Z"), received);
+        assert_eq!(start("2026-01-01T01:00:00Z"), received);
+        // Within the window: kept as sent, including a sender a little ahead of us.
+        assert_eq!(start("2025-01-10T00:00:00Z"), at("2025-01-10T00:00:00Z"));
+        assert_eq!(start("2026-01-01T00:03:30Z"), at("2026-01-01T00:03:30Z"));
+        assert_eq!(start("2026-01-01T00:08:00Z"), at("2026-01-01T00:08:00Z"));
+        // Without the agent's clock only what no clock could mean is refused.
+        let before = Utc::now();
+        let s = parse(starting("0001-01-01T00:00:00Z").as_bytes()).unwrap();
+        assert!(s[0].starts_at >= before && s[0].starts_at <= Utc::now());
+        let s = parse(starting("2020-06-01T00:00:00Z").as_bytes()).unwrap();
+        assert_eq!(s[0].starts_at, at("2020-06-01T00:00:00Z"));
+    }
+
+    #[test]
+    fn the_zero_end_time_means_unset() {
+        let resolved = CAPTURED
+            .replace(
+                "\"status\":\"firing\",\"labels\"",
+                "\"status\":\"resolved\",\"labels\"",
+            )
+            .replace("0001-01-01T00:00:00Z", "2026-01-01T00:09:00Z");
+        let s = parse(resolved.as_bytes()).unwrap();
+        assert_eq!(s[0].ends_at, Some(at("2026-01-01T00:09:00Z")));
+        let zero = CAPTURED.replace("0001-01-01T00:00:00Z", "0001-01-01T00:00:00.000Z");
+        assert_eq!(parse(zero.as_bytes()).unwrap()[0].ends_at, None);
+        assert_eq!(parse(CAPTURED.as_bytes()).unwrap()[0].ends_at, None);
+    }
+
+    #[test]
+    fn label_and_annotation_values_are_redacted() {
+        let body = CAPTURED
+            .replace(
+                "\"severity\":\"warning\"",
+                "\"severity\":\"warning\",\"dsn\":\"postgres://app:hunter2@db.shop:5432/orders\"",
+            )
+            .replace(
+                "\"summary\":\"Pod shop/checkout-7d4b9c-x2x9z is crash looping\"",
+                "\"summary\":\"Pod shop/checkout-7d4b9c-x2x9z is crash looping\",\"description\":\"probe: curl -H 'Authorization: Bearer 7d9f8a6b5c4e3d2f1a0b' -d password=Pa55w0rd! https://pay.shop/health\"",
+            );
+        let s = parse(body.as_bytes()).unwrap();
+        let text = format!("{:?} {:?}", s[0].labels, s[0].annotations);
+        for secret in ["hunter2", "7d9f8a6b5c4e3d2f1a0b", "Pa55w0rd!"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert_eq!(
+            s[0].labels["dsn"],
+            "postgres://app:[REDACTED]@db.shop:5432/orders"
+        );
+        assert!(s[0].annotations["description"].contains("Authorization: Bearer [REDACTED]"));
+        assert!(s[0].annotations["description"].contains("https://pay.shop/health"));
+        assert_eq!(
+            s[0].annotations["summary"],
+            "Pod shop/checkout-7d4b9c-x2x9z is crash looping"
+        );
+        // The fingerprint is Alertmanager's, the resource the cluster's pod.
+        assert_eq!(s[0].fingerprint, "76b840bdb279fe2a");
+        assert_eq!(
+            s[0].resource,
+            Some(ResourceRef::Pod {
+                namespace: "shop".into(),
+                name: "checkout-7d4b9c-x2x9z".into()
+            })
         );
     }
 

@@ -16,6 +16,7 @@ use nightshift_core::{ResourceRef, Signal, SignalSource, SignalStatus};
 use tokio::sync::mpsc;
 
 use crate::clock::Clock;
+use crate::redact::{redact, redact_values};
 
 /// How long a condition must hold before it is worth an incident.
 #[derive(Debug, Clone)]
@@ -85,19 +86,23 @@ impl Detection {
             ResourceRef::External { host_port } => {
                 labels.insert("host".into(), host_port.clone());
             }
+            // The watchers detect on real objects; a storm is the engine's grouping.
+            ResourceRef::Storm { .. } => {}
         }
         let fingerprint = format!(
             "watch:{}",
             crate::perceive::alertmanager::label_fingerprint(&labels)
         );
+        // Summaries quote container and condition messages, which can carry what a failing
+        // process printed; everything is redacted before the signal reaches the store.
         let mut annotations = BTreeMap::new();
-        annotations.insert("summary".into(), self.summary.clone());
+        annotations.insert("summary".into(), redact(&self.summary));
         Signal {
             fingerprint,
             source: SignalSource::Watcher,
             status,
             name: self.reason.to_string(),
-            labels,
+            labels: redact_values(labels),
             annotations,
             starts_at: self.since,
             ends_at: (status == SignalStatus::Resolved).then_some(now),
