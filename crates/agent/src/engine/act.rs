@@ -35,7 +35,8 @@ impl<A: Analyzer + 'static> Engine<A> {
         let answer = ApprovalAnswer {
             approve,
             by: by.to_string(),
-            reason,
+            // A person's reason is free text: a pasted command can carry a credential.
+            reason: reason.map(|r| crate::redact::redact(&r)),
             at: self.clock.now(),
         };
         let s = self.store.decide_approval(id, &answer).await?;
