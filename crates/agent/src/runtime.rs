@@ -178,17 +178,25 @@ pub async fn start<A: Analyzer + 'static>(
         opts.limits,
         state.server.clone(),
     )));
+    tasks.extend(engine.start_workers());
     let resumed = engine.resume().await?;
     if resumed > 0 {
         tracing::info!(resumed, "resumed in-flight incidents");
     }
     if opts.watchers {
         let (tx, mut rx) = mpsc::channel(64);
+        // What the detectors had firing before a restart, so that what ended meanwhile is
+        // resolved.
+        let carried = engine
+            .store()
+            .firing_signals(nightshift_core::SignalSource::Watcher, 10_000)
+            .await?;
         tasks.push(tokio::spawn(run_detectors(
             caches,
             clock,
             Grace::default(),
             opts.watch_interval,
+            carried,
             tx,
         )));
         let e = engine.clone();

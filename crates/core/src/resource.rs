@@ -42,6 +42,14 @@ pub enum ResourceRef {
         /// `host:port`.
         host_port: String,
     },
+    /// An alert storm: the signals of one rule (or one source) past the number of incidents
+    /// the agent keeps open for it, folded into one incident for a human.
+    Storm {
+        /// `alertmanager` or `watcher`.
+        source: String,
+        /// The alert rule or detection, or `*` when a whole source overflowed.
+        rule: String,
+    },
 }
 
 impl ResourceRef {
@@ -65,7 +73,9 @@ impl ResourceRef {
             ResourceRef::Workload { namespace, .. }
             | ResourceRef::Pod { namespace, .. }
             | ResourceRef::Service { namespace, .. } => Some(namespace),
-            ResourceRef::Node { .. } | ResourceRef::External { .. } => None,
+            ResourceRef::Node { .. } | ResourceRef::External { .. } | ResourceRef::Storm { .. } => {
+                None
+            }
         }
     }
 
@@ -80,6 +90,7 @@ impl ResourceRef {
             | ResourceRef::Service { namespace, name } => format!("{namespace}/{name}"),
             ResourceRef::Node { name } => format!("node/{name}"),
             ResourceRef::External { host_port } => format!("external/{host_port}"),
+            ResourceRef::Storm { source, rule } => format!("storm/{source}/{rule}"),
         }
     }
 }
@@ -98,6 +109,7 @@ impl fmt::Display for ResourceRef {
             ResourceRef::Node { name } => write!(f, "node/{name}"),
             ResourceRef::Service { namespace, name } => write!(f, "service/{namespace}/{name}"),
             ResourceRef::External { host_port } => write!(f, "external/{host_port}"),
+            ResourceRef::Storm { source, rule } => write!(f, "storm/{source}/{rule}"),
         }
     }
 }
@@ -120,6 +132,12 @@ impl FromStr for ResourceRef {
             ["external", hp] if hp.contains(':') => Ok(ResourceRef::External {
                 host_port: hp.to_string(),
             }),
+            ["storm", source, rule] if !source.is_empty() && !rule.is_empty() => {
+                Ok(ResourceRef::Storm {
+                    source: source.to_string(),
+                    rule: rule.to_string(),
+                })
+            }
             ["pod", ns, name] => Ok(ResourceRef::Pod {
                 namespace: ns.to_string(),
                 name: name.to_string(),

@@ -34,7 +34,8 @@ mod sql;
 
 use chrono::{DateTime, Utc};
 use nightshift_core::{
-    Action, Analysis, Decision, Evidence, IncidentId, Plan, ResourceRef, Signal, TimelineEntry,
+    Action, Analysis, Decision, Evidence, IncidentId, Plan, ResourceRef, Signal, SignalSource,
+    TimelineEntry,
 };
 
 pub use error::StoreError;
@@ -163,6 +164,22 @@ impl Store {
     ) -> Result<Vec<Signal>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         on_pool!(self, incident_signals(incident, limit))
+    }
+
+    /// Signals of `source` still recorded as firing, newest first, at most `limit`: what the
+    /// detectors carry over a restart so that a condition that ended meanwhile is resolved.
+    pub async fn firing_signals(
+        &self,
+        source: SignalSource,
+        limit: usize,
+    ) -> Result<Vec<Signal>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        on_pool!(self, firing_signals(source, limit))
+    }
+
+    /// How many signals are linked to an incident (an alert storm's may be thousands).
+    pub async fn incident_signal_count(&self, incident: &IncidentId) -> Result<u64, StoreError> {
+        on_pool!(self, incident_signal_count(incident))
     }
 
     // ---- incidents -----------------------------------------------------------------------

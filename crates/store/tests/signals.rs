@@ -16,6 +16,8 @@ on_both!(
     correlation_opens_one_incident_per_resource,
     a_storm_joins_in_one_transaction_with_one_timeline_entry,
     a_batch_opens_and_joins_in_one_go,
+    a_recurrence_after_its_incident_closed_opens_a_new_one,
+    firing_signals_are_read_back_by_source,
 );
 
 async fn repeated_fingerprints_are_duplicates(db: &TestDb) {
@@ -398,5 +400,77 @@ async fn a_batch_opens_and_joins_in_one_go(db: &TestDb) {
             .iter()
             .all(|o| matches!(o, SignalOutcome::Duplicate { .. }))
     );
+    store.close().await;
+}
+
+/// A firing alert whose stored row still says firing (the resolution never arrived) but whose
+/// incident is closed is a recurrence: news again, and a new incident rather than the closed
+/// one.
+async fn a_recurrence_after_its_incident_closed_opens_a_new_one(db: &TestDb) {
+    let store = db.open().await;
+    let summarize = |group: &[&nightshift_core::Signal]| nightshift_core::TimelineEntry {
+        at: at(2),
+        kind: TimelineKind::Signal,
+        message: format!("{} signal(s)", group.len()),
+        data: serde_json::json!({}),
+    };
+    let firing = alert("fp-again", SignalStatus::Firing, &checkout());
+    let roots = [Some(checkout())];
+    let first = store
+        .ingest_batch(std::slice::from_ref(&firing), &roots, at(1), &summarize)
+        .await
+        .unwrap();
+    let mut stored = first.correlated[0].0.incident.clone();
+    // While it is open, a repeat joins it as a duplicate.
+    let again = store
+        .ingest_batch(std::slice::from_ref(&firing), &roots, at(2), &summarize)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.outcomes[0],
+        SignalOutcome::Duplicate {
+            incident: Some(stored.incident.id.clone())
+        }
+    );
+    stored.incident.state = State::Closed;
+    store.update_incident(&mut stored, &[]).await.unwrap();
+    let later = store
+        .ingest_batch(std::slice::from_ref(&firing), &roots, at(60), &summarize)
+        .await
+        .unwrap();
+    assert_eq!(later.outcomes[0], SignalOutcome::New);
+    assert_eq!(later.correlated.len(), 1);
+    let (c, _) = &later.correlated[0];
+    assert!(c.opened, "a new incident, not the closed one");
+    assert_ne!(c.incident.incident.id, stored.incident.id);
+    assert_eq!(
+        store
+            .signal_incident(&SignalKey::of(&firing))
+            .await
+            .unwrap(),
+        Some(c.incident.incident.id.clone())
+    );
+    store.close().await;
+}
+
+async fn firing_signals_are_read_back_by_source(db: &TestDb) {
+    let store = db.open().await;
+    let mut watched = alert("w-1", SignalStatus::Firing, &checkout());
+    watched.source = SignalSource::Watcher;
+    let mut ended = alert("w-2", SignalStatus::Firing, &checkout());
+    ended.source = SignalSource::Watcher;
+    let mut ended_resolution = ended.clone();
+    ended_resolution.status = SignalStatus::Resolved;
+    let am = alert("a-1", SignalStatus::Firing, &checkout());
+    store
+        .record_signals(&[watched.clone(), ended, am])
+        .await
+        .unwrap();
+    store.record_signals(&[ended_resolution]).await.unwrap();
+    let firing = store
+        .firing_signals(SignalSource::Watcher, 100)
+        .await
+        .unwrap();
+    assert_eq!(firing, vec![watched]);
     store.close().await;
 }

@@ -167,10 +167,12 @@ impl Collector {
                     },
                 );
             }
+            // A storm's evidence is its signals.
+            ResourceRef::Storm { .. } => {}
         }
         if !matches!(
             resource,
-            ResourceRef::External { .. } | ResourceRef::Node { .. }
+            ResourceRef::External { .. } | ResourceRef::Node { .. } | ResourceRef::Storm { .. }
         ) {
             self.callers(&mut b, resource, signals).await;
         }

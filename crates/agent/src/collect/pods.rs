@@ -124,7 +124,9 @@ impl Collector {
             let Ok(text) = api.logs(pname, &lp).await else {
                 continue;
             };
-            let lines: Vec<String> = text.lines().map(redact).collect();
+            // Line by line with the context of the lines before, so every line of a private
+            // key block is masked.
+            let lines: Vec<String> = crate::redact::redact_lines(&text);
             if lines.is_empty() {
                 continue;
             }

@@ -44,9 +44,12 @@ impl<A: Analyzer + 'static> Engine<A> {
         Ok(s.incident.state)
     }
 
-    /// An incident awaiting approval: expired approvals are marked, and if this one is still
-    /// waiting, it waits a poll interval.
-    pub(super) async fn wait_for_approval(&self, id: &IncidentId) -> Result<(), EngineError> {
+    /// An incident awaiting approval: expired approvals are marked; if this one is still
+    /// waiting, it says when to look again (a poll interval on; an answer wakes it sooner).
+    pub(super) async fn wait_for_approval(
+        &self,
+        id: &IncidentId,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, EngineError> {
         let now = self.clock.now();
         self.store.expire_approvals(now).await?;
         let fresh = self
@@ -54,10 +57,8 @@ impl<A: Analyzer + 'static> Engine<A> {
             .get(id)
             .await?
             .ok_or_else(|| EngineError::NotFound(id.0.clone()))?;
-        if fresh.incident.state == State::AwaitingApproval {
-            self.clock.sleep(self.config.poll).await;
-        }
-        Ok(())
+        Ok((fresh.incident.state == State::AwaitingApproval)
+            .then(|| now + chrono::Duration::from_std(self.config.poll).unwrap_or_default()))
     }
 
     /// An answered approval: approved goes on to act; rejected or expired goes to a human.

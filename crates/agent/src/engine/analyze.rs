@@ -37,6 +37,12 @@ impl<A: Analyzer + 'static> Engine<A> {
         self: &Arc<Self>,
         stored: &mut StoredIncident,
     ) -> Result<(), EngineError> {
+        if matches!(
+            stored.incident.resource,
+            nightshift_core::ResourceRef::Storm { .. }
+        ) {
+            return self.escalate_storm(stored).await;
+        }
         let now = self.clock.now();
         let id = stored.incident.id.clone();
         if stored.incident.state == State::Unresolved {
@@ -170,12 +176,7 @@ impl<A: Analyzer + 'static> Engine<A> {
         stored: &StoredIncident,
         now: DateTime<Utc>,
     ) -> (Plan, Decision) {
-        let in_flight = self
-            .running
-            .lock()
-            .map(|r| r.len() as u32)
-            .unwrap_or(0)
-            .saturating_sub(1);
+        let in_flight = (self.sched.backlog().total() as u32).saturating_sub(1);
         let mut last: Option<(Plan, Decision)> = None;
         for plan in &analysis.plans {
             let mut ctx = DecisionContext::new(

@@ -41,6 +41,10 @@ impl<A: Analyzer + 'static> Engine<A> {
             };
             roots.push(root);
         }
+        let folded = self.fold_storms(&signals, &mut roots);
+        if folded > 0 {
+            tracing::warn!(folded, "signals folded into alert storms");
+        }
         let now = self.clock.now();
         // One timeline entry per incident and batch: an alert storm is one line, not five
         // thousand.
@@ -107,10 +111,13 @@ impl<A: Analyzer + 'static> Engine<A> {
                 report.joined.push(id.clone());
             }
             if c.opened {
-                self.spawn(id);
+                self.track(&c.incident.incident, &group);
+                let priority = self.priority(&c.incident.incident, &group);
+                self.spawn_with(id, priority);
             } else if c.incident.incident.state == State::Escalated
                 && self.worth_another_look(&id, now).await
             {
+                let priority = self.priority(&c.incident.incident, &group);
                 let mut stored = c.incident;
                 self.go(
                     &mut stored,
@@ -119,7 +126,7 @@ impl<A: Analyzer + 'static> Engine<A> {
                     vec![],
                 )
                 .await?;
-                self.spawn(id);
+                self.spawn_with(id, priority);
             }
         }
         Ok(report)

@@ -19,12 +19,17 @@ mod analyze;
 #[cfg(feature = "crash-test-hooks")]
 mod crash_test;
 mod intake;
+mod schedule;
+mod storm;
 mod timeline;
 mod verify;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::FutureExt;
 
 use kube::Client;
 use nightshift_core::policy::Policy;
@@ -42,6 +47,10 @@ use crate::prometheus::{Prometheus, PrometheusConfig};
 use crate::verify::Verifier;
 #[cfg(feature = "crash-test-hooks")]
 pub use crash_test::{PAUSE_AFTER_ACTION, PAUSE_AFTER_INTENT};
+pub use schedule::{Backlog, Priority};
+use schedule::{Next, Scheduler};
+use storm::Folding;
+pub use storm::StormLimits;
 use timeline::entry;
 
 /// Settings of the loop.
@@ -55,7 +64,7 @@ pub struct EngineConfig {
     pub verify_deadline: Duration,
     /// How often a waiting incident looks again (agent clock).
     pub poll: Duration,
-    /// Incidents worked on at once.
+    /// Incidents worked on at once (waiting ones hold no worker).
     pub concurrency: usize,
     /// Wait after an incident opens before collecting, so signals that fire together land in
     /// the same evidence (like Alertmanager's group_wait).
@@ -65,6 +74,8 @@ pub struct EngineConfig {
     pub max_analyses: usize,
     /// A Prometheus whose ranges of the incident's workload go into the evidence.
     pub prometheus: Option<PrometheusConfig>,
+    /// Open incidents per alert rule and per source before new ones fold into a storm.
+    pub storms: StormLimits,
 }
 
 impl Default for EngineConfig {
@@ -78,6 +89,7 @@ impl Default for EngineConfig {
             settle: Duration::from_secs(30),
             max_analyses: 4,
             prometheus: None,
+            storms: StormLimits::default(),
         }
     }
 }
@@ -154,9 +166,12 @@ pub struct Engine<A: Analyzer> {
     client: Client,
     notifier: Option<Notifier>,
     config: EngineConfig,
-    running: Mutex<HashSet<IncidentId>>,
+    sched: Arc<Scheduler>,
+    /// When the current verification of each verifying incident started (cluster clock).
+    verify_since: Mutex<HashMap<IncidentId, DateTime<Utc>>>,
+    /// Open incidents per rule and source, for folding storms.
+    folding: Mutex<Folding>,
     live: broadcast::Sender<LiveEvent>,
-    slots: tokio::sync::Semaphore,
     /// Metrics counters.
     pub counters: Mutex<Counters>,
 }
@@ -189,7 +204,6 @@ impl<A: Analyzer + 'static> Engine<A> {
     /// Builds the engine.
     pub fn new(p: Parts<A>) -> Arc<Self> {
         let (live, _) = broadcast::channel(4096);
-        let concurrency = p.config.concurrency.max(1);
         Arc::new(Engine {
             collector: Collector::new(p.client.clone(), Default::default())
                 .with_prometheus(p.config.prometheus.clone().map(Prometheus::new)),
@@ -203,9 +217,10 @@ impl<A: Analyzer + 'static> Engine<A> {
             client: p.client,
             notifier: p.notifier,
             config: p.config,
-            running: Mutex::new(HashSet::new()),
+            sched: Scheduler::new(),
+            verify_since: Mutex::new(HashMap::new()),
+            folding: Mutex::new(Folding::default()),
             live,
-            slots: tokio::sync::Semaphore::new(concurrency),
             counters: Mutex::new(Counters::default()),
         })
     }
@@ -213,6 +228,11 @@ impl<A: Analyzer + 'static> Engine<A> {
     /// The record.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Now, on the agent's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     /// The policy in force.
@@ -225,46 +245,92 @@ impl<A: Analyzer + 'static> Engine<A> {
         self.live.subscribe()
     }
 
-    /// Resumes every incident that was in flight when the agent stopped.
+    /// Incidents in flight by where they are (ready, on a worker, waiting for a time).
+    pub fn backlog(&self) -> Backlog {
+        self.sched.backlog()
+    }
+
+    /// Starts the workers (`concurrency` of them) and the timer that wakes waiting incidents.
+    /// The tasks run until aborted.
+    pub fn start_workers(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = vec![tokio::spawn(
+            self.sched.clone().run_timers(self.clock.clone()),
+        )];
+        for _ in 0..self.config.concurrency.max(1) {
+            let me = self.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let id = me.sched.next().await;
+                    let next = me.step_logged(&id).await;
+                    if next == Next::Done {
+                        me.forget(&id);
+                    }
+                    me.sched.finish(&id, next);
+                }
+            }));
+        }
+        tasks
+    }
+
+    /// Resumes every incident that was in flight when the agent stopped. They queue by
+    /// priority like new ones, so the workers take them at their own pace, the most urgent
+    /// first.
     pub async fn resume(self: &Arc<Self>) -> Result<usize, EngineError> {
         let list = self.store.in_flight().await?;
         let n = list.len();
         for s in list {
-            self.spawn(s.incident.id);
+            let signals = self
+                .store
+                .incident_signals(&s.incident.id, 20)
+                .await
+                .unwrap_or_default();
+            let signals: Vec<&nightshift_core::Signal> = signals.iter().collect();
+            self.track(&s.incident, &signals);
+            let priority = self.priority(&s.incident, &signals);
+            self.sched.wake(&s.incident.id, priority);
         }
         Ok(n)
     }
 
+    /// Asks the workers to look at `id` now, with the priority it already has (or that of a
+    /// warning).
     fn spawn(self: &Arc<Self>, id: IncidentId) {
-        {
-            let Ok(mut r) = self.running.lock() else {
-                return;
-            };
-            if !r.insert(id.clone()) {
-                return;
-            }
-        }
-        let me = self.clone();
-        tokio::spawn(async move {
-            let _slot = me.slots.acquire().await;
-            if let Err(e) = me.drive(&id).await {
-                tracing::error!(incident = %id, error = %e, "incident loop failed");
-                let _ = me
-                    .log(
-                        &id,
-                        entry(
-                            me.clock.now(),
-                            TimelineKind::Note,
-                            format!("loop error: {e}"),
-                            json!({}),
-                        ),
-                    )
-                    .await;
-            }
-            if let Ok(mut r) = me.running.lock() {
-                r.remove(&id);
-            }
-        });
+        let warning = Priority {
+            severity: 2,
+            ..Priority::default()
+        };
+        self.sched.wake(&id, warning);
+    }
+
+    /// Queues a new incident with its priority.
+    fn spawn_with(self: &Arc<Self>, id: IncidentId, priority: Priority) {
+        self.sched.wake(&id, priority);
+    }
+
+    /// A step of `id`, its failure recorded; a failed or panicking step ends the incident's
+    /// turn rather than a worker.
+    async fn step_logged(self: &Arc<Self>, id: &IncidentId) -> Next {
+        let result = std::panic::AssertUnwindSafe(self.step(id))
+            .catch_unwind()
+            .await;
+        let message = match result {
+            Ok(Ok(next)) => return next,
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "the step panicked".to_string(),
+        };
+        tracing::error!(incident = %id, error = %message, "incident loop failed");
+        let _ = self
+            .log(
+                id,
+                entry(
+                    self.clock.now(),
+                    TimelineKind::Note,
+                    format!("loop error: {message}"),
+                    json!({}),
+                ),
+            )
+            .await;
+        Next::Done
     }
 
     /// Hands a notification to the notifier, which never makes the caller wait.
@@ -274,8 +340,8 @@ impl<A: Analyzer + 'static> Engine<A> {
         }
     }
 
-    /// Runs one incident until it needs nothing more from the agent right now.
-    async fn drive(self: &Arc<Self>, id: &IncidentId) -> Result<(), EngineError> {
+    /// Runs one incident until it has to wait (until when) or needs nothing more now.
+    async fn step(self: &Arc<Self>, id: &IncidentId) -> Result<Next, EngineError> {
         loop {
             let mut stored = self
                 .store
@@ -285,7 +351,11 @@ impl<A: Analyzer + 'static> Engine<A> {
             let state = stored.incident.state;
             match state {
                 State::Open => {
-                    self.clock.sleep(self.config.settle).await;
+                    let due = stored.incident.opened_at
+                        + chrono::Duration::from_std(self.config.settle).unwrap_or_default();
+                    if self.clock.now() < due {
+                        return Ok(Next::At(due));
+                    }
                     self.go(
                         &mut stored,
                         State::Collecting,
@@ -298,14 +368,22 @@ impl<A: Analyzer + 'static> Engine<A> {
                     self.analyze(&mut stored).await?
                 }
                 State::Planned => self.resume_planned(&mut stored).await?,
-                State::AwaitingApproval => self.wait_for_approval(id).await?,
+                State::AwaitingApproval => {
+                    if let Some(at) = self.wait_for_approval(id).await? {
+                        return Ok(Next::At(at));
+                    }
+                }
                 State::Approved | State::Rejected | State::Expired => {
                     self.approval_answered(&mut stored).await?
                 }
                 State::Acting => self.act(&mut stored).await?,
-                State::Verifying => self.verify(&mut stored).await?,
+                State::Verifying => {
+                    if let Some(at) = self.verify(&mut stored).await? {
+                        return Ok(Next::At(at));
+                    }
+                }
                 State::Resolved => self.close(&mut stored).await?,
-                State::Escalated | State::Observed | State::Closed => return Ok(()),
+                State::Escalated | State::Observed | State::Closed => return Ok(Next::Done),
             }
         }
     }

@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+
 use nightshift_core::{Action, Analyzer, ResourceRef, State, TimelineKind};
 use nightshift_store::{ActionStatus, StoredIncident};
 use serde_json::json;
@@ -14,10 +16,12 @@ use crate::notify::Notification;
 use crate::verify::{CriteriaContext, VerifyStatus, criteria};
 
 impl<A: Analyzer + 'static> Engine<A> {
+    /// One look at the recovery: `Some(when)` to look again, `None` once the verdict is in and
+    /// recorded.
     pub(super) async fn verify(
         self: &Arc<Self>,
         stored: &mut StoredIncident,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Option<DateTime<Utc>>, EngineError> {
         let id = stored.incident.id.clone();
         let attempt = stored.incident.attempts;
         let plan = self.planned_action(&id, attempt).await?;
@@ -51,14 +55,30 @@ impl<A: Analyzer + 'static> Engine<A> {
             .with_stabilization(self.config.stabilization)
             .with_deadline(self.config.verify_deadline);
         let crit = criteria(&plan.action, &ctx);
-        let since = self.verifier.now().await;
-        let status = loop {
-            let s = self.verifier.check(&crit, since).await;
-            if s.is_final() {
-                break s;
+        let known = self
+            .verify_since
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&id).copied());
+        let since = match known {
+            Some(t) => t,
+            None => {
+                let t = self.verifier.now().await;
+                if let Ok(mut m) = self.verify_since.lock() {
+                    m.insert(id.clone(), t);
+                }
+                t
             }
-            self.clock.sleep(self.config.poll).await;
         };
+        let status = self.verifier.check(&crit, since).await;
+        if !status.is_final() {
+            return Ok(Some(
+                self.clock.now() + chrono::Duration::from_std(self.config.poll).unwrap_or_default(),
+            ));
+        }
+        if let Ok(mut m) = self.verify_since.lock() {
+            m.remove(&id);
+        }
         let now = self.clock.now();
         let verified = status == VerifyStatus::Recovered;
         // Records from before outcomes were written at once are closed here.
@@ -80,7 +100,8 @@ impl<A: Analyzer + 'static> Engine<A> {
                 );
                 k.auto_resolved += 1;
             }
-            self.go(stored, State::Resolved, "recovered", vec![e]).await
+            self.go(stored, State::Resolved, "recovered", vec![e])
+                .await?;
         } else {
             stored.incident.attempts += 1;
             if stored.incident.attempts >= self.config.max_attempts {
@@ -95,12 +116,12 @@ impl<A: Analyzer + 'static> Engine<A> {
                     &stored.incident,
                     "not recovered after the allowed attempts",
                 ));
-                Ok(())
             } else {
                 self.go(stored, State::Unresolved, "not recovered", vec![e])
-                    .await
+                    .await?;
             }
         }
+        Ok(None)
     }
 
     /// A resolved incident is closed with a summary line.

@@ -255,8 +255,9 @@ async fn alerts<A: Analyzer + 'static>(
         st.limits.body_read_timeout,
     )
     .await?;
-    let signals =
-        alertmanager::parse(&body).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
+    // Times are judged against the agent's clock (the cluster's, against the simulated one).
+    let signals = alertmanager::parse_at(&body, st.engine.now())
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
     let count = signals.len();
     // Clients are told apart by credential; without authentication, by address.
     let client = match (&peer, st.auth.required()) {

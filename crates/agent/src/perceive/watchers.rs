@@ -405,17 +405,27 @@ pub fn start_caches(client: Client) -> (Caches, Vec<tokio::task::JoinHandle<()>>
 }
 
 /// Scans the caches every `interval` (agent clock) and sends firing and resolved signals.
+/// `carried` are the detections the record still holds as firing from before a restart: each
+/// one that is not seen again within the hold time is resolved, so a condition that ended
+/// while the agent was down does not stay firing in the record for ever.
 pub async fn run_detectors(
     caches: Caches,
     clock: Arc<dyn Clock>,
     grace: Grace,
     interval: Duration,
+    carried: Vec<Signal>,
     tx: mpsc::Sender<Vec<Signal>>,
 ) {
     // A detection stays firing until it has not been seen for `hold`: a crash loop alternates
     // between running and back-off, and must not flap between firing and resolved.
     let hold = chrono::Duration::minutes(5);
     let mut active: HashMap<String, (Detection, DateTime<Utc>)> = HashMap::new();
+    let started = clock.now();
+    let mut carried: HashMap<String, Signal> = carried
+        .into_iter()
+        .filter(|s| s.status == SignalStatus::Firing)
+        .map(|s| (s.fingerprint.clone(), s))
+        .collect();
     loop {
         let now = clock.now();
         let mut found: Vec<Detection> = Vec::new();
@@ -452,6 +462,14 @@ pub async fn run_detectors(
             }
             active.insert(s.fingerprint, (d, now));
         }
+        carried.retain(|fp, _| !active.contains_key(fp));
+        if now - started >= hold {
+            for (_, mut s) in carried.drain() {
+                s.status = SignalStatus::Resolved;
+                s.ends_at = Some(now);
+                batch.push(s);
+            }
+        }
         active.retain(|_, (d, seen)| {
             if now - *seen >= hold {
                 batch.push(d.signal(SignalStatus::Resolved, now));
@@ -464,5 +482,71 @@ pub async fn run_detectors(
             return;
         }
         clock.sleep(interval).await;
+    }
+}
+
+#[cfg(test)]
+mod carried_tests {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    use kube::runtime::reflector::store::Writer;
+
+    use super::*;
+    use crate::clock::ExternalClock;
+
+    fn empty() -> Caches {
+        Caches {
+            pods: Writer::default().as_reader(),
+            deployments: Writer::default().as_reader(),
+            replicasets: Writer::default().as_reader(),
+            nodes: Writer::default().as_reader(),
+            services: Writer::default().as_reader(),
+        }
+    }
+
+    /// A detection the record held as firing before a restart, and that is not seen again,
+    /// is resolved once the hold time has passed.
+    #[tokio::test]
+    async fn a_detection_carried_over_a_restart_that_ended_meanwhile_is_resolved() {
+        let now_ms = Arc::new(AtomicI64::new(1_767_225_600_000));
+        let t = now_ms.clone();
+        let clock: Arc<dyn Clock> = Arc::new(ExternalClock::new(
+            move || t.load(Ordering::SeqCst),
+            Duration::from_millis(1),
+        ));
+        let stale = Detection {
+            reason: "CrashLoopBackOff",
+            resource: ResourceRef::Pod {
+                namespace: "shop".into(),
+                name: "checkout-1".into(),
+            },
+            since: clock.now(),
+            summary: "gone".into(),
+            labels: BTreeMap::new(),
+        }
+        .signal(SignalStatus::Firing, clock.now());
+        let (tx, mut rx) = mpsc::channel(8);
+        let task = tokio::spawn(run_detectors(
+            empty(),
+            clock,
+            Grace::default(),
+            Duration::from_millis(10),
+            vec![stale.clone()],
+            tx,
+        ));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            rx.try_recv().is_err(),
+            "nothing resolved inside the hold time"
+        );
+        now_ms.fetch_add(6 * 60 * 1000, Ordering::SeqCst);
+        let batch = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("a batch")
+            .expect("open channel");
+        assert_eq!(batch.len(), 1);
+        assert_eq!(batch[0].fingerprint, stale.fingerprint);
+        assert_eq!(batch[0].status, SignalStatus::Resolved);
+        task.abort();
     }
 }

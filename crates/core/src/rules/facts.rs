@@ -289,7 +289,9 @@ impl<'a> Facts<'a> {
             ResourceRef::Service { namespace, name } => {
                 self.known_workload(namespace, name).cloned()
             }
-            ResourceRef::Node { .. } | ResourceRef::External { .. } => None,
+            ResourceRef::Node { .. } | ResourceRef::External { .. } | ResourceRef::Storm { .. } => {
+                None
+            }
         }
     }
 
@@ -564,7 +566,7 @@ pub(crate) fn name_of(r: &ResourceRef) -> Option<&str> {
         | ResourceRef::Pod { name, .. }
         | ResourceRef::Service { name, .. }
         | ResourceRef::Node { name } => Some(name),
-        ResourceRef::External { .. } => None,
+        ResourceRef::External { .. } | ResourceRef::Storm { .. } => None,
     }
 }
 

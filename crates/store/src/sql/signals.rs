@@ -76,9 +76,14 @@ async fn upsert_signals(
     // `prev_status` comes back NULL for a fresh row and as the earlier status for a repeat;
     // a signal that fires again after it resolved is news again and is detached from its
     // old incident, to be correlated afresh.
+    // A firing repeat whose incident is already resolved or closed is a recurrence: it is
+    // news again (recorded as if it had resolved in between) and detached from the closed
+    // incident, so it opens a new one rather than joining the closed one.
     insert.push(
         " ON CONFLICT (source, fingerprint) DO UPDATE SET \
-           prev_status = signals.status, \
+           prev_status = CASE WHEN excluded.status = 'firing' AND signals.incident_id IN \
+                                   (SELECT id FROM incidents WHERE state IN ('resolved', 'closed')) \
+                              THEN 'resolved' ELSE signals.status END, \
            status = excluded.status, \
            name = excluded.name, \
            resource_key = excluded.resource_key, \
@@ -87,7 +92,9 @@ async fn upsert_signals(
            last_seen = excluded.last_seen, \
            deliveries = signals.deliveries + 1, \
            body = excluded.body, \
-           incident_id = CASE WHEN signals.status = 'resolved' AND excluded.status = 'firing' \
+           incident_id = CASE WHEN excluded.status = 'firing' AND (signals.status = 'resolved' \
+                                   OR signals.incident_id IN \
+                                   (SELECT id FROM incidents WHERE state IN ('resolved', 'closed'))) \
                               THEN NULL ELSE signals.incident_id END \
          RETURNING source, fingerprint, prev_status, incident_id",
     );
@@ -287,5 +294,34 @@ pub(crate) async fn incident_signals(
     .fetch_all(pool)
     .await
     .map_err(|e| StoreError::query(format!("read the signals of incident {incident}"), e))?;
+    Ok(rows.into_iter().map(|(Json(signal),)| signal).collect())
+}
+
+pub(crate) async fn incident_signal_count(
+    pool: &Pool,
+    incident: &IncidentId,
+) -> Result<u64, StoreError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signals WHERE incident_id = $1")
+        .bind(&incident.0)
+        .fetch_one(pool)
+        .await
+        .map_err(|e| StoreError::query(format!("count the signals of incident {incident}"), e))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+pub(crate) async fn firing_signals(
+    pool: &Pool,
+    source: nightshift_core::SignalSource,
+    limit: i64,
+) -> Result<Vec<Signal>, StoreError> {
+    let rows: Vec<(Json<Signal>,)> = sqlx::query_as(
+        "SELECT body FROM signals WHERE source = $1 AND status = 'firing' \
+         ORDER BY last_seen DESC LIMIT $2",
+    )
+    .bind(source_str(source))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .map_err(|e| StoreError::query("read the firing signals", e))?;
     Ok(rows.into_iter().map(|(Json(signal),)| signal).collect())
 }
