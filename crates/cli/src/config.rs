@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nightshift_agent::engine::EngineConfig;
+use nightshift_agent::engine::{EngineConfig, StormLimits};
 use nightshift_agent::http::Auth;
 use nightshift_agent::prometheus::PrometheusConfig;
 use nightshift_core::units::parse_duration;
@@ -48,6 +48,11 @@ pub struct AgentConfig {
     pub basic_password_env: Option<String>,
     /// Limits of the API server.
     pub http: HttpSettings,
+    /// Open incidents per alert rule and per source before new ones fold into a storm
+    /// incident for a human.
+    pub storms: StormSettings,
+    /// Incidents worked on at once (incidents waiting for a time hold none).
+    pub workers: usize,
     /// Generic outgoing webhook for notifications.
     pub notify_webhook: Option<String>,
     /// Run the agent's own Kubernetes detectors.
@@ -81,6 +86,26 @@ pub struct RedactSettings {
     /// match is masked, without, the whole match.
     #[serde(default)]
     pub patterns: Vec<String>,
+}
+
+/// The `storms` section of the configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StormSettings {
+    /// Open incidents of one alert rule or detection.
+    pub per_rule: usize,
+    /// Open incidents from one source (Alertmanager, the watchers).
+    pub per_source: usize,
+}
+
+impl Default for StormSettings {
+    fn default() -> Self {
+        let d = StormLimits::default();
+        StormSettings {
+            per_rule: d.per_rule,
+            per_source: d.per_source,
+        }
+    }
 }
 
 /// The `prometheus` section of the configuration file.
@@ -138,6 +163,8 @@ impl Default for AgentConfig {
             basic_user: None,
             basic_password_env: None,
             http: HttpSettings::default(),
+            storms: StormSettings::default(),
+            workers: EngineConfig::default().concurrency,
             notify_webhook: None,
             watchers: true,
             watch_interval: "15s".into(),
@@ -214,6 +241,11 @@ impl AgentConfig {
             // A poll of zero would spin.
             poll: d(&self.poll, 5).max(Duration::from_millis(10)),
             prometheus: self.prometheus.as_ref().map(PrometheusSettings::config),
+            concurrency: self.workers.max(1),
+            storms: StormLimits {
+                per_rule: self.storms.per_rule.max(1),
+                per_source: self.storms.per_source.max(1),
+            },
             ..EngineConfig::default()
         }
     }
@@ -271,6 +303,16 @@ mod tests {
             e.contains("nightshift.yaml") && e.contains("storr") && e.contains("line 2"),
             "{e}"
         );
+        let c = load("storms: {per_rule: 20, per_source: 200}\nworkers: 4\nhttp: {max_connections: 100, header_read_timeout: 5s}\n").unwrap();
+        assert_eq!(c.engine().storms.per_rule, 20);
+        assert_eq!(c.engine().storms.per_source, 200);
+        assert_eq!(c.engine().concurrency, 4);
+        assert_eq!(c.http.limits().max_connections, 100);
+        assert_eq!(c.http.limits().header_read_timeout, Duration::from_secs(5));
+        let e = load("http: {idle_timeout: forever}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("http.idle_timeout"), "{e}");
         let c = load("prometheus:\n  url: http://127.0.0.1:9090\n  window: 10m\n").unwrap();
         let p = c.engine().prometheus.unwrap();
         assert_eq!(p.url, "http://127.0.0.1:9090");

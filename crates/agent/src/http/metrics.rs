@@ -99,6 +99,45 @@ pub(super) async fn metrics<A: Analyzer + 'static>(
         "Incidents resolved without a human, of those finished",
         ratio,
     );
+    let backlog = Family::<Vec<(String, String)>, Gauge>::default();
+    reg.register(
+        "nightshift_backlog",
+        "Incidents in flight by where they are: ready for a worker, running, waiting for a time",
+        backlog.clone(),
+    );
+    let b = st.engine.backlog();
+    for (place, n) in [
+        ("ready", b.ready),
+        ("running", b.running),
+        ("waiting", b.waiting),
+    ] {
+        backlog
+            .get_or_create(&vec![("where".into(), place.into())])
+            .set(n as i64);
+    }
+    let open = Gauge::<i64>::default();
+    open.set(st.server.open.load(std::sync::atomic::Ordering::Relaxed) as i64);
+    reg.register("nightshift_http_connections", "HTTP connections open", open);
+    let closed = Family::<Vec<(String, String)>, Counter>::default();
+    reg.register(
+        "nightshift_http_connections_shed",
+        "HTTP connections closed to make room (evicted) or refused because all were busy",
+        closed.clone(),
+    );
+    for (why, n) in [
+        (
+            "evicted",
+            st.server.evicted.load(std::sync::atomic::Ordering::Relaxed),
+        ),
+        (
+            "refused",
+            st.server.refused.load(std::sync::atomic::Ordering::Relaxed),
+        ),
+    ] {
+        closed
+            .get_or_create(&vec![("why".into(), why.into())])
+            .inc_by(n);
+    }
     if let Some(hook) = st.extra_metrics.get() {
         hook(&mut reg);
     }
