@@ -1,9 +1,10 @@
 //! `cluster`: nodes, config objects and workloads, with their defaults.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use super::error::{Doc, Result};
+use super::limits::{self, too_many};
 use super::raw::{
     RawBehavior, RawCluster, RawLogs, RawNode, RawResourceList, RawResources, RawWorkload,
 };
@@ -11,7 +12,7 @@ use super::refs;
 use super::source_map::KeyPath;
 use crate::model::{
     Behavior, Cluster, ConfigRef, Dependency, LogSpec, NodeSpec, Probes, ResourceList, Resources,
-    Target, Workload, WorkloadKind,
+    Workload, WorkloadKind,
 };
 use crate::template::LogTemplate;
 use crate::units;
@@ -44,11 +45,19 @@ pub(crate) fn convert(raw: Option<RawCluster>, doc: &Doc) -> Result<Cluster> {
             ));
         }
         Some(raw_nodes) => {
-            let mut nodes: Vec<NodeSpec> = Vec::new();
+            check_count(
+                doc,
+                &path.key("nodes"),
+                raw_nodes.len(),
+                "nodes",
+                limits::MAX_NODES,
+            )?;
+            let mut nodes: Vec<NodeSpec> = Vec::with_capacity(raw_nodes.len());
+            let mut names: HashSet<String> = HashSet::with_capacity(raw_nodes.len());
             for (i, raw_node) in raw_nodes.into_iter().enumerate() {
                 let node_path = path.key("nodes").index(i);
                 let node = convert_node(raw_node, &node_path, doc)?;
-                if nodes.iter().any(|n| n.name == node.name) {
+                if !names.insert(node.name.clone()) {
                     return Err(doc.invalid(
                         &node_path.key("name"),
                         format!("node `{}` is declared twice", node.name),
@@ -60,25 +69,58 @@ pub(crate) fn convert(raw: Option<RawCluster>, doc: &Doc) -> Result<Cluster> {
         }
     };
 
-    let mut configs: Vec<ConfigRef> = Vec::new();
-    for (i, text) in raw.configs.unwrap_or_default().iter().enumerate() {
+    let raw_configs = raw.configs.unwrap_or_default();
+    check_count(
+        doc,
+        &path.key("configs"),
+        raw_configs.len(),
+        "config objects",
+        limits::MAX_CONFIGS,
+    )?;
+    let mut configs: Vec<ConfigRef> = Vec::with_capacity(raw_configs.len());
+    let mut seen_configs: HashSet<ConfigRef> = HashSet::with_capacity(raw_configs.len());
+    for (i, text) in raw_configs.iter().enumerate() {
         let config_path = path.key("configs").index(i);
         let config = refs::parse_config_ref(text).map_err(|e| doc.invalid(&config_path, e))?;
-        if configs.contains(&config) {
+        if !seen_configs.insert(config.clone()) {
             return Err(doc.invalid(&config_path, format!("`{text}` is listed twice")));
         }
         configs.push(config);
     }
 
-    let mut workloads: Vec<Workload> = Vec::new();
     let raw_workloads = raw.workloads.unwrap_or_default();
+    check_count(
+        doc,
+        &path.key("workloads"),
+        raw_workloads.len(),
+        "workloads",
+        limits::MAX_WORKLOADS,
+    )?;
+    let mut workloads: Vec<Workload> = Vec::with_capacity(raw_workloads.len());
+    // Each workload by namespace and name: whether it has a Service.
+    let mut declared: HashMap<(String, String), bool> = HashMap::with_capacity(raw_workloads.len());
+    let mut pods: u64 = 0;
     for (i, raw_workload) in raw_workloads.into_iter().enumerate() {
         let workload_path = path.key("workloads").index(i);
         let workload = convert_workload(raw_workload, &workload_path, doc)?;
-        if workloads.iter().any(|w| w.key() == workload.key()) {
+        let name = (workload.namespace.clone(), workload.name.clone());
+        if declared.insert(name, workload.service).is_some() {
             return Err(doc.invalid(
                 &workload_path.key("name"),
                 format!("workload `{}` is declared twice", workload.key()),
+            ));
+        }
+        pods += match workload.kind {
+            WorkloadKind::DaemonSet => nodes.len() as u64,
+            _ => u64::from(workload.replicas),
+        };
+        if pods > limits::MAX_PODS {
+            return Err(doc.invalid(
+                &workload_path,
+                format!(
+                    "the workloads up to this one run {pods} pods, more than the limit of {} for the whole cluster (DaemonSets count one pod per node)",
+                    limits::MAX_PODS
+                ),
             ));
         }
         workloads.push(workload);
@@ -95,23 +137,20 @@ pub(crate) fn convert(raw: Option<RawCluster>, doc: &Doc) -> Result<Cluster> {
                         format!("workload `{}` cannot depend on itself", workload.key()),
                     ));
                 }
-                match workloads
-                    .iter()
-                    .find(|w| &w.namespace == namespace && &w.name == name)
-                {
+                match declared.get(&(namespace.clone(), name.clone())) {
                     None => {
                         return Err(doc.invalid(
                             &dep_path,
                             format!("`{dependency}` is not a workload in cluster.workloads"),
                         ));
                     }
-                    Some(callee) if !callee.service => {
+                    Some(false) => {
                         return Err(doc.invalid(
                             &dep_path,
                             format!("`{dependency}` has `service: false`, so nothing can call it"),
                         ));
                     }
-                    Some(_) => {}
+                    Some(true) => {}
                 }
             }
         }
@@ -122,6 +161,19 @@ pub(crate) fn convert(raw: Option<RawCluster>, doc: &Doc) -> Result<Cluster> {
         configs,
         workloads,
     })
+}
+
+/// Refuses a list of `count` items at `path` when that is more than `limit`.
+fn check_count(doc: &Doc, path: &KeyPath, count: usize, what: &str, limit: usize) -> Result<()> {
+    if count > limit {
+        return Err(doc.invalid(path, too_many(count, what, limit)));
+    }
+    Ok(())
+}
+
+/// Refuses more labels than [`limits::MAX_LABELS`].
+fn check_labels(doc: &Doc, path: &KeyPath, labels: &BTreeMap<String, String>) -> Result<()> {
+    check_count(doc, path, labels.len(), "labels", limits::MAX_LABELS)
 }
 
 fn convert_node(raw: RawNode, path: &KeyPath, doc: &Doc) -> Result<NodeSpec> {
@@ -141,11 +193,13 @@ fn convert_node(raw: RawNode, path: &KeyPath, doc: &Doc) -> Result<NodeSpec> {
     if memory_bytes == 0 {
         return Err(doc.invalid(&path.key("memory"), "a node needs some memory"));
     }
+    let labels = raw.labels.unwrap_or_default();
+    check_labels(doc, &path.key("labels"), &labels)?;
     Ok(NodeSpec {
         name,
         cpu_millis,
         memory_bytes,
-        labels: raw.labels.unwrap_or_default(),
+        labels,
     })
 }
 
@@ -177,8 +231,21 @@ fn convert_workload(raw: RawWorkload, path: &KeyPath, doc: &Doc) -> Result<Workl
                 "a workload needs at least one label for its selector; leave `labels` out for `{app: <name>}`",
             ));
         }
-        Some(labels) => labels,
+        Some(labels) => {
+            check_labels(doc, &path.key("labels"), &labels)?;
+            labels
+        }
     };
+    let replicas = raw.replicas.unwrap_or(1);
+    if replicas > limits::MAX_REPLICAS {
+        return Err(doc.invalid(
+            &path.key("replicas"),
+            format!(
+                "{replicas} replicas is more than the limit of {}",
+                limits::MAX_REPLICAS
+            ),
+        ));
+    }
 
     let resources = convert_resources(raw.resources, &path.key("resources"), doc)?;
     let probes = Probes {
@@ -194,15 +261,31 @@ fn convert_workload(raw: RawWorkload, path: &KeyPath, doc: &Doc) -> Result<Workl
             .unwrap_or(false),
     };
 
+    let raw_env_from = raw.env_from.unwrap_or_default();
+    check_count(
+        doc,
+        &path.key("env_from"),
+        raw_env_from.len(),
+        "references",
+        limits::MAX_REFERENCES,
+    )?;
     let mut env_from = Vec::new();
-    for (i, text) in raw.env_from.unwrap_or_default().iter().enumerate() {
+    for (i, text) in raw_env_from.iter().enumerate() {
         let reference = refs::parse_local_config_ref(text)
             .map_err(|e| doc.invalid(&path.key("env_from").index(i), e))?;
         env_from.push(reference);
     }
 
+    let raw_depends_on = raw.depends_on.unwrap_or_default();
+    check_count(
+        doc,
+        &path.key("depends_on"),
+        raw_depends_on.len(),
+        "dependencies",
+        limits::MAX_REFERENCES,
+    )?;
     let mut depends_on: Vec<Dependency> = Vec::new();
-    for (i, text) in raw.depends_on.unwrap_or_default().iter().enumerate() {
+    for (i, text) in raw_depends_on.iter().enumerate() {
         let dep_path = path.key("depends_on").index(i);
         let dependency = refs::parse_dependency(text).map_err(|e| doc.invalid(&dep_path, e))?;
         if depends_on.contains(&dependency) {
@@ -218,7 +301,7 @@ fn convert_workload(raw: RawWorkload, path: &KeyPath, doc: &Doc) -> Result<Workl
         kind,
         namespace,
         name,
-        replicas: raw.replicas.unwrap_or(1),
+        replicas,
         image,
         labels,
         service: raw.service.unwrap_or(true),
@@ -315,6 +398,12 @@ fn convert_behavior(raw: Option<RawBehavior>, path: &KeyPath, doc: &Doc) -> Resu
             format!("rps must be zero or more, not {rps}"),
         ));
     }
+    if rps > limits::MAX_RPS {
+        return Err(doc.invalid(
+            &path.key("rps"),
+            format!("{rps} rps is more than the limit of {}", limits::MAX_RPS),
+        ));
+    }
     let error_ratio = raw.error_ratio.unwrap_or(DEFAULT_ERROR_RATIO);
     check_ratio(error_ratio).map_err(|e| doc.invalid(&path.key("error_ratio"), e))?;
     let latency_ms = raw.latency_ms.unwrap_or(DEFAULT_LATENCY_MS);
@@ -362,10 +451,14 @@ fn convert_logs(
         Some(text) => duration(doc, &path.key("every"), &text)?,
         None => DEFAULT_LOG_EVERY,
     };
-    if every.is_zero() {
+    if every < limits::MIN_LOG_EVERY {
         return Err(doc.invalid(
             &path.key("every"),
-            "the log interval must be longer than zero",
+            format!(
+                "a log line every {} is more often than the limit of one every {}",
+                units::format_duration(every),
+                units::format_duration(limits::MIN_LOG_EVERY)
+            ),
         ));
     }
     let lines = templates(
@@ -384,8 +477,19 @@ pub(crate) fn templates(
     has_deps: bool,
     doc: &Doc,
 ) -> Result<Vec<LogTemplate>> {
+    check_count(doc, path, lines.len(), "log lines", limits::MAX_LOG_LINES)?;
     let mut out = Vec::with_capacity(lines.len());
     for (i, line) in lines.iter().enumerate() {
+        if line.len() > limits::MAX_LOG_LINE_BYTES {
+            return Err(doc.invalid(
+                &path.index(i),
+                format!(
+                    "a log line of {} bytes is longer than the limit of {} bytes",
+                    line.len(),
+                    limits::MAX_LOG_LINE_BYTES
+                ),
+            ));
+        }
         let template = LogTemplate::parse(line).map_err(|e| doc.invalid(&path.index(i), e))?;
         if template.uses_dep() && !has_deps {
             return Err(doc.invalid(
@@ -420,69 +524,4 @@ pub(crate) fn cpu(doc: &Doc, path: &KeyPath, text: &str) -> Result<u64> {
 /// Parses a memory quantity, reporting errors at `path`.
 pub(crate) fn memory(doc: &Doc, path: &KeyPath, text: &str) -> Result<u64> {
     units::parse_memory(text).map_err(|e| doc.invalid(path, e))
-}
-
-/// Whether `target` exists in the cluster: a declared workload or node, or an external host
-/// some workload depends on.
-pub(crate) fn check_target_exists(cluster: &Cluster, target: &Target) -> Result<(), String> {
-    match target {
-        Target::Workload { namespace, name } => {
-            if cluster
-                .workloads
-                .iter()
-                .any(|w| &w.namespace == namespace && &w.name == name)
-            {
-                Ok(())
-            } else {
-                let known: Vec<String> = cluster.workloads.iter().map(Workload::key).collect();
-                Err(format!(
-                    "`{target}` is not a workload in cluster.workloads ({})",
-                    listing(&known)
-                ))
-            }
-        }
-        Target::Node(name) => {
-            if cluster.nodes.iter().any(|n| &n.name == name) {
-                Ok(())
-            } else {
-                let known: Vec<String> = cluster
-                    .nodes
-                    .iter()
-                    .map(|n| format!("node/{}", n.name))
-                    .collect();
-                Err(format!(
-                    "`{target}` is not a node in cluster.nodes ({})",
-                    listing(&known)
-                ))
-            }
-        }
-        Target::External { host, port } => {
-            let known: BTreeSet<String> = cluster
-                .workloads
-                .iter()
-                .flat_map(|w| &w.depends_on)
-                .filter_map(|d| match d {
-                    Dependency::External { host, port } => Some(format!("external/{host}:{port}")),
-                    Dependency::InCluster { .. } => None,
-                })
-                .collect();
-            if known.contains(&format!("external/{host}:{port}")) {
-                Ok(())
-            } else {
-                let known: Vec<String> = known.into_iter().collect();
-                Err(format!(
-                    "`{target}` is not in any workload's depends_on ({})",
-                    listing(&known)
-                ))
-            }
-        }
-    }
-}
-
-fn listing(known: &[String]) -> String {
-    if known.is_empty() {
-        "there are none".to_string()
-    } else {
-        format!("declared: {}", known.join(", "))
-    }
 }

@@ -1,21 +1,44 @@
 //! `expect`: what a careful engineer concludes and does.
 
-use super::cluster::check_target_exists;
 use super::error::{Doc, Result};
+use super::index::Index;
+use super::limits::{self, too_many};
 use super::raw::{RawActions, RawExpect};
 use super::refs;
 use super::source_map::KeyPath;
 use crate::catalogue::{ActionMatcher, ActionName, ActionPattern, Category};
-use crate::model::{Cluster, Expect, ExpectedActions, Target};
+use crate::model::{Expect, ExpectedActions, Target};
 
 /// Converts `expect`.
 ///
 /// Defaults: `detect` true; `diagnosis` is required when `detect` is true and defaults to
 /// `[none]` otherwise; `locate` none; `actions.acceptable` `[none]` when `detect` is false and
 /// empty (not scored) otherwise; `actions.harmful` empty; `resolved` false.
-pub(crate) fn convert(raw: RawExpect, cluster: &Cluster, doc: &Doc) -> Result<Expect> {
+pub(crate) fn convert(raw: RawExpect, index: &Index, doc: &Doc) -> Result<Expect> {
     let path = KeyPath::root().key("expect");
     let detect = raw.detect.unwrap_or(true);
+    let actions = raw.actions.as_ref();
+    for (key, len) in [
+        ("diagnosis", raw.diagnosis.as_ref().map_or(0, Vec::len)),
+        (
+            "actions.acceptable",
+            actions
+                .and_then(|a| a.acceptable.as_ref())
+                .map_or(0, Vec::len),
+        ),
+        (
+            "actions.harmful",
+            actions.and_then(|a| a.harmful.as_ref()).map_or(0, Vec::len),
+        ),
+    ] {
+        if len > limits::MAX_EXPECT_ENTRIES {
+            let list_path = key.split('.').fold(path.clone(), |p, k| p.key(k));
+            return Err(doc.invalid(
+                &list_path,
+                too_many(len, "entries", limits::MAX_EXPECT_ENTRIES),
+            ));
+        }
+    }
 
     let diagnosis = match raw.diagnosis {
         None if detect => {
@@ -58,7 +81,8 @@ pub(crate) fn convert(raw: RawExpect, cluster: &Cluster, doc: &Doc) -> Result<Ex
         Some(text) => {
             let target =
                 refs::parse_target(&text).map_err(|e| doc.invalid(&path.key("locate"), e))?;
-            check_target_exists(cluster, &target)
+            index
+                .check_target_exists(&target)
                 .map_err(|e| doc.invalid(&path.key("locate"), e))?;
             Some(target)
         }
@@ -78,7 +102,7 @@ pub(crate) fn convert(raw: RawExpect, cluster: &Cluster, doc: &Doc) -> Result<Ex
             list.unwrap_or_default(),
             &actions_path.key("acceptable"),
             locate.as_ref(),
-            cluster,
+            index,
             doc,
         )?,
     };
@@ -86,7 +110,7 @@ pub(crate) fn convert(raw: RawExpect, cluster: &Cluster, doc: &Doc) -> Result<Ex
         harmful.unwrap_or_default(),
         &actions_path.key("harmful"),
         locate.as_ref(),
-        cluster,
+        index,
         doc,
     )?;
     for (i, matcher) in harmful.iter().enumerate() {
@@ -121,7 +145,7 @@ fn matchers(
     list: Vec<String>,
     path: &KeyPath,
     locate: Option<&Target>,
-    cluster: &Cluster,
+    index: &Index,
     doc: &Doc,
 ) -> Result<Vec<ActionMatcher>> {
     let mut out: Vec<ActionMatcher> = Vec::with_capacity(list.len());
@@ -129,7 +153,9 @@ fn matchers(
         let item = path.index(i);
         let matcher = refs::parse_action_matcher(text).map_err(|e| doc.invalid(&item, e))?;
         if let Some(target) = &matcher.target {
-            check_target_exists(cluster, target).map_err(|e| doc.invalid(&item, e))?;
+            index
+                .check_target_exists(target)
+                .map_err(|e| doc.invalid(&item, e))?;
         }
         check_acts_on(&matcher, locate).map_err(|e| doc.invalid(&item, e))?;
         if out.contains(&matcher) {

@@ -2,15 +2,17 @@
 
 use std::time::Duration;
 
-use super::cluster::{self, check_target_exists};
+use super::cluster;
 use super::error::{Doc, Result};
+use super::index::Index;
+use super::limits::{self, too_many};
 use super::params::Params;
 use super::raw::RawFault;
 use super::refs;
 use super::source_map::KeyPath;
 use crate::model::{
-    Cluster, ConfigKind, Dependency, Fault, FaultKind, MissingVia, ReplicaCount, RolloutEffect,
-    Target, UnschedulableParams, Workload, WorkloadKind,
+    Cluster, ConfigKind, Fault, FaultKind, MissingVia, ReplicaCount, RolloutEffect, Target,
+    UnschedulableParams, Workload, WorkloadKind,
 };
 use crate::units;
 
@@ -65,17 +67,23 @@ fn signature(type_name: &str) -> Option<(&'static [&'static str], TargetKinds)> 
 /// Converts `faults`.
 pub(crate) fn convert(
     raw: Vec<RawFault>,
-    cluster: &Cluster,
+    index: &Index,
     horizon: Duration,
     doc: &Doc,
 ) -> Result<Vec<Fault>> {
+    if raw.len() > limits::MAX_FAULTS {
+        return Err(doc.invalid(
+            &KeyPath::root().key("faults"),
+            too_many(raw.len(), "faults", limits::MAX_FAULTS),
+        ));
+    }
     raw.into_iter()
         .enumerate()
         .map(|(i, raw)| {
             convert_fault(
                 raw,
                 &KeyPath::root().key("faults").index(i),
-                cluster,
+                index,
                 horizon,
                 doc,
             )
@@ -86,7 +94,7 @@ pub(crate) fn convert(
 fn convert_fault(
     raw: RawFault,
     path: &KeyPath,
-    cluster: &Cluster,
+    index: &Index,
     horizon: Duration,
     doc: &Doc,
 ) -> Result<Fault> {
@@ -141,18 +149,17 @@ fn convert_fault(
             format!("fault type {type_name} targets {wanted}, not `{target}`"),
         ));
     }
-    check_target_exists(cluster, &target).map_err(|e| doc.invalid(&target_path, e))?;
+    index
+        .check_target_exists(&target)
+        .map_err(|e| doc.invalid(&target_path, e))?;
     let workload = match &target {
-        Target::Workload { namespace, name } => cluster
-            .workloads
-            .iter()
-            .find(|w| &w.namespace == namespace && &w.name == name),
+        Target::Workload { namespace, name } => index.workload(namespace, name),
         _ => None,
     };
 
     let params = Params::new(raw.params, path.key("params"), &type_name, allowed, doc)?;
     let kind = match workload {
-        Some(workload) => workload_fault(&type_name, &params, workload, cluster, &target_path)?,
+        Some(workload) => workload_fault(&type_name, &params, workload, index, &target_path)?,
         None => other_fault(&type_name, &params)?,
     };
 
@@ -180,10 +187,11 @@ fn workload_fault(
     type_name: &str,
     params: &Params,
     workload: &Workload,
-    cluster: &Cluster,
+    index: &Index,
     target_path: &KeyPath,
 ) -> Result<FaultKind> {
     let doc = params.doc;
+    let cluster: &Cluster = index.cluster();
     Ok(match type_name {
         "crash" => FaultKind::Crash {
             exit_code: match params.integer("exit_code")? {
@@ -331,18 +339,22 @@ fn workload_fault(
                     format!("a surge multiplies traffic by more than 1, not {factor}"),
                 ));
             }
+            if factor > limits::MAX_SURGE_FACTOR {
+                return Err(params.invalid(
+                    "factor",
+                    format!(
+                        "a surge factor of {factor} is more than the limit of {}",
+                        limits::MAX_SURGE_FACTOR
+                    ),
+                ));
+            }
             FaultKind::TrafficSurge {
                 factor,
                 duration: params.positive_duration("duration")?,
             }
         }
         "dependency-down" => {
-            let callers = cluster.workloads.iter().any(|w| {
-                w.depends_on.iter().any(|d| {
-                    matches!(d, Dependency::InCluster { namespace, name } if namespace == &workload.namespace && name == &workload.name)
-                })
-            });
-            if !callers {
+            if !index.is_called(&workload.namespace, &workload.name) {
                 return Err(doc.invalid(
                     target_path,
                     format!("no workload lists `{}` in depends_on; dependency-down targets something other workloads call", workload.key()),

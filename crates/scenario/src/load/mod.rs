@@ -9,6 +9,8 @@ mod cluster;
 mod error;
 mod expect;
 mod faults;
+mod index;
+pub mod limits;
 mod params;
 mod raw;
 mod refs;
@@ -31,10 +33,12 @@ pub use faults::{
 };
 
 use error::{Doc, Result, invalid};
+use index::Index;
 use raw::RawScenario;
 use source_map::{KeyPath, Position, SourceMap};
 
 use crate::model::Scenario;
+use crate::units;
 
 /// Seed of a scenario that does not say.
 pub const DEFAULT_SEED: u64 = 1;
@@ -119,6 +123,18 @@ fn load_with_position(path: &Path) -> Result<(Scenario, Option<Position>)> {
 
 /// Parses and validates; also returns where `name` is written, for errors across files.
 fn parse_with_position(text: &str, origin: &str) -> Result<(Scenario, Option<Position>)> {
+    if text.len() > limits::MAX_FILE_BYTES {
+        return Err(invalid(
+            origin,
+            &KeyPath::root(),
+            None,
+            format!(
+                "the file is {} bytes, more than the limit of {} bytes for a scenario",
+                text.len(),
+                limits::MAX_FILE_BYTES
+            ),
+        ));
+    }
     let has_content = text.lines().any(|line| {
         let line = line.trim();
         !line.is_empty() && !line.starts_with('#') && line != "---" && line != "..."
@@ -140,8 +156,9 @@ fn parse_with_position(text: &str, origin: &str) -> Result<(Scenario, Option<Pos
             "a scenario is a mapping with keys such as `name`, `cluster`, `faults` and `expect`",
         ));
     }
-    let raw: RawScenario =
-        serde_saphyr::from_str(text).map_err(|e| yaml_error(origin, text, &e, Some(&map)))?;
+    let options = serde_saphyr::options! { budget: Some(limits::yaml_budget()) };
+    let raw: RawScenario = serde_saphyr::from_str_with_options(text, options)
+        .map_err(|e| yaml_error(origin, text, &e, Some(&map)))?;
     let doc = Doc { origin, map: &map };
     let scenario = convert(raw, &doc)?;
     Ok((scenario, map.key_position(&KeyPath::root().key("name"))))
@@ -159,9 +176,20 @@ fn convert(raw: RawScenario, doc: &Doc) -> Result<Scenario> {
     if horizon.is_zero() {
         return Err(doc.invalid(&root.key("horizon"), "the horizon must be longer than zero"));
     }
+    if horizon > limits::MAX_HORIZON {
+        return Err(doc.invalid(
+            &root.key("horizon"),
+            format!(
+                "a horizon of {} is longer than the limit of {} (7 days of simulated time)",
+                units::format_duration(horizon),
+                units::format_duration(limits::MAX_HORIZON)
+            ),
+        ));
+    }
     let cluster = cluster::convert(raw.cluster, doc)?;
-    let faults = faults::convert(raw.faults.unwrap_or_default(), &cluster, horizon, doc)?;
-    let expect = expect::convert(raw_expect, &cluster, doc)?;
+    let index = Index::new(&cluster);
+    let faults = faults::convert(raw.faults.unwrap_or_default(), &index, horizon, doc)?;
+    let expect = expect::convert(raw_expect, &index, doc)?;
     Ok(Scenario {
         name,
         summary: raw.summary.unwrap_or_default(),
@@ -191,7 +219,12 @@ fn yaml_error(
         .and_then(|p| text_at(text, p))
         .map(|t| format!(", found `{t}`"))
         .unwrap_or_default();
-    let (message, unknown_key) = match err {
+    // An error met through an alias (`*name`) is about the value the alias stands for.
+    let mut inner = err;
+    while let E::AliasError { error, .. } | E::WithSnippet { error, .. } = inner {
+        inner = error;
+    }
+    let (message, unknown_key) = match inner {
         E::SerdeUnknownField {
             field, expected, ..
         } => (
@@ -229,17 +262,53 @@ fn yaml_error(
             ),
             None => ("a key is written twice".to_string(), None),
         },
+        E::Budget { breach, .. } => (describe_breach(breach), None),
         E::Unexpected { expected, .. } => (
             format!("expected {}{found}", describe_expected(expected)),
             None,
         ),
-        other => (strip_position(&other.to_string()), None),
+        other => {
+            let message = strip_position(&other.to_string());
+            // The YAML scanner's own name for flow collections nested past the budget.
+            if message.starts_with("recursion limit exceeded") {
+                (
+                    describe_breach(&serde_saphyr::budget::BudgetBreach::Depth { depth: 0 }),
+                    None,
+                )
+            } else {
+                (message, None)
+            }
+        }
     };
     let path = match (map, position) {
         (Some(map), Some(position)) => map.path_at(position, unknown_key),
         _ => KeyPath::root(),
     };
     invalid(origin, &path, position, message)
+}
+
+/// Plain words for a file past what the YAML reader may spend on it.
+fn describe_breach(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    match breach {
+        B::Depth { .. } => format!(
+            "lists and mappings nest deeper than the limit of {} levels",
+            limits::MAX_NESTING
+        ),
+        B::Aliases { .. } | B::AliasAnchorRatio { .. } => format!(
+            "more than the limit of {} aliases (`*name`)",
+            limits::MAX_ALIASES
+        ),
+        B::Events { .. } | B::Nodes { .. } | B::ScalarBytes { .. } | B::Documents { .. } => {
+            "the document has more values than a scenario file may hold".to_string()
+        }
+        B::RecordedAnchorEvents { .. } | B::RecordedAnchorBytes { .. } => {
+            "anchors and aliases expand to more values than a scenario file may hold".to_string()
+        }
+        other => {
+            format!("anchors and aliases expand past what a scenario file may hold ({other:?})")
+        }
+    }
 }
 
 /// Plain words for the scalar types of the raw structs.

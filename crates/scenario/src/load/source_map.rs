@@ -124,7 +124,10 @@ impl SourceMap {
     /// Duplicate keys are let through here and both recorded, so that the error the typed
     /// reading raises for them can be placed in the mapping that holds them.
     pub fn parse(text: &str) -> Result<SourceMap, serde_saphyr::Error> {
-        let options = serde_saphyr::options! { duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough };
+        let options = serde_saphyr::options! {
+            duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
+            budget: Some(super::limits::yaml_budget()),
+        };
         let tree: Spanned<Node> = serde_saphyr::from_str_with_options(text, options)?;
         let mut map = SourceMap {
             root_is_mapping: matches!(tree.value, Node::Map(_)),
