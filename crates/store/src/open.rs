@@ -43,7 +43,14 @@ pub(crate) async fn connect(url: &str) -> Result<Pools, StoreError> {
         return connect_postgres(options).await.map(Pools::Postgres);
     }
     let options = if url.starts_with("sqlite:") {
-        SqliteConnectOptions::from_str(url).map_err(|e| invalid(e.to_string()))?
+        let options = SqliteConnectOptions::from_str(url).map_err(|e| invalid(e.to_string()))?;
+        // `sqlite://PATH` creates the file like a bare path does; a URL that names a `mode`
+        // (`ro`, `rw`, `rwc`, `memory`) gets exactly that mode.
+        if names_mode(url) {
+            options
+        } else {
+            options.create_if_missing(true)
+        }
     } else if let Some((scheme, _)) = url.split_once("://") {
         return Err(invalid(format!("unknown scheme {scheme:?}")));
     } else {
@@ -143,6 +150,15 @@ pub(crate) async fn migrate(pools: &Pools) -> Result<(), StoreError> {
     }
 }
 
+/// Whether a SQLite URL's query sets `mode`.
+fn names_mode(url: &str) -> bool {
+    url.split_once('?').is_some_and(|(_, query)| {
+        query
+            .split('&')
+            .any(|pair| pair.split('=').next() == Some("mode"))
+    })
+}
+
 /// The URL with any password replaced, fit for an error message.
 fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -184,6 +200,36 @@ mod tests {
         assert!(text.contains("expected sqlite://PATH"), "{text}");
         let err = connect("  ").await.unwrap_err();
         assert!(err.to_string().contains("it is empty"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_url_creates_a_missing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        for (i, prefix) in ["sqlite://", "sqlite:"].iter().enumerate() {
+            let path = dir.path().join(format!("new-{i}.db"));
+            assert!(!path.exists());
+            let pools = connect(&format!("{prefix}{}", path.display()))
+                .await
+                .unwrap_or_else(|e| panic!("{prefix}: {e}"));
+            migrate(&pools).await.unwrap();
+            assert!(path.exists(), "{prefix}: the database file was created");
+        }
+        // A URL that asks for an existing file still gets no new one.
+        let path = dir.path().join("absent.db");
+        let err = connect(&format!("sqlite://{}?mode=rw", path.display()))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("absent.db"), "{err}");
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn the_mode_is_read_from_the_query() {
+        assert!(names_mode("sqlite://x.db?mode=ro"));
+        assert!(names_mode("sqlite://x.db?cache=shared&mode=rw"));
+        assert!(!names_mode("sqlite://x.db"));
+        assert!(!names_mode("sqlite://x.db?cache=shared"));
+        assert!(!names_mode("sqlite://x.db?modes=1"));
     }
 
     #[tokio::test]

@@ -77,10 +77,11 @@ async fn url_forms_reach_the_same_file() {
 }
 
 #[tokio::test]
-async fn a_missing_file_without_rwc_is_an_error_naming_it() {
+async fn a_missing_file_with_mode_rw_is_an_error_naming_it() {
+    // Without a mode the file is created (see `open.rs`); `mode=rw` asks for an existing one.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("absent.db");
-    let err = Store::open(&format!("sqlite://{}", path.display()))
+    let err = Store::open(&format!("sqlite://{}?mode=rw", path.display()))
         .await
         .unwrap_err();
     assert_eq!(
