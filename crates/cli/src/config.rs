@@ -96,6 +96,8 @@ pub struct StormSettings {
     pub per_rule: usize,
     /// Open incidents from one source (Alertmanager, the watchers).
     pub per_source: usize,
+    /// How long an escalated or observed incident still counts, e.g. `30m`.
+    pub window: String,
 }
 
 impl Default for StormSettings {
@@ -104,6 +106,7 @@ impl Default for StormSettings {
         StormSettings {
             per_rule: d.per_rule,
             per_source: d.per_source,
+            window: format!("{}m", d.window.as_secs() / 60),
         }
     }
 }
@@ -206,6 +209,7 @@ impl AgentConfig {
             ]);
         }
         durations.extend(cfg.http.durations());
+        durations.push(("storms.window", &cfg.storms.window));
         for (key, v) in durations {
             parse_duration(v).map_err(|e| ConfigError {
                 path: path.display().to_string(),
@@ -245,6 +249,8 @@ impl AgentConfig {
             storms: StormLimits {
                 per_rule: self.storms.per_rule.max(1),
                 per_source: self.storms.per_source.max(1),
+                window: parse_duration(&self.storms.window)
+                    .unwrap_or(StormLimits::default().window),
             },
             ..EngineConfig::default()
         }

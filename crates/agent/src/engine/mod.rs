@@ -263,7 +263,7 @@ impl<A: Analyzer + 'static> Engine<A> {
                     let id = me.sched.next().await;
                     let next = me.step_logged(&id).await;
                     if next == Next::Done {
-                        me.forget(&id);
+                        me.release(&id).await;
                     }
                     me.sched.finish(&id, next);
                 }

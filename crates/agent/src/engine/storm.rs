@@ -10,9 +10,10 @@
 //! source joins the source's storm. The agent does not act on a storm: it escalates it with
 //! a count of what it folded.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use nightshift_core::{
     Analyzer, Incident, IncidentId, ResourceRef, Signal, SignalSource, SignalStatus, State,
     TimelineKind,
@@ -26,12 +27,16 @@ use super::{Engine, EngineError};
 use crate::notify::Notification;
 
 /// How many incidents stay open per rule and per source before new ones fold into a storm.
+/// An incident counts while the agent works on it, and for `window` after it went to a human
+/// or was only observed (it is still open for a person), unless it closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StormLimits {
     /// Open incidents of one alert rule (or detection).
     pub per_rule: usize,
     /// Open incidents from one source (Alertmanager, the watchers).
     pub per_source: usize,
+    /// How long an escalated or observed incident still counts.
+    pub window: std::time::Duration,
 }
 
 impl Default for StormLimits {
@@ -39,6 +44,7 @@ impl Default for StormLimits {
         StormLimits {
             per_rule: 50,
             per_source: 500,
+            window: std::time::Duration::from_secs(30 * 60),
         }
     }
 }
@@ -49,6 +55,8 @@ type RuleKey = (SignalSource, String);
 #[derive(Debug, Default)]
 pub(super) struct Folding {
     incidents: HashMap<IncidentId, (RuleKey, ResourceRef)>,
+    /// Incidents the workers are done with that still count until then.
+    lingering: BTreeSet<(DateTime<Utc>, IncidentId)>,
     roots: HashSet<ResourceRef>,
     per_rule: HashMap<RuleKey, usize>,
     per_source: HashMap<SignalSource, usize>,
@@ -130,6 +138,27 @@ impl Folding {
             .insert(incident.id.clone(), (key, incident.resource.clone()));
     }
 
+    /// An incident the workers are done with: it stops counting at `until`, or now.
+    fn release(&mut self, id: &IncidentId, until: Option<DateTime<Utc>>) {
+        match until {
+            Some(t) if self.incidents.contains_key(id) => {
+                self.lingering.insert((t, id.clone()));
+            }
+            _ => self.forget(id),
+        }
+    }
+
+    /// Stops counting the incidents whose time is up.
+    fn expire(&mut self, now: DateTime<Utc>) {
+        while let Some((t, id)) = self.lingering.first().cloned() {
+            if t > now {
+                break;
+            }
+            self.lingering.remove(&(t, id.clone()));
+            self.forget(&id);
+        }
+    }
+
     fn forget(&mut self, id: &IncidentId) {
         let Some((key, root)) = self.incidents.remove(id) else {
             return;
@@ -155,9 +184,13 @@ impl<A: Analyzer + 'static> Engine<A> {
         signals: &[Signal],
         roots: &mut [Option<ResourceRef>],
     ) -> usize {
+        let now = self.clock.now();
         self.folding
             .lock()
-            .map(|f| f.fold(signals, roots, self.config.storms))
+            .map(|mut f| {
+                f.expire(now);
+                f.fold(signals, roots, self.config.storms)
+            })
             .unwrap_or(0)
     }
 
@@ -168,13 +201,28 @@ impl<A: Analyzer + 'static> Engine<A> {
         }
     }
 
-    /// An incident that needs nothing more from the workers no longer counts.
-    pub(super) fn forget(&self, id: &IncidentId) {
-        if let Ok(mut f) = self.folding.lock() {
-            f.forget(id);
-        }
+    /// An incident that needs nothing more from the workers: a closed one stops counting; one
+    /// that went to a human or was only observed counts for the storm window still.
+    pub(super) async fn release(&self, id: &IncidentId) {
         if let Ok(mut m) = self.verify_since.lock() {
             m.remove(id);
+        }
+        let state = self
+            .store
+            .get(id)
+            .await
+            .ok()
+            .flatten()
+            .map(|s| s.incident.state);
+        let until = match state {
+            Some(State::Closed | State::Resolved) | None => None,
+            Some(_) => Some(
+                self.clock.now()
+                    + chrono::Duration::from_std(self.config.storms.window).unwrap_or_default(),
+            ),
+        };
+        if let Ok(mut f) = self.folding.lock() {
+            f.release(id, until);
         }
     }
 
@@ -319,6 +367,7 @@ mod tests {
         let limits = StormLimits {
             per_rule: 3,
             per_source: 100,
+            ..StormLimits::default()
         };
         let mut f = Folding::default();
         f.track(&incident("inc-1", pod("a")), Some(&signal("Junk", "a")));
@@ -349,10 +398,41 @@ mod tests {
     }
 
     #[test]
+    fn an_escalated_incident_counts_until_its_window_ends() {
+        let limits = StormLimits {
+            per_rule: 1,
+            per_source: 100,
+            window: std::time::Duration::from_secs(60),
+        };
+        let mut f = Folding::default();
+        let t0 = Utc::now();
+        f.track(&incident("inc-1", pod("a")), Some(&signal("Junk", "a")));
+        f.release(
+            &IncidentId("inc-1".into()),
+            Some(t0 + chrono::Duration::seconds(60)),
+        );
+        let mut roots = vec![Some(pod("b"))];
+        f.expire(t0 + chrono::Duration::seconds(30));
+        assert_eq!(
+            f.fold(&[signal("Junk", "b")], &mut roots, limits),
+            1,
+            "still counts"
+        );
+        let mut roots = vec![Some(pod("b"))];
+        f.expire(t0 + chrono::Duration::seconds(61));
+        assert_eq!(
+            f.fold(&[signal("Junk", "b")], &mut roots, limits),
+            0,
+            "window over"
+        );
+    }
+
+    #[test]
     fn past_the_source_limit_every_new_resource_folds_into_the_sources_storm() {
         let limits = StormLimits {
             per_rule: 100,
             per_source: 2,
+            ..StormLimits::default()
         };
         let f = Folding::default();
         let signals: Vec<Signal> = (0..4).map(|i| signal(&format!("R{i}"), "p")).collect();
