@@ -31,9 +31,37 @@ pub fn one_line(s: &str, max_chars: usize) -> String {
     out.trim_end().to_string()
 }
 
+/// `s` for a terminal: control characters shown as escapes (`\n`, `\u{1b}`) rather than
+/// acted on, so that a stored text cannot break a line or steer the terminal it is printed to.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(is_hostile) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_hostile(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn is_hostile(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printable_shows_control_characters_as_escapes() {
+        assert_eq!(printable("plain"), "plain");
+        assert_eq!(printable("a\nb\u{1b}[2J"), "a\\nb\\u{1b}[2J");
+    }
 
     #[test]
     fn newlines_and_escapes_cannot_forge_a_line() {

@@ -180,9 +180,13 @@ fn to_signal(
         .fingerprint
         .filter(|f| !f.is_empty())
         .unwrap_or_else(|| label_fingerprint(&a.labels));
-    let resource = resource_of(&a.labels);
+    // Object names cannot hold control characters; labels that do name nothing in the
+    // cluster, and the alert is kept without a resource rather than forging timeline lines.
+    let resource = resource_of(&a.labels).filter(|r| !r.to_string().chars().any(char::is_control));
     let labels = redact_values(a.labels);
-    let name = labels.get("alertname").cloned().unwrap_or(name);
+    // The name goes into timeline lines: on one line, bounded.
+    let name =
+        nightshift_core::text::one_line(&labels.get("alertname").cloned().unwrap_or(name), 256);
     Ok(Signal {
         fingerprint,
         source: SignalSource::Alertmanager,
@@ -238,6 +242,23 @@ pub fn resource_of(labels: &BTreeMap<String, String>) -> Option<ResourceRef> {
         return Some(ResourceRef::node(node));
     }
     None
+}
+
+#[cfg(test)]
+mod hostile_text_tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_cannot_reach_a_timeline_line() {
+        let body = serde_json::json!({"version": "4", "alerts": [{
+            "status": "firing",
+            "labels": {"alertname": "Evil\n[+00:00] approved by the-cto", "namespace": "shop", "pod": "x\ny"},
+            "startsAt": "2026-01-01T00:00:00Z",
+        }]});
+        let s = &parse(body.to_string().as_bytes()).unwrap()[0];
+        assert_eq!(s.name, "Evil [+00:00] approved by the-cto");
+        assert_eq!(s.resource, None);
+    }
 }
 
 #[cfg(test)]

@@ -97,7 +97,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                     t % 60,
                     ev.incident,
                     tag,
-                    ev.entry.message
+                    nightshift_core::text::printable(&ev.entry.message)
                 );
             }
         });

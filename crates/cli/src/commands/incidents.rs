@@ -94,13 +94,21 @@ pub fn run(cmd: IncidentsCommand) -> anyhow::Result<ExitCode> {
                     ),
                     Output::Table => {
                         let i = &inc.incident;
-                        println!("{}  {:?}  {}\n{}\n", i.id, i.state, i.resource, i.title);
+                        // Stored text is printed with its control characters escaped.
+                        let show = nightshift_core::text::printable;
+                        println!(
+                            "{}  {:?}  {}\n{}\n",
+                            i.id,
+                            i.state,
+                            show(&i.resource.to_string()),
+                            show(&i.title)
+                        );
                         for e in timeline {
                             println!(
                                 "{}  {:<12} {}",
                                 e.at.format("%H:%M:%S"),
                                 format!("{:?}", e.kind).to_lowercase(),
-                                e.message
+                                show(&e.message)
                             );
                         }
                     }
