@@ -184,17 +184,24 @@ pub enum Output {
     Json,
 }
 
-/// `nightshift approve|reject`.
+/// `nightshift approve|reject`: on a running agent's API with a token (`--agent`), recorded as
+/// the token's identity; or on the record directly (`--store`), as `--as`.
 #[derive(Debug, clap::Args)]
 pub struct AnswerArgs {
     /// Incident id.
     pub incident: String,
-    /// Who answers.
-    #[arg(long = "as")]
-    pub by: String,
+    /// Who answers, when writing the record directly (an agent's API records the token's name).
+    #[arg(long = "as", conflicts_with = "agent")]
+    pub by: Option<String>,
     /// Why.
     #[arg(long)]
     pub reason: Option<String>,
+    /// A running agent's URL, e.g. `http://nightshift:8080`: answer through its API.
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// The environment variable holding the API token for `--agent`.
+    #[arg(long, default_value = "NIGHTSHIFT_TOKEN", requires = "agent")]
+    pub token_env: String,
     #[command(flatten)]
     pub store: StoreArgs,
 }

@@ -272,13 +272,40 @@ async fn an_approval_is_recorded_as_the_authenticated_identity() {
         store.get(&id).await.unwrap().unwrap().incident.state,
         State::AwaitingApproval
     );
-    // The approver: recorded as its token's name, the reason on one line.
-    let r = post(
-        "carol-token",
-        json!({"reason": "checked\n[2026-01-01T00:00:00Z] approved by the-cto\u{1b}[2J"}),
-    )
-    .await;
-    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    // `nightshift approve --agent` without its token: refused, naming the variable.
+    let (incident, agent) = (id.0.clone(), format!("http://{}", lab.agent.addr));
+    let cli = move |token: Option<&'static str>| {
+        let mut cmd = Command::new(bin());
+        cmd.args([
+            "approve",
+            &incident,
+            "--agent",
+            &agent,
+            "--token-env",
+            "NIGHTSHIFT_TEST_APPROVER_TOKEN",
+            "--reason",
+            "checked\n[2026-01-01T00:00:00Z] approved by the-cto\u{1b}[2J",
+        ]);
+        match token {
+            Some(t) => cmd.env("NIGHTSHIFT_TEST_APPROVER_TOKEN", t),
+            None => cmd.env_remove("NIGHTSHIFT_TEST_APPROVER_TOKEN"),
+        };
+        cmd.output().unwrap()
+    };
+    let c = cli.clone();
+    let out = tokio::task::spawn_blocking(move || c(None)).await.unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NIGHTSHIFT_TEST_APPROVER_TOKEN"));
+    // The approver, through the CLI against the agent: recorded as its token's name, the
+    // reason on one line.
+    let out = tokio::task::spawn_blocking(move || cli(Some("carol-token")))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let approvals = store.approvals(&id).await.unwrap();
     let a = approvals.last().unwrap();
     assert_eq!(a.status, ApprovalStatus::Approved);

@@ -121,6 +121,25 @@ pub fn run(cmd: IncidentsCommand) -> anyhow::Result<ExitCode> {
 
 /// Runs `approve|reject`.
 pub fn answer(args: AnswerArgs, approve: bool) -> anyhow::Result<ExitCode> {
+    if let Some(agent) = &args.agent {
+        return answer_remote(agent, &args, approve);
+    }
+    let Some(by) = args
+        .by
+        .as_deref()
+        .map(|b| nightshift_core::text::one_line(b, 200))
+    else {
+        eprintln!("error: --as NAME is needed to answer on the record directly (or --agent URL)");
+        return Ok(ExitCode::from(super::EXIT_BAD_INPUT));
+    };
+    if by.is_empty() {
+        eprintln!("error: --as must name who answers");
+        return Ok(ExitCode::from(super::EXIT_BAD_INPUT));
+    }
+    let reason = args
+        .reason
+        .as_deref()
+        .map(|r| nightshift_core::redact::redact(&nightshift_core::text::one_line(r, 1000)));
     super::runtime()?.block_on(async move {
         let s = open(&args.store).await?;
         let id = IncidentId(args.incident.clone());
@@ -137,8 +156,8 @@ pub fn answer(args: AnswerArgs, approve: bool) -> anyhow::Result<ExitCode> {
         }
         let answer = ApprovalAnswer {
             approve,
-            by: args.by.clone(),
-            reason: args.reason.clone(),
+            by: by.clone(),
+            reason,
             at: chrono::Utc::now(),
         };
         let after = s.decide_approval(&id, &answer).await?;
@@ -146,9 +165,56 @@ pub fn answer(args: AnswerArgs, approve: bool) -> anyhow::Result<ExitCode> {
             "{} {} by {}: now {:?}",
             id.0,
             if approve { "approved" } else { "rejected" },
-            args.by,
+            by,
             after.incident.state
         );
         Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `approve|reject --agent URL`: through the agent's API, with the token from `--token-env`.
+fn answer_remote(agent: &str, args: &AnswerArgs, approve: bool) -> anyhow::Result<ExitCode> {
+    let token = match std::env::var(&args.token_env) {
+        Ok(t) if !t.trim().is_empty() => t,
+        _ => {
+            eprintln!(
+                "error: --token-env: the environment variable {} is unset or empty",
+                args.token_env
+            );
+            return Ok(ExitCode::from(super::EXIT_BAD_INPUT));
+        }
+    };
+    let verb = if approve { "approve" } else { "reject" };
+    let url = format!(
+        "{}/api/v1/incidents/{}/{verb}",
+        agent.trim_end_matches('/'),
+        args.incident
+    );
+    let body = serde_json::json!({"reason": args.reason});
+    super::runtime()?.block_on(async move {
+        let response = reqwest::Client::new()
+            .post(&url)
+            .bearer_auth(token.trim())
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+        let status = response.status();
+        let answer: serde_json::Value = response.json().await.unwrap_or_default();
+        if status.is_success() {
+            println!(
+                "{} {}: now {}",
+                args.incident,
+                if approve { "approved" } else { "rejected" },
+                answer["state"].as_str().unwrap_or("?")
+            );
+            Ok(ExitCode::SUCCESS)
+        } else {
+            eprintln!(
+                "error: {url}: {status}: {}",
+                answer["error"].as_str().unwrap_or("no reason given")
+            );
+            Ok(ExitCode::FAILURE)
+        }
     })
 }
