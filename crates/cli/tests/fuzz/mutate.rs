@@ -519,7 +519,9 @@ fn mutate_once(doc: &mut Node, rng: &mut ChaCha8Rng, yaml: bool, counter: &mut u
         2 => {
             if let Some((last, parent)) = path.split_last() {
                 let times = if rng.random_ratio(1, 8) {
-                    rng.random_range(2..2_000)
+                    // Many copies of a small item, not of a huge one: inputs stay megabytes.
+                    let size = to_json(doc.at(&path)).len().max(1);
+                    rng.random_range(2..2_000).min(MAX_INPUT / 4 / size).max(1)
                 } else {
                     1
                 };
@@ -921,6 +923,10 @@ pub fn random_bytes(rng: &mut ChaCha8Rng) -> Vec<u8> {
     }
 }
 
+/// Largest input generated, in bytes: parsers are linear in what they read, so larger inputs
+/// would only slow the search down.
+pub const MAX_INPUT: usize = 8 << 20;
+
 /// One input from a corpus of documents: mostly a mutated document written back as YAML or
 /// JSON, sometimes one damaged as text as well, sometimes raw bytes.
 pub fn generate(corpus: &[Node], rng: &mut ChaCha8Rng, yaml: bool) -> Vec<u8> {
@@ -941,5 +947,6 @@ pub fn generate(corpus: &[Node], rng: &mut ChaCha8Rng, yaml: bool) -> Vec<u8> {
     if roll >= 8 {
         damage(&mut text, rng);
     }
+    text.truncate(MAX_INPUT);
     text
 }
