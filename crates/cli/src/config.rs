@@ -186,6 +186,19 @@ impl Default for AgentConfig {
 impl AgentConfig {
     /// Reads a config file; unknown keys and bad values name the file and the line.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        // A configuration is a few kilobytes; a file far past that is a mistake.
+        const MAX_BYTES: u64 = 1024 * 1024;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.len() > MAX_BYTES
+        {
+            return Err(ConfigError {
+                path: path.display().to_string(),
+                message: format!(
+                    "{} bytes is more than the limit of {MAX_BYTES} for a configuration file",
+                    meta.len()
+                ),
+            });
+        }
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             path: path.display().to_string(),
             message: format!("unable to read: {e}"),

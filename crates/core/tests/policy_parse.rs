@@ -467,3 +467,30 @@ fn check_report_summarises_the_policy() {
     assert!(report.contains("min_confidence 0.3"), "{report}");
     assert!(!report.contains("(always, built in)"), "{report}");
 }
+
+#[test]
+fn hostile_yaml_is_refused_before_it_costs_a_stack_or_a_second() {
+    // 63 levels of nesting: past what a policy needs, refused rather than recursed into.
+    let mut deep = String::from("x");
+    for _ in 0..63 {
+        deep = format!("{{a: {deep}}}");
+    }
+    let e = Policy::parse(&format!("mode: auto\nnamespaces: {deep}\n"), "deep.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("deep.yaml"), "{e}");
+    // Ten levels of ten aliases each (ten billion values if expanded): refused.
+    let mut laughs = String::from("mode: auto\nl0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..10 {
+        let prev = format!("*l{}", i - 1);
+        laughs.push_str(&format!(
+            "l{i}: &l{i} [{}]\n",
+            vec![prev.as_str(); 10].join(", ")
+        ));
+    }
+    laughs.push_str("forbidden: *l9\n");
+    let e = Policy::parse(&laughs, "laughs.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("laughs.yaml"), "{e}");
+}

@@ -10,7 +10,7 @@ use crate::records::{ActionStatus, IntentId};
 pub enum StoreError {
     /// The URL names no database this store can open.
     #[error(
-        "invalid database url {url:?}: {problem}; expected sqlite://PATH[?mode=rwc], a file path, sqlite::memory: or postgres://USER@HOST:PORT/DATABASE"
+        "invalid database url {url:?}: {problem}; expected sqlite://PATH, a file path, sqlite::memory: or postgres://USER@HOST:PORT/DATABASE"
     )]
     InvalidUrl {
         /// The URL as given (passwords removed).

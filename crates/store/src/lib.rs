@@ -76,8 +76,9 @@ pub struct Store {
 impl Store {
     /// Opens the database and applies pending migrations.
     ///
-    /// `url` is `sqlite://PATH?mode=rwc` (`mode=rwc` creates the file), `sqlite:PATH`, a bare
-    /// file path (created when missing), `sqlite::memory:`, or `postgres://USER@HOST:PORT/DB`
+    /// `url` is `sqlite://PATH` or `sqlite:PATH` (the file is created when missing, unless the
+    /// URL says `?mode=rw` or `ro`), a bare file path, `sqlite::memory:`, or
+    /// `postgres://USER@HOST:PORT/DB`
     /// (`?options[search_path]=SCHEMA` selects a schema). SQLite runs in WAL mode with a busy
     /// timeout and foreign keys on.
     pub async fn open(url: &str) -> Result<Store, StoreError> {

@@ -130,11 +130,20 @@ pub(crate) struct Node {
 /// Reads `text` into a tree. Fails with serde-saphyr's error when the text is not YAML.
 pub(crate) fn parse(text: &str) -> Result<Node, serde_saphyr::Error> {
     // YAML 1.2 core schema: `no`, `on` or `007` (a namespace may be called that) stay text.
+    // A policy nests five levels at most; the budget keeps hostile files (deep nesting that
+    // would exhaust a stack, anchors that expand into millions of values) from costing more
+    // than a policy ever needs.
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_depth = 16;
+    budget.flow_nesting_limit = 16;
+    budget.max_aliases = 1_000;
+    budget.max_recorded_anchor_events = 10_000;
     let options = serde_saphyr::options! {
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
         strict_booleans: true,
         leading_zero_numbers_as_strings: true,
         underscored_numbers_as_strings: true,
+        budget: Some(budget),
     };
     let tree: Option<Spanned<RawNode>> = serde_saphyr::from_str_with_options(text, options)?;
     Ok(match tree {
