@@ -188,10 +188,28 @@ async fn flood(
                                 e["message"].as_str().unwrap_or_default()
                             );
                         }
-                        analysis_after_settle = Some(
-                            sent.elapsed()
-                                .saturating_sub(Duration::from_secs(SETTLE_SECS)),
-                        );
+                        // Measured on the record: from the end of the settle window to the
+                        // diagnosis entry.
+                        let at = |v: &Value| {
+                            v.as_str()
+                                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                        };
+                        let diagnosed = shown["timeline"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .find(|e| {
+                                e["message"]
+                                    .as_str()
+                                    .is_some_and(|m| m.starts_with("diagnosis"))
+                            })
+                            .and_then(|e| at(&e["at"]));
+                        if let (Some(opened), Some(diagnosed)) = (at(&i["opened_at"]), diagnosed) {
+                            let took = (diagnosed - opened).to_std().unwrap_or_default();
+                            analysis_after_settle =
+                                Some(took.saturating_sub(Duration::from_secs(SETTLE_SECS)));
+                        }
+                        let _ = sent;
                         break 'wait;
                     }
                 }
