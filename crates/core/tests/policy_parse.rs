@@ -485,7 +485,7 @@ fn hostile_yaml_is_refused_before_it_costs_a_stack_or_a_second() {
         let prev = format!("*l{}", i - 1);
         laughs.push_str(&format!(
             "l{i}: &l{i} [{}]\n",
-            vec![prev.as_str(); 10].join(", ")
+            [prev.as_str(); 10].join(", ")
         ));
     }
     laughs.push_str("forbidden: *l9\n");
