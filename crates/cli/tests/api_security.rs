@@ -451,7 +451,7 @@ async fn alerts_from_a_client_that_goes_away_are_recorded_and_worked_on() {
     {
         let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.write_all(request.as_bytes()).unwrap();
-        // Gone before the answer.
+        // Gone before the answer: both directions shut, the socket dropped unread.
         s.shutdown(std::net::Shutdown::Both).unwrap();
     }
     let store = lab.agent.engine.store().clone();

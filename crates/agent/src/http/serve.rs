@@ -143,6 +143,10 @@ pub async fn serve(
             builder
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_timeout)
+                // A client that sent its whole request and closed its side (or gave up
+                // waiting) still has its request handled: the work does not depend on the
+                // client staying to read the answer.
+                .half_close(true)
                 .keep_alive(true);
             let conn = builder.serve_connection(TokioIo::new(stream), service);
             tokio::pin!(conn);
