@@ -480,23 +480,13 @@ async fn decision_figures(rows: &mut Vec<Row>) {
     lab.stop();
 }
 
-fn rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 /// The agent process's largest and last VmRSS over `window`, sampled every 250 ms.
 fn sample_rss(pid: u32, window: Duration) -> (f64, f64) {
     let end = Instant::now() + window;
     let mut max: f64 = 0.0;
     let mut last = 0.0;
     while Instant::now() < end {
-        last = rss_mb(pid);
+        last = common::rss_mb(pid);
         max = max.max(last);
         std::thread::sleep(Duration::from_millis(250));
     }

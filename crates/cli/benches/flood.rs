@@ -34,16 +34,6 @@ fn arg(name: &str, default: f64) -> f64 {
         .unwrap_or(default)
 }
 
-fn rss_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 fn junk(prefix: &str, batch: usize, n: usize) -> String {
     let now = chrono::Utc::now().to_rfc3339();
     let alerts: Vec<Value> = (0..n)
@@ -112,7 +102,7 @@ async fn flood(
         tokio::task::spawn_blocking(move || {
             let mut max: f64 = 0.0;
             while !stop.load(Ordering::Relaxed) {
-                max = max.max(rss_mb(pid));
+                max = max.max(common::rss_mb(pid));
                 std::thread::sleep(Duration::from_millis(250));
             }
             max
