@@ -39,7 +39,9 @@ impl ResourceType {
 
     /// Verbs advertised in discovery.
     pub fn verbs(&self) -> &'static [&'static str] {
-        if self.writable {
+        if self.is_review() {
+            &["create"]
+        } else if self.writable {
             &[
                 "create",
                 "delete",
@@ -55,9 +57,34 @@ impl ResourceType {
         }
     }
 
+    /// Whether it is a review (`authorization.k8s.io`): created to get an answer, never stored.
+    pub fn is_review(&self) -> bool {
+        self.group == REVIEW_GROUP
+    }
+
     /// Whether the `status` subresource exists, so spec and status are written separately.
     pub fn has_status(&self) -> bool {
         self.subresources.contains(&"status")
+    }
+}
+
+/// The group of the access reviews.
+const REVIEW_GROUP: &str = "authorization.k8s.io";
+
+/// A review type: cluster-scoped, answered on create, not writable as a stored object.
+const fn review(kind: &'static str, plural: &'static str, singular: &'static str) -> ResourceType {
+    ResourceType {
+        group: REVIEW_GROUP,
+        version: "v1",
+        kind,
+        list_kind: "",
+        plural,
+        singular,
+        namespaced: false,
+        short_names: &[],
+        subresources: &[],
+        categories: &[],
+        writable: false,
     }
 }
 
@@ -257,6 +284,71 @@ pub static RESOURCE_TYPES: &[ResourceType] = &[
         &["ev"],
         &[],
         &[]
+    ),
+    rt!(
+        "networking.k8s.io",
+        "v1",
+        "NetworkPolicy",
+        "networkpolicies",
+        "networkpolicy",
+        true,
+        &["netpol"],
+        &[],
+        &[]
+    ),
+    rt!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "Role",
+        "roles",
+        "role",
+        true,
+        &[],
+        &[],
+        &[]
+    ),
+    rt!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "RoleBinding",
+        "rolebindings",
+        "rolebinding",
+        true,
+        &[],
+        &[],
+        &[]
+    ),
+    rt!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRole",
+        "clusterroles",
+        "clusterrole",
+        false,
+        &[],
+        &[],
+        &[]
+    ),
+    rt!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        "clusterrolebinding",
+        false,
+        &[],
+        &[],
+        &[]
+    ),
+    review(
+        "SelfSubjectAccessReview",
+        "selfsubjectaccessreviews",
+        "selfsubjectaccessreview",
+    ),
+    review(
+        "SelfSubjectRulesReview",
+        "selfsubjectrulesreviews",
+        "selfsubjectrulesreview",
     ),
     ResourceType {
         group: "metrics.k8s.io",

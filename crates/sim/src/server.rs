@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::Simulation;
+use crate::api::auth::{Access, ServiceAccountRef};
 use crate::api::{ApiState, router};
 use crate::monitoring::Monitoring;
 
@@ -24,6 +25,20 @@ pub struct ServeOptions {
     pub kubeconfig_out: Option<PathBuf>,
     /// Stop at the scenario's horizon instead of running on.
     pub stop_at_horizon: bool,
+}
+
+/// Who may do what on the served cluster. The default enforces nothing: every request is
+/// the cluster administrator's, as the simulated cluster has always served.
+#[derive(Debug, Clone, Default)]
+pub struct AccessOptions {
+    /// Authenticate bearer tokens and authorize every request with RBAC. The kubeconfig then
+    /// carries the admin token; a request without a token is `system:anonymous`.
+    pub rbac: bool,
+    /// Where to write a token per service account of `service_accounts`, as a pod would mount
+    /// it: `<dir>/<namespace>/<name>/token` and `.../namespace`.
+    pub token_dir: Option<PathBuf>,
+    /// The service accounts to write tokens for.
+    pub service_accounts: Vec<ServiceAccountRef>,
 }
 
 /// Why serving failed.
@@ -47,6 +62,22 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    /// A service account token could not be written.
+    #[error("unable to write the token of service account {namespace}/{name} under {dir}")]
+    Token {
+        /// Namespace of the service account.
+        namespace: String,
+        /// Name of the service account.
+        name: String,
+        /// The token directory.
+        dir: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bootstrap RBAC policy could not be stored.
+    #[error("unable to store the bootstrap RBAC policy")]
+    Bootstrap(#[source] crate::store::StoreError),
     /// The HTTP server failed.
     #[error("the API server stopped")]
     Serve(#[source] std::io::Error),
@@ -54,16 +85,37 @@ pub enum ServeError {
 
 /// A kubeconfig for a plain-HTTP server at `url`.
 pub fn kubeconfig(url: &str, name: &str) -> String {
+    kubeconfig_with_token(url, name, None)
+}
+
+/// A kubeconfig for a plain-HTTP server at `url` whose user presents `token`, if any.
+pub fn kubeconfig_with_token(url: &str, name: &str, token: Option<&str>) -> String {
+    let user = match token {
+        Some(t) => format!("\n    token: {t}"),
+        None => " {}".to_string(),
+    };
     format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: {name}\n  cluster:\n    server: {url}\ncontexts:\n- name: {name}\n  context:\n    cluster: {name}\n    user: {name}\n    namespace: default\ncurrent-context: {name}\nusers:\n- name: {name}\n  user: {{}}\npreferences: {{}}\n"
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: {name}\n  cluster:\n    server: {url}\ncontexts:\n- name: {name}\n  context:\n    cluster: {name}\n    user: {name}\n    namespace: default\ncurrent-context: {name}\nusers:\n- name: {name}\n  user:{user}\npreferences: {{}}\n"
     )
 }
 
 /// Writes [`kubeconfig`] to `path`.
 pub fn write_kubeconfig(path: &Path, url: &str, name: &str) -> Result<(), ServeError> {
-    std::fs::write(path, kubeconfig(url, name)).map_err(|source| ServeError::Kubeconfig {
-        path: path.to_path_buf(),
-        source,
+    write_kubeconfig_with_token(path, url, name, None)
+}
+
+/// Writes [`kubeconfig_with_token`] to `path`.
+pub fn write_kubeconfig_with_token(
+    path: &Path,
+    url: &str,
+    name: &str,
+    token: Option<&str>,
+) -> Result<(), ServeError> {
+    std::fs::write(path, kubeconfig_with_token(url, name, token)).map_err(|source| {
+        ServeError::Kubeconfig {
+            path: path.to_path_buf(),
+            source,
+        }
     })
 }
 
@@ -77,10 +129,22 @@ pub struct Running {
     pub clock: tokio::task::JoinHandle<()>,
     /// The HTTP server task.
     pub server: tokio::task::JoinHandle<Result<(), ServeError>>,
+    /// Whether requests are authenticated and authorized; mints service account tokens.
+    pub access: Arc<Access>,
 }
 
-/// Binds the API server and starts the clock.
+/// Binds the API server and starts the clock, enforcing nothing.
 pub async fn start(sim: Arc<Simulation>, opts: &ServeOptions) -> Result<Running, ServeError> {
+    start_with_access(sim, opts, &AccessOptions::default()).await
+}
+
+/// Binds the API server with authentication and authorization as `access` says, writes the
+/// service account tokens it asks for, and starts the clock.
+pub async fn start_with_access(
+    sim: Arc<Simulation>,
+    opts: &ServeOptions,
+    access: &AccessOptions,
+) -> Result<Running, ServeError> {
     let listener = TcpListener::bind(opts.listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -91,10 +155,32 @@ pub async fn start(sim: Arc<Simulation>, opts: &ServeOptions) -> Result<Running,
         addr: opts.listen,
         source,
     })?;
-    if let Some(path) = &opts.kubeconfig_out {
-        write_kubeconfig(path, &format!("http://{addr}"), "nightshift-sim")?;
+    let rules = Arc::new(if access.rbac {
+        Access::rbac()
+    } else {
+        Access::open()
+    });
+    let mut state = ApiState::new(sim.store().clone(), sim.clone());
+    state
+        .set_access(rules.clone())
+        .map_err(ServeError::Bootstrap)?;
+    if let Some(dir) = &access.token_dir {
+        for sa in &access.service_accounts {
+            rules
+                .write_service_account_token(dir, sa)
+                .map_err(|source| ServeError::Token {
+                    namespace: sa.namespace.clone(),
+                    name: sa.name.clone(),
+                    dir: dir.clone(),
+                    source,
+                })?;
+        }
     }
-    let app = router(ApiState::new(sim.store().clone(), sim.clone()));
+    if let Some(path) = &opts.kubeconfig_out {
+        let token = rules.enforcing().then(|| rules.admin_token());
+        write_kubeconfig_with_token(path, &format!("http://{addr}"), "nightshift-sim", token)?;
+    }
+    let app = router(state);
     let server =
         tokio::spawn(async move { axum::serve(listener, app).await.map_err(ServeError::Serve) });
     let clock_sim = sim.clone();
@@ -123,5 +209,6 @@ pub async fn start(sim: Arc<Simulation>, opts: &ServeOptions) -> Result<Running,
         sim,
         clock,
         server,
+        access: rules,
     })
 }

@@ -4,8 +4,11 @@
 //! (get, list, watch, create, update, patch, delete, deletecollection, with selectors,
 //! paging, dry runs and Table output for kubectl), the `status`, `scale`, `log` and
 //! `eviction` subresources, `metrics.k8s.io` from the [`Telemetry`], and the Prometheus
-//! exposition on `/metrics`. Every failure is answered as a Kubernetes `Status`.
+//! exposition on `/metrics`. Every failure is answered as a Kubernetes `Status`. Before any
+//! of that, [`auth`] authenticates and authorizes the request when its [`auth::Access`] says
+//! so.
 
+pub mod auth;
 mod discovery;
 mod eviction;
 mod handlers;
@@ -29,7 +32,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::telemetry::Telemetry;
 
 pub use patch::{PatchKind, strategic_merge};
@@ -47,6 +50,8 @@ pub struct ApiState {
     pub bookmark_interval: Duration,
     /// How often `follow=true` log streams look for new lines (in real time).
     pub log_poll_interval: Duration,
+    /// Whether requests are authenticated and authorized, and the tokens accepted.
+    pub access: Arc<auth::Access>,
 }
 
 impl ApiState {
@@ -57,12 +62,22 @@ impl ApiState {
             telemetry,
             bookmark_interval: Duration::from_secs(5),
             log_poll_interval: Duration::from_millis(200),
+            access: Arc::new(auth::Access::open()),
         }
+    }
+
+    /// Serves with `access`, writing the bootstrap RBAC policy into the store when it enforces
+    /// RBAC.
+    pub fn set_access(&mut self, access: Arc<auth::Access>) -> Result<(), StoreError> {
+        access.seed(&self.store)?;
+        self.access = access;
+        Ok(())
     }
 }
 
 /// The HTTP router of the simulated API server.
 pub fn router(state: ApiState) -> Router {
+    let state = Arc::new(state);
     Router::new()
         .route("/version", get(discovery::version))
         .route("/healthz", get(ok))
@@ -70,7 +85,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/readyz", get(ok))
         .route("/metrics", get(prometheus))
         .fallback(handlers::dispatch)
-        .with_state(Arc::new(state))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::gate,
+        ))
+        .with_state(state)
 }
 
 async fn ok() -> &'static str {

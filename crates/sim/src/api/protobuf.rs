@@ -2,7 +2,8 @@
 //!
 //! kubectl 1.32's typed clients send protobuf (`application/vnd.kubernetes.protobuf`) for
 //! built-in types, with no fallback to JSON. `kubectl drain` posts `Eviction`s and deletes with
-//! `DeleteOptions` that way, so those two are decoded here into the JSON the handlers take.
+//! `DeleteOptions` that way, and `kubectl auth can-i` its self reviews, so those are decoded
+//! here into the JSON the handlers take.
 //! Other kinds (the objects `kubectl create deployment` and friends build) are answered with
 //! a 415 that says to send JSON instead.
 
@@ -44,12 +45,14 @@ pub fn to_json(body: &[u8]) -> Result<Value, ApiError> {
     let mut obj = match kind.as_str() {
         "Eviction" => eviction(raw)?,
         "DeleteOptions" => delete_options(raw)?,
+        "SelfSubjectAccessReview" => access_review(raw)?,
+        "SelfSubjectRulesReview" => rules_review(raw)?,
         _ => {
             return Err(ApiError::new(
                 415,
                 "UnsupportedMediaType",
                 format!(
-                    "the simulated API server decodes protobuf only for Eviction and DeleteOptions, not {kind} ({api_version}); send the object as application/json (with kubectl: write a manifest and use kubectl apply -f or kubectl create -f)"
+                    "the simulated API server decodes protobuf only for Eviction, DeleteOptions and self reviews, not {kind} ({api_version}); send the object as application/json (with kubectl: write a manifest and use kubectl apply -f or kubectl create -f)"
                 ),
             ));
         }
@@ -136,6 +139,60 @@ fn delete_options(raw: &[u8]) -> Result<Value, ApiError> {
         }
     }
     Ok(opts)
+}
+
+/// The string fields of a message, by field number, under their JSON names.
+fn strings(raw: &[u8], names: &[(u32, &str)]) -> Result<Value, ApiError> {
+    let mut obj = json!({});
+    for field in Fields::new(raw) {
+        if let (n, Wire::Bytes(v)) = field?
+            && let Some((_, name)) = names.iter().find(|(k, _)| *k == n)
+        {
+            obj[*name] = json!(text(v)?);
+        }
+    }
+    Ok(obj)
+}
+
+fn access_review(raw: &[u8]) -> Result<Value, ApiError> {
+    let mut spec = json!({});
+    for field in Fields::new(raw) {
+        if let (2, Wire::Bytes(s)) = field? {
+            for f in Fields::new(s) {
+                match f? {
+                    (1, Wire::Bytes(r)) => {
+                        spec["resourceAttributes"] = strings(
+                            r,
+                            &[
+                                (1, "namespace"),
+                                (2, "verb"),
+                                (3, "group"),
+                                (4, "version"),
+                                (5, "resource"),
+                                (6, "subresource"),
+                                (7, "name"),
+                            ],
+                        )?;
+                    }
+                    (2, Wire::Bytes(n)) => {
+                        spec["nonResourceAttributes"] = strings(n, &[(1, "path"), (2, "verb")])?;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(json!({"metadata": {}, "spec": spec}))
+}
+
+fn rules_review(raw: &[u8]) -> Result<Value, ApiError> {
+    let mut spec = json!({});
+    for field in Fields::new(raw) {
+        if let (2, Wire::Bytes(s)) = field? {
+            spec = strings(s, &[(1, "namespace")])?;
+        }
+    }
+    Ok(json!({"metadata": {}, "spec": spec}))
 }
 
 fn text(bytes: &[u8]) -> Result<String, ApiError> {

@@ -218,6 +218,7 @@ impl Store {
         {
             m.remove("status");
         }
+        admission::validate_update(rt, old_value, &new)?;
         // Writes that change nothing keep the version, as the real API server does.
         new["metadata"]["resourceVersion"] = old_value["metadata"]["resourceVersion"].clone();
         if &new == old_value {

@@ -134,6 +134,14 @@ impl TestServer {
         format!("http://{}", self.addr)
     }
 
+    /// A kube-rs client presenting a bearer token, without retries.
+    pub fn client_with_token(&self, token: &str) -> kube::Client {
+        let mut config = kube::Config::new(self.url().parse().expect("valid url"));
+        config.default_retry = false;
+        config.auth_info.token = Some(token.to_string().into());
+        kube::Client::try_from(config).expect("kube client")
+    }
+
     /// A kube-rs client for the server, without kube-rs's default retries: it retries 429s
     /// (a refused eviction) up to 15 times with exponential backoff, minutes in all.
     pub fn client(&self) -> kube::Client {
@@ -293,6 +301,14 @@ impl Kubeconfig {
         );
         std::fs::write(&path, text).expect("write kubeconfig");
         Kubeconfig { dir, path }
+    }
+
+    /// Writes a kubeconfig for `server` whose user presents `token`.
+    pub fn with_token(server: &TestServer, token: &str) -> Self {
+        let kc = Kubeconfig::new(server);
+        let text = nightshift_sim::server::kubeconfig_with_token(&server.url(), "sim", Some(token));
+        std::fs::write(&kc.path, text).expect("write kubeconfig");
+        kc
     }
 
     /// Runs kubectl with this kubeconfig (off the async runtime's threads) and returns its

@@ -4,13 +4,14 @@
 //!
 //! This module holds the Table itself and picks the printer of each kind; the printers live
 //! with their group of kinds: [`pods`], [`nodes`], [`workloads`], [`services`], [`events`]
-//! and [`objects`] for the rest.
+//! [`rbac`], and [`objects`] for the rest.
 
 mod events;
 mod format;
 mod nodes;
 mod objects;
 mod pods;
+mod rbac;
 mod services;
 mod workloads;
 
@@ -118,6 +119,11 @@ fn columns(rt: &ResourceType) -> &'static [Column] {
         ("", "ServiceAccount") => objects::SERVICE_ACCOUNT_COLUMNS,
         ("policy", "PodDisruptionBudget") => objects::POD_DISRUPTION_BUDGET_COLUMNS,
         ("coordination.k8s.io", "Lease") => objects::LEASE_COLUMNS,
+        ("networking.k8s.io", "NetworkPolicy") => objects::NETWORK_POLICY_COLUMNS,
+        ("rbac.authorization.k8s.io", "Role" | "ClusterRole") => rbac::ROLE_COLUMNS,
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
+            rbac::BINDING_COLUMNS
+        }
         _ => objects::DEFAULT_COLUMNS,
     }
 }
@@ -142,6 +148,11 @@ fn cells(rt: &ResourceType, o: &Value, now: i64) -> Vec<Value> {
         ("", "ServiceAccount") => objects::service_account(o, name, age),
         ("policy", "PodDisruptionBudget") => objects::pod_disruption_budget(o, name, age),
         ("coordination.k8s.io", "Lease") => objects::lease(o, name, age),
+        ("networking.k8s.io", "NetworkPolicy") => objects::network_policy(o, name, age),
+        ("rbac.authorization.k8s.io", "Role" | "ClusterRole") => rbac::role(o, name),
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
+            rbac::binding(o, name, age)
+        }
         _ => vec![name, age],
     }
 }

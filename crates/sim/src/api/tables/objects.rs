@@ -1,7 +1,9 @@
 //! The tables of the smaller objects: Namespaces, ConfigMaps, Secrets, ServiceAccounts,
-//! PodDisruptionBudgets, Leases, and the Name/Age table of every other kind.
+//! PodDisruptionBudgets, Leases, NetworkPolicies, and the Name/Age table of every other kind.
 
 use serde_json::{Value, json};
+
+use crate::api::selectors::LabelSelector;
 
 use super::format::{int_at, len_at, str_at};
 use super::{Column, I, S};
@@ -35,6 +37,10 @@ pub(super) const POD_DISRUPTION_BUDGET_COLUMNS: &[Column] = &[
 
 /// The columns of `kubectl get leases`.
 pub(super) const LEASE_COLUMNS: &[Column] = &[("Name", S, 0), ("Holder", S, 0), ("Age", S, 0)];
+
+/// The columns of `kubectl get networkpolicies`.
+pub(super) const NETWORK_POLICY_COLUMNS: &[Column] =
+    &[("Name", S, 0), ("Pod-Selector", S, 0), ("Age", S, 0)];
 
 /// The columns of every kind without a printer of its own.
 pub(super) const DEFAULT_COLUMNS: &[Column] = &[("Name", S, 0), ("Age", S, 0)];
@@ -81,4 +87,12 @@ pub(super) fn pod_disruption_budget(o: &Value, name: Value, age: Value) -> Vec<V
 
 pub(super) fn lease(o: &Value, name: Value, age: Value) -> Vec<Value> {
     vec![name, json!(str_at(o, "/spec/holderIdentity")), age]
+}
+
+pub(super) fn network_policy(o: &Value, name: Value, age: Value) -> Vec<Value> {
+    let selector = match LabelSelector::from_object(o.pointer("/spec/podSelector")) {
+        Ok(s) if !s.is_empty() => s.to_string(),
+        _ => "<none>".to_string(),
+    };
+    vec![name, json!(selector), age]
 }

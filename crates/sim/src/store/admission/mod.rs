@@ -4,7 +4,10 @@
 //! checks the real API server makes, or it is rejected as [`Invalid`] (422). Defaulting is
 //! [`crate::defaults`].
 //!
-//! Nothing here knows about storage: the store wraps [`Invalid`] in its own error.
+//! Nothing here knows about storage: the store wraps [`Invalid`] in its own error. The checks
+//! of RBAC objects are in [`rbac`].
+
+mod rbac;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -76,6 +79,9 @@ pub(super) fn object_name(
 }
 
 fn validate_name(rt: &ResourceType, name: &str) -> Result<(), Invalid> {
+    if rt.group == rbac::GROUP {
+        return rbac::validate_name(name).map_err(|m| Invalid::new(rt, name, m));
+    }
     let ok = !name.is_empty()
         && name.len() <= 253
         && name
@@ -108,7 +114,8 @@ fn validate_name(rt: &ResourceType, name: &str) -> Result<(), Invalid> {
 /// typed, and there are many).
 pub(super) fn validate_typed(rt: &ResourceType, obj: &Value) -> Result<Typed, Invalid> {
     use k8s_openapi::api::{
-        apps::v1 as apps, coordination::v1 as coord, core::v1 as core, policy::v1 as policy,
+        apps::v1 as apps, coordination::v1 as coord, core::v1 as core,
+        networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac_v1,
     };
     fn check<K: DeserializeOwned + Send + Sync + 'static>(
         rt: &ResourceType,
@@ -140,6 +147,11 @@ pub(super) fn validate_typed(rt: &ResourceType, obj: &Value) -> Result<Typed, In
         ("apps", "ControllerRevision") => check::<apps::ControllerRevision>(rt, obj)?,
         ("policy", "PodDisruptionBudget") => check::<policy::PodDisruptionBudget>(rt, obj)?,
         ("coordination.k8s.io", "Lease") => check::<coord::Lease>(rt, obj)?,
+        ("networking.k8s.io", "NetworkPolicy") => check::<networking::NetworkPolicy>(rt, obj)?,
+        (rbac::GROUP, "Role") => check::<rbac_v1::Role>(rt, obj)?,
+        (rbac::GROUP, "ClusterRole") => check::<rbac_v1::ClusterRole>(rt, obj)?,
+        (rbac::GROUP, "RoleBinding") => check::<rbac_v1::RoleBinding>(rt, obj)?,
+        (rbac::GROUP, "ClusterRoleBinding") => check::<rbac_v1::ClusterRoleBinding>(rt, obj)?,
         _ => None,
     };
     validate_semantics(rt, obj)?;
@@ -189,6 +201,7 @@ fn validate_semantics(rt: &ResourceType, obj: &Value) -> Result<(), Invalid> {
                 return Err(fail("spec.template.spec.containers: Required value".into()));
             }
         }
+        (rbac::GROUP, _) => rbac::validate(rt.kind, obj).map_err(fail)?,
         ("", "Pod") => {
             let spec = obj
                 .get("spec")
@@ -196,6 +209,18 @@ fn validate_semantics(rt: &ResourceType, obj: &Value) -> Result<(), Invalid> {
             containers(spec, "spec").map_err(fail)?;
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// Checks what may not change from `old` to `new` on an update.
+pub(super) fn validate_update(rt: &ResourceType, old: &Value, new: &Value) -> Result<(), Invalid> {
+    if rt.group == rbac::GROUP {
+        let name = new
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        rbac::validate_update(old, new).map_err(|m| Invalid::new(rt, name, m))?;
     }
     Ok(())
 }

@@ -1,0 +1,662 @@
+//! Authentication and RBAC through kube-rs and plain HTTP: service account tokens, Roles and
+//! ClusterRoles bound in a namespace or cluster-wide, subresources, resource names, denials
+//! worded as kube-apiserver's, and the open server that enforces nothing.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{START_MS, TestServer, deployment, node, pod, start, start_with, store};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, DeleteParams, EvictParams, ListParams, LogParams, Patch, PatchParams};
+use nightshift_sim::api::auth::Access;
+use serde_json::{Value, json};
+
+const RBAC: &str = "rbac.authorization.k8s.io";
+const AGENT: &str = "system:serviceaccount:default:agent";
+
+/// A server enforcing RBAC, with namespaces `default` and `shop`, service accounts
+/// `default/agent` and `default/healer`, node `node-a` and pod `default/x`.
+async fn enforcing() -> (TestServer, Arc<Access>) {
+    let access = Arc::new(Access::rbac());
+    let a = access.clone();
+    let server = start_with(store(), move |s| s.set_access(a).expect("bootstrap policy")).await;
+    server.put(
+        "",
+        "v1",
+        "namespaces",
+        json!({"metadata": {"name": "shop"}}),
+    );
+    for sa in ["agent", "healer"] {
+        server.put(
+            "",
+            "v1",
+            "serviceaccounts",
+            json!({"metadata": {"name": sa, "namespace": "default"}}),
+        );
+    }
+    server.put("", "v1", "nodes", node("node-a"));
+    server.put("", "v1", "pods", pod("x", json!({"app": "x"}), "node-a"));
+    (server, access)
+}
+
+fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> Value {
+    json!({"apiGroups": groups, "resources": resources, "verbs": verbs})
+}
+
+/// Grants `rules` to a service account of `default`: a Role and RoleBinding in `ns`, or a
+/// ClusterRole with a RoleBinding in `ns`, or with a ClusterRoleBinding when `ns` is empty.
+fn grant(server: &TestServer, name: &str, sa: &str, cluster_role: bool, ns: &str, rules: Value) {
+    let role_kind = if cluster_role { "ClusterRole" } else { "Role" };
+    let mut role = json!({"metadata": {"name": name}, "rules": rules});
+    if !cluster_role {
+        role["metadata"]["namespace"] = json!(ns);
+    }
+    let plural = if cluster_role {
+        "clusterroles"
+    } else {
+        "roles"
+    };
+    server.put(RBAC, "v1", plural, role);
+    let mut binding = json!({
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": RBAC, "kind": role_kind, "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": "default"}],
+    });
+    let plural = if ns.is_empty() {
+        "clusterrolebindings"
+    } else {
+        binding["metadata"]["namespace"] = json!(ns);
+        "rolebindings"
+    };
+    server.put(RBAC, "v1", plural, binding);
+}
+
+/// The HTTP code and message of a failed kube-rs call.
+fn denied<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> (u16, String) {
+    match result {
+        Err(kube::Error::Api(s)) => (s.code, s.message.clone()),
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+/// `(code, body)` of a plain HTTP request with an optional bearer token.
+async fn http(server: &TestServer, method: &str, path: &str, token: Option<&str>) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let mut req = client.request(method.parse().unwrap(), format!("{}{path}", server.url()));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.expect("request");
+    let code = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    (
+        code,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn forbidden(verb: &str, what: &str, group: &str, scope: &str) -> String {
+    format!("User \"{AGENT}\" cannot {verb} resource \"{what}\" in API group \"{group}\" {scope}")
+}
+
+#[tokio::test]
+async fn a_role_lets_a_service_account_read_pods_and_nothing_more() {
+    let (server, access) = enforcing().await;
+    let token = access.mint_service_account_token("default", "agent");
+    let pods: Api<Pod> = Api::namespaced(server.client_with_token(&token), "default");
+    let err = denied(pods.list(&ListParams::default()).await);
+    assert_eq!(
+        err,
+        (
+            403,
+            format!(
+                "pods is forbidden: {}",
+                forbidden("list", "pods", "", "in the namespace \"default\"")
+            )
+        )
+    );
+
+    grant(
+        &server,
+        "pod-reader",
+        "agent",
+        false,
+        "default",
+        json!([rule(&[""], &["pods"], &["get", "list", "watch"])]),
+    );
+    let names: Vec<String> = pods
+        .list(&ListParams::default())
+        .await
+        .expect("listing is granted")
+        .items
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    assert_eq!(names, ["x"]);
+    assert!(pods.get("x").await.is_ok());
+
+    assert_eq!(
+        denied(pods.delete("x", &DeleteParams::default()).await).0,
+        403
+    );
+    let (code, body) = http(
+        &server,
+        "DELETE",
+        "/api/v1/namespaces/default/pods/x",
+        Some(&token),
+    )
+    .await;
+    assert_eq!(code, 403);
+    assert_eq!(
+        body,
+        json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "pods \"x\" is forbidden: User \"system:serviceaccount:default:agent\" cannot delete resource \"pods\" in API group \"\" in the namespace \"default\"",
+            "reason": "Forbidden", "details": {"name": "x", "kind": "pods"}, "code": 403,
+        })
+    );
+    assert!(
+        server
+            .store
+            .get(nightshift_sim::resources::of::<Pod>(), "default", "x")
+            .is_some()
+    );
+
+    let shop: Api<Pod> = Api::namespaced(server.client_with_token(&token), "shop");
+    assert_eq!(
+        denied(shop.list(&ListParams::default()).await),
+        (
+            403,
+            format!(
+                "pods is forbidden: {}",
+                forbidden("list", "pods", "", "in the namespace \"shop\"")
+            )
+        )
+    );
+    let (code, _) = http(
+        &server,
+        "GET",
+        "/api/v1/namespaces/default/pods?watch=true&timeoutSeconds=1",
+        Some(&token),
+    )
+    .await;
+    assert_eq!(code, 200, "watch is granted");
+    let (code, body) = http(
+        &server,
+        "GET",
+        "/api/v1/namespaces/shop/pods?watch=true",
+        Some(&token),
+    )
+    .await;
+    assert_eq!(
+        (code, &body["message"]),
+        (
+            403,
+            &json!(format!(
+                "pods is forbidden: {}",
+                forbidden("watch", "pods", "", "in the namespace \"shop\"")
+            ))
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_rolebinding_to_a_clusterrole_grants_only_in_its_namespace() {
+    let (server, access) = enforcing().await;
+    server.put("", "v1", "pods", json!({"metadata": {"name": "y", "namespace": "shop"}, "spec": {"containers": [{"name": "app", "image": "a:1"}]}}));
+    grant(
+        &server,
+        "pod-reader",
+        "agent",
+        true,
+        "shop",
+        json!([rule(&[""], &["pods"], &["get", "list"])]),
+    );
+    let client = server.client_with_token(&access.mint_service_account_token("default", "agent"));
+
+    let shop: Api<Pod> = Api::namespaced(client.clone(), "shop");
+    assert_eq!(
+        shop.list(&ListParams::default())
+            .await
+            .expect("granted in shop")
+            .items
+            .len(),
+        1
+    );
+    let default: Api<Pod> = Api::namespaced(client.clone(), "default");
+    assert_eq!(denied(default.get("x").await).0, 403);
+    let all: Api<Pod> = Api::all(client);
+    assert_eq!(
+        denied(all.list(&ListParams::default()).await),
+        (
+            403,
+            format!(
+                "pods is forbidden: {}",
+                forbidden("list", "pods", "", "at the cluster scope")
+            )
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_clusterrolebinding_grants_everywhere() {
+    let (server, access) = enforcing().await;
+    grant(
+        &server,
+        "reader",
+        "agent",
+        true,
+        "",
+        json!([
+            rule(&[""], &["pods"], &["list"]),
+            rule(&[""], &["nodes"], &["get"])
+        ]),
+    );
+    let client = server.client_with_token(&access.mint_service_account_token("default", "agent"));
+    for ns in ["default", "shop"] {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+        assert!(pods.list(&ListParams::default()).await.is_ok(), "{ns}");
+    }
+    let all: Api<Pod> = Api::all(client.clone());
+    assert_eq!(
+        all.list(&ListParams::default()).await.unwrap().items.len(),
+        1
+    );
+    let nodes: Api<Node> = Api::all(client);
+    assert!(nodes.get("node-a").await.is_ok());
+    assert_eq!(
+        denied(nodes.delete("node-a", &DeleteParams::default()).await),
+        (
+            403,
+            format!(
+                "nodes \"node-a\" is forbidden: {}",
+                forbidden("delete", "nodes", "", "at the cluster scope")
+            )
+        )
+    );
+    let (code, body) = http(
+        &server,
+        "GET",
+        "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods",
+        Some(&access.mint_service_account_token("default", "agent")),
+    )
+    .await;
+    assert_eq!(
+        (code, body["message"].as_str().unwrap_or("")),
+        (
+            403,
+            format!(
+                "pods.metrics.k8s.io is forbidden: {}",
+                forbidden(
+                    "list",
+                    "pods",
+                    "metrics.k8s.io",
+                    "in the namespace \"default\""
+                )
+            )
+            .as_str()
+        )
+    );
+}
+
+#[tokio::test]
+async fn subresources_are_granted_apart_from_their_parent() {
+    let (server, access) = enforcing().await;
+    server.put("apps", "v1", "deployments", deployment("web", 1));
+    server
+        .telemetry
+        .log("default", "x", "app", false, START_MS, "hello");
+    grant(
+        &server,
+        "parents",
+        "agent",
+        false,
+        "default",
+        json!([
+            rule(&[""], &["pods"], &["get", "create"]),
+            rule(&["apps"], &["deployments"], &["get", "patch"])
+        ]),
+    );
+    grant(
+        &server,
+        "subresources",
+        "healer",
+        false,
+        "default",
+        json!([
+            rule(&[""], &["pods/log"], &["get"]),
+            rule(&[""], &["pods/eviction"], &["create"]),
+            rule(&["apps"], &["deployments/scale"], &["patch"]),
+        ]),
+    );
+    let agent = server.client_with_token(&access.mint_service_account_token("default", "agent"));
+    let healer = server.client_with_token(&access.mint_service_account_token("default", "healer"));
+    let scale = Patch::Merge(json!({"spec": {"replicas": 3}}));
+
+    let pods: Api<Pod> = Api::namespaced(agent.clone(), "default");
+    assert!(pods.get("x").await.is_ok());
+    let scope = "in the namespace \"default\"";
+    assert_eq!(
+        denied(pods.logs("x", &LogParams::default()).await),
+        (
+            403,
+            format!(
+                "pods \"x\" is forbidden: {}",
+                forbidden("get", "pods/log", "", scope)
+            )
+        )
+    );
+    assert_eq!(
+        denied(pods.evict("x", &EvictParams::default()).await),
+        (
+            403,
+            format!(
+                "pods \"x\" is forbidden: {}",
+                forbidden("create", "pods/eviction", "", scope)
+            )
+        )
+    );
+    let deployments: Api<Deployment> = Api::namespaced(agent, "default");
+    assert_eq!(
+        denied(
+            deployments
+                .patch_scale("web", &PatchParams::default(), &scale)
+                .await
+        ),
+        (
+            403,
+            format!(
+                "deployments.apps \"web\" is forbidden: {}",
+                forbidden("patch", "deployments/scale", "apps", scope)
+            )
+        )
+    );
+
+    let pods: Api<Pod> = Api::namespaced(healer.clone(), "default");
+    assert_eq!(
+        denied(pods.get("x").await).0,
+        403,
+        "pods/log does not grant pods"
+    );
+    assert_eq!(
+        pods.logs("x", &LogParams::default()).await.unwrap(),
+        "hello\n"
+    );
+    let deployments: Api<Deployment> = Api::namespaced(healer, "default");
+    deployments
+        .patch_scale("web", &PatchParams::default(), &scale)
+        .await
+        .expect("scale is granted");
+    let stored = server
+        .store
+        .get_typed::<Deployment>("default", "web")
+        .unwrap();
+    assert_eq!(stored.spec.as_ref().unwrap().replicas, Some(3));
+    assert_eq!(denied(deployments.get("web").await).0, 403);
+    pods.evict("x", &EvictParams::default())
+        .await
+        .expect("eviction is granted");
+    let evicted = server.store.get_typed::<Pod>("default", "x");
+    assert!(
+        evicted.is_none_or(|p| p.metadata.deletion_timestamp.is_some()),
+        "the pod is being deleted"
+    );
+}
+
+#[tokio::test]
+async fn resource_names_limit_a_rule_to_the_named_objects() {
+    let (server, access) = enforcing().await;
+    server.put("apps", "v1", "deployments", deployment("web", 1));
+    server.put("apps", "v1", "deployments", deployment("db", 1));
+    grant(
+        &server,
+        "web-only",
+        "agent",
+        false,
+        "default",
+        json!([{"apiGroups": ["apps"], "resources": ["deployments"], "resourceNames": ["web"], "verbs": ["get", "list", "watch"]}]),
+    );
+    let deployments: Api<Deployment> = Api::namespaced(
+        server.client_with_token(&access.mint_service_account_token("default", "agent")),
+        "default",
+    );
+    assert!(deployments.get("web").await.is_ok());
+    let scope = "in the namespace \"default\"";
+    assert_eq!(
+        denied(deployments.get("db").await),
+        (
+            403,
+            format!(
+                "deployments.apps \"db\" is forbidden: {}",
+                forbidden("get", "deployments", "apps", scope)
+            )
+        )
+    );
+    assert_eq!(
+        denied(deployments.list(&ListParams::default()).await),
+        (
+            403,
+            format!(
+                "deployments.apps is forbidden: {}",
+                forbidden("list", "deployments", "apps", scope)
+            )
+        )
+    );
+    let one = deployments
+        .list(&ListParams::default().fields("metadata.name=web"))
+        .await
+        .expect("a list limited to the named object is granted");
+    assert_eq!(one.items.len(), 1);
+}
+
+#[tokio::test]
+async fn unknown_tokens_are_unauthorized_and_anonymous_callers_forbidden() {
+    let (server, access) = enforcing().await;
+    let unauthorized = json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": "Unauthorized", "reason": "Unauthorized", "code": 401,
+    });
+    assert_eq!(
+        http(
+            &server,
+            "GET",
+            "/api/v1/namespaces/default/pods",
+            Some("sim.forged")
+        )
+        .await,
+        (401, unauthorized.clone())
+    );
+    assert_eq!(
+        http(&server, "GET", "/version", Some("sim.forged")).await.0,
+        401
+    );
+    let orphan = access.mint_service_account_token("default", "not-yet");
+    assert_eq!(
+        http(&server, "GET", "/api", Some(&orphan)).await,
+        (401, unauthorized.clone())
+    );
+    server.put(
+        "",
+        "v1",
+        "serviceaccounts",
+        json!({"metadata": {"name": "not-yet", "namespace": "default"}}),
+    );
+    assert_eq!(
+        http(&server, "GET", "/api", Some(&orphan)).await.0,
+        200,
+        "valid once the account exists"
+    );
+
+    let (code, body) = http(&server, "GET", "/api/v1/namespaces/default/pods", None).await;
+    assert_eq!(
+        (code, body["message"].as_str().unwrap()),
+        (
+            403,
+            "pods is forbidden: User \"system:anonymous\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\""
+        )
+    );
+    let (code, body) = http(&server, "GET", "/api", None).await;
+    assert_eq!(
+        (code, body),
+        (
+            403,
+            json!({
+                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": "forbidden: User \"system:anonymous\" cannot get path \"/api\"",
+                "reason": "Forbidden", "details": {}, "code": 403,
+            })
+        )
+    );
+    for public in ["/healthz", "/version", "/readyz"] {
+        assert_eq!(http(&server, "GET", public, None).await.0, 200, "{public}");
+    }
+
+    let token = access.mint_service_account_token("default", "agent");
+    for discovery in [
+        "/api",
+        "/api/v1",
+        "/apis",
+        "/apis/apps/v1",
+        "/openapi/v3",
+        "/version",
+    ] {
+        assert_eq!(
+            http(&server, "GET", discovery, Some(&token)).await.0,
+            200,
+            "{discovery}"
+        );
+    }
+    let (code, body) = http(&server, "GET", "/metrics", Some(&token)).await;
+    assert_eq!(
+        (code, body["message"].as_str().unwrap()),
+        (
+            403,
+            format!("forbidden: User \"{AGENT}\" cannot get path \"/metrics\"").as_str()
+        )
+    );
+    assert_eq!(
+        http(&server, "GET", "/metrics", Some(access.admin_token()))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        http(
+            &server,
+            "DELETE",
+            "/api/v1/nodes/node-a",
+            Some(access.admin_token())
+        )
+        .await
+        .0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_binding_to_a_missing_role_grants_nothing_and_says_why() {
+    let (server, access) = enforcing().await;
+    server.put(
+        RBAC,
+        "v1",
+        "rolebindings",
+        json!({
+            "metadata": {"name": "dangling", "namespace": "default"},
+            "roleRef": {"apiGroup": RBAC, "kind": "Role", "name": "missing"},
+            "subjects": [{"kind": "ServiceAccount", "name": "agent"}],
+        }),
+    );
+    let token = access.mint_service_account_token("default", "agent");
+    let (code, body) = http(
+        &server,
+        "GET",
+        "/api/v1/namespaces/default/pods",
+        Some(&token),
+    )
+    .await;
+    assert_eq!(
+        (code, body["message"].as_str().unwrap()),
+        (
+            403,
+            format!(
+                "pods is forbidden: {}: RBAC: role.rbac.authorization.k8s.io \"missing\" not found",
+                forbidden("list", "pods", "", "in the namespace \"default\"")
+            )
+            .as_str()
+        )
+    );
+    server.put(
+        RBAC,
+        "v1",
+        "roles",
+        json!({
+            "metadata": {"name": "missing", "namespace": "default"},
+            "rules": [rule(&[""], &["*"], &["*"])],
+        }),
+    );
+    assert_eq!(
+        http(
+            &server,
+            "GET",
+            "/api/v1/namespaces/default/pods",
+            Some(&token)
+        )
+        .await
+        .0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn the_open_server_serves_everyone_as_the_administrator() {
+    let server = start().await;
+    server.put("", "v1", "nodes", node("node-a"));
+    for token in [None, Some("anything"), Some("sim.forged")] {
+        assert_eq!(
+            http(&server, "GET", "/api/v1/nodes", token).await.0,
+            200,
+            "{token:?}"
+        );
+        assert_eq!(
+            http(&server, "GET", "/api", token).await.0,
+            200,
+            "{token:?}"
+        );
+    }
+    let (code, body) = http(
+        &server,
+        "POST",
+        "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+        None,
+    )
+    .await;
+    assert_eq!(code, 400, "a review needs a body: {body}");
+    let review = reqwest::Client::new()
+        .post(format!(
+            "{}/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            server.url()
+        ))
+        .json(&json!({"spec": {"resourceAttributes": {"verb": "delete", "resource": "nodes"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(review.status().as_u16(), 201);
+    let review: Value = review.json().await.unwrap();
+    assert_eq!(review["status"]["allowed"], true);
+    assert_eq!(review["kind"], "SelfSubjectAccessReview");
+    let nodes: Api<Node> = Api::all(server.client());
+    nodes
+        .delete("node-a", &DeleteParams::default())
+        .await
+        .expect("no token, no limits");
+    let (roles, _) = server.store.list(
+        nightshift_sim::resources::find(RBAC, "v1", "clusterroles").unwrap(),
+        None,
+    );
+    assert!(
+        roles.is_empty(),
+        "the open server writes no bootstrap policy"
+    );
+}
