@@ -11,7 +11,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::ListParams;
 use kube::{Api, Client};
 use nightshift_core::policy::{History, Outcome, PastAction, TargetFacts};
-use nightshift_core::{Action, IncidentId, ResourceRef, TimelineKind};
+use nightshift_core::{Action, IncidentId, ResourceRef, TimelineKind, WorkloadKind};
 use nightshift_store::{ActionRecord, ActionStatus, IncidentFilter, Store};
 
 /// Reads target facts for `action` from the cluster.
@@ -32,7 +32,7 @@ pub async fn target_facts(client: &Client, action: &Action, exclude_label: &str)
                 ready,
                 pod_labels,
                 containers,
-            }) = read_workload(client, kind, namespace, name).await
+            }) = read_workload(client, *kind, namespace, name).await
             else {
                 return f;
             };
@@ -78,7 +78,7 @@ pub async fn target_facts(client: &Client, action: &Action, exclude_label: &str)
                 name,
             }) = &owner
             {
-                let found = read_workload(client, kind, namespace, name)
+                let found = read_workload(client, *kind, namespace, name)
                     .await
                     .map(|w| (w.replicas, w.ready, Some(w.labels)));
                 if let Some((replicas, ready, labels)) = found {
@@ -132,7 +132,12 @@ struct Workload {
 }
 
 /// Reads a Deployment, StatefulSet or DaemonSet (`kind` as in [`ResourceRef::Workload`]).
-async fn read_workload(client: &Client, kind: &str, ns: &str, name: &str) -> Option<Workload> {
+async fn read_workload(
+    client: &Client,
+    kind: WorkloadKind,
+    ns: &str,
+    name: &str,
+) -> Option<Workload> {
     fn of(
         meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
         t: &k8s_openapi::api::core::v1::PodTemplateSpec,
@@ -152,7 +157,7 @@ async fn read_workload(client: &Client, kind: &str, ns: &str, name: &str) -> Opt
         }
     }
     match kind {
-        "StatefulSet" => {
+        WorkloadKind::StatefulSet => {
             let s = Api::<StatefulSet>::namespaced(client.clone(), ns)
                 .get_opt(name)
                 .await
@@ -165,7 +170,7 @@ async fn read_workload(client: &Client, kind: &str, ns: &str, name: &str) -> Opt
                 s.status.as_ref().and_then(|x| x.ready_replicas),
             ))
         }
-        "DaemonSet" => {
+        WorkloadKind::DaemonSet => {
             let d = Api::<DaemonSet>::namespaced(client.clone(), ns)
                 .get_opt(name)
                 .await
@@ -179,7 +184,7 @@ async fn read_workload(client: &Client, kind: &str, ns: &str, name: &str) -> Opt
                 st.map(|x| x.number_ready),
             ))
         }
-        _ => {
+        WorkloadKind::Deployment => {
             let d = Api::<Deployment>::namespaced(client.clone(), ns)
                 .get_opt(name)
                 .await

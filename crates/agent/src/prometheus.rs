@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use nightshift_core::{EvidenceData, ResourceRef};
+use nightshift_core::{EvidenceData, ResourceRef, WorkloadKind};
 use serde::Deserialize;
 
 /// Where the Prometheus is and how much to ask of it.
@@ -223,7 +223,7 @@ impl Prometheus {
         let pods = format!(
             "namespace=\"{}\",pod=~\"{}\"",
             promql_string(namespace),
-            promql_string(&pod_pattern(kind, name))
+            promql_string(&pod_pattern(*kind, name))
         );
         let containers = format!("{pods},container!=\"\",container!=\"POD\"");
         let queries = [
@@ -420,12 +420,12 @@ fn mib(bytes: f64) -> u64 {
 }
 
 /// A regular expression for the names of a workload's pods.
-fn pod_pattern(kind: &str, name: &str) -> String {
+fn pod_pattern(kind: WorkloadKind, name: &str) -> String {
     let name = regex::escape(name);
     match kind {
-        "StatefulSet" => format!("{name}-[0-9]+"),
-        "DaemonSet" => format!("{name}-[a-z0-9]+"),
-        _ => format!("{name}-[a-z0-9]+-[a-z0-9]+"),
+        WorkloadKind::StatefulSet => format!("{name}-[0-9]+"),
+        WorkloadKind::DaemonSet => format!("{name}-[a-z0-9]+"),
+        WorkloadKind::Deployment => format!("{name}-[a-z0-9]+-[a-z0-9]+"),
     }
 }
 
@@ -464,17 +464,17 @@ mod tests {
     fn pods_are_matched_by_their_workload_names() {
         let re =
             |kind, name| regex::Regex::new(&format!("^(?:{})$", pod_pattern(kind, name))).unwrap();
-        let d = re("Deployment", "orders");
+        let d = re(WorkloadKind::Deployment, "orders");
         assert!(d.is_match("orders-7f9c6b5d4-x2k8p"));
         assert!(
             !d.is_match("orders-worker-7f9c6b5d4-x2k8p"),
             "another deployment"
         );
-        let s = re("StatefulSet", "orders-db");
+        let s = re(WorkloadKind::StatefulSet, "orders-db");
         assert!(s.is_match("orders-db-0") && !s.is_match("orders-db-primary"));
         assert_eq!(promql_string(r#"a"b\c"#), r#"a\"b\\c"#);
         assert_eq!(
-            pod_pattern("Deployment", "a.b"),
+            pod_pattern(WorkloadKind::Deployment, "a.b"),
             r"a\.b-[a-z0-9]+-[a-z0-9]+"
         );
     }

@@ -15,7 +15,7 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use kube::{Api, Client};
-use nightshift_core::ResourceRef;
+use nightshift_core::{ResourceRef, WorkloadKind};
 
 /// The controller among an object's owners (`controller: true`), if any.
 pub fn controller_ref(meta: &ObjectMeta) -> Option<&OwnerReference> {
@@ -48,11 +48,16 @@ pub fn pod_controller(pod: &Pod) -> Option<PodController> {
             namespace,
             name: owner.name.clone(),
         }),
-        "StatefulSet" | "DaemonSet" => Some(PodController::Workload(ResourceRef::Workload {
-            kind: owner.kind.clone(),
-            namespace,
-            name: owner.name.clone(),
-        })),
+        "StatefulSet" => Some(PodController::Workload(ResourceRef::workload(
+            WorkloadKind::StatefulSet,
+            &namespace,
+            &owner.name,
+        ))),
+        "DaemonSet" => Some(PodController::Workload(ResourceRef::workload(
+            WorkloadKind::DaemonSet,
+            &namespace,
+            &owner.name,
+        ))),
         _ => None,
     }
 }
@@ -82,13 +87,22 @@ pub async fn pod_owner(client: &Client, pod: &Pod) -> Option<ResourceRef> {
     match pod_controller(pod)? {
         PodController::Workload(w) => Some(w),
         PodController::ReplicaSet { namespace, name } => {
-            let rs = Api::<ReplicaSet>::namespaced(client.clone(), &namespace)
-                .get_opt(&name)
-                .await
-                .ok()??;
-            replica_set_owner(&rs)
+            replica_set_owner_named(client, &namespace, &name).await
         }
     }
+}
+
+/// The Deployment controlling the ReplicaSet `namespace/name`, read from the API.
+pub async fn replica_set_owner_named(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Option<ResourceRef> {
+    let rs = Api::<ReplicaSet>::namespaced(client.clone(), namespace)
+        .get_opt(name)
+        .await
+        .ok()??;
+    replica_set_owner(&rs)
 }
 
 /// Whether `labels` satisfy `selector`. As in Kubernetes, an empty selector selects
@@ -251,7 +265,7 @@ mod tests {
         assert_eq!(
             pod_owner_with(&pod, |_, _| None),
             Some(ResourceRef::Workload {
-                kind: "StatefulSet".into(),
+                kind: nightshift_core::WorkloadKind::StatefulSet,
                 namespace: "shop".into(),
                 name: "ledger".into(),
             })

@@ -249,7 +249,7 @@ async fn rollback_of_a_statefulset_uses_its_controller_revisions() {
 
     let actuator = cluster.actuator();
     let target = ResourceRef::Workload {
-        kind: "StatefulSet".into(),
+        kind: nightshift_core::WorkloadKind::StatefulSet,
         namespace: "shop".into(),
         name: "postgres".into(),
     };

@@ -153,7 +153,7 @@ async fn scale_refuses_daemonsets_and_negative_counts() {
     let err = actuator
         .dry_run(&Action::Scale {
             target: ResourceRef::Workload {
-                kind: "DaemonSet".into(),
+                kind: nightshift_core::WorkloadKind::DaemonSet,
                 namespace: "shop".into(),
                 name: "log-agent".into(),
             },
@@ -529,7 +529,7 @@ async fn set_resources_on_a_crash_looping_statefulset_replaces_the_stuck_pods() 
     );
     let action = Action::SetResources {
         target: ResourceRef::Workload {
-            kind: "StatefulSet".into(),
+            kind: nightshift_core::WorkloadKind::StatefulSet,
             namespace: "shop".into(),
             name: "cache".into(),
         },

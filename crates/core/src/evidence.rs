@@ -148,6 +148,9 @@ pub struct RevisionSummary {
 
 /// Structured details of an evidence item, by kind. This is the contract between the
 /// collector and every analyzer.
+// A bundle holds a few dozen items under a byte budget: the size of the largest variant costs
+// nothing that matters, and boxing would only add allocations and noise to every reader.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EvidenceData {
@@ -210,6 +213,15 @@ pub enum EvidenceData {
         started_at: Option<DateTime<Utc>>,
         /// Pod's Ready condition reason/message when not ready, or pod status reason (Evicted).
         pod_reason: Option<String>,
+        /// The workload that owns the pod, read from its owner references (pod → ReplicaSet →
+        /// Deployment, pod → StatefulSet or DaemonSet). Absent for a bare pod, or in records
+        /// made before it was stated.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<ResourceRef>,
+        /// The pod's template revision, from its `pod-template-hash` (Deployment) or
+        /// `controller-revision-hash` (StatefulSet, DaemonSet) label.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        template: Option<String>,
     },
     /// A deduplicated event.
     Event {
@@ -236,6 +248,9 @@ pub enum EvidenceData {
         pod: String,
         /// Container.
         container: String,
+        /// The workload that owns the pod, as for container statuses.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<ResourceRef>,
         /// Previous instance.
         previous: bool,
         /// The lines kept (tail), oldest first.

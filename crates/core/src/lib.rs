@@ -28,6 +28,6 @@ pub use decision::{Decision, Risk, Verdict};
 pub use evidence::{Evidence, EvidenceData, EvidenceId, EvidenceItem, EvidenceKind};
 pub use incident::{Incident, IncidentId, State, TimelineEntry, TimelineKind};
 pub use policy::{DecisionContext, Mode, Operation, Policy, PolicyError, TargetFacts};
-pub use resource::ResourceRef;
+pub use resource::{ResourceRef, UnknownWorkloadKind, WorkloadKind};
 pub use rules::RuleAnalyzer;
 pub use signal::{Signal, SignalSource, SignalStatus};

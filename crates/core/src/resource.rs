@@ -5,14 +5,81 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+/// The workload controllers whose pods the agent looks after. Declared in alphabetical order,
+/// so that resources sort as their names do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum WorkloadKind {
+    /// apps/v1 DaemonSet: one pod per eligible node.
+    DaemonSet,
+    /// apps/v1 Deployment: interchangeable pods through ReplicaSets.
+    Deployment,
+    /// apps/v1 StatefulSet: pods with stable names and storage.
+    StatefulSet,
+}
+
+impl WorkloadKind {
+    /// Every kind.
+    pub const ALL: [WorkloadKind; 3] = [
+        WorkloadKind::DaemonSet,
+        WorkloadKind::Deployment,
+        WorkloadKind::StatefulSet,
+    ];
+
+    /// The kind as the API writes it: `Deployment`, `StatefulSet`, `DaemonSet`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkloadKind::DaemonSet => "DaemonSet",
+            WorkloadKind::Deployment => "Deployment",
+            WorkloadKind::StatefulSet => "StatefulSet",
+        }
+    }
+
+    /// The resource's plural name in URLs and RBAC rules: `deployments`, ...
+    pub fn plural(self) -> &'static str {
+        match self {
+            WorkloadKind::DaemonSet => "daemonsets",
+            WorkloadKind::Deployment => "deployments",
+            WorkloadKind::StatefulSet => "statefulsets",
+        }
+    }
+
+    /// Whether the kind has a replica count (`spec.replicas`, the scale subresource).
+    pub fn scales(self) -> bool {
+        !matches!(self, WorkloadKind::DaemonSet)
+    }
+}
+
+impl fmt::Display for WorkloadKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A workload kind that is none of [`WorkloadKind`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown workload kind {0:?}: expected Deployment, StatefulSet or DaemonSet")]
+pub struct UnknownWorkloadKind(pub String);
+
+impl FromStr for WorkloadKind {
+    type Err = UnknownWorkloadKind;
+
+    /// Case-insensitive: `Deployment`, `deployment`, `DEPLOYMENT` are one kind.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        WorkloadKind::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownWorkloadKind(s.to_string()))
+    }
+}
+
 /// A resource an incident, a signal or an action is about.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ResourceRef {
     /// A Deployment, StatefulSet or DaemonSet.
     Workload {
-        /// `Deployment`, `StatefulSet` or `DaemonSet`.
-        kind: String,
+        /// Its controller kind.
+        kind: WorkloadKind,
         /// Namespace.
         namespace: String,
         /// Name.
@@ -55,10 +122,23 @@ pub enum ResourceRef {
 impl ResourceRef {
     /// A Deployment.
     pub fn deployment(namespace: &str, name: &str) -> Self {
+        ResourceRef::workload(WorkloadKind::Deployment, namespace, name)
+    }
+
+    /// A workload of any kind.
+    pub fn workload(kind: WorkloadKind, namespace: &str, name: &str) -> Self {
         ResourceRef::Workload {
-            kind: "Deployment".into(),
+            kind,
             namespace: namespace.into(),
             name: name.into(),
+        }
+    }
+
+    /// The workload's kind, when this is a workload.
+    pub fn workload_kind(&self) -> Option<WorkloadKind> {
+        match self {
+            ResourceRef::Workload { kind, .. } => Some(*kind),
+            _ => None,
         }
     }
 
@@ -103,7 +183,7 @@ impl fmt::Display for ResourceRef {
                 namespace,
                 name,
             } => {
-                write!(f, "{}/{namespace}/{name}", kind.to_lowercase())
+                write!(f, "{}/{namespace}/{name}", kind.as_str().to_lowercase())
             }
             ResourceRef::Pod { namespace, name } => write!(f, "pod/{namespace}/{name}"),
             ResourceRef::Node { name } => write!(f, "node/{name}"),
@@ -121,11 +201,11 @@ impl FromStr for ResourceRef {
     /// `daemonset/ns/name`, `pod/ns/name`, `service/ns/name`, `node/name`, `external/host:port`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let parts: Vec<&str> = s.split('/').collect();
-        let kind = |k: &str| match k {
-            "deployment" => Some("Deployment"),
-            "statefulset" => Some("StatefulSet"),
-            "daemonset" => Some("DaemonSet"),
-            _ => None,
+        // Lower case only, as Display writes it.
+        let kind = |k: &str| {
+            WorkloadKind::ALL
+                .into_iter()
+                .find(|w| w.as_str().to_lowercase() == k)
         };
         match parts.as_slice() {
             ["node", name] if !name.is_empty() => Ok(ResourceRef::node(name)),
@@ -147,7 +227,7 @@ impl FromStr for ResourceRef {
                 name: name.to_string(),
             }),
             [k, ns, name] if kind(k).is_some() => Ok(ResourceRef::Workload {
-                kind: kind(k).expect("checked").to_string(),
+                kind: kind(k).expect("checked"),
                 namespace: ns.to_string(),
                 name: name.to_string(),
             }),

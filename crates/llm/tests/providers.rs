@@ -67,7 +67,7 @@ async fn openai_answers_become_typed_plans_for_several_scenarios() {
     let a = analyzer.run(&postgres.input()).await;
     assert_eq!(a.diagnosis.category, Category::DependencyUnavailable);
     let sts = ResourceRef::Workload {
-        kind: "StatefulSet".into(),
+        kind: nightshift_core::WorkloadKind::StatefulSet,
         namespace: "shop".into(),
         name: "postgres".into(),
     };

@@ -89,26 +89,8 @@ pub struct LocalConfigRef {
     pub name: String,
 }
 
-/// Kind of workload controller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WorkloadKind {
-    /// apps/v1 Deployment.
-    Deployment,
-    /// apps/v1 StatefulSet.
-    StatefulSet,
-    /// apps/v1 DaemonSet.
-    DaemonSet,
-}
-
-impl fmt::Display for WorkloadKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            WorkloadKind::Deployment => "Deployment",
-            WorkloadKind::StatefulSet => "StatefulSet",
-            WorkloadKind::DaemonSet => "DaemonSet",
-        })
-    }
-}
+/// Kind of workload controller: the domain's own.
+pub use nightshift_core::WorkloadKind;
 
 /// Requests or limits of a container. `None` means not set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

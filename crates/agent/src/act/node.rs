@@ -131,7 +131,7 @@ pub(crate) async fn plan_drain(
     for pod in pods_on(actuator, node).await? {
         let owner = target::owner_of(&actuator.client, &pod)
             .await?
-            .map(|o| o.to_ref());
+            .and_then(|o| o.to_ref());
         let target = PodTarget {
             namespace: pod.metadata.namespace.clone().unwrap_or_default(),
             name: pod.metadata.name.clone().unwrap_or_default(),

@@ -66,7 +66,7 @@ pub(crate) async fn plan(
             name: pod.to_string(),
         }),
     );
-    plan.affected.push(owner.to_ref());
+    plan.affected.extend(owner.to_ref());
     plan.replaced_pod_uid = Some(uid.clone());
     if key.is_some() {
         plan.steps.push(Step::Patch {
@@ -86,7 +86,7 @@ pub(crate) async fn plan(
         pod: PodTarget {
             namespace: namespace.to_string(),
             name: pod.to_string(),
-            owner: Some(owner.to_ref()),
+            owner: owner.to_ref(),
         },
         drain: false,
     });

@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::api::{Api, DynamicObject};
 use kube::core::{ApiResource, GroupVersionKind};
-use nightshift_core::{ActionName, ResourceRef};
+use nightshift_core::{ActionName, ResourceRef, WorkloadKind};
 use serde_json::Value;
 
 use super::error::{ActError, api_code};
@@ -22,19 +22,17 @@ pub(crate) enum Kind {
     ReplicaSet,
 }
 
-impl Kind {
-    pub(crate) fn parse(kind: &str) -> Result<Self, ActError> {
-        match kind.to_ascii_lowercase().as_str() {
-            "deployment" => Ok(Kind::Deployment),
-            "statefulset" => Ok(Kind::StatefulSet),
-            "daemonset" => Ok(Kind::DaemonSet),
-            "replicaset" => Ok(Kind::ReplicaSet),
-            _ => Err(ActError::UnsupportedKind {
-                kind: kind.to_string(),
-            }),
+impl From<WorkloadKind> for Kind {
+    fn from(kind: WorkloadKind) -> Self {
+        match kind {
+            WorkloadKind::Deployment => Kind::Deployment,
+            WorkloadKind::StatefulSet => Kind::StatefulSet,
+            WorkloadKind::DaemonSet => Kind::DaemonSet,
         }
     }
+}
 
+impl Kind {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::Deployment => "Deployment",
@@ -82,15 +80,11 @@ impl Workload {
                 kind,
                 namespace,
                 name,
-            } => match Kind::parse(kind)? {
-                // A ReplicaSet's template belongs to its Deployment: act on that instead.
-                Kind::ReplicaSet => Err(ActError::UnsupportedKind { kind: kind.clone() }),
-                kind => Ok(Workload {
-                    kind,
-                    namespace: namespace.clone(),
-                    name: name.clone(),
-                }),
-            },
+            } => Ok(Workload {
+                kind: Kind::from(*kind),
+                namespace: namespace.clone(),
+                name: name.clone(),
+            }),
             other => Err(ActError::WrongTarget {
                 action,
                 expected: "a workload (deployment, statefulset or daemonset)",
@@ -111,11 +105,15 @@ impl Workload {
 
     /// As a core reference.
     pub(crate) fn to_ref(&self) -> ResourceRef {
-        ResourceRef::Workload {
-            kind: self.kind.name().to_string(),
-            namespace: self.namespace.clone(),
-            name: self.name.clone(),
-        }
+        let kind = match self.kind {
+            Kind::Deployment => WorkloadKind::Deployment,
+            Kind::StatefulSet => WorkloadKind::StatefulSet,
+            Kind::DaemonSet => WorkloadKind::DaemonSet,
+            // `Workload::of` makes only the catalogue's kinds; ReplicaSets are listed through
+            // this type but never targeted.
+            Kind::ReplicaSet => unreachable!("a ReplicaSet is never an action's target"),
+        };
+        ResourceRef::workload(kind, &self.namespace, &self.name)
     }
 
     /// Reads it as JSON.
@@ -189,13 +187,11 @@ impl Owner {
         )
     }
 
-    /// As a core reference.
-    pub(crate) fn to_ref(&self) -> ResourceRef {
-        ResourceRef::Workload {
-            kind: self.kind.clone(),
-            namespace: self.namespace.clone(),
-            name: self.name.clone(),
-        }
+    /// As a core reference, when its kind is one of the catalogue's workloads (a Job or a
+    /// ReplicaSet without a Deployment is none).
+    pub(crate) fn to_ref(&self) -> Option<ResourceRef> {
+        let kind = self.kind.parse::<WorkloadKind>().ok()?;
+        Some(ResourceRef::workload(kind, &self.namespace, &self.name))
     }
 }
 

@@ -6,7 +6,7 @@ use chrono::DateTime;
 use k8s_openapi::api::core::v1::Event;
 use kube::Api;
 use kube::api::ListParams;
-use nightshift_core::{EvidenceData, EvidenceKind, ResourceRef};
+use nightshift_core::{EvidenceData, EvidenceKind, ResourceRef, WorkloadKind};
 
 use super::summary::{generalize, t};
 use crate::redact::redact;
@@ -59,17 +59,8 @@ impl Collector {
             } else {
                 priority + 2
             };
-            let resource = match kind.as_str() {
-                "Pod" => ResourceRef::Pod {
-                    namespace: ns.into(),
-                    name: oname.clone(),
-                },
-                "Node" => ResourceRef::node(&oname),
-                k => ResourceRef::Workload {
-                    kind: k.into(),
-                    namespace: ns.into(),
-                    name: oname.clone(),
-                },
+            let Some(resource) = self.event_object(ns, &kind, &oname).await else {
+                continue;
             };
             b.push(
                 pri,
@@ -92,5 +83,28 @@ impl Collector {
             );
         }
         n
+    }
+
+    /// What an event is about, as a resource: the pod, node, Service or workload it names; a
+    /// ReplicaSet's Deployment (through its owner references). Events about other kinds
+    /// (a Job, a claim) name nothing the agent looks after or acts on.
+    async fn event_object(&self, ns: &str, kind: &str, name: &str) -> Option<ResourceRef> {
+        let namespaced = || (ns.to_string(), name.to_string());
+        match kind {
+            "Pod" => {
+                let (namespace, name) = namespaced();
+                Some(ResourceRef::Pod { namespace, name })
+            }
+            "Service" => {
+                let (namespace, name) = namespaced();
+                Some(ResourceRef::Service { namespace, name })
+            }
+            "Node" => Some(ResourceRef::node(name)),
+            "ReplicaSet" => crate::topology::replica_set_owner_named(&self.client, ns, name).await,
+            k => k
+                .parse::<WorkloadKind>()
+                .ok()
+                .map(|kind| ResourceRef::workload(kind, ns, name)),
+        }
     }
 }

@@ -134,7 +134,7 @@ impl Collector {
                 kind,
                 namespace,
                 name,
-            } => self.workload(&mut b, kind, namespace, name).await?,
+            } => self.workload(&mut b, *kind, namespace, name).await?,
             ResourceRef::Pod { namespace, name } => {
                 let pod = Api::<Pod>::namespaced(self.client.clone(), namespace)
                     .get(name)
@@ -148,7 +148,7 @@ impl Collector {
             ResourceRef::Node { name } => self.node(&mut b, name, true).await?,
             ResourceRef::Service { namespace, name } => {
                 if let Some((kind, wname)) = self.workload_of_service(namespace, name).await {
-                    self.workload(&mut b, &kind, namespace, &wname).await?;
+                    self.workload(&mut b, kind, namespace, &wname).await?;
                 }
             }
             ResourceRef::External { host_port } => {

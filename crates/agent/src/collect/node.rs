@@ -185,6 +185,8 @@ impl Collector {
                             last_started_at: None,
                             started_at: None,
                             pod_reason: st.reason.clone(),
+                            owner: crate::topology::pod_owner(&self.client, p).await,
+                            template: super::pods::template_label(p),
                         },
                     );
                 }

@@ -12,6 +12,7 @@ use super::dependencies::{blamed_hosts, service_of_host};
 use super::summary::{container_summary, parse_cpu, parse_memory, pod_ready, restarts, t};
 use super::{Bundle, Collector};
 use crate::redact::redact;
+use crate::topology::PodController;
 
 /// Hosts the logs read so far blame: error lines, and the pods they came from.
 type Blamed = BTreeMap<String, (usize, BTreeSet<String>)>;
@@ -24,10 +25,14 @@ struct PodView {
     node: Option<String>,
     /// Why the pod is not ready, from its status or its Ready condition.
     reason: Option<String>,
+    /// Its workload, through its owner references.
+    owner: Option<ResourceRef>,
+    /// Its template revision: the `pod-template-hash` or `controller-revision-hash` label.
+    template: Option<String>,
 }
 
 impl PodView {
-    fn of(ns: &str, p: &Pod) -> Self {
+    fn of(ns: &str, p: &Pod, owner: Option<ResourceRef>) -> Self {
         let name = p.metadata.name.clone().unwrap_or_default();
         let st = p.status.clone().unwrap_or_default();
         let reason = st.reason.clone().or_else(|| {
@@ -50,8 +55,44 @@ impl PodView {
             phase: st.phase.clone().unwrap_or_default(),
             node: p.spec.as_ref().and_then(|s| s.node_name.clone()),
             reason,
+            owner,
+            template: template_label(p),
         }
     }
+}
+
+/// The owners of the pods described in one bundle: pods of one ReplicaSet share a lookup.
+#[derive(Default)]
+struct Owners {
+    replica_sets: BTreeMap<(String, String), Option<ResourceRef>>,
+}
+
+impl Owners {
+    /// The workload owning `p`, through its owner references.
+    async fn of(&mut self, client: &kube::Client, p: &Pod) -> Option<ResourceRef> {
+        match crate::topology::pod_controller(p)? {
+            PodController::Workload(w) => Some(w),
+            PodController::ReplicaSet { namespace, name } => {
+                let key = (namespace, name);
+                if !self.replica_sets.contains_key(&key) {
+                    let owner =
+                        crate::topology::replica_set_owner_named(client, &key.0, &key.1).await;
+                    self.replica_sets.insert(key.clone(), owner);
+                }
+                self.replica_sets.get(&key).cloned().flatten()
+            }
+        }
+    }
+}
+
+/// A pod's template revision from its labels: `pod-template-hash` (set by the Deployment
+/// controller) or `controller-revision-hash` (StatefulSet, DaemonSet).
+pub(super) fn template_label(p: &Pod) -> Option<String> {
+    let labels = p.metadata.labels.as_ref()?;
+    labels
+        .get("pod-template-hash")
+        .or_else(|| labels.get("controller-revision-hash"))
+        .cloned()
 }
 
 impl Collector {
@@ -71,8 +112,10 @@ impl Collector {
         });
         let mut logs_read = 0;
         let mut blamed = Blamed::new();
+        let mut owners = Owners::default();
         for (i, p) in pods.iter().take(self.budget.pods).enumerate() {
-            let view = PodView::of(ns, p);
+            let owner = owners.of(&self.client, p).await;
+            let view = PodView::of(ns, p, owner);
             let statuses = p
                 .status
                 .as_ref()
@@ -152,6 +195,7 @@ impl Collector {
                     previous,
                     lines,
                     total_lines: total,
+                    owner: view.owner.clone(),
                 },
             );
         }
@@ -234,11 +278,7 @@ impl Collector {
                 && let Some((kind, wname)) = self.workload_of_service(sns, sname).await
             {
                 ready = self.ready_endpoints(sns, sname).await;
-                target = Some(ResourceRef::Workload {
-                    kind,
-                    namespace: sns.clone(),
-                    name: wname,
-                });
+                target = Some(ResourceRef::workload(kind, sns, &wname));
             }
             let resource = target.clone().unwrap_or(ResourceRef::External {
                 host_port: host.clone(),
@@ -318,6 +358,8 @@ fn not_started(b: &mut Bundle, ns: &str, p: &Pod, view: &PodView) {
             last_started_at: None,
             started_at: None,
             pod_reason: view.reason.clone(),
+            owner: view.owner.clone(),
+            template: view.template.clone(),
         },
     );
 }
@@ -381,6 +423,8 @@ fn container_status(b: &mut Bundle, ns: &str, view: &PodView, cs: &ContainerStat
             last_started_at: last.as_ref().and_then(|l| l.started_at.as_ref().map(t)),
             started_at: started,
             pod_reason: view.reason.clone(),
+            owner: view.owner.clone(),
+            template: view.template.clone(),
         },
     );
 }

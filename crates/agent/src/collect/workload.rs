@@ -8,18 +8,22 @@ use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
 use kube::api::ListParams;
-use nightshift_core::{EvidenceData, EvidenceKind, ResourceRef};
+use nightshift_core::{EvidenceData, EvidenceKind, ResourceRef, WorkloadKind};
 
 use super::summary::{conditions, pod_ready, t, template_containers};
 
 use super::{Bundle, CollectError, Collector};
 
 /// A workload's kind, name and pod-template labels.
-type Template = (&'static str, String, Option<BTreeMap<String, String>>);
+type Template = (WorkloadKind, String, Option<BTreeMap<String, String>>);
 
 impl Collector {
     /// The workload whose pod template matches a Service's selector.
-    pub async fn workload_of_service(&self, ns: &str, name: &str) -> Option<(String, String)> {
+    pub async fn workload_of_service(
+        &self,
+        ns: &str,
+        name: &str,
+    ) -> Option<(WorkloadKind, String)> {
         let svc = Api::<Service>::namespaced(self.client.clone(), ns)
             .get_opt(name)
             .await
@@ -36,32 +40,32 @@ impl Collector {
         // Kinds in the order they are tried; the first workload whose pod template the
         // Service selects.
         let found = self
-            .templates::<Deployment>(ns, "Deployment", |d| {
+            .templates::<Deployment>(ns, WorkloadKind::Deployment, |d| {
                 (d.metadata, d.spec.map(|s| s.template))
             })
             .await
             .into_iter()
             .chain(
-                self.templates::<StatefulSet>(ns, "StatefulSet", |d| {
+                self.templates::<StatefulSet>(ns, WorkloadKind::StatefulSet, |d| {
                     (d.metadata, d.spec.map(|s| s.template))
                 })
                 .await,
             )
             .chain(
-                self.templates::<DaemonSet>(ns, "DaemonSet", |d| {
+                self.templates::<DaemonSet>(ns, WorkloadKind::DaemonSet, |d| {
                     (d.metadata, d.spec.map(|s| s.template))
                 })
                 .await,
             )
             .find(|(_, _, labels)| matches(labels.as_ref()));
-        found.map(|(kind, name, _)| (kind.to_string(), name))
+        found.map(|(kind, name, _)| (kind, name))
     }
 
     /// The name and pod-template labels of every workload of one kind in `ns`.
     async fn templates<K>(
         &self,
         ns: &str,
-        kind: &'static str,
+        kind: WorkloadKind,
         parts: fn(K) -> (ObjectMeta, Option<PodTemplateSpec>),
     ) -> Vec<Template>
     where
@@ -90,21 +94,17 @@ impl Collector {
     pub(super) async fn workload(
         &self,
         b: &mut Bundle,
-        kind: &str,
+        kind: WorkloadKind,
         ns: &str,
         name: &str,
     ) -> Result<(), CollectError> {
-        let resource = ResourceRef::Workload {
-            kind: kind.into(),
-            namespace: ns.into(),
-            name: name.into(),
-        };
+        let resource = ResourceRef::workload(kind, ns, name);
         let err = |source| CollectError::Read {
             resource: resource.to_string(),
             source,
         };
         let (selector, template, replicas, ready, available, updated, conds, uid) = match kind {
-            "StatefulSet" => {
+            WorkloadKind::StatefulSet => {
                 let s = Api::<StatefulSet>::namespaced(self.client.clone(), ns)
                     .get(name)
                     .await
@@ -122,7 +122,7 @@ impl Collector {
                     s.metadata.uid.clone(),
                 )
             }
-            "DaemonSet" => {
+            WorkloadKind::DaemonSet => {
                 let s = Api::<DaemonSet>::namespaced(self.client.clone(), ns)
                     .get(name)
                     .await
@@ -140,7 +140,7 @@ impl Collector {
                     s.metadata.uid.clone(),
                 )
             }
-            _ => {
+            WorkloadKind::Deployment => {
                 let d = Api::<Deployment>::namespaced(self.client.clone(), ns)
                     .get(name)
                     .await
@@ -191,7 +191,7 @@ impl Collector {
                 updated.unwrap_or(0)
             ),
             EvidenceData::Object {
-                kind: kind.into(),
+                kind: kind.to_string(),
                 replicas,
                 ready,
                 available,
@@ -212,7 +212,7 @@ impl Collector {
             }
         }
         // Rollout history.
-        if kind == "Deployment" {
+        if kind == WorkloadKind::Deployment {
             self.deployment_history(b, &resource, ns, uid.as_deref().unwrap_or(""))
                 .await;
         } else {

@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use nightshift_core::WorkloadKind;
 use nightshift_core::{ResourceRef, Signal, SignalSource, SignalStatus};
 use serde::Deserialize;
 
@@ -219,17 +220,9 @@ pub fn resource_of(labels: &BTreeMap<String, String>) -> Option<ResourceRef> {
             name: pod.clone(),
         });
     }
-    for (label, kind) in [
-        ("deployment", "Deployment"),
-        ("statefulset", "StatefulSet"),
-        ("daemonset", "DaemonSet"),
-    ] {
-        if let (Some(ns), Some(name)) = (ns, get(label)) {
-            return Some(ResourceRef::Workload {
-                kind: kind.into(),
-                namespace: ns.clone(),
-                name: name.clone(),
-            });
+    for kind in WorkloadKind::ALL {
+        if let (Some(ns), Some(name)) = (ns, get(&kind.as_str().to_ascii_lowercase())) {
+            return Some(ResourceRef::workload(kind, ns, name));
         }
     }
     if let (Some(ns), Some(svc)) = (ns, get("service")) {

@@ -74,7 +74,7 @@ impl Detection {
                 name,
             } => {
                 labels.insert("namespace".into(), namespace.clone());
-                labels.insert(kind.to_lowercase(), name.clone());
+                labels.insert(kind.as_str().to_lowercase(), name.clone());
             }
             ResourceRef::Node { name } => {
                 labels.insert("node".into(), name.clone());

@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::core::ApiResource;
-use nightshift_core::ResourceRef;
+use nightshift_core::{ResourceRef, WorkloadKind};
 use serde_json::Value;
 
 use super::clock::to_utc;
@@ -46,16 +46,14 @@ fn int(obj: &Value, pointer: &str) -> i64 {
     obj.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)
 }
 
-fn workload_api(client: &Client, kind: &str, ns: &str) -> Option<Api<DynamicObject>> {
-    use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-    let ar = match kind.to_ascii_lowercase().as_str() {
-        "deployment" => ApiResource::erase::<Deployment>(&()),
-        "statefulset" => ApiResource::erase::<StatefulSet>(&()),
-        "daemonset" => ApiResource::erase::<DaemonSet>(&()),
-        "replicaset" => ApiResource::erase::<ReplicaSet>(&()),
-        _ => return None,
+fn workload_api(client: &Client, kind: WorkloadKind, ns: &str) -> Api<DynamicObject> {
+    use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+    let ar = match kind {
+        WorkloadKind::Deployment => ApiResource::erase::<Deployment>(&()),
+        WorkloadKind::StatefulSet => ApiResource::erase::<StatefulSet>(&()),
+        WorkloadKind::DaemonSet => ApiResource::erase::<DaemonSet>(&()),
     };
-    Some(Api::namespaced_with(client.clone(), ns, &ar))
+    Api::namespaced_with(client.clone(), ns, &ar)
 }
 
 fn describe(w: &ResourceRef) -> String {
@@ -64,7 +62,7 @@ fn describe(w: &ResourceRef) -> String {
             kind,
             namespace,
             name,
-        } => format!("{} {namespace}/{name}", kind.to_lowercase()),
+        } => format!("{} {namespace}/{name}", kind.as_str().to_lowercase()),
         other => other.to_string(),
     }
 }
@@ -79,11 +77,7 @@ async fn get_workload(client: &Client, w: &ResourceRef) -> Result<Value, Finding
     else {
         return Err(Finding::Failed(format!("{w} is not a workload")));
     };
-    let Some(api) = workload_api(client, kind, namespace) else {
-        return Err(Finding::Failed(format!(
-            "cannot verify {w}: unsupported workload kind {kind}"
-        )));
-    };
+    let api = workload_api(client, *kind, namespace);
     match api.get_opt(name).await {
         Ok(Some(obj)) => Ok(serde_json::to_value(obj).unwrap_or_default()),
         Ok(None) => Err(Finding::Failed(format!("{} no longer exists", describe(w)))),
@@ -124,7 +118,13 @@ fn pod_name(p: &Pod) -> String {
 }
 
 /// Whether the rollout is complete, or why not.
-fn rollout(kind: &str, w: &str, obj: &Value, desired: i64, since: DateTime<Utc>) -> Finding {
+fn rollout(
+    kind: WorkloadKind,
+    w: &str,
+    obj: &Value,
+    desired: i64,
+    since: DateTime<Utc>,
+) -> Finding {
     let generation = int(obj, "/metadata/generation");
     let observed = int(obj, "/status/observedGeneration");
     if observed < generation {
@@ -134,7 +134,7 @@ fn rollout(kind: &str, w: &str, obj: &Value, desired: i64, since: DateTime<Utc>)
     }
     let st = |f: &str| int(obj, &format!("/status/{f}"));
     match kind {
-        "deployment" => {
+        WorkloadKind::Deployment => {
             let progressing = obj
                 .pointer("/status/conditions")
                 .and_then(Value::as_array)
@@ -162,7 +162,7 @@ fn rollout(kind: &str, w: &str, obj: &Value, desired: i64, since: DateTime<Utc>)
                 ));
             }
         }
-        "statefulset" => {
+        WorkloadKind::StatefulSet => {
             let (updated, total, ready) =
                 (st("updatedReplicas"), st("replicas"), st("readyReplicas"));
             let current = obj.pointer("/status/currentRevision");
@@ -173,19 +173,11 @@ fn rollout(kind: &str, w: &str, obj: &Value, desired: i64, since: DateTime<Utc>)
                 ));
             }
         }
-        "daemonset" => {
+        WorkloadKind::DaemonSet => {
             let (updated, available) = (st("updatedNumberScheduled"), st("numberAvailable"));
             if updated != desired || available != desired {
                 return Finding::Pending(format!(
                     "rollout of {w} in progress: {updated} of {desired} updated, {available} available"
-                ));
-            }
-        }
-        _ => {
-            let (total, available) = (st("replicas"), st("availableReplicas"));
-            if total != desired || available != desired {
-                return Finding::Pending(format!(
-                    "{w}: {available} of {desired} replicas available, {total} in total"
                 ));
             }
         }
@@ -249,11 +241,11 @@ pub(crate) async fn workload_healthy(
         Err(f) => return f,
     };
     let name = describe(w);
-    let kind = match w {
-        ResourceRef::Workload { kind, .. } => kind.to_ascii_lowercase(),
-        _ => String::new(),
+    let ResourceRef::Workload { kind, .. } = w else {
+        return Finding::Failed(format!("{w} is not a workload"));
     };
-    let desired = if kind == "daemonset" {
+    let kind = *kind;
+    let desired = if kind == WorkloadKind::DaemonSet {
         int(&obj, "/status/desiredNumberScheduled")
     } else {
         obj.pointer("/spec/replicas")
@@ -267,7 +259,7 @@ pub(crate) async fn workload_healthy(
             "{name} is set to {desired} replicas, not the {want} the action set; someone else changed it"
         ));
     }
-    let progress = rollout(&kind, &name, &obj, desired, since);
+    let progress = rollout(kind, &name, &obj, desired, since);
     if let Finding::Failed(_) = progress {
         return progress;
     }

@@ -13,7 +13,7 @@ use nightshift_agent::collect::{Budget, Collector};
 use nightshift_agent::runtime::kube_config;
 use nightshift_core::{
     Analysis, AnalysisInput, Evidence, Incident, IncidentId, ResourceRef, RuleAnalyzer, State,
-    TimelineEntry,
+    TimelineEntry, WorkloadKind,
 };
 use nightshift_llm::LlmAnalyzer;
 use nightshift_llm::tools::kube::KubeInvestigator;
@@ -134,31 +134,27 @@ async fn target(
 
 /// The Deployment, StatefulSet or DaemonSet of that name.
 async fn workload(client: &Client, ns: &str, name: &str) -> anyhow::Result<ResourceRef> {
-    let found = |kind: &str| ResourceRef::Workload {
-        kind: kind.into(),
-        namespace: ns.into(),
-        name: name.into(),
-    };
+    let found = |kind| ResourceRef::workload(kind, ns, name);
     if Api::<Deployment>::namespaced(client.clone(), ns)
         .get_opt(name)
         .await?
         .is_some()
     {
-        return Ok(found("Deployment"));
+        return Ok(found(WorkloadKind::Deployment));
     }
     if Api::<StatefulSet>::namespaced(client.clone(), ns)
         .get_opt(name)
         .await?
         .is_some()
     {
-        return Ok(found("StatefulSet"));
+        return Ok(found(WorkloadKind::StatefulSet));
     }
     if Api::<DaemonSet>::namespaced(client.clone(), ns)
         .get_opt(name)
         .await?
         .is_some()
     {
-        return Ok(found("DaemonSet"));
+        return Ok(found(WorkloadKind::DaemonSet));
     }
     anyhow::bail!("no Deployment, StatefulSet or DaemonSet {ns}/{name}")
 }

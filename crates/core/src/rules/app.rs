@@ -9,7 +9,7 @@ use super::finding::{Cites, Finding, count};
 use super::patterns;
 use crate::Category;
 use crate::action::Action;
-use crate::resource::ResourceRef;
+use crate::resource::{ResourceRef, WorkloadKind};
 
 /// Application signatures over the workloads under examination.
 pub(crate) fn findings(facts: &Facts<'_>) -> Vec<Finding> {
@@ -304,7 +304,13 @@ fn hang(facts: &Facts<'_>, w: &ResourceRef) -> Option<Finding> {
     }
     // A StatefulSet with OrderedReady pods does not roll past a pod that is not Ready: its
     // rolling restart would wait forever, so its hung pods are restarted one by one.
-    let ordered = matches!(w, ResourceRef::Workload { kind, .. } if kind == "StatefulSet");
+    let ordered = matches!(
+        w,
+        ResourceRef::Workload {
+            kind: WorkloadKind::StatefulSet,
+            ..
+        }
+    );
     if (hung_pods.len() >= 2 || all_hung) && !ordered {
         finding = finding.plan(
             Action::RolloutRestart { target: w.clone() },

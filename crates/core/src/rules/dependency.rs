@@ -7,7 +7,7 @@ use super::finding::{Cites, Finding, count};
 use super::patterns;
 use crate::Category;
 use crate::action::Action;
-use crate::resource::ResourceRef;
+use crate::resource::{ResourceRef, WorkloadKind};
 
 /// Replicas to restore when nothing tells how many there were.
 const DEFAULT_REPLICAS: i32 = 2;
@@ -192,14 +192,8 @@ fn correlated_root(facts: &Facts<'_>, out: &mut Vec<Candidate>) {
 /// The workload (or Service) an alert is about, from its labels.
 fn signal_workload(facts: &Facts<'_>, s: &super::facts::SignalFact<'_>) -> Option<ResourceRef> {
     let ns = s.label("namespace")?;
-    for (label, kind) in [
-        ("deployment", "Deployment"),
-        ("statefulset", "StatefulSet"),
-        ("daemonset", "DaemonSet"),
-    ] {
-        if let Some(name) = s.label(label) {
-            return Some(facts.resolve_workload(ns, name, Some(kind)));
-        }
+    if let Some((kind, name)) = s.workload_label() {
+        return Some(facts.resolve_workload(ns, name, kind));
     }
     if let Some(pod) = s.label("pod") {
         return facts.owner_of(ns, pod);
@@ -496,7 +490,7 @@ fn unavailable(facts: &Facts<'_>, c: &Candidate) -> Option<Finding> {
         ResourceRef::Workload { namespace, kind, .. } => {
             // A StatefulSet (OrderedReady) does not roll past a pod that is not Ready: restart
             // the pods that do not answer instead of a rolling restart that would wait forever.
-            let ordered = kind == "StatefulSet";
+            let ordered = *kind == WorkloadKind::StatefulSet;
             let mut finding = finding;
             if ordered {
                 for (i, p) in not_ready.iter().enumerate() {

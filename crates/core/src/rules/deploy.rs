@@ -5,7 +5,7 @@ use chrono::Duration;
 
 use super::facts::{
     ContainerFact, Facts, MetricFact, MetricKind, ROLLOUT_WINDOW_MINUTES, RevisionOf, Rollout,
-    short_image, template_hash,
+    short_image,
 };
 use super::finding::{Cites, Finding, count};
 use super::patterns::{self, PullFailure, SchedulingReasons};
@@ -693,11 +693,11 @@ fn scheduling(facts: &Facts<'_>, w: &ResourceRef) -> Option<Finding> {
     let running_hashes: Vec<Option<&str>> = running
         .iter()
         .filter(|c| c.running())
-        .map(|c| template_hash(w, c.pod))
+        .map(|c| facts.template_of(w, c.pod))
         .collect();
     let disjoint = !running_hashes.is_empty()
         && pending.iter().all(|p| {
-            let h = template_hash(w, p);
+            let h = facts.template_of(w, p);
             h.is_some() && !running_hashes.contains(&h)
         });
     let older_pods_run = running.iter().any(|c| {

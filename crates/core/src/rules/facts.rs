@@ -2,12 +2,14 @@
 //! workloads, and the questions every rule family asks (which revision is newest, when did
 //! the trouble start, what does the workload look like).
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, Utc};
 
 pub(crate) use super::views::*;
 use crate::evidence::{Evidence, EvidenceData, RevisionSummary};
 use crate::incident::Incident;
-use crate::resource::ResourceRef;
+use crate::resource::{ResourceRef, WorkloadKind};
 
 /// A previous revision that ran this long before the newest, with the failures starting only
 /// after the newest, counts as healthy.
@@ -73,6 +75,8 @@ pub(crate) struct Facts<'a> {
     pub past: Vec<PastFact<'a>>,
     /// Workloads the evidence names.
     pub workloads: Vec<ResourceRef>,
+    /// Pods' owners as the evidence states them (from owner references), by namespace and pod.
+    pub pod_owners: BTreeMap<(&'a str, &'a str), ResourceRef>,
     /// The workload the incident is about, when it is about one.
     pub primary: Option<ResourceRef>,
 }
@@ -101,6 +105,7 @@ impl<'a> Facts<'a> {
             objects: Vec::new(),
             past: Vec::new(),
             workloads: Vec::new(),
+            pod_owners: BTreeMap::new(),
             primary: None,
         };
         facts.collect_workloads();
@@ -116,7 +121,11 @@ impl<'a> Facts<'a> {
             match &item.data {
                 EvidenceData::ContainerStatus { .. } => {
                     if let Some(mut c) = ContainerFact::read(item, ns.unwrap_or_default()) {
-                        c.owner = owned_by_item.or_else(|| facts.owner_of(&c.namespace, c.pod));
+                        c.owner = c
+                            .owner
+                            .take()
+                            .or(owned_by_item)
+                            .or_else(|| facts.owner_of(&c.namespace, c.pod));
                         facts.containers.push(c);
                     }
                 }
@@ -128,7 +137,10 @@ impl<'a> Facts<'a> {
                 }
                 EvidenceData::Logs { .. } => {
                     if let Some(mut l) = LogFact::read(item) {
-                        l.owner = owned_by_item
+                        l.owner = l
+                            .owner
+                            .take()
+                            .or(owned_by_item)
                             .or_else(|| ns.as_deref().and_then(|ns| facts.owner_of(ns, l.pod)));
                         facts.logs.push(l);
                     }
@@ -167,6 +179,7 @@ impl<'a> Facts<'a> {
     /// Workloads named anywhere: the incident, objects, histories, dependencies, signals.
     fn collect_workloads(&mut self) {
         let mut found: Vec<ResourceRef> = Vec::new();
+        let mut pod_owners = BTreeMap::new();
         let mut add = |r: ResourceRef| {
             if matches!(r, ResourceRef::Workload { .. }) && !found.contains(&r) {
                 found.push(r);
@@ -176,17 +189,28 @@ impl<'a> Facts<'a> {
         for item in &self.evidence.items {
             add(item.resource.clone());
             match &item.data {
-                EvidenceData::Object { kind, .. }
-                    if WORKLOAD_KINDS.iter().any(|k| k.eq_ignore_ascii_case(kind)) =>
-                {
-                    if let (Some(ns), Some(name)) =
-                        (item.resource.namespace(), name_of(&item.resource))
-                    {
-                        add(ResourceRef::Workload {
-                            kind: canonical_kind(kind).to_string(),
-                            namespace: ns.to_string(),
-                            name: name.to_string(),
-                        });
+                EvidenceData::Object { kind, .. } => {
+                    if let (Ok(kind), Some(ns), Some(name)) = (
+                        kind.parse::<WorkloadKind>(),
+                        item.resource.namespace(),
+                        name_of(&item.resource),
+                    ) {
+                        add(ResourceRef::workload(kind, ns, name));
+                    }
+                }
+                EvidenceData::ContainerStatus {
+                    pod,
+                    owner: Some(owner),
+                    ..
+                }
+                | EvidenceData::Logs {
+                    pod,
+                    owner: Some(owner),
+                    ..
+                } => {
+                    add(owner.clone());
+                    if let Some(ns) = owner.namespace() {
+                        pod_owners.insert((ns, pod.as_str()), owner.clone());
                     }
                 }
                 EvidenceData::Dependency {
@@ -195,17 +219,10 @@ impl<'a> Facts<'a> {
                 } => add(r.clone()),
                 EvidenceData::Signal { labels, .. } => {
                     if let Some(ns) = labels.get("namespace") {
-                        for (label, kind) in [
-                            ("deployment", "Deployment"),
-                            ("statefulset", "StatefulSet"),
-                            ("daemonset", "DaemonSet"),
-                        ] {
-                            if let Some(name) = labels.get(label).filter(|n| !n.is_empty()) {
-                                add(ResourceRef::Workload {
-                                    kind: kind.into(),
-                                    namespace: ns.clone(),
-                                    name: name.clone(),
-                                });
+                        for kind in WorkloadKind::ALL {
+                            let label = kind.as_str().to_ascii_lowercase();
+                            if let Some(name) = labels.get(&label).filter(|n| !n.is_empty()) {
+                                add(ResourceRef::workload(kind, ns, name));
                             }
                         }
                     }
@@ -214,6 +231,7 @@ impl<'a> Facts<'a> {
             }
         }
         self.workloads = found;
+        self.pod_owners = pod_owners;
     }
 
     /// The workload an event's object belongs to: a pod's owner, the workload itself, a
@@ -223,8 +241,8 @@ impl<'a> Facts<'a> {
         let kind = e.object_kind;
         if kind.eq_ignore_ascii_case("pod") {
             self.owner_of(ns, e.object_name)
-        } else if WORKLOAD_KINDS.iter().any(|k| k.eq_ignore_ascii_case(kind)) {
-            Some(self.resolve_workload(ns, e.object_name, Some(kind)))
+        } else if let Ok(kind) = kind.parse::<WorkloadKind>() {
+            Some(self.resolve_workload(ns, e.object_name, kind))
         } else if kind.eq_ignore_ascii_case("replicaset") {
             self.owner_of_replica_set(ns, e.object_name)
         } else {
@@ -232,45 +250,64 @@ impl<'a> Facts<'a> {
         }
     }
 
-    /// The workload a pod belongs to: the known workload whose name prefixes it, else a guess
-    /// from the pod name's shape (`name-<hash>-<id>` Deployment, `name-<n>` StatefulSet).
+    /// The workload a pod belongs to, as the evidence states it (read from the pod's owner
+    /// references). A pod the evidence does not describe (an event about a pod already
+    /// replaced) belongs to the known workload whose generated names it carries
+    /// (`<name>-<hash>-<id>`, `<name>-<ordinal>`); otherwise to none: an owner is never
+    /// made up from the shape of a name alone.
     pub fn owner_of(&self, namespace: &str, pod: &str) -> Option<ResourceRef> {
-        let known = self
-            .workloads
+        if let Some(owner) = self.pod_owners.get(&(namespace, pod)) {
+            return Some(owner.clone());
+        }
+        self.known_generator(namespace, pod, None)
+    }
+
+    /// The Deployment a ReplicaSet (`<name>-<hash>`) belongs to, among the known workloads.
+    fn owner_of_replica_set(&self, namespace: &str, rs: &str) -> Option<ResourceRef> {
+        self.known_generator(namespace, rs, Some(WorkloadKind::Deployment))
+    }
+
+    /// The known workload (of `kind`, when given) whose name, with a generated suffix, makes
+    /// `child`; the longest such name wins.
+    fn known_generator(
+        &self,
+        namespace: &str,
+        child: &str,
+        kind: Option<WorkloadKind>,
+    ) -> Option<ResourceRef> {
+        self.workloads
             .iter()
             .filter_map(|w| match w {
                 ResourceRef::Workload {
+                    kind: k,
                     namespace: ns,
                     name,
-                    ..
-                } if ns == namespace => pod
+                } if ns == namespace && kind.is_none_or(|kind| kind == *k) => child
                     .strip_prefix(name.as_str())
                     .and_then(|rest| rest.strip_prefix('-'))
-                    .filter(|rest| pod_suffix_fits(rest))
+                    .filter(|rest| generated_suffix(rest))
                     .map(|_| (name.len(), w)),
                 _ => None,
             })
             .max_by_key(|(len, _)| *len)
-            .map(|(_, w)| w.clone());
-        known.or_else(|| guess_owner(namespace, pod))
+            .map(|(_, w)| w.clone())
     }
 
-    /// The workload a ReplicaSet (`name-<hash>`) belongs to.
-    fn owner_of_replica_set(&self, namespace: &str, rs: &str) -> Option<ResourceRef> {
-        let (name, _) = rs.rsplit_once('-')?;
-        Some(self.resolve_workload(namespace, name, Some("Deployment")))
-    }
-
-    /// A known workload with this namespace and name, else one built from the kind given
-    /// (a Deployment when unknown).
-    pub fn resolve_workload(&self, namespace: &str, name: &str, kind: Option<&str>) -> ResourceRef {
+    /// A known workload with this namespace and name, else one of the kind given.
+    pub fn resolve_workload(&self, namespace: &str, name: &str, kind: WorkloadKind) -> ResourceRef {
         self.known_workload(namespace, name)
             .cloned()
-            .unwrap_or_else(|| ResourceRef::Workload {
-                kind: canonical_kind(kind.unwrap_or("Deployment")).to_string(),
-                namespace: namespace.to_string(),
-                name: name.to_string(),
-            })
+            .unwrap_or_else(|| ResourceRef::workload(kind, namespace, name))
+    }
+
+    /// A pod's template revision: as its container statuses state it (the
+    /// `pod-template-hash` label), else the hash in a Deployment pod's generated name.
+    pub fn template_of<'p>(&'p self, w: &ResourceRef, pod: &'p str) -> Option<&'p str> {
+        self.containers
+            .iter()
+            .find(|c| c.pod == pod && c.template.is_some())
+            .and_then(|c| c.template)
+            .or_else(|| template_in_name(w, pod))
     }
 
     /// A known workload with this namespace and name.
@@ -515,13 +552,13 @@ impl<'a> Facts<'a> {
         let healthy: Vec<&&ContainerFact<'_>> =
             all.iter().filter(|c| c.healthy(self.now)).collect();
         let failing_hashes: Vec<Option<&str>> =
-            failing.iter().map(|c| template_hash(w, c.pod)).collect();
+            failing.iter().map(|c| self.template_of(w, c.pod)).collect();
         let hashes_disjoint = !healthy.is_empty()
             && !failing.is_empty()
             && failing_hashes.iter().all(Option::is_some)
             && healthy
                 .iter()
-                .all(|h| !failing_hashes.contains(&template_hash(w, h.pod)));
+                .all(|h| !failing_hashes.contains(&self.template_of(w, h.pod)));
         let only_newest_failing =
             !failing.is_empty() && (on_newest == failing.len() || hashes_disjoint);
         if newest.created_at.is_none() && !only_newest_failing {
@@ -570,16 +607,9 @@ pub(crate) fn name_of(r: &ResourceRef) -> Option<&str> {
     }
 }
 
-fn canonical_kind(kind: &str) -> &'static str {
-    match kind.to_ascii_lowercase().as_str() {
-        "statefulset" => "StatefulSet",
-        "daemonset" => "DaemonSet",
-        _ => "Deployment",
-    }
-}
-
-/// The part of a pod name after its workload's name fits a controller's naming.
-fn pod_suffix_fits(rest: &str) -> bool {
+/// The part of a name after its controller's name is one a controller generates:
+/// `<hash>-<id>` (Deployment pods), `<ordinal>`, `<hash>` or `<id>`.
+fn generated_suffix(rest: &str) -> bool {
     let parts: Vec<&str> = rest.split('-').collect();
     let alnum = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric());
     match parts.as_slice() {
@@ -589,33 +619,13 @@ fn pod_suffix_fits(rest: &str) -> bool {
     }
 }
 
-/// The pod-template-hash part of a Deployment pod's name (`checkout-5d8f7c9b6-x2x7q`).
-pub(crate) fn template_hash<'p>(w: &ResourceRef, pod: &'p str) -> Option<&'p str> {
+/// The pod-template-hash part of a Deployment pod's name (`checkout-5d8f7c9b6-x2x7q`), for
+/// evidence that does not state the pod's template.
+fn template_in_name<'p>(w: &ResourceRef, pod: &'p str) -> Option<&'p str> {
     let name = name_of(w)?;
     let rest = pod.strip_prefix(name)?.strip_prefix('-')?;
     let (hash, _) = rest.split_once('-')?;
     Some(hash)
-}
-
-/// A pod's workload from the shape of its name alone.
-fn guess_owner(namespace: &str, pod: &str) -> Option<ResourceRef> {
-    let (head, last) = pod.rsplit_once('-')?;
-    if !last.is_empty() && last.chars().all(|c| c.is_ascii_digit()) {
-        return Some(ResourceRef::Workload {
-            kind: "StatefulSet".into(),
-            namespace: namespace.into(),
-            name: head.into(),
-        });
-    }
-    let (name, hash) = head.rsplit_once('-')?;
-    let plausible_hash = (6..=10).contains(&hash.len())
-        && hash.chars().all(|c| c.is_ascii_alphanumeric())
-        && last.len() == 5;
-    plausible_hash.then(|| ResourceRef::Workload {
-        kind: "Deployment".into(),
-        namespace: namespace.into(),
-        name: name.into(),
-    })
 }
 
 #[cfg(test)]
@@ -623,26 +633,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pod_owners_from_names() {
+    fn a_template_hash_in_a_deployment_pod_name() {
+        let w = ResourceRef::deployment("shop", "checkout");
         assert_eq!(
-            guess_owner("shop", "checkout-5d8f7c9b6-x2x7q"),
-            Some(ResourceRef::deployment("shop", "checkout"))
-        );
-        assert_eq!(
-            guess_owner("shop", "postgres-0"),
-            Some(ResourceRef::Workload {
-                kind: "StatefulSet".into(),
-                namespace: "shop".into(),
-                name: "postgres".into()
-            })
-        );
-        assert_eq!(guess_owner("shop", "bare"), None);
-        assert_eq!(
-            template_hash(
-                &ResourceRef::deployment("shop", "checkout"),
-                "checkout-5d8f7c9b6-x2x7q"
-            ),
+            template_in_name(&w, "checkout-5d8f7c9b6-x2x7q"),
             Some("5d8f7c9b6")
         );
+        assert_eq!(template_in_name(&w, "billing-5d8f7c9b6-x2x7q"), None);
     }
 }

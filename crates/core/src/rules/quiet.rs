@@ -284,14 +284,8 @@ fn guess_from_signal(facts: &Facts<'_>, s: &SignalFact<'_>) -> (Category, Option
     let reason = s.label("reason").unwrap_or_default().to_ascii_lowercase();
     let node = s.label("node").map(ResourceRef::node);
     let workload = s.label("namespace").and_then(|ns| {
-        for (label, kind) in [
-            ("deployment", "Deployment"),
-            ("statefulset", "StatefulSet"),
-            ("daemonset", "DaemonSet"),
-        ] {
-            if let Some(n) = s.label(label) {
-                return Some(facts.resolve_workload(ns, n, Some(kind)));
-            }
+        if let Some((kind, n)) = s.workload_label() {
+            return Some(facts.resolve_workload(ns, n, kind));
         }
         if let Some(p) = s.label("pod") {
             return facts.owner_of(ns, p);

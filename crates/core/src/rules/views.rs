@@ -9,14 +9,12 @@ use chrono::{DateTime, Duration, Utc};
 use crate::evidence::{
     ConditionSummary, ContainerSpecSummary, EvidenceData, EvidenceId, EvidenceItem, RevisionSummary,
 };
-use crate::resource::ResourceRef;
+use crate::resource::{ResourceRef, WorkloadKind};
 
 /// How long before the first failure a rollout still counts as its likely cause.
 pub(crate) const ROLLOUT_WINDOW_MINUTES: i64 = 30;
 /// A restart older than this is history, not a symptom.
 const RECENT_RESTART_MINUTES: i64 = 30;
-
-pub(crate) const WORKLOAD_KINDS: &[&str] = &["Deployment", "StatefulSet", "DaemonSet"];
 
 /// Container waiting reasons that mean the container cannot run.
 const BAD_WAITING: &[&str] = &[
@@ -52,7 +50,10 @@ pub(crate) struct ContainerFact<'a> {
     pub last_started_at: Option<DateTime<Utc>>,
     pub started_at: Option<DateTime<Utc>>,
     pub pod_reason: Option<&'a str>,
+    /// The pod's workload: as the evidence states it, else as `Facts::gather` resolves it.
     pub owner: Option<ResourceRef>,
+    /// The pod's template revision (`pod-template-hash`), when the evidence states it.
+    pub template: Option<&'a str>,
 }
 
 impl ContainerFact<'_> {
@@ -473,6 +474,14 @@ impl SignalFact<'_> {
             .map(String::as_str)
             .filter(|v| !v.is_empty())
     }
+
+    /// The workload a `deployment`, `statefulset` or `daemonset` label names.
+    pub fn workload_label(&self) -> Option<(WorkloadKind, &str)> {
+        WorkloadKind::ALL.into_iter().find_map(|kind| {
+            self.label(&kind.as_str().to_ascii_lowercase())
+                .map(|name| (kind, name))
+        })
+    }
 }
 
 /// An object's spec and status.
@@ -491,9 +500,7 @@ pub(crate) struct ObjectFact<'a> {
 impl ObjectFact<'_> {
     /// Is it a Deployment, StatefulSet or DaemonSet.
     pub fn is_workload(&self) -> bool {
-        WORKLOAD_KINDS
-            .iter()
-            .any(|k| k.eq_ignore_ascii_case(self.kind))
+        self.kind.parse::<WorkloadKind>().is_ok()
             || matches!(self.resource, ResourceRef::Workload { .. })
     }
 }
@@ -525,8 +532,8 @@ pub(crate) fn same_image(a: &str, b: &str) -> bool {
     normalize_image(a) == normalize_image(b)
 }
 
-// Reading views from items. Each returns `None` for an item of another kind; owners are
-// filled in by `Facts::gather`, which knows the workloads.
+// Reading views from items. Each returns `None` for an item of another kind; owners the
+// evidence does not state are filled in by `Facts::gather`, which knows the workloads.
 impl<'a> ContainerFact<'a> {
     /// Reads the item, if it is of this kind.
     pub fn read(item: &'a EvidenceItem, namespace: String) -> Option<Self> {
@@ -548,6 +555,8 @@ impl<'a> ContainerFact<'a> {
             last_started_at,
             started_at,
             pod_reason,
+            owner,
+            template,
         } = &item.data
         else {
             return None;
@@ -572,7 +581,8 @@ impl<'a> ContainerFact<'a> {
             last_started_at: *last_started_at,
             started_at: *started_at,
             pod_reason: pod_reason.as_deref(),
-            owner: None,
+            owner: owner.clone(),
+            template: template.as_deref(),
         })
     }
 }
@@ -617,6 +627,7 @@ impl<'a> LogFact<'a> {
             pod,
             previous,
             lines,
+            owner,
             ..
         } = &item.data
         else {
@@ -627,7 +638,7 @@ impl<'a> LogFact<'a> {
             pod,
             previous: *previous,
             lines,
-            owner: None,
+            owner: owner.clone(),
         })
     }
 }

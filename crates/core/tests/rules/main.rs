@@ -7,6 +7,7 @@ mod dependency;
 mod deploy;
 mod history;
 mod node;
+mod ownership;
 mod quiet;
 mod remedies;
 mod resources;

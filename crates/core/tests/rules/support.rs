@@ -12,7 +12,7 @@ use nightshift_core::evidence::{
     EvidenceKind, ProbeSummary, RevisionSummary,
 };
 use nightshift_core::incident::{Incident, IncidentId, State, TimelineEntry, TimelineKind};
-use nightshift_core::{ActionName, Category, ResourceRef, RuleAnalyzer};
+use nightshift_core::{ActionName, Category, ResourceRef, RuleAnalyzer, WorkloadKind};
 
 /// Minutes after the start of the test day (negative: before it).
 pub fn t(minutes: i64) -> DateTime<Utc> {
@@ -39,11 +39,7 @@ pub fn deployment(ns: &str, name: &str) -> ResourceRef {
 }
 
 pub fn statefulset(ns: &str, name: &str) -> ResourceRef {
-    ResourceRef::Workload {
-        kind: "StatefulSet".into(),
-        namespace: ns.into(),
-        name: name.into(),
-    }
+    ResourceRef::workload(WorkloadKind::StatefulSet, ns, name)
 }
 
 pub fn pod(ns: &str, name: &str) -> ResourceRef {
@@ -75,9 +71,16 @@ pub struct Ctr {
     last_finished_at: Option<DateTime<Utc>>,
     started_at: Option<DateTime<Utc>>,
     pod_reason: Option<String>,
+    owner: Option<ResourceRef>,
 }
 
 impl Ctr {
+    /// States the pod's owner, as the agent reads it from the pod's owner references.
+    pub fn owned_by(mut self, owner: ResourceRef) -> Ctr {
+        self.owner = Some(owner);
+        self
+    }
+
     /// A ready, running container started at t(0).
     pub fn running(ns: &str, pod: &str, container: &str, image: &str) -> Ctr {
         Ctr {
@@ -98,6 +101,7 @@ impl Ctr {
             last_finished_at: None,
             started_at: Some(t(-60 * 24)),
             pod_reason: None,
+            owner: None,
         }
     }
 
@@ -342,6 +346,8 @@ impl Bundle {
                 last_started_at: None,
                 started_at: c.started_at,
                 pod_reason: c.pod_reason,
+                owner: c.owner,
+                template: None,
             },
         );
         self
@@ -437,10 +443,10 @@ impl Bundle {
     /// A Normal event about a workload.
     pub fn workload_event(self, w: ResourceRef, reason: &str, message: &str, first: i64) -> Bundle {
         let (kind, name) = match &w {
-            ResourceRef::Workload { kind, name, .. } => (kind.clone(), name.clone()),
+            ResourceRef::Workload { kind, name, .. } => (kind.as_str(), name.clone()),
             other => panic!("not a workload: {other}"),
         };
-        self.event(w, &kind, &name, "Normal", reason, message, 1, first)
+        self.event(w, kind, &name, "Normal", reason, message, 1, first)
     }
 
     pub fn logs(mut self, ns: &str, pod_name: &str, previous: bool, lines: &[&str]) -> Bundle {
@@ -453,6 +459,7 @@ impl Bundle {
                 previous,
                 lines: lines.iter().map(|l| l.to_string()).collect(),
                 total_lines: lines.len(),
+                owner: None,
             },
         );
         self
@@ -477,7 +484,7 @@ impl Bundle {
         containers: Vec<ContainerSpecSummary>,
     ) -> Bundle {
         let kind = match &w {
-            ResourceRef::Workload { kind, .. } => kind.clone(),
+            ResourceRef::Workload { kind, .. } => kind.to_string(),
             _ => "Deployment".into(),
         };
         self.push(

@@ -255,6 +255,7 @@ pub fn evidence() -> Evidence {
                     "panic: assignment to entry in nil map".into(),
                 ],
                 total_lines: 2,
+                owner: None,
             },
             observed_at: at(1),
         }],

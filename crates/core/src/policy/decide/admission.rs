@@ -129,11 +129,10 @@ impl Evaluation<'_> {
 fn has_empty_name(target: &ResourceRef) -> bool {
     match target {
         ResourceRef::Workload {
-            kind,
-            namespace,
-            name,
-        } => kind.trim().is_empty() || namespace.trim().is_empty() || name.trim().is_empty(),
-        ResourceRef::Pod { namespace, name } | ResourceRef::Service { namespace, name } => {
+            namespace, name, ..
+        }
+        | ResourceRef::Pod { namespace, name }
+        | ResourceRef::Service { namespace, name } => {
             namespace.trim().is_empty() || name.trim().is_empty()
         }
         ResourceRef::Node { name } => name.trim().is_empty(),
