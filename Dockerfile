@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The agent's image: `nightshift` on a distroless base, as a non-root user, with nothing
 # else in it (no shell, no package manager). It runs with a read-only root filesystem: the
 # only writable paths it needs are /tmp and its state directory, which the Helm chart mounts
@@ -15,8 +14,8 @@ ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
 FROM ${RUST_IMAGE} AS build
 WORKDIR /src
 COPY . .
-# The registry and the target dir are cache mounts: a rebuild after a source change reuses
-# the compiled dependencies. The binary is copied out of the cache mount.
+# The registry and the target dir are cache mounts (BuildKit, podman, buildah): a rebuild after a
+# source change reuses the compiled dependencies. The binary is copied out of the cache mount.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked -p nightshift \
