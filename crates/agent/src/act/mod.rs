@@ -69,20 +69,18 @@
 
 mod error;
 mod node;
+mod plan;
 mod pod;
 mod report;
 mod rollback;
 mod runbook;
+mod send;
 mod target;
 mod workload;
-
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::Client;
-use kube::api::{Api, DynamicObject, EvictParams, Patch, PatchParams, PostParams};
-use nightshift_core::{Action, ResourceRef};
-use serde_json::{Value, json};
+use nightshift_core::Action;
 
 pub use error::ActError;
 pub use report::{ActionOutcome, Change, Disruption, DryRunReport, OutcomeStatus, PodDisruption};
@@ -91,8 +89,8 @@ pub use runbook::{Runbook, RunbookError, RunbookReport, Runbooks};
 pub(crate) use node::evictable;
 pub(crate) use target::label_selector;
 
-use error::{api_code, api_message};
-use report::diff;
+pub(crate) use plan::*;
+use send::*;
 
 /// Annotation holding the idempotency key of the last change Nightshift made to an object.
 pub const ACTION_ID_ANNOTATION: &str = "nightshift.io/action-id";
@@ -149,110 +147,6 @@ impl std::fmt::Debug for Actuator {
             .field("runbooks", &self.runbooks)
             .finish_non_exhaustive()
     }
-}
-
-/// A request body: strategic merge patch or JSON patch.
-#[derive(Debug, Clone)]
-pub(crate) enum Body {
-    Strategic(Value),
-    Json(Value),
-}
-
-/// A pod a step evicts.
-#[derive(Debug, Clone)]
-pub(crate) struct PodTarget {
-    pub namespace: String,
-    pub name: String,
-    pub owner: Option<ResourceRef>,
-}
-
-/// One request of a plan.
-pub(crate) enum Step {
-    /// Patch a namespaced object (a workload or a pod's owner).
-    Patch {
-        api: Api<DynamicObject>,
-        name: String,
-        /// `deployment/shop/checkout`, for reports.
-        object: String,
-        /// `deployment shop/checkout`, for errors.
-        describe: String,
-        before: Value,
-        body: Body,
-    },
-    /// Patch a node (strategic merge).
-    PatchNode {
-        node: String,
-        before: Value,
-        patch: Value,
-    },
-    /// Patch the `/scale` subresource.
-    Scale {
-        api: Api<DynamicObject>,
-        name: String,
-        object: String,
-        describe: String,
-        from: i64,
-        to: i32,
-    },
-    /// Evict a pod: once for restart-pod (a refusal is an error), with retries for a drain
-    /// (a refusal is reported).
-    Evict { pod: PodTarget, drain: bool },
-}
-
-/// The requests an action sends and what it reports around them.
-pub(crate) struct Plan {
-    pub summary: String,
-    pub target: Option<ResourceRef>,
-    pub steps: Vec<Step>,
-    pub affected: Vec<ResourceRef>,
-    pub replaced_pod_uid: Option<String>,
-    /// Pods left alone on purpose, reported as they are.
-    pub skipped: Vec<PodDisruption>,
-    /// Nothing needs sending (a rollback to the template already in place).
-    pub nothing_to_do: bool,
-}
-
-impl Plan {
-    pub(crate) fn new(summary: String, target: Option<ResourceRef>) -> Self {
-        Plan {
-            summary,
-            target,
-            steps: Vec::new(),
-            affected: Vec::new(),
-            replaced_pod_uid: None,
-            skipped: Vec::new(),
-            nothing_to_do: false,
-        }
-    }
-}
-
-/// What sending a plan produced.
-struct Sent {
-    changes: Vec<Change>,
-    pods: Vec<PodDisruption>,
-}
-
-/// [`stamped`], and the key in the pod template's annotations too, for a patch that changes
-/// the template: the revision the change creates (a ReplicaSet, a ControllerRevision, which
-/// copy the template) then says which action made it, and the rules read it as a remedy on
-/// the record rather than a release.
-pub(crate) fn stamped_template(mut patch: Value, key: Option<&str>) -> Value {
-    if let Some(key) = key {
-        patch["spec"]["template"]["metadata"]["annotations"][ACTION_ID_ANNOTATION] = json!(key);
-    }
-    stamped(patch, key, &[])
-}
-
-/// `{"metadata": {"annotations": {ACTION_ID: key}}}` merged into a strategic patch, or the
-/// patch unchanged without a key.
-pub(crate) fn stamped(mut patch: Value, key: Option<&str>, extra: &[(&str, &str)]) -> Value {
-    if let Some(key) = key {
-        patch["metadata"]["annotations"][ACTION_ID_ANNOTATION] = json!(key);
-        for (k, v) in extra {
-            patch["metadata"]["annotations"][*k] = json!(v);
-        }
-    }
-    patch
 }
 
 impl Actuator {
@@ -473,198 +367,4 @@ impl Actuator {
             ),
         }
     }
-
-    fn patch_params(&self, dry_run: bool) -> PatchParams {
-        PatchParams {
-            dry_run,
-            field_manager: Some(self.field_manager.clone()),
-            ..PatchParams::default()
-        }
-    }
-
-    async fn send(&self, plan: &Plan, dry: bool) -> Result<Sent, ActError> {
-        let mut sent = Sent {
-            changes: Vec::new(),
-            pods: Vec::new(),
-        };
-        let mut drain = Vec::new();
-        for step in &plan.steps {
-            match step {
-                Step::Patch {
-                    api,
-                    name,
-                    object,
-                    describe,
-                    before,
-                    body,
-                } => {
-                    let pp = self.patch_params(dry);
-                    let res = match body {
-                        Body::Strategic(v) => api.patch(name, &pp, &Patch::Strategic(v)).await,
-                        Body::Json(v) => match json_patch(v) {
-                            Ok(p) => api.patch(name, &pp, &p).await,
-                            Err(source) => {
-                                return Err(ActError::Decode {
-                                    what: format!("the JSON patch for {describe}"),
-                                    source,
-                                });
-                            }
-                        },
-                    };
-                    let after = res.map_err(|source| ActError::PatchWorkload {
-                        workload: describe.clone(),
-                        source,
-                    })?;
-                    let after = target::to_json(&after, describe)?;
-                    sent.changes.extend(diff(object, before, &after));
-                }
-                Step::PatchNode {
-                    node,
-                    before,
-                    patch,
-                } => {
-                    let api: Api<Node> = Api::all(self.client.clone());
-                    let after = api
-                        .patch(node, &self.patch_params(dry), &Patch::Strategic(patch))
-                        .await
-                        .map_err(|source| ActError::PatchNode {
-                            node: node.clone(),
-                            source,
-                        })?;
-                    let after = target::to_json(&after, &format!("node {node}"))?;
-                    sent.changes
-                        .extend(diff(&format!("node/{node}"), before, &after));
-                }
-                Step::Scale {
-                    api,
-                    name,
-                    object,
-                    describe,
-                    from,
-                    to,
-                } => {
-                    let scale = api
-                        .patch_scale(
-                            name,
-                            &self.patch_params(dry),
-                            &Patch::Merge(json!({"spec": {"replicas": to}})),
-                        )
-                        .await
-                        .map_err(|source| ActError::ScaleWorkload {
-                            workload: describe.clone(),
-                            source,
-                        })?;
-                    let after = scale.spec.and_then(|s| s.replicas).unwrap_or(0);
-                    if i64::from(after) != *from {
-                        sent.changes.push(Change {
-                            object: object.clone(),
-                            field: "spec.replicas".into(),
-                            from: Some(from.to_string()),
-                            to: Some(after.to_string()),
-                        });
-                    }
-                }
-                Step::Evict { pod, drain: false } => {
-                    self.evict(pod, dry).await.map_err(|e| match e {
-                        Evicted::Refused(message) => ActError::EvictionRefused {
-                            namespace: pod.namespace.clone(),
-                            pod: pod.name.clone(),
-                            message,
-                        },
-                        Evicted::Gone => ActError::PodNotFound {
-                            namespace: pod.namespace.clone(),
-                            pod: pod.name.clone(),
-                        },
-                        Evicted::Error(source) => ActError::EvictPod {
-                            namespace: pod.namespace.clone(),
-                            pod: pod.name.clone(),
-                            source,
-                        },
-                    })?;
-                    sent.pods.push(disruption(
-                        pod,
-                        if dry {
-                            Disruption::WouldEvict
-                        } else {
-                            Disruption::Evicted
-                        },
-                        1,
-                    ));
-                }
-                Step::Evict { pod, drain: true } => drain.push(pod.clone()),
-            }
-        }
-        if !drain.is_empty() {
-            let results = if dry {
-                let mut out = Vec::new();
-                for pod in &drain {
-                    out.push(disruption(pod, self.evict_once(pod, true).await, 1));
-                }
-                out
-            } else {
-                node::evict_with_retries(self, &drain).await
-            };
-            sent.pods.extend(results);
-        }
-        sent.pods.extend(plan.skipped.iter().cloned());
-        Ok(sent)
-    }
-
-    async fn evict(&self, pod: &PodTarget, dry: bool) -> Result<(), Evicted> {
-        let api: Api<Pod> = Api::namespaced(self.evict_client.clone(), &pod.namespace);
-        let ep = EvictParams {
-            delete_options: None,
-            post_options: PostParams {
-                dry_run: dry,
-                field_manager: Some(self.field_manager.clone()),
-            },
-        };
-        match api.evict(&pod.name, &ep).await {
-            Ok(_) => Ok(()),
-            Err(e) if api_code(&e) == Some(429) => Err(Evicted::Refused(api_message(&e))),
-            Err(e) if api_code(&e) == Some(404) => Err(Evicted::Gone),
-            Err(e) => Err(Evicted::Error(e)),
-        }
-    }
-
-    /// One eviction attempt as a drain reports it.
-    async fn evict_once(&self, pod: &PodTarget, dry: bool) -> Disruption {
-        match self.evict(pod, dry).await {
-            Ok(()) if dry => Disruption::WouldEvict,
-            Ok(()) => Disruption::Evicted,
-            Err(Evicted::Refused(reason)) => Disruption::Blocked { reason },
-            Err(Evicted::Gone) => Disruption::Skipped {
-                reason: "already gone".into(),
-            },
-            Err(Evicted::Error(e)) => Disruption::Failed {
-                reason: api_message(&e),
-            },
-        }
-    }
-}
-
-/// How an eviction request ended when it did not succeed.
-enum Evicted {
-    /// 429: a disruption budget refuses it now.
-    Refused(String),
-    /// 404.
-    Gone,
-    /// Anything else.
-    Error(kube::Error),
-}
-
-pub(crate) fn disruption(pod: &PodTarget, result: Disruption, attempts: u32) -> PodDisruption {
-    PodDisruption {
-        namespace: pod.namespace.clone(),
-        pod: pod.name.clone(),
-        owner: pod.owner.clone(),
-        result,
-        attempts,
-    }
-}
-
-/// A JSON patch body for kube-rs (whose `Patch::Json` takes the json-patch crate's type,
-/// reached here through deserialization).
-fn json_patch(ops: &Value) -> Result<Patch<Value>, serde_json::Error> {
-    Ok(Patch::Json(serde_json::from_value(ops.clone())?))
 }
