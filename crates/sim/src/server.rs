@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::Simulation;
 use crate::api::auth::{Access, ServiceAccountRef};
-use crate::api::{ApiState, router};
+use crate::api::{ApiState, router, tls};
 use crate::monitoring::Monitoring;
 
 /// How to serve a simulation.
@@ -31,11 +31,13 @@ pub struct ServeOptions {
 /// the cluster administrator's, as the simulated cluster has always served.
 #[derive(Debug, Clone, Default)]
 pub struct AccessOptions {
-    /// Authenticate bearer tokens and authorize every request with RBAC. The kubeconfig then
-    /// carries the admin token; a request without a token is `system:anonymous`.
+    /// Authenticate bearer tokens and authorize every request with RBAC. The server then
+    /// speaks HTTPS (kubectl sends tokens over nothing else) with the simulator's test
+    /// certificate authority ([`tls::CA_PEM`]); the kubeconfig carries that authority and the
+    /// admin token; a request without a token is `system:anonymous`.
     pub rbac: bool,
     /// Where to write a token per service account of `service_accounts`, as a pod would mount
-    /// it: `<dir>/<namespace>/<name>/token` and `.../namespace`.
+    /// it: `<dir>/<namespace>/<name>/` holding `token`, `namespace` and `ca.crt`.
     pub token_dir: Option<PathBuf>,
     /// The service accounts to write tokens for.
     pub service_accounts: Vec<ServiceAccountRef>,
@@ -85,43 +87,54 @@ pub enum ServeError {
 
 /// A kubeconfig for a plain-HTTP server at `url`.
 pub fn kubeconfig(url: &str, name: &str) -> String {
-    kubeconfig_with_token(url, name, None)
+    kubeconfig_with(url, name, None, None)
 }
 
-/// A kubeconfig for a plain-HTTP server at `url` whose user presents `token`, if any.
-pub fn kubeconfig_with_token(url: &str, name: &str, token: Option<&str>) -> String {
+/// A kubeconfig for the server at `url` whose user presents `token`, if any, trusting the
+/// certificate authority `ca_pem` for an `https://` server.
+pub fn kubeconfig_with(url: &str, name: &str, token: Option<&str>, ca_pem: Option<&str>) -> String {
     let user = match token {
         Some(t) => format!("\n    token: {t}"),
         None => " {}".to_string(),
     };
+    let ca = ca_pem.map_or_else(String::new, |pem| {
+        format!(
+            "\n    certificate-authority-data: {}",
+            tls::base64(pem.as_bytes())
+        )
+    });
     format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: {name}\n  cluster:\n    server: {url}\ncontexts:\n- name: {name}\n  context:\n    cluster: {name}\n    user: {name}\n    namespace: default\ncurrent-context: {name}\nusers:\n- name: {name}\n  user:{user}\npreferences: {{}}\n"
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: {name}\n  cluster:\n    server: {url}{ca}\ncontexts:\n- name: {name}\n  context:\n    cluster: {name}\n    user: {name}\n    namespace: default\ncurrent-context: {name}\nusers:\n- name: {name}\n  user:{user}\npreferences: {{}}\n"
     )
 }
 
 /// Writes [`kubeconfig`] to `path`.
 pub fn write_kubeconfig(path: &Path, url: &str, name: &str) -> Result<(), ServeError> {
-    write_kubeconfig_with_token(path, url, name, None)
+    write_file(path, &kubeconfig(url, name))
 }
 
-/// Writes [`kubeconfig_with_token`] to `path`.
-pub fn write_kubeconfig_with_token(
-    path: &Path,
-    url: &str,
-    name: &str,
-    token: Option<&str>,
-) -> Result<(), ServeError> {
-    std::fs::write(path, kubeconfig_with_token(url, name, token)).map_err(|source| {
-        ServeError::Kubeconfig {
-            path: path.to_path_buf(),
-            source,
-        }
+fn write_file(path: &Path, text: &str) -> Result<(), ServeError> {
+    std::fs::write(path, text).map_err(|source| ServeError::Kubeconfig {
+        path: path.to_path_buf(),
+        source,
     })
+}
+
+/// The `https://` URL of a server listening on `addr`; a wildcard address is reached on the
+/// loopback one, which the certificate names.
+pub fn https_url(addr: SocketAddr) -> String {
+    let host = match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".to_string(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => "[::1]".to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+    };
+    format!("https://{host}:{}", addr.port())
 }
 
 /// A server bound and running in the background.
 pub struct Running {
-    /// The address it listens on.
+    /// The address it listens on (HTTPS when access is enforced, HTTP otherwise).
     pub addr: SocketAddr,
     /// The simulation.
     pub sim: Arc<Simulation>,
@@ -177,12 +190,25 @@ pub async fn start_with_access(
         }
     }
     if let Some(path) = &opts.kubeconfig_out {
-        let token = rules.enforcing().then(|| rules.admin_token());
-        write_kubeconfig_with_token(path, &format!("http://{addr}"), "nightshift-sim", token)?;
+        let text = if rules.enforcing() {
+            kubeconfig_with(
+                &https_url(addr),
+                "nightshift-sim",
+                Some(rules.admin_token()),
+                Some(tls::CA_PEM),
+            )
+        } else {
+            kubeconfig(&format!("http://{addr}"), "nightshift-sim")
+        };
+        write_file(path, &text)?;
     }
     let app = router(state);
-    let server =
-        tokio::spawn(async move { axum::serve(listener, app).await.map_err(ServeError::Serve) });
+    let server = if rules.enforcing() {
+        let listener = tls::TlsListener::new(listener);
+        tokio::spawn(async move { axum::serve(listener, app).await.map_err(ServeError::Serve) })
+    } else {
+        tokio::spawn(async move { axum::serve(listener, app).await.map_err(ServeError::Serve) })
+    };
     let clock_sim = sim.clone();
     let speed = opts.speed.max(0.001);
     let webhook = opts.alert_webhook.clone();

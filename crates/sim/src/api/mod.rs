@@ -22,6 +22,7 @@ mod scale;
 mod selectors;
 mod status;
 mod tables;
+pub mod tls;
 mod watch;
 
 use std::sync::Arc;

@@ -126,18 +126,29 @@ pub struct TestServer {
     pub telemetry: Arc<FakeTelemetry>,
     /// The server task.
     pub task: tokio::task::JoinHandle<()>,
+    /// Whether it speaks HTTPS (with the simulator's test certificate authority).
+    pub tls: bool,
 }
 
 impl TestServer {
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://` for a TLS server.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    fn config(&self) -> kube::Config {
+        let mut config = kube::Config::new(self.url().parse().expect("valid url"));
+        config.default_retry = false;
+        if self.tls {
+            config.root_cert = Some(vec![nightshift_sim::api::tls::ca_der()]);
+        }
+        config
     }
 
     /// A kube-rs client presenting a bearer token, without retries.
     pub fn client_with_token(&self, token: &str) -> kube::Client {
-        let mut config = kube::Config::new(self.url().parse().expect("valid url"));
-        config.default_retry = false;
+        let mut config = self.config();
         config.auth_info.token = Some(token.to_string().into());
         kube::Client::try_from(config).expect("kube client")
     }
@@ -145,9 +156,7 @@ impl TestServer {
     /// A kube-rs client for the server, without kube-rs's default retries: it retries 429s
     /// (a refused eviction) up to 15 times with exponential backoff, minutes in all.
     pub fn client(&self) -> kube::Client {
-        let mut config = kube::Config::new(self.url().parse().expect("valid url"));
-        config.default_retry = false;
-        kube::Client::try_from(config).expect("kube client")
+        kube::Client::try_from(self.config()).expect("kube client")
     }
 
     /// Creates an object straight in the store.
@@ -189,6 +198,15 @@ pub async fn start() -> TestServer {
 
 /// Starts the API server over `store`, letting `tune` adjust the state first.
 pub async fn start_with(store: Arc<Store>, tune: impl FnOnce(&mut ApiState)) -> TestServer {
+    serve(store, tune, false).await
+}
+
+/// Starts the API server over `store` speaking HTTPS, as it does when it enforces RBAC.
+pub async fn start_tls_with(store: Arc<Store>, tune: impl FnOnce(&mut ApiState)) -> TestServer {
+    serve(store, tune, true).await
+}
+
+async fn serve(store: Arc<Store>, tune: impl FnOnce(&mut ApiState), tls: bool) -> TestServer {
     let telemetry = Arc::new(FakeTelemetry::default());
     let mut state = ApiState::new(store.clone(), telemetry.clone());
     tune(&mut state);
@@ -197,14 +215,18 @@ pub async fn start_with(store: Arc<Store>, tune: impl FnOnce(&mut ApiState)) -> 
         .expect("bind");
     let addr = listener.local_addr().unwrap();
     let app = router(state);
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app).await.expect("serve");
-    });
+    let task = if tls {
+        let listener = nightshift_sim::api::tls::TlsListener::new(listener);
+        tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") })
+    } else {
+        tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") })
+    };
     TestServer {
         addr,
         store,
         telemetry,
         task,
+        tls,
     }
 }
 
@@ -306,7 +328,8 @@ impl Kubeconfig {
     /// Writes a kubeconfig for `server` whose user presents `token`.
     pub fn with_token(server: &TestServer, token: &str) -> Self {
         let kc = Kubeconfig::new(server);
-        let text = nightshift_sim::server::kubeconfig_with_token(&server.url(), "sim", Some(token));
+        let ca = server.tls.then_some(nightshift_sim::api::tls::CA_PEM);
+        let text = nightshift_sim::server::kubeconfig_with(&server.url(), "sim", Some(token), ca);
         std::fs::write(&kc.path, text).expect("write kubeconfig");
         kc
     }

@@ -73,8 +73,8 @@ impl Access {
     }
 
     /// Mints a token for `sa` and writes it as a pod would mount it: `<dir>/<namespace>/<name>/`
-    /// holding `token` and `namespace` (no `ca.crt`: the server speaks plain HTTP). Returns
-    /// that directory.
+    /// holding `token`, `namespace` and `ca.crt` (the authority of the server's HTTPS
+    /// certificate). Returns that directory.
     pub fn write_service_account_token(
         &self,
         dir: &Path,
@@ -87,6 +87,7 @@ impl Access {
             self.mint_service_account_token(&sa.namespace, &sa.name),
         )?;
         std::fs::write(at.join("namespace"), &sa.namespace)?;
+        std::fs::write(at.join("ca.crt"), super::tls::CA_PEM)?;
         Ok(at)
     }
 

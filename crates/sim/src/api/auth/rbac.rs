@@ -259,7 +259,7 @@ fn resource_matches(rule: &PolicyRule, r: &ResourceAttributes) -> bool {
     });
     let name = match rule.resource_names.as_deref() {
         None | Some([]) => true,
-        Some(names) => names.iter().any(|n| *n == r.name),
+        Some(names) => names.contains(&r.name),
     };
     resource && name
 }
