@@ -2,8 +2,7 @@
 //! tokens given with `--token` or mounted as files, `kubectl auth can-i`, denials as kubectl
 //! prints them, and the admin kubeconfig the served simulation writes.
 
-mod common;
-
+use super::common;
 use std::path::Path;
 use std::sync::Arc;
 
