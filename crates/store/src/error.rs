@@ -120,6 +120,17 @@ pub enum StoreError {
         key: String,
     },
 
+    /// A replica that no longer leads tried to record an intent: another took the lead since.
+    #[error(
+        "not recorded: this replica led in term {term}, and the record is at term {current}; another replica leads now"
+    )]
+    Fenced {
+        /// The term the replica acted under.
+        term: u64,
+        /// The current term.
+        current: u64,
+    },
+
     /// No such intent.
     #[error("action intent {id} does not exist")]
     IntentNotFound {

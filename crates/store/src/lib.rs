@@ -389,8 +389,38 @@ impl Store {
     ) -> Result<IntentId, StoreError> {
         on_pool!(
             self,
-            record_intent(incident, attempt, action, idempotency_key, at)
+            record_intent(incident, attempt, action, idempotency_key, at, None)
         )
+    }
+
+    /// [`Store::record_intent`] for a replica that leads in `term`: recorded only while `term`
+    /// is the current one ([`StoreError::Fenced`] otherwise), with the term on the record.
+    pub async fn record_intent_in_term(
+        &self,
+        incident: &IncidentId,
+        attempt: u32,
+        action: &Action,
+        idempotency_key: &str,
+        at: DateTime<Utc>,
+        term: u64,
+    ) -> Result<IntentId, StoreError> {
+        on_pool!(
+            self,
+            record_intent(incident, attempt, action, idempotency_key, at, Some(term))
+        )
+    }
+
+    // ---- leadership ----------------------------------------------------------------------
+
+    /// Takes the lead among replicas sharing this record: returns the new term, one more
+    /// than the last. The holder of the newest term is the only one whose intents record.
+    pub async fn claim_term(&self, holder: &str, at: DateTime<Utc>) -> Result<u64, StoreError> {
+        on_pool!(self, claim_term(holder, at))
+    }
+
+    /// The current leadership term and its holder, if any replica ever took the lead.
+    pub async fn current_term(&self) -> Result<Option<(u64, String)>, StoreError> {
+        on_pool!(self, current_term())
     }
 
     /// Records that the intended change was made, with what it did.

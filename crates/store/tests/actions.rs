@@ -1,5 +1,5 @@
 //! Actions against real databases (SQLite file and PostgreSQL schema): write-ahead intents
-//! across a crash, budget windows, references to nothing.
+//! across a crash, budget windows, references to nothing, leadership terms (fencing).
 
 mod common;
 
@@ -12,6 +12,7 @@ on_both!(
     intents_survive_a_crash,
     actions_for_target_respect_the_window,
     bad_references_are_named,
+    a_deposed_leader_records_no_intent,
 );
 
 async fn intents_survive_a_crash(db: &TestDb) {
@@ -287,5 +288,56 @@ async fn bad_references_are_named(db: &TestDb) {
         .unwrap();
     assert_eq!(created.id.0, "inc-000001");
     assert_eq!(store.get(&ghost).await.unwrap(), None);
+    store.close().await;
+}
+
+async fn a_deposed_leader_records_no_intent(db: &TestDb) {
+    let store = db.open().await;
+    assert_eq!(store.current_term().await.unwrap(), None);
+    let incident = store
+        .create_incident(&new_incident(&checkout(), None))
+        .await
+        .unwrap();
+    let id = incident.id.clone();
+    let restart = Action::RolloutRestart { target: checkout() };
+    let first = store.claim_term("replica-a", at(1)).await.unwrap();
+    assert_eq!(first, 1);
+    store
+        .record_intent_in_term(&id, 1, &restart, "k-a1", at(2), first)
+        .await
+        .unwrap();
+    // Replica b takes the lead; a, paused through it, wakes up and tries to act.
+    let second = store.claim_term("replica-b", at(3)).await.unwrap();
+    assert_eq!(second, 2);
+    assert_eq!(
+        store.current_term().await.unwrap(),
+        Some((2, "replica-b".to_string()))
+    );
+    let err = store
+        .record_intent_in_term(&id, 2, &restart, "k-a2", at(4), first)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Fenced { term: 1, current: 2 }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("another replica leads now"), "{err}");
+    // Nothing was recorded for the fenced attempt: neither the intent nor its timeline entry.
+    let actions = store.actions(&id).await.unwrap();
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    assert_eq!(actions[0].idempotency_key, "k-a1");
+    let intents = store
+        .timeline(&id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == TimelineKind::Intent)
+        .count();
+    assert_eq!(intents, 1);
+    // The leader of the current term records.
+    store
+        .record_intent_in_term(&id, 2, &restart, "k-b2", at(5), second)
+        .await
+        .unwrap();
     store.close().await;
 }

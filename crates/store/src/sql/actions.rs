@@ -50,15 +50,19 @@ pub(crate) async fn record_intent(
     action: &Action,
     idempotency_key: &str,
     at: DateTime<Utc>,
+    term: Option<u64>,
 ) -> Result<IntentId, StoreError> {
     let what = || format!("record the intent to {} for {incident}", action.name());
     let target = action.target();
     let mut tx = begin_write(pool)
         .await
         .map_err(|e| StoreError::query(what(), e))?;
+    if let Some(term) = term {
+        check_term(&mut tx, term).await?;
+    }
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO actions (incident_id, attempt, action, target_key, idempotency_key, \
-         status, intended_at, body) VALUES ($1, $2, $3, $4, $5, 'intended', $6, $7) \
+         status, intended_at, body, term) VALUES ($1, $2, $3, $4, $5, 'intended', $6, $7, $8) \
          RETURNING id",
     )
     .bind(&incident.0)
@@ -68,6 +72,7 @@ pub(crate) async fn record_intent(
     .bind(idempotency_key)
     .bind(at)
     .bind(Json(action))
+    .bind(term.map(|t| t as i64))
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| {

@@ -50,6 +50,11 @@ pub(crate) mod sqlite {
         pool.begin_with("BEGIN IMMEDIATE").await
     }
 
+    /// Reads the leadership term; the IMMEDIATE transaction already holds the only write lock.
+    fn lock_term_sql() -> &'static str {
+        "SELECT term FROM leadership WHERE id = 1"
+    }
+
     /// Serializes correlation for one resource; the IMMEDIATE transaction already holds
     /// the database's only write lock.
     async fn lock_resource(_conn: &mut Conn, _key: &str) -> Result<(), sqlx::Error> {
@@ -62,6 +67,7 @@ pub(crate) mod sqlite {
     include!("findings.rs");
     include!("approvals.rs");
     include!("actions.rs");
+    include!("leadership.rs");
 }
 
 /// PostgreSQL.
@@ -76,6 +82,12 @@ pub(crate) mod postgres {
     /// Starts a write transaction (read committed; updates check the row version).
     async fn begin_write(pool: &Pool) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
         pool.begin().await
+    }
+
+    /// Reads the leadership term and holds its row until the transaction ends: a new leader's
+    /// claim waits for an intent being recorded under the old term, never interleaves.
+    fn lock_term_sql() -> &'static str {
+        "SELECT term FROM leadership WHERE id = 1 FOR SHARE"
     }
 
     /// Serializes correlation for one resource with a transaction-scoped advisory lock, so
@@ -94,4 +106,5 @@ pub(crate) mod postgres {
     include!("findings.rs");
     include!("approvals.rs");
     include!("actions.rs");
+    include!("leadership.rs");
 }
