@@ -412,3 +412,43 @@ async fn a_binding_to_a_missing_role_grants_nothing_and_says_why() {
         200
     );
 }
+
+#[tokio::test]
+async fn every_denial_is_counted_by_user_and_message() {
+    let (server, access) = enforcing().await;
+    let agent = access.mint_service_account_token("default", "agent");
+    let healer = access.mint_service_account_token("default", "healer");
+    let as_agent: Api<Pod> = Api::namespaced(server.client_with_token(&agent), "default");
+    let as_healer: Api<Pod> = Api::namespaced(server.client_with_token(&healer), "default");
+    for _ in 0..2 {
+        denied(as_agent.get("x").await);
+    }
+    denied(as_healer.list(&ListParams::default()).await);
+    assert_eq!(access.denied(AGENT), 2);
+    assert_eq!(access.denied("system:serviceaccount:default:healer"), 1);
+    let agent_denials: Vec<_> = access
+        .denials()
+        .into_iter()
+        .filter(|d| d.user == AGENT)
+        .collect();
+    assert_eq!(agent_denials.len(), 1, "one message, counted twice");
+    assert_eq!(agent_denials[0].count, 2);
+    assert_eq!(
+        agent_denials[0].message,
+        format!(
+            "pods \"x\" is forbidden: {}",
+            forbidden("get", "pods", "", "in the namespace \"default\"")
+        )
+    );
+
+    grant(
+        &server,
+        "pod-reader",
+        "agent",
+        false,
+        "default",
+        json!([rule(&[""], &["pods"], &["get"])]),
+    );
+    as_agent.get("x").await.expect("granted");
+    assert_eq!(access.denied(AGENT), 2, "an allowed request is not counted");
+}

@@ -14,8 +14,9 @@ mod bootstrap;
 mod rbac;
 mod review;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
@@ -36,6 +37,20 @@ pub(super) use review::answer as answer_review;
 pub struct Access {
     enforce: bool,
     tokens: authn::Tokens,
+    /// Every 403 answered, by user and message, so a test or an evaluation can tell what a
+    /// client was refused even when the client only logged it.
+    denials: Mutex<BTreeMap<(String, String), u64>>,
+}
+
+/// 403 answers of one kind: who was refused, the Status message, how many times.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    /// The user refused (`system:serviceaccount:ns:name`, `system:anonymous`, ...).
+    pub user: String,
+    /// The message of the 403, as kube-apiserver words it.
+    pub message: String,
+    /// How many requests got that answer.
+    pub count: u64,
 }
 
 impl Access {
@@ -44,6 +59,7 @@ impl Access {
         Access {
             enforce: false,
             tokens: authn::Tokens::new(),
+            denials: Mutex::default(),
         }
     }
 
@@ -52,6 +68,7 @@ impl Access {
         Access {
             enforce: true,
             tokens: authn::Tokens::new(),
+            denials: Mutex::default(),
         }
     }
 
@@ -102,6 +119,38 @@ impl Access {
     /// Whether `user` may do what `attrs` describe, by the RBAC objects in `store`.
     pub fn authorize(&self, store: &Store, user: &User, attrs: &Attributes) -> Decision {
         rbac::authorize(store, user, attrs)
+    }
+
+    /// The 403s answered so far, by user then message.
+    pub fn denials(&self) -> Vec<Denial> {
+        self.denials
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|((user, message), count)| Denial {
+                user: user.clone(),
+                message: message.clone(),
+                count: *count,
+            })
+            .collect()
+    }
+
+    /// How many requests of `user` were answered 403.
+    pub fn denied(&self, user: &str) -> u64 {
+        self.denials()
+            .iter()
+            .filter(|d| d.user == user)
+            .map(|d| d.count)
+            .sum()
+    }
+
+    fn record_denial(&self, user: &User, message: &str) {
+        *self
+            .denials
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((user.name.clone(), message.to_string()))
+            .or_default() += 1;
     }
 
     /// Writes the bootstrap policy (`cluster-admin`, discovery, public information, self
@@ -160,7 +209,9 @@ pub async fn gate(State(state): State<Arc<ApiState>>, mut req: Request, next: Ne
         let decision = state.access.authorize(&state.store, &user, &attrs);
         if !decision.allowed {
             tracing::debug!(user = %user.name, verb = %attrs.verb, path = %attrs.path, "forbidden");
-            return attrs.forbidden(&user, &decision.reason).into_response();
+            let denial = attrs.forbidden(&user, &decision.reason);
+            state.access.record_denial(&user, &denial.message);
+            return denial.into_response();
         }
     }
     req.extensions_mut().insert(user);
