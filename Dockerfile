@@ -10,15 +10,18 @@
 # The toolchain floor is the workspace's rust-version (1.94).
 ARG RUST_IMAGE=docker.io/library/rust:1.95-bookworm
 ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
+# TLS for https endpoints: hosted models (OpenAI, Azure, Anthropic) and notification webhooks.
+ARG FEATURES=nightshift-llm/https
 
 FROM ${RUST_IMAGE} AS build
+ARG FEATURES
 WORKDIR /src
 COPY . .
 # The registry and the target dir are cache mounts (BuildKit, podman, buildah): a rebuild after a
 # source change reuses the compiled dependencies. The binary is copied out of the cache mount.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p nightshift \
+    cargo build --release --locked -p nightshift --features "${FEATURES}" \
     && install -D -m 0755 target/release/nightshift /out/nightshift
 
 # Debian 12, like the build stage, so the binary finds the glibc it was linked against.

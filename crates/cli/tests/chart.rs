@@ -213,35 +213,59 @@ fn the_chart_installs_into_a_cluster_and_its_configuration_starts_the_agent() {
     );
     assert!(bound.contains("ns-agent-write"), "{bound}");
 
-    // The configuration and the policy the default install mounts, as the cluster holds them,
-    // load in the real agent: every key the chart writes is one the agent knows.
-    let config = kubectl_ok(
+    // The configuration and the policy each install mounts, as the cluster holds them, load
+    // in the real agent: every key the chart writes is one the agent knows.
+    agent_starts_on(
         kc,
+        &dir.path().join("agent-default"),
+        ("nightshift-config", "nightshift-policy", "policy.yaml"),
+        &["NIGHTSHIFT_TOKEN_ADMIN", "NIGHTSHIFT_BASIC_PASSWORD"],
+    );
+    agent_starts_on(
+        kc,
+        &dir.path().join("agent-all"),
+        (
+            "ns-agent-config",
+            "ns-agent-policy",
+            "nightshift-policy.yaml",
+        ),
         &[
-            "get",
-            "configmap",
-            "nightshift-config",
-            "-n",
-            NAMESPACE,
-            "-o",
-            "jsonpath={.data.nightshift\\.yaml}",
+            "NIGHTSHIFT_TOKEN_OPS",
+            "ALICE_TOKEN",
+            "NIGHTSHIFT_TOKEN_ALERTMANAGER_BEARER",
+            "NIGHTSHIFT_BASIC_PASSWORD",
+            "OPENAI_API_KEY",
         ],
     );
-    let policy = kubectl_ok(
-        kc,
-        &[
-            "get",
-            "configmap",
-            "nightshift-policy",
-            "-n",
-            NAMESPACE,
-            "-o",
-            "jsonpath={.data.policy\\.yaml}",
-        ],
+    drop(sim);
+}
+
+/// A key of a ConfigMap in the release namespace.
+fn config_map_key(kubeconfig: &Path, name: &str, key: &str) -> String {
+    let path = format!("jsonpath={{.data.{}}}", key.replace('.', "\\."));
+    kubectl_ok(
+        kubeconfig,
+        &["get", "configmap", name, "-n", NAMESPACE, "-o", &path],
+    )
+}
+
+/// Starts the agent on the configuration and policy of the ConfigMaps `(config, policy,
+/// policy key)`, with the pod's addresses and paths moved to this machine (loopback, a temp
+/// dir, the simulated cluster) and each variable in `env` set as its Secret would set it, and
+/// waits for `/readyz`.
+fn agent_starts_on(kubeconfig: &Path, dir: &Path, maps: (&str, &str, &str), env: &[&str]) {
+    let (config_map, policy_map, policy_key) = maps;
+    let config = config_map_key(kubeconfig, config_map, "nightshift.yaml");
+    let policy = config_map_key(kubeconfig, policy_map, policy_key);
+    assert!(
+        config.lines().any(|l| l.starts_with("listen: 0.0.0.0:"))
+            && config
+                .lines()
+                .any(|l| l == "policy: /etc/nightshift/policy/policy.yaml"),
+        "the chart's listen address and policy path:\n{config}"
     );
-    let agent_dir = dir.path().join("agent");
-    std::fs::create_dir_all(&agent_dir).expect("a dir");
-    let policy_path = agent_dir.join("policy.yaml");
+    std::fs::create_dir_all(dir).expect("a dir");
+    let policy_path = dir.join("policy.yaml");
     std::fs::write(&policy_path, &policy).expect("the policy");
     let check = Command::new(BIN)
         .args(["policy", "check"])
@@ -254,35 +278,26 @@ fn the_chart_installs_into_a_cluster_and_its_configuration_starts_the_agent() {
         String::from_utf8_lossy(&check.stderr)
     );
     let port = free_port();
+    // Every URL of the configuration (webhook, Prometheus, model) points at a closed loopback
+    // port instead: the test reaches no other host.
     let mut lines: Vec<String> = config
         .lines()
         .filter(|l| !l.starts_with("listen:") && !l.starts_with("policy:"))
-        .map(str::to_string)
+        .map(|l| match l.split_once(": ") {
+            Some((key, value)) if value.contains("://") => format!("{key}: http://127.0.0.1:9"),
+            _ => l.to_string(),
+        })
         .collect();
-    assert!(
-        config.lines().any(|l| l == "listen: 0.0.0.0:8080"),
-        "the chart's listen address:\n{config}"
-    );
-    // The pod's addresses and paths, moved to this machine: loopback, the temp dir, the sim.
     lines.push(format!("listen: 127.0.0.1:{port}"));
     lines.push(format!("policy: {}", policy_path.display()));
-    lines.push(format!("kubeconfig: {}", kc.display()));
-    lines.push(format!("store: {}", common::store_url(&agent_dir)));
-    let config_path = agent_dir.join("nightshift.yaml");
+    lines.push(format!("kubeconfig: {}", kubeconfig.display()));
+    lines.push(format!("store: {}", common::store_url(dir)));
+    let config_path = dir.join("nightshift.yaml");
     std::fs::write(&config_path, lines.join("\n") + "\n").expect("the config");
     let secret = Path::new("s3cret-for-the-chart-test");
-    let agent = start_agent(
-        Path::new(BIN),
-        &agent_dir,
-        "agent",
-        &config_path,
-        port,
-        &[
-            ("NIGHTSHIFT_TOKEN_ADMIN", secret),
-            ("NIGHTSHIFT_BASIC_PASSWORD", secret),
-        ],
-    );
+    let env: Vec<(&str, &Path)> = env.iter().map(|v| (*v, secret)).collect();
+    let agent = start_agent(Path::new(BIN), dir, "agent", &config_path, port, &env);
     assert!(common::http_ok(port, "/readyz"));
+    eprintln!("{config_map}: the agent starts on it and answers /readyz");
     drop(agent);
-    drop(sim);
 }
