@@ -11,6 +11,7 @@ pub mod correlate;
 pub mod engine;
 pub mod facts;
 pub mod http;
+pub mod lead;
 pub mod notify;
 pub mod perceive;
 pub mod prometheus;

@@ -44,6 +44,9 @@ pub enum StartError {
     /// The engine.
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
+    /// Leader election.
+    #[error(transparent)]
+    Election(#[from] crate::lead::ElectionError),
     /// An API beyond loopback with no authentication that the configuration did not ask for.
     #[error(
         "refusing to serve the API on {0} without authentication: configure tokens (`tokens:` or `token_env:`), or say `auth: none` to serve it open on purpose"
@@ -69,6 +72,8 @@ pub struct StartOptions {
     pub watch_interval: Duration,
     /// Where verification takes "now" from.
     pub cluster_clock: ClusterClock,
+    /// Leader election among replicas; `None` runs the engine alone.
+    pub election: Option<crate::lead::ElectionSettings>,
 }
 
 /// A started agent.
@@ -81,14 +86,27 @@ pub struct RunningAgent<A: Analyzer> {
     pub api: Arc<crate::http::ApiState<A>>,
     /// Background tasks (HTTP, reflectors, detectors).
     pub tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// This replica's part in the leader election, when there is one.
+    pub election: Option<crate::lead::Election>,
 }
 
-impl<A: Analyzer> RunningAgent<A> {
+impl<A: Analyzer + 'static> RunningAgent<A> {
     /// Stops the background tasks.
     pub fn stop(&self) {
         for t in &self.tasks {
             t.abort();
         }
+    }
+
+    /// Shuts down between steps: the engine finishes the steps under way (at most
+    /// `timeout`), then the Lease is released so that another replica takes over at once,
+    /// then everything stops.
+    pub async fn shutdown(mut self, timeout: Duration) {
+        self.engine.drain(timeout).await;
+        if let Some(election) = self.election.take() {
+            election.resign().await;
+        }
+        self.stop();
     }
 }
 
@@ -178,10 +196,29 @@ pub async fn start<A: Analyzer + 'static>(
         opts.limits,
         state.server.clone(),
     )));
+    let election = match &opts.election {
+        Some(settings) => {
+            let election = crate::lead::Election::join(
+                client.clone(),
+                engine.store().clone(),
+                clock.clone(),
+                settings,
+            )
+            .await?;
+            engine.set_lead(election.lead());
+            Some(election)
+        }
+        None => None,
+    };
     tasks.extend(engine.start_workers());
-    let resumed = engine.resume().await?;
-    if resumed > 0 {
-        tracing::info!(resumed, "resumed in-flight incidents");
+    if election.is_some() {
+        // Resumes what is in flight each time this replica comes to lead.
+        tasks.push(tokio::spawn(engine.clone().steward()));
+    } else {
+        let resumed = engine.resume().await?;
+        if resumed > 0 {
+            tracing::info!(resumed, "resumed in-flight incidents");
+        }
     }
     if opts.watchers {
         let (tx, mut rx) = mpsc::channel(64);
@@ -214,5 +251,6 @@ pub async fn start<A: Analyzer + 'static>(
         addr,
         tasks,
         api: state,
+        election,
     })
 }

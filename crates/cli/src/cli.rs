@@ -136,6 +136,10 @@ pub struct RunArgs {
     /// The agent's configuration file.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Store URL, instead of the configuration's (a PostgreSQL URL carries a password: in a
+    /// cluster it comes from a Secret through this variable, not from the configuration).
+    #[arg(long, env = "NIGHTSHIFT_STORE", hide_env_values = true)]
+    pub store: Option<String>,
 }
 
 /// Where the record is.

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use nightshift_agent::engine::{EngineConfig, StormLimits};
 use nightshift_agent::http::Auth;
+use nightshift_agent::lead::ElectionSettings;
 use nightshift_agent::prometheus::PrometheusConfig;
 use nightshift_core::units::parse_duration;
 use serde::Deserialize;
@@ -76,6 +77,79 @@ pub struct AgentConfig {
     pub prometheus: Option<PrometheusSettings>,
     /// Secrets of the operator's own to mask, beyond the built-in shapes (docs/redaction.md).
     pub redact: RedactSettings,
+    /// Several replicas: the holder of a Lease runs the engine (needs the PostgreSQL store).
+    pub leader_election: Option<LeaderElectionSettings>,
+}
+
+/// The `leader_election` section of the configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LeaderElectionSettings {
+    /// Name of the coordination.k8s.io Lease; default the `NIGHTSHIFT_LEASE_NAME`
+    /// environment variable, else `nightshift`.
+    pub lease: String,
+    /// Its namespace; default the `POD_NAMESPACE` environment variable, else `default`.
+    pub namespace: Option<String>,
+    /// This replica's name in the Lease; default `POD_NAME`, else the host name and pid.
+    pub identity: Option<String>,
+    /// How long the Lease holds without renewal, e.g. `10s`: a dead leader is replaced
+    /// within about this.
+    pub duration: String,
+    /// How long before expiry the holder renews, e.g. `3s`.
+    pub grace: String,
+}
+
+impl Default for LeaderElectionSettings {
+    fn default() -> Self {
+        LeaderElectionSettings {
+            lease: String::new(),
+            namespace: None,
+            identity: None,
+            duration: "10s".into(),
+            grace: "3s".into(),
+        }
+    }
+}
+
+impl LeaderElectionSettings {
+    /// Settings that cannot work: a grace as long as the lease, an empty name.
+    fn check(&self) -> Result<(), String> {
+        let s = self.settings();
+        if s.grace >= s.duration || s.duration < Duration::from_secs(2) {
+            return Err(format!(
+                "leader_election: grace ({}) must be shorter than duration ({}), and duration at least 2s",
+                self.grace, self.duration
+            ));
+        }
+        if s.lease.trim().is_empty() {
+            return Err("leader_election.lease: empty".into());
+        }
+        Ok(())
+    }
+
+    /// The election settings, with the defaults filled in from the environment.
+    pub fn settings(&self) -> ElectionSettings {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let host = env("HOSTNAME").unwrap_or_else(|| "nightshift".into());
+        ElectionSettings {
+            lease: Some(self.lease.clone())
+                .filter(|l| !l.is_empty())
+                .or_else(|| env("NIGHTSHIFT_LEASE_NAME"))
+                .unwrap_or_else(|| "nightshift".into()),
+            namespace: self
+                .namespace
+                .clone()
+                .or_else(|| env("POD_NAMESPACE"))
+                .unwrap_or_else(|| "default".into()),
+            identity: self
+                .identity
+                .clone()
+                .or_else(|| env("POD_NAME"))
+                .unwrap_or_else(|| format!("{host}-{}", std::process::id())),
+            duration: parse_duration(&self.duration).unwrap_or(Duration::from_secs(10)),
+            grace: parse_duration(&self.grace).unwrap_or(Duration::from_secs(3)),
+        }
+    }
 }
 
 /// The `redact` section of the configuration file.
@@ -179,6 +253,7 @@ impl Default for AgentConfig {
             llm: None,
             prometheus: None,
             redact: RedactSettings::default(),
+            leader_election: None,
         }
     }
 }
@@ -222,11 +297,23 @@ impl AgentConfig {
             ]);
         }
         durations.extend(cfg.http.durations());
+        if let Some(le) = &cfg.leader_election {
+            durations.extend([
+                ("leader_election.duration", &le.duration),
+                ("leader_election.grace", &le.grace),
+            ]);
+        }
         durations.push(("storms.window", &cfg.storms.window));
         for (key, v) in durations {
             parse_duration(v).map_err(|e| ConfigError {
                 path: path.display().to_string(),
                 message: format!("{key}: {e}"),
+            })?;
+        }
+        if let Some(le) = &cfg.leader_election {
+            le.check().map_err(|message| ConfigError {
+                path: path.display().to_string(),
+                message,
             })?;
         }
         cfg.access().check().map_err(|message| ConfigError {
@@ -272,6 +359,20 @@ impl AgentConfig {
     /// How often the detectors scan.
     pub fn watch_interval(&self) -> Duration {
         parse_duration(&self.watch_interval).unwrap_or(Duration::from_secs(15))
+    }
+
+    /// Whether the replicas can share this configuration: leader election needs a store
+    /// they all reach, so SQLite (one replica's file) is refused.
+    pub fn check_replicas(&self) -> Result<(), String> {
+        if self.leader_election.is_some()
+            && !(self.store.starts_with("postgres://") || self.store.starts_with("postgresql://"))
+        {
+            return Err(format!(
+                "leader_election: replicas must share a PostgreSQL store, and the store is {:?}: a SQLite file belongs to one replica (remove leader_election to run one replica)",
+                self.store
+            ));
+        }
+        Ok(())
     }
 
     /// The credential keys.

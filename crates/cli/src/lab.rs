@@ -141,6 +141,7 @@ impl<A: Analyzer + 'static> Lab<A> {
                 engine: opts.engine,
                 watchers: opts.watchers,
                 watch_interval: Duration::from_secs(15),
+                election: None,
                 cluster_clock,
             },
         )

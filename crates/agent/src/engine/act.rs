@@ -228,8 +228,7 @@ impl<A: Analyzer + 'static> Engine<A> {
         let intent = match &existing {
             None => {
                 let intent = self
-                    .store
-                    .record_intent(&id, attempt, &plan.action, &key, now)
+                    .record_fenced_intent(&id, attempt, &plan.action, &key, now)
                     .await?;
                 self.announce(
                     &id,
@@ -278,7 +277,11 @@ impl<A: Analyzer + 'static> Engine<A> {
         #[cfg(feature = "crash-test-hooks")]
         if plan.action.changes_infra() {
             super::crash_test::pause(super::PAUSE_AFTER_INTENT, &key).await;
+            super::crash_test::hold(super::HOLD_AFTER_INTENT, &key).await;
         }
+        // Fencing: a replica paused since it recorded the intent may have lost the lead; it
+        // then neither rehearses nor records anything about the change.
+        self.check_still_leads(&key, &plan.action).await?;
         // A resumed intent whose change is already on the object is not dry-run (its target
         // may be gone, as an evicted pod is): `execute` reports it already applied.
         let applied = existing.is_some()
@@ -319,6 +322,8 @@ impl<A: Analyzer + 'static> Engine<A> {
                 }
             }
         }
+        // Fencing: a replica paused since it recorded the intent may have lost the lead.
+        self.check_still_leads(&key, &plan.action).await?;
         match self.actuator.execute(&plan.action, &key).await {
             Ok(outcome) => {
                 #[cfg(feature = "crash-test-hooks")]

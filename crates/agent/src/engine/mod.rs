@@ -19,6 +19,7 @@ mod analyze;
 #[cfg(feature = "crash-test-hooks")]
 mod crash_test;
 mod intake;
+mod lead;
 mod schedule;
 mod storm;
 mod timeline;
@@ -46,7 +47,7 @@ use crate::notify::{Notification, Notifier};
 use crate::prometheus::{Prometheus, PrometheusConfig};
 use crate::verify::Verifier;
 #[cfg(feature = "crash-test-hooks")]
-pub use crash_test::{PAUSE_AFTER_ACTION, PAUSE_AFTER_INTENT};
+pub use crash_test::{HOLD_AFTER_INTENT, PAUSE_AFTER_ACTION, PAUSE_AFTER_INTENT};
 pub use schedule::{Backlog, Priority};
 use schedule::{Next, Scheduler};
 use storm::Folding;
@@ -106,6 +107,9 @@ pub enum EngineError {
     /// No such incident.
     #[error("incident {0} not found")]
     NotFound(String),
+    /// This replica no longer leads: another took over, and only the leader acts.
+    #[error("{0}")]
+    Fenced(String),
     /// The incident is not waiting for approval.
     #[error("incident {id} is {state:?}, not awaiting approval")]
     NotAwaiting {
@@ -172,6 +176,10 @@ pub struct Engine<A: Analyzer> {
     /// Open incidents per rule and source, for folding storms.
     folding: Mutex<Folding>,
     live: broadcast::Sender<LiveEvent>,
+    /// Whether this replica leads (set once before the workers start; alone by default).
+    lead: std::sync::OnceLock<crate::lead::Lead>,
+    /// Set by [`Engine::drain`]: the workers take no new step.
+    draining: std::sync::atomic::AtomicBool,
     /// Metrics counters.
     pub counters: Mutex<Counters>,
 }
@@ -221,6 +229,8 @@ impl<A: Analyzer + 'static> Engine<A> {
             verify_since: Mutex::new(HashMap::new()),
             folding: Mutex::new(Folding::default()),
             live,
+            lead: std::sync::OnceLock::new(),
+            draining: std::sync::atomic::AtomicBool::new(false),
             counters: Mutex::new(Counters::default()),
         })
     }
@@ -260,7 +270,18 @@ impl<A: Analyzer + 'static> Engine<A> {
             let me = self.clone();
             tasks.push(tokio::spawn(async move {
                 loop {
-                    let id = me.sched.next().await;
+                    let mut lead = me.lead();
+                    lead.leading().await;
+                    let id = tokio::select! {
+                        id = me.sched.next() => id,
+                        // Stopped leading while idle: wait to lead again.
+                        () = lead.changed() => continue,
+                    };
+                    if me.draining.load(std::sync::atomic::Ordering::Acquire) {
+                        // Shutting down: the step is left to whoever runs next.
+                        me.sched.finish(&id, Next::Done);
+                        std::future::pending::<()>().await;
+                    }
                     let next = me.step_logged(&id).await;
                     if next == Next::Done {
                         me.release(&id).await;
@@ -295,6 +316,10 @@ impl<A: Analyzer + 'static> Engine<A> {
     /// Asks the workers to look at `id` now, with the priority it already has (or that of a
     /// warning).
     fn spawn(self: &Arc<Self>, id: IncidentId) {
+        if self.lead().standing() == crate::lead::Standing::Follows {
+            // The leader adopts it from the record.
+            return;
+        }
         let warning = Priority {
             severity: 2,
             ..Priority::default()
@@ -304,6 +329,9 @@ impl<A: Analyzer + 'static> Engine<A> {
 
     /// Queues a new incident with its priority.
     fn spawn_with(self: &Arc<Self>, id: IncidentId, priority: Priority) {
+        if self.lead().standing() == crate::lead::Standing::Follows {
+            return;
+        }
         self.sched.wake(&id, priority);
     }
 
@@ -315,6 +343,21 @@ impl<A: Analyzer + 'static> Engine<A> {
             .await;
         let message = match result {
             Ok(Ok(next)) => return next,
+            Ok(Err(EngineError::Fenced(why))) => {
+                tracing::warn!(incident = %id, "{why}");
+                let _ = self
+                    .log(
+                        id,
+                        entry(
+                            self.clock.now(),
+                            TimelineKind::Note,
+                            format!("not carried out: {why}"),
+                            json!({"fenced": true}),
+                        ),
+                    )
+                    .await;
+                return Next::Done;
+            }
             Ok(Err(e)) => e.to_string(),
             Err(_) => "the step panicked".to_string(),
         };
@@ -342,6 +385,10 @@ impl<A: Analyzer + 'static> Engine<A> {
 
     /// Runs one incident until it has to wait (until when) or needs nothing more now.
     async fn step(self: &Arc<Self>, id: &IncidentId) -> Result<Next, EngineError> {
+        if self.lead().standing() == crate::lead::Standing::Follows {
+            // Leadership moved while the incident was queued: the leader has it now.
+            return Ok(Next::Done);
+        }
         loop {
             let mut stored = self
                 .store

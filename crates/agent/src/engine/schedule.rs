@@ -265,6 +265,22 @@ impl Scheduler {
         }
     }
 
+    /// Whether `id` is in the queue (ready, running or waiting).
+    pub(super) fn knows(&self, id: &IncidentId) -> bool {
+        self.queue.lock().is_ok_and(|q| q.entries.contains_key(id))
+    }
+
+    /// Forgets every incident that is not on a worker now: a replica that stops leading
+    /// leaves them to the new leader, which reads them from the record.
+    pub(super) fn clear(&self) {
+        if let Ok(mut q) = self.queue.lock() {
+            q.entries
+                .retain(|_, e| matches!(e.status, Status::Running { .. }));
+            q.ready.clear();
+            q.timers.clear();
+        }
+    }
+
     /// Counts by where the incidents are.
     pub(super) fn backlog(&self) -> Backlog {
         let Ok(q) = self.queue.lock() else {

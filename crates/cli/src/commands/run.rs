@@ -20,19 +20,26 @@ use crate::cli::RunArgs;
 
 /// Runs until interrupted.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let (config, policy) = match load(args.config.as_deref()) {
+    let (mut config, policy) = match load(args.config.as_deref()) {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
+    if let Some(store) = args.store.clone().filter(|s| !s.is_empty()) {
+        config.store = store;
+    }
+    let file = args
+        .config
+        .as_deref()
+        .map_or("configuration".into(), |p| p.display().to_string());
+    if let Err(e) = config.check_replicas() {
+        eprintln!("error: {file}: {e}");
+        return Ok(ExitCode::from(super::EXIT_BAD_INPUT));
+    }
     // Credentials are read before anything starts: a variable that is named but unset stops
     // here, with its name, rather than leaving the API open.
     let auth = match config.auth() {
         Ok(auth) => auth,
         Err(e) => {
-            let file = args
-                .config
-                .as_deref()
-                .map_or("configuration".into(), |p| p.display().to_string());
             eprintln!("error: {file}: {e}");
             return Ok(ExitCode::from(super::EXIT_BAD_INPUT));
         }
@@ -110,6 +117,7 @@ async fn serve<A: Analyzer + 'static>(
             watchers: config.watchers,
             watch_interval: config.watch_interval(),
             cluster_clock: ClusterClock::default(),
+            election: config.leader_election.as_ref().map(|le| le.settings()),
         },
     )
     .await?;
@@ -117,10 +125,40 @@ async fn serve<A: Analyzer + 'static>(
         let _ = agent.api.extra_metrics.set(hook);
     }
     eprintln!(
-        "nightshift: agent listening on http://{} (store {}, analyzer {})",
-        agent.addr, config.store, name
+        "nightshift: agent listening on http://{} (store {}, analyzer {}{})",
+        agent.addr,
+        nightshift_core::redact::redact(&config.store),
+        name,
+        if agent.election.is_some() {
+            ", leader election on"
+        } else {
+            ""
+        }
     );
-    tokio::signal::ctrl_c().await.ok();
-    agent.stop();
+    stopped().await;
+    // Between steps: the steps under way finish, then the Lease is released so that another
+    // replica takes over at once rather than when it expires.
+    agent.shutdown(std::time::Duration::from_secs(20)).await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what Kubernetes sends a pod it stops).
+async fn stopped() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                tokio::signal::ctrl_c().await.ok();
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await.ok();
 }

@@ -1,0 +1,308 @@
+//! Two replicas of the real binary on one PostgreSQL record against a simulated cluster, the
+//! holder of a Lease running the engine:
+//!
+//! - the leader is killed (SIGKILL) between the write-ahead intent and the change: the other
+//!   replica takes over within the lease and the hung pod is restarted exactly once;
+//! - the leader is stopped (SIGSTOP) past its lease right after its intent, the other takes
+//!   over and acts, then the first is continued (SIGCONT): it changes nothing, and its
+//!   attempt is on the incident's timeline (fencing by the store's leadership term);
+//! - a replica configured for leader election on SQLite is refused at start.
+//!
+//! The scenario is one hung orders-worker replica (restart-pod, in the lab's auto mode), as in
+//! crash_resume.rs. The figure printed is the time from the leader's death to the first step
+//! of the new leader.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use common::record::{client, removed, until_file, until_incident, watch_pods};
+use common::{Process, Sim, free_port, lab_policy_path, scenario_path, start_agent};
+use nightshift_agent::engine::{HOLD_AFTER_INTENT, PAUSE_AFTER_INTENT};
+use nightshift_core::{State, TimelineKind};
+use nightshift_store::{ActionStatus, Store};
+
+const BIN: &str = env!("CARGO_BIN_EXE_nightshift");
+const SPEED: f64 = 30.0;
+const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+/// The lease of these tests (the default is 10s): short, so that the tests are quick.
+const LEASE: Duration = Duration::from_secs(5);
+
+/// A fresh schema of the test database, or `None` (skipped, said why) when PostgreSQL is not
+/// reachable outside CI.
+fn fresh_schema() -> Option<String> {
+    let schema = format!(
+        "leader_{}_{}",
+        std::process::id(),
+        Utc::now().timestamp_micros()
+    );
+    let out = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "test",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            &format!("CREATE SCHEMA {schema}"),
+        ])
+        .output();
+    match out {
+        Ok(o) if o.status.success() => Some(format!("{POSTGRES}?options[search_path]={schema}")),
+        other if std::env::var_os("CI").is_some() => {
+            panic!("PostgreSQL at {POSTGRES} is required when CI is set: {other:?}")
+        }
+        other => {
+            eprintln!("note: skipping: PostgreSQL at {POSTGRES} is unreachable: {other:?}");
+            None
+        }
+    }
+}
+
+/// The simulated cluster, and the record both replicas share.
+struct Cluster {
+    _dir: tempfile::TempDir,
+    dir: PathBuf,
+    sim: Sim,
+    store_url: String,
+    /// Where the simulated cluster posts its alerts (replica a).
+    alert_port: u16,
+}
+
+fn cluster(store_url: String) -> Cluster {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    let alert_port = free_port();
+    let webhook = format!("http://127.0.0.1:{alert_port}/api/v1/alerts/alertmanager");
+    let sim = common::start_sim(
+        Path::new(BIN),
+        &path,
+        &scenario_path("hang-orders-worker-deadlock"),
+        SPEED,
+        Some(&webhook),
+    );
+    Cluster {
+        _dir: dir,
+        dir: path,
+        sim,
+        store_url,
+        alert_port,
+    }
+}
+
+impl Cluster {
+    /// The configuration of replica `name` listening on `port`.
+    fn config(&self, name: &str, port: u16, store: &str) -> PathBuf {
+        let path = self.dir.join(format!("{name}.yaml"));
+        let text = format!(
+            "listen: 127.0.0.1:{port}\nstore: {store}\nkubeconfig: {}\npolicy: {}\n\
+             watchers: false\nsettle: 1s\npoll: 200ms\nstabilization: 60s\nverify_deadline: 10m\n\
+             max_attempts: 2\nleader_election:\n  lease: nightshift\n  namespace: shop\n  \
+             identity: {name}\n  duration: {}s\n  grace: 1s\n",
+            self.sim.kubeconfig.display(),
+            lab_policy_path().display(),
+            LEASE.as_secs(),
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Starts replica `name`; `hooks` are crash-test hooks with their marker files.
+    fn replica(&self, name: &str, port: u16, hooks: &[(&str, &Path)]) -> Process {
+        let config = self.config(name, port, &self.store_url);
+        start_agent(Path::new(BIN), &self.dir, name, &config, port, hooks)
+    }
+}
+
+/// Waits until `name` holds the current leadership term.
+async fn until_leads(store: &Store, name: &str, limit: Duration) -> u64 {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some((term, holder))) = store.current_term().await
+            && holder == name
+        {
+            return term;
+        }
+        assert!(Instant::now() < deadline, "{name} never came to lead");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The one change-making intent of the first incident, and how it ended.
+async fn intents(store: &Store) -> Vec<(String, ActionStatus)> {
+    let first = until_incident(store, Duration::from_secs(5), "the record", |_| true).await;
+    store
+        .actions(&first.incident.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.action.changes_infra())
+        .map(|a| (a.idempotency_key, a.status))
+        .collect()
+}
+
+/// SIGSTOP or SIGCONT.
+fn signal(process: &Process, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &process.pid().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_leader_is_replaced_within_the_lease_and_the_change_is_made_once() {
+    let Some(url) = fresh_schema() else { return };
+    let c = cluster(url.clone());
+    let kube = client(&c.sim.kubeconfig).await;
+    let (seen, watcher) = watch_pods(kube.clone());
+    let marker = c.dir.join("a-paused");
+    // a starts alone, so it leads; it stops for good right after its intent is durable.
+    let mut a = c.replica("a", c.alert_port, &[(PAUSE_AFTER_INTENT, &marker)]);
+    let store = Store::open(&url).await.unwrap();
+    let first_term = until_leads(&store, "a", Duration::from_secs(30)).await;
+    let b = c.replica("b", free_port(), &[]);
+    let key = until_file(&marker, &mut a, Duration::from_secs(180)).await;
+    assert_eq!(
+        intents(&store).await,
+        vec![(key.clone(), ActionStatus::Intended)]
+    );
+    a.kill();
+    let killed = Utc::now();
+    let killed_at = Instant::now();
+
+    let term = until_leads(&store, "b", LEASE * 3).await;
+    assert!(term > first_term, "b claims a newer term");
+    let closed = until_incident(
+        &store,
+        Duration::from_secs(180),
+        "the incident to be verified and closed by b",
+        |i| matches!(i.incident.state, State::Closed | State::Escalated),
+    )
+    .await;
+    assert_eq!(closed.incident.state, State::Closed, "not escalated");
+    let timeline = store.timeline(&closed.incident.id).await.unwrap();
+    let resumed = timeline
+        .iter()
+        .find(|e| e.at > killed && e.message.contains("resuming intent"))
+        .expect("b resumes a's intent");
+    let takeover = (resumed.at - killed).num_milliseconds() as f64 / 1000.0;
+    println!(
+        "takeover: {takeover:.1}s from the leader's death to the new leader's first step (lease {}s; waited {:.1}s in all)",
+        LEASE.as_secs(),
+        killed_at.elapsed().as_secs_f64()
+    );
+    assert!(
+        takeover <= LEASE.as_secs_f64() + 5.0,
+        "taken over in {takeover:.1}s with a {}s lease",
+        LEASE.as_secs()
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(intents(&store).await, vec![(key, ActionStatus::Done)]);
+    assert_eq!(
+        removed(&seen).len(),
+        1,
+        "exactly one pod restarted: {:?}",
+        removed(&seen)
+    );
+    watcher.abort();
+    drop(b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_stopped_past_its_lease_changes_nothing_when_it_wakes() {
+    let Some(url) = fresh_schema() else { return };
+    let c = cluster(url.clone());
+    let kube = client(&c.sim.kubeconfig).await;
+    let (seen, watcher) = watch_pods(kube.clone());
+    let marker = c.dir.join("a-held");
+    let mut a = c.replica("a", c.alert_port, &[(HOLD_AFTER_INTENT, &marker)]);
+    let store = Store::open(&url).await.unwrap();
+    until_leads(&store, "a", Duration::from_secs(30)).await;
+    let _b = c.replica("b", free_port(), &[]);
+    let key = until_file(&marker, &mut a, Duration::from_secs(180)).await;
+    signal(&a, "-STOP");
+    // b takes over and carries a's intent out.
+    until_leads(&store, "b", LEASE * 3).await;
+    let acted = until_incident(
+        &store,
+        Duration::from_secs(120),
+        "b to carry the restart out",
+        |i| {
+            matches!(
+                i.incident.state,
+                State::Verifying | State::Resolved | State::Closed
+            )
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        removed(&seen).len(),
+        1,
+        "b restarted the pod: {:?}",
+        removed(&seen)
+    );
+    // a wakes up where it stopped, believing it still leads.
+    std::fs::remove_file(&marker).unwrap();
+    signal(&a, "-CONT");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let note = loop {
+        let timeline = store.timeline(&acted.incident.id).await.unwrap();
+        if let Some(e) = timeline
+            .iter()
+            .find(|e| e.kind == TimelineKind::Note && e.message.starts_with("not carried out"))
+        {
+            break e.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a's fenced attempt is not on the timeline: {:?}",
+            timeline.iter().map(|e| &e.message).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(note.message.contains(&key), "{}", note.message);
+    assert!(note.message.contains("b leads"), "{}", note.message);
+    assert!(a.running(), "a goes on, as a follower");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        removed(&seen).len(),
+        1,
+        "a changed nothing: {:?}",
+        removed(&seen)
+    );
+    assert_eq!(intents(&store).await, vec![(key, ActionStatus::Done)]);
+    watcher.abort();
+}
+
+#[test]
+fn replicas_on_sqlite_are_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("nightshift.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "store: sqlite://{}/record.db\nleader_election:\n  lease: nightshift\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["run", "--config", &config.display().to_string()])
+        .env_remove("NIGHTSHIFT_STORE")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("leader_election"), "{err}");
+    assert!(err.contains("PostgreSQL"), "{err}");
+    assert!(err.contains("SQLite"), "{err}");
+}
