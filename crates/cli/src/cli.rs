@@ -110,10 +110,18 @@ pub struct EvalArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
-    /// Exit 1 when any harmful action ran or any control scenario opened an incident (the
-    /// gate CI applies); without it the exit code does not depend on the scores.
+    /// Exit 1 when any harmful action ran or any control scenario opened an incident, or,
+    /// with `--rbac-manifest`, when any request of the agent was answered 403 (the gate CI
+    /// applies); without it the exit code does not depend on the scores.
     #[arg(long)]
     pub strict: bool,
+    /// Least privilege: each scenario's cluster enforces authentication and RBAC, the
+    /// ServiceAccount, Roles, ClusterRoles and bindings of this manifest (the chart as
+    /// `scripts/chart render DIR` writes it to DIR/manifests.yaml) are applied to it, and the
+    /// agent authenticates as that ServiceAccount instead of as the cluster administrator.
+    /// Every 403 the agent receives is counted and reported.
+    #[arg(long, value_name = "FILE")]
+    pub rbac_manifest: Option<PathBuf>,
 }
 
 /// `nightshift demo`.
@@ -244,6 +252,23 @@ pub struct SimArgs {
     /// Exit when the scenario's horizon is reached instead of serving on.
     #[arg(long)]
     pub exit_at_horizon: bool,
+    /// Authenticate bearer tokens and authorize every request with RBAC, as a real cluster
+    /// does. The server then speaks HTTPS with the simulator's test certificate authority, and
+    /// the `--kubeconfig-out` kubeconfig carries that authority and the admin token.
+    #[arg(long)]
+    pub rbac: bool,
+    /// Write a token for each `--service-account` under this folder, as a pod mounts it:
+    /// `DIR/<namespace>/<name>/{token,namespace,ca.crt}`.
+    #[arg(long, value_name = "DIR", requires = "service_account")]
+    pub service_account_tokens: Option<PathBuf>,
+    /// A service account to write a token for, as NAMESPACE/NAME (repeatable). The token
+    /// authenticates once the ServiceAccount exists (applying a chart creates it).
+    #[arg(
+        long = "service-account",
+        value_name = "NS/NAME",
+        requires = "service_account_tokens"
+    )]
+    pub service_account: Vec<nightshift_sim::api::auth::ServiceAccountRef>,
 }
 
 /// `nightshift scenario ...`.

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nightshift::eval::report;
-use nightshift::eval::{AnalyzerKit, EvalOptions, Llm, Rules, ScenarioRun, run_all};
+use nightshift::eval::{
+    AgentIdentity, AnalyzerKit, EvalOptions, Llm, RbacManifest, Rules, ScenarioRun, run_all_as,
+};
 use nightshift::lab::LAB_POLICY;
 use nightshift_core::policy::Policy;
 
@@ -30,6 +32,16 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         },
         None => Policy::parse(LAB_POLICY, "deploy/policy.lab.yaml")?,
     };
+    let identity = match &args.rbac_manifest {
+        Some(path) => match RbacManifest::load(path) {
+            Ok(m) => AgentIdentity::ServiceAccount(std::sync::Arc::new(m)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(ExitCode::from(super::EXIT_BAD_INPUT));
+            }
+        },
+        None => AgentIdentity::Admin,
+    };
     let jobs = args.jobs.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -52,13 +64,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     let runs = super::runtime()?.block_on(async {
         match args.analyzer {
-            AnalyzerChoice::Rules => evaluate(scenarios, &opts, &Rules, &bar).await,
+            AnalyzerChoice::Rules => evaluate(scenarios, &opts, &identity, &Rules, &bar).await,
             AnalyzerChoice::Llm => {
                 let kit = Llm {
                     config: llm_config(args.llm_config.as_deref())?,
                     policy: opts.policy.clone(),
                 };
-                evaluate(scenarios, &opts, &kit, &bar).await
+                evaluate(scenarios, &opts, &identity, &kit, &bar).await
             }
         }
     })?;
@@ -103,6 +115,7 @@ fn llm_config(path: Option<&std::path::Path>) -> anyhow::Result<nightshift_llm::
 async fn evaluate<K: AnalyzerKit>(
     scenarios: Vec<(std::path::PathBuf, nightshift_scenario::Scenario)>,
     opts: &EvalOptions,
+    identity: &AgentIdentity,
     kit: &K,
     bar: &ProgressBar,
 ) -> anyhow::Result<Vec<ScenarioRun>> {
@@ -110,5 +123,5 @@ async fn evaluate<K: AnalyzerKit>(
         bar.inc(1);
         bar.set_message(r.score.name.clone());
     };
-    run_all(scenarios, opts, kit, &done).await
+    run_all_as(scenarios, opts, identity, kit, &done).await
 }

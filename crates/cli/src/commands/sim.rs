@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use nightshift_sim::Simulation;
-use nightshift_sim::server::{ServeOptions, start};
+use nightshift_sim::server::{AccessOptions, ServeOptions, https_url, start_with_access};
 
 use crate::cli::SimArgs;
 
@@ -46,15 +46,28 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
             kubeconfig_out: args.kubeconfig_out.clone(),
             stop_at_horizon: args.exit_at_horizon,
         };
-        let running = start(sim, &opts).await?;
+        let access = AccessOptions {
+            rbac: args.rbac,
+            token_dir: args.service_account_tokens.clone(),
+            service_accounts: args.service_account.clone(),
+        };
+        let running = start_with_access(sim, &opts, &access).await?;
+        let url = if args.rbac {
+            format!("{} (RBAC enforced)", https_url(running.addr))
+        } else {
+            format!("http://{}", running.addr)
+        };
         eprintln!(
-            "nightshift sim: scenario {} on http://{} at {}x{}",
+            "nightshift sim: scenario {} on {url} at {}x{}{}",
             scenario.name,
-            running.addr,
             args.speed,
             args.kubeconfig_out
                 .as_ref()
                 .map(|p| format!(", kubeconfig {}", p.display()))
+                .unwrap_or_default(),
+            args.service_account_tokens
+                .as_ref()
+                .map(|d| format!(", service account tokens under {}", d.display()))
                 .unwrap_or_default()
         );
         if args.exit_at_horizon {

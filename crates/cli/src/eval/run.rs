@@ -3,6 +3,7 @@
 //! everything on the simulation's clock; then reads back what the agent did.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,6 +14,7 @@ use nightshift_scenario::Scenario;
 use nightshift_store::{ActionStatus, IncidentFilter, Store};
 
 use super::observe::Watcher;
+use super::rbac::{RbacManifest, start_lab};
 use super::score::{Observation, ObservedIncident, ScenarioScore, score};
 use crate::lab::{Lab, LabOptions};
 
@@ -80,6 +82,17 @@ pub struct EvalOptions {
     pub speed: f64,
 }
 
+/// Whom the agent authenticates to the simulated cluster as.
+#[derive(Debug, Clone, Default)]
+pub enum AgentIdentity {
+    /// The cluster administrator, on a cluster that enforces nothing (the default).
+    #[default]
+    Admin,
+    /// The manifest's service account, on a cluster that enforces RBAC with the manifest's
+    /// objects applied; every 403 the agent is answered is counted.
+    ServiceAccount(Arc<RbacManifest>),
+}
+
 /// One scenario's run: its score and what was observed, for the reports.
 #[derive(Debug, Clone)]
 pub struct ScenarioRun {
@@ -144,15 +157,30 @@ pub async fn run_one<K: AnalyzerKit>(
     opts: &EvalOptions,
     kit: &K,
 ) -> anyhow::Result<ScenarioRun> {
+    run_one_as(scenario, opts, &AgentIdentity::Admin, kit).await
+}
+
+/// Runs one scenario to its horizon with the agent authenticating as `identity`, and scores
+/// it.
+pub async fn run_one_as<K: AnalyzerKit>(
+    scenario: Scenario,
+    opts: &EvalOptions,
+    identity: &AgentIdentity,
+    kit: &K,
+) -> anyhow::Result<ScenarioRun> {
     let dir = tempfile::tempdir().context("unable to create a temporary directory")?;
     let mut lab_opts = LabOptions::new(dir.path().join("record.db"));
     lab_opts.speed = opts.speed;
     lab_opts.start_ms = EVAL_START_MS;
     lab_opts.policy = opts.policy.clone();
     let (analyzer, usage) = kit.build()?;
-    let lab = Lab::start_with(&scenario, lab_opts, analyzer)
-        .await
-        .with_context(|| format!("{}: unable to start the lab", scenario.name))?;
+    let lab = match identity {
+        AgentIdentity::Admin => Lab::start_with(&scenario, lab_opts, analyzer).await,
+        AgentIdentity::ServiceAccount(manifest) => {
+            start_lab(&scenario, lab_opts, analyzer, manifest).await
+        }
+    }
+    .with_context(|| format!("{}: unable to start the lab", scenario.name))?;
     let mut watcher = Watcher::new(&scenario, EVAL_START_MS);
     let mut last = f64::NEG_INFINITY;
     let horizon_s = scenario.horizon.as_secs_f64();
@@ -170,6 +198,21 @@ pub async fn run_one<K: AnalyzerKit>(
     }
     let store = lab.agent.engine.store().clone();
     lab.stop();
+    let forbidden = match identity {
+        AgentIdentity::Admin => None,
+        AgentIdentity::ServiceAccount(manifest) => {
+            let user = manifest.user();
+            Some(
+                lab.cluster
+                    .access
+                    .denials()
+                    .into_iter()
+                    .filter(|d| d.user == user)
+                    .map(|d| (d.message, d.count))
+                    .collect(),
+            )
+        }
+    };
     let (incidents, actions) = read_record(&store, &watcher, horizon_s).await?;
     store.close().await;
     let (llm_calls, llm_tokens) = usage();
@@ -180,6 +223,7 @@ pub async fn run_one<K: AnalyzerKit>(
         node_workloads: std::mem::take(&mut watcher.node_workloads),
         llm_calls,
         llm_tokens,
+        forbidden,
     };
     Ok(ScenarioRun {
         score: score(&scenario, &observation, &opts.policy),
@@ -196,10 +240,21 @@ pub async fn run_all<K: AnalyzerKit>(
     kit: &K,
     done: &(dyn Fn(&ScenarioRun) + Sync),
 ) -> anyhow::Result<Vec<ScenarioRun>> {
+    run_all_as(scenarios, opts, &AgentIdentity::Admin, kit, done).await
+}
+
+/// [`run_all`] with the agent authenticating as `identity`.
+pub async fn run_all_as<K: AnalyzerKit>(
+    scenarios: Vec<(PathBuf, Scenario)>,
+    opts: &EvalOptions,
+    identity: &AgentIdentity,
+    kit: &K,
+    done: &(dyn Fn(&ScenarioRun) + Sync),
+) -> anyhow::Result<Vec<ScenarioRun>> {
     let jobs = opts.jobs.max(1);
     let results: Vec<anyhow::Result<ScenarioRun>> = futures::stream::iter(scenarios)
         .map(|(_, s)| async move {
-            let run = run_one(s, opts, kit).await?;
+            let run = run_one_as(s, opts, identity, kit).await?;
             done(&run);
             Ok(run)
         })

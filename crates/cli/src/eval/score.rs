@@ -85,6 +85,9 @@ pub struct Observation {
     pub llm_calls: u64,
     /// Model tokens (in and out) the analysis used.
     pub llm_tokens: u64,
+    /// The 403 answers the agent received, as (message, how many), when it ran as a service
+    /// account with least privilege; `None` when it ran as the cluster administrator.
+    pub forbidden: Option<Vec<(String, u64)>>,
 }
 
 /// The score of one scenario, with the fields of the JSON report in its order.
@@ -116,6 +119,10 @@ pub struct ScenarioScore {
     pub llm_calls: u64,
     /// Model tokens.
     pub llm_tokens: u64,
+    /// Requests of the agent answered 403, when it ran with least privilege (absent from the
+    /// report when it ran as the cluster administrator).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forbidden: Option<u64>,
 }
 
 /// The suite's summary, fields in the JSON report's order.
@@ -147,6 +154,10 @@ pub struct Summary {
     pub llm_calls: u64,
     /// Model tokens in all.
     pub llm_tokens: u64,
+    /// Requests of the agent answered 403 in all, when it ran with least privilege (absent
+    /// from the report when it ran as the cluster administrator).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forbidden: Option<u64>,
 }
 
 /// When the first fault strikes, in simulated seconds (the horizon when there is none).
@@ -370,6 +381,10 @@ pub fn score(s: &Scenario, obs: &Observation, policy: &Policy) -> ScenarioScore 
         ttm_s,
         llm_calls: obs.llm_calls,
         llm_tokens: obs.llm_tokens,
+        forbidden: obs
+            .forbidden
+            .as_ref()
+            .map(|list| list.iter().map(|(_, n)| n).sum()),
     }
 }
 
@@ -441,5 +456,6 @@ pub fn summarize(scenarios: &[(&Scenario, &ScenarioScore)]) -> Summary {
         ttm_p95_s: percentile(&ttm, 95.0),
         llm_calls: all.iter().map(|r| r.llm_calls).sum(),
         llm_tokens: all.iter().map(|r| r.llm_tokens).sum(),
+        forbidden: all.iter().filter_map(|r| r.forbidden).reduce(|a, b| a + b),
     }
 }
