@@ -74,6 +74,9 @@ pub struct StartOptions {
     pub cluster_clock: ClusterClock,
     /// Leader election among replicas; `None` runs the engine alone.
     pub election: Option<crate::lead::ElectionSettings>,
+    /// The policy's file, read again when it changes (a ConfigMap update); `None` keeps the
+    /// policy given at start.
+    pub policy_file: Option<std::path::PathBuf>,
 }
 
 /// A started agent.
@@ -110,20 +113,106 @@ impl<A: Analyzer + 'static> RunningAgent<A> {
     }
 }
 
-/// A Kubernetes client configuration from a kubeconfig path or the default inference.
+/// Where a pod's service account credentials are mounted.
+pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+/// Overrides [`SERVICE_ACCOUNT_DIR`] (a mount elsewhere, or a test's token directory).
+pub const SERVICE_ACCOUNT_DIR_ENV: &str = "NIGHTSHIFT_SERVICE_ACCOUNT_DIR";
+
+/// A Kubernetes client configuration: from a kubeconfig path when given; in a pod (the
+/// `KUBERNETES_SERVICE_HOST` variable set), from its service account; else kube's inference
+/// (`KUBECONFIG`, `~/.kube/config`).
 pub async fn kube_config(kubeconfig: Option<&Path>) -> Result<kube::Config, StartError> {
-    Ok(match kubeconfig {
-        Some(p) => {
-            let kc = kube::config::Kubeconfig::read_from(p)
-                .map_err(|e| StartError::Kube(format!("{}: {e}", p.display())))?;
-            kube::Config::from_custom_kubeconfig(kc, &Default::default())
-                .await
-                .map_err(|e| StartError::Kube(e.to_string()))?
-        }
-        None => kube::Config::infer()
+    if let Some(p) = kubeconfig {
+        let kc = kube::config::Kubeconfig::read_from(p)
+            .map_err(|e| StartError::Kube(format!("{}: {e}", p.display())))?;
+        return kube::Config::from_custom_kubeconfig(kc, &Default::default())
             .await
-            .map_err(|e| StartError::Kube(e.to_string()))?,
-    })
+            .map_err(|e| StartError::Kube(e.to_string()));
+    }
+    if let Some(host) = std::env::var("KUBERNETES_SERVICE_HOST")
+        .ok()
+        .filter(|h| !h.is_empty())
+    {
+        let port = std::env::var("KUBERNETES_SERVICE_PORT")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "443".into());
+        let dir = std::env::var(SERVICE_ACCOUNT_DIR_ENV)
+            .ok()
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| SERVICE_ACCOUNT_DIR.into());
+        return in_cluster(&host, &port, Path::new(&dir)).await;
+    }
+    kube::Config::infer()
+        .await
+        .map_err(|e| StartError::Kube(e.to_string()))
+}
+
+/// The in-cluster configuration, as a pod's client builds it: `https://HOST:PORT`, the
+/// cluster's CA from `DIR/ca.crt`, the token from `DIR/token` (read again as it rotates) and
+/// the namespace from `DIR/namespace`.
+///
+/// Written out rather than `kube::Config::incluster()`, which reads only the standard mount
+/// path: a mount elsewhere (and the tests' token directories) must work as well.
+async fn in_cluster(host: &str, port: &str, dir: &Path) -> Result<kube::Config, StartError> {
+    use kube::config::{
+        AuthInfo, Cluster, Context, KubeConfigOptions, Kubeconfig, NamedAuthInfo, NamedCluster,
+        NamedContext,
+    };
+    let token = dir.join("token");
+    let ca = dir.join("ca.crt");
+    for f in [&token, &ca] {
+        if !f.is_file() {
+            return Err(StartError::Kube(format!(
+                "in-cluster configuration (KUBERNETES_SERVICE_HOST is set): {} does not exist; mount the service account token there, set {SERVICE_ACCOUNT_DIR_ENV}, or give a kubeconfig",
+                f.display()
+            )));
+        }
+    }
+    let namespace = std::fs::read_to_string(dir.join("namespace"))
+        .ok()
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
+    // An IPv6 address goes in brackets in a URL.
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    let kc = Kubeconfig {
+        clusters: vec![NamedCluster {
+            name: "in-cluster".into(),
+            cluster: Some(Cluster {
+                server: Some(format!("https://{host}:{port}")),
+                certificate_authority: Some(ca.display().to_string()),
+                ..Cluster::default()
+            }),
+            other: Default::default(),
+        }],
+        auth_infos: vec![NamedAuthInfo {
+            name: "service-account".into(),
+            auth_info: Some(AuthInfo {
+                token_file: Some(token.display().to_string()),
+                ..AuthInfo::default()
+            }),
+            other: Default::default(),
+        }],
+        contexts: vec![NamedContext {
+            name: "in-cluster".into(),
+            context: Some(Context {
+                cluster: "in-cluster".into(),
+                user: Some("service-account".into()),
+                namespace,
+                ..Context::default()
+            }),
+            other: Default::default(),
+        }],
+        current_context: Some("in-cluster".into()),
+        ..Kubeconfig::default()
+    };
+    kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .map_err(|e| StartError::Kube(format!("in-cluster configuration: {e}")))
 }
 
 /// Starts caches, detectors, the engine (resuming in-flight incidents) and the HTTP API.
@@ -220,6 +309,9 @@ pub async fn start<A: Analyzer + 'static>(
             tracing::info!(resumed, "resumed in-flight incidents");
         }
     }
+    if let Some(path) = opts.policy_file.clone() {
+        tasks.push(tokio::spawn(watch_policy(engine.clone(), path)));
+    }
     if opts.watchers {
         let (tx, mut rx) = mpsc::channel(64);
         // What the detectors had firing before a restart, so that what ended meanwhile is
@@ -253,4 +345,36 @@ pub async fn start<A: Analyzer + 'static>(
         api: state,
         election,
     })
+}
+
+/// How often the policy file is looked at.
+const POLICY_CHECK: Duration = Duration::from_secs(2);
+
+/// Puts the policy file's new content in force when it changes; a content that does not load
+/// leaves the previous policy in force, and says why in the log and on `/readyz` until the
+/// file loads again.
+async fn watch_policy<A: Analyzer + 'static>(engine: Arc<Engine<A>>, path: std::path::PathBuf) {
+    let mut last = std::fs::read(&path).ok();
+    loop {
+        tokio::time::sleep(POLICY_CHECK).await;
+        // A ConfigMap volume swaps a symlink: read the content, not the modification time.
+        let now = std::fs::read(&path).ok();
+        if now == last {
+            continue;
+        }
+        last = now;
+        match Policy::load(&path) {
+            Ok(policy) => {
+                tracing::info!(path = %path.display(), mode = ?policy.mode, "policy reloaded");
+                engine.replace_policy(policy);
+            }
+            Err(e) => {
+                let problem = format!(
+                    "the policy file changed and does not load, so the previous policy stays in force: {e}"
+                );
+                tracing::error!(path = %path.display(), "{problem}");
+                engine.set_policy_problem(Some(problem));
+            }
+        }
+    }
 }

@@ -142,6 +142,7 @@ impl<A: Analyzer + 'static> Lab<A> {
                 watchers: opts.watchers,
                 watch_interval: Duration::from_secs(15),
                 election: None,
+                policy_file: None,
                 cluster_clock,
             },
         )

@@ -143,7 +143,7 @@ impl<A: Analyzer + 'static> Engine<A> {
             }
             Verdict::NeedsApproval => {
                 let deadline = now
-                    + chrono::Duration::from_std(self.policy.approval_timeout)
+                    + chrono::Duration::from_std(self.policy().approval_timeout)
                         .unwrap_or(chrono::Duration::minutes(15));
                 self.store
                     .request_approval(stored, Some(decision_id), now, deadline)

@@ -185,9 +185,12 @@ impl<A: Analyzer + 'static> Engine<A> {
                 analysis.diagnosis.confidence,
             );
             ctx.in_flight = in_flight;
-            ctx.target =
-                crate::facts::target_facts(&self.client, &plan.action, &self.policy.exclude_label)
-                    .await;
+            ctx.target = crate::facts::target_facts(
+                &self.client,
+                &plan.action,
+                &self.policy().exclude_label,
+            )
+            .await;
             if let Some(t) = plan.action.target() {
                 // A pod's restarts count against its owner, as the budget does.
                 let owner = match &plan.action {
@@ -197,7 +200,7 @@ impl<A: Analyzer + 'static> Engine<A> {
                 ctx.history =
                     crate::facts::history(&self.store, &t, owner, &plan.action, now).await;
             }
-            let d = self.policy.decide(plan, &ctx);
+            let d = self.policy().decide(plan, &ctx);
             if d.verdict != Verdict::Forbidden {
                 return (plan.clone(), d);
             }
@@ -218,7 +221,7 @@ impl<A: Analyzer + 'static> Engine<A> {
                 analysis.diagnosis.confidence,
             );
             ctx.in_flight = in_flight;
-            let d = self.policy.decide(&plan, &ctx);
+            let d = self.policy().decide(&plan, &ctx);
             (plan, d)
         })
     }

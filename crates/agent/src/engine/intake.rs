@@ -144,7 +144,7 @@ impl<A: Analyzer + 'static> Engine<A> {
         let analyses = self.store.analyses(id).await.unwrap_or_default();
         let unsure = analyses
             .last()
-            .is_some_and(|a| a.analysis.diagnosis.confidence < self.policy.min_confidence);
+            .is_some_and(|a| a.analysis.diagnosis.confidence < self.policy().min_confidence);
         let low_confidence = last.decision.rule.starts_with("min_confidence")
             || (last.decision.verdict == Verdict::Escalate && unsure);
         low_confidence

@@ -162,7 +162,10 @@ pub struct Engine<A: Analyzer> {
     store: Store,
     clock: Arc<dyn Clock>,
     analyzer: A,
-    policy: Policy,
+    /// The policy in force: replaced whole when its file changes and the new one loads.
+    policy: std::sync::RwLock<Arc<Policy>>,
+    /// Why the last change of the policy file was not taken, while it is so.
+    policy_problem: Mutex<Option<String>>,
     collector: Collector,
     actuator: Actuator,
     verifier: Verifier,
@@ -220,7 +223,8 @@ impl<A: Analyzer + 'static> Engine<A> {
             store: p.store,
             clock: p.clock,
             analyzer: p.analyzer,
-            policy: p.policy,
+            policy: std::sync::RwLock::new(Arc::new(p.policy)),
+            policy_problem: Mutex::new(None),
             verifier: p.verifier,
             client: p.client,
             notifier: p.notifier,
@@ -246,8 +250,31 @@ impl<A: Analyzer + 'static> Engine<A> {
     }
 
     /// The policy in force.
-    pub fn policy(&self) -> &Policy {
-        &self.policy
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy
+            .read()
+            .map(|p| p.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    /// Puts `policy` in force for every decision from now on.
+    pub fn replace_policy(&self, policy: Policy) {
+        let mut slot = self.policy.write().unwrap_or_else(|e| e.into_inner());
+        *slot = Arc::new(policy);
+        drop(slot);
+        self.set_policy_problem(None);
+    }
+
+    /// Why the policy file's last change was refused (the previous policy still in force).
+    pub fn policy_problem(&self) -> Option<String> {
+        self.policy_problem.lock().ok().and_then(|p| p.clone())
+    }
+
+    /// Records (or clears) why the policy file's last change was refused.
+    pub fn set_policy_problem(&self, problem: Option<String>) {
+        if let Ok(mut p) = self.policy_problem.lock() {
+            *p = problem;
+        }
     }
 
     /// Live timeline entries as they are recorded.

@@ -240,10 +240,11 @@ impl<A: Analyzer + 'static> Engine<A> {
             )
             .max()
             .unwrap_or(2);
+        let policy = self.policy();
         let criticality = incident
             .resource
             .namespace()
-            .and_then(|ns| self.policy.criticality.namespaces.get(ns))
+            .and_then(|ns| policy.criticality.namespaces.get(ns))
             .map_or(0, |c| c.steps() + 1);
         let kind = match incident.resource {
             ResourceRef::Node { .. } => 3,

@@ -115,6 +115,27 @@ pub(super) async fn metrics<A: Analyzer + 'static>(
             .get_or_create(&vec![("where".into(), place.into())])
             .set(n as i64);
     }
+    let policy = Family::<Vec<(String, String)>, Gauge>::default();
+    reg.register(
+        "nightshift_policy",
+        "The policy in force (its mode), and 1 in `refused` while a change of its file does not load",
+        policy.clone(),
+    );
+    let mode = st.engine.policy().mode.as_str().to_string();
+    policy.get_or_create(&vec![("mode".into(), mode)]).set(1);
+    policy
+        .get_or_create(&vec![("mode".into(), "refused".into())])
+        .set(i64::from(st.engine.policy_problem().is_some()));
+    let leads = Gauge::<i64>::default();
+    leads.set(i64::from(matches!(
+        st.engine.lead().standing(),
+        crate::lead::Standing::Leads(_)
+    )));
+    reg.register(
+        "nightshift_leader",
+        "1 while this replica runs the engine (it holds the Lease, or runs alone)",
+        leads,
+    );
     let open = Gauge::<i64>::default();
     open.set(st.server.open.load(std::sync::atomic::Ordering::Relaxed) as i64);
     reg.register("nightshift_http_connections", "HTTP connections open", open);

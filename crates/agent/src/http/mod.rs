@@ -495,6 +495,10 @@ async fn readyz<A: Analyzer + 'static>(AxState(st): AxState<Arc<ApiState<A>>>) -
         text.push_str("\nwarning: ");
         text.push_str(w);
     }
+    if let Some(problem) = st.engine.policy_problem() {
+        text.push_str("\nwarning: ");
+        text.push_str(&problem);
+    }
     text.into_response()
 }
 

@@ -118,6 +118,7 @@ async fn serve<A: Analyzer + 'static>(
             watch_interval: config.watch_interval(),
             cluster_clock: ClusterClock::default(),
             election: config.leader_election.as_ref().map(|le| le.settings()),
+            policy_file: config.policy.clone(),
         },
     )
     .await?;
