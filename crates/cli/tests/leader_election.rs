@@ -306,3 +306,109 @@ fn replicas_on_sqlite_are_refused_at_start() {
     assert!(err.contains("PostgreSQL"), "{err}");
     assert!(err.contains("SQLite"), "{err}");
 }
+
+/// One Alertmanager payload with `n` distinct firing alerts numbered from `first`.
+fn alerts(first: usize, n: usize) -> serde_json::Value {
+    let alerts: Vec<serde_json::Value> = (first..first + n)
+        .map(|i| {
+            serde_json::json!({
+                "status": "firing",
+                "labels": {"alertname": format!("StormAlert{}", i % 40), "namespace": "shop",
+                           "pod": format!("storm-{i}"), "severity": "warning"},
+                "annotations": {"summary": "storm"},
+                "startsAt": Utc::now().to_rfc3339(),
+                "endsAt": "0001-01-01T00:00:00Z",
+                "fingerprint": format!("{i:016x}"),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "version": "4", "status": "firing", "receiver": "nightshift", "groupKey": "{}:{}",
+        "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "",
+        "alerts": alerts,
+    })
+}
+
+/// Posts `batches` payloads of `per` alerts, each to one replica and, when that one does not
+/// take it (restarting), to the other, as a Service in front of them and Alertmanager's
+/// retries would; returns the alerts acknowledged.
+async fn post_storm(ports: [u16; 2], batches: usize, per: usize) -> usize {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut acknowledged = 0;
+    for b in 0..batches {
+        let body = alerts(b * per, per);
+        let mut sent = false;
+        for attempt in 0..200 {
+            let port = ports[(b + attempt) % 2];
+            let url = format!("http://127.0.0.1:{port}/api/v1/alerts/alertmanager");
+            match http.post(&url).json(&body).send().await {
+                Ok(r) if r.status().is_success() => {
+                    sent = true;
+                    break;
+                }
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+        assert!(sent, "batch {b} was never acknowledged");
+        acknowledged += per;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    acknowledged
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_during_an_alert_storm_loses_no_signal() {
+    let Some(url) = fresh_schema() else { return };
+    let c = cluster(url.clone());
+    let store = Store::open(&url).await.unwrap();
+    let ports = [c.alert_port, free_port()];
+    let mut a = c.replica("a", ports[0], &[]);
+    until_leads(&store, "a", Duration::from_secs(30)).await;
+    let mut b = c.replica("b", ports[1], &[]);
+    let storm = tokio::spawn(post_storm(ports, 300, 10));
+
+    // Rolling restart, as a Deployment does it: the leader first. SIGTERM hands the Lease
+    // over between steps, so the other leads long before the lease would expire.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    signal(&a, "-TERM");
+    let terminated = Instant::now();
+    until_leads(&store, "b", LEASE * 3).await;
+    let handover = terminated.elapsed().as_secs_f64();
+    wait_for_exit(&mut a);
+    a = c.replica("a", ports[0], &[]);
+    signal(&b, "-TERM");
+    until_leads(&store, "a", LEASE * 3).await;
+    wait_for_exit(&mut b);
+    let _b = c.replica("b", ports[1], &[]);
+
+    let sent = storm.await.unwrap();
+    // The simulated cluster's own alerts go to the record too: count the storm's.
+    let recorded = store
+        .firing_signals(nightshift_core::SignalSource::Alertmanager, 1_000_000)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|s| s.name.starts_with("StormAlert"))
+        .count();
+    println!(
+        "rolling restart under a storm: {sent} alerts acknowledged, {recorded} signals recorded; the Lease was handed over {handover:.1}s after SIGTERM"
+    );
+    assert_eq!(recorded, sent, "every acknowledged alert is recorded once");
+    assert!(
+        handover < LEASE.as_secs_f64(),
+        "SIGTERM released the Lease ({handover:.1}s)"
+    );
+    assert!(a.running());
+}
+
+/// Waits for a process that was sent SIGTERM to exit by itself.
+fn wait_for_exit(p: &mut Process) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while p.running() {
+        assert!(Instant::now() < deadline, "did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
