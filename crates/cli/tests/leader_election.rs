@@ -3,6 +3,7 @@
 //!
 //! - the leader is killed (SIGKILL) between the write-ahead intent and the change: the other
 //!   replica takes over within the lease and the hung pod is restarted exactly once;
+//! - the leader is killed during verification: the other finishes it, nothing is done twice;
 //! - the leader is stopped (SIGSTOP) past its lease right after its intent, the other takes
 //!   over and acts, then the first is continued (SIGCONT): it changes nothing, and its
 //!   attempt is on the incident's timeline (fencing by the store's leadership term);
@@ -28,8 +29,15 @@ use nightshift_store::{ActionStatus, Store};
 const BIN: &str = env!("CARGO_BIN_EXE_nightshift");
 const SPEED: f64 = 30.0;
 const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
-/// The lease of these tests (the default is 10s): short, so that the tests are quick.
-const LEASE: Duration = Duration::from_secs(5);
+/// The lease of these tests: 5s, short, so that the tests are quick; `NIGHTSHIFT_TEST_LEASE`
+/// (seconds) measures another, e.g. the default 10.
+fn lease() -> Duration {
+    let secs = std::env::var("NIGHTSHIFT_TEST_LEASE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    Duration::from_secs(secs)
+}
 
 /// A fresh schema of the test database, or `None` (skipped, said why) when PostgreSQL is not
 /// reachable outside CI.
@@ -104,10 +112,11 @@ impl Cluster {
             "listen: 127.0.0.1:{port}\nstore: {store}\nkubeconfig: {}\npolicy: {}\n\
              watchers: false\nsettle: 1s\npoll: 200ms\nstabilization: 60s\nverify_deadline: 10m\n\
              max_attempts: 2\nleader_election:\n  lease: nightshift\n  namespace: shop\n  \
-             identity: {name}\n  duration: {}s\n  grace: 1s\n",
+             identity: {name}\n  duration: {}s\n  grace: {}s\n",
             self.sim.kubeconfig.display(),
             lab_policy_path().display(),
-            LEASE.as_secs(),
+            lease().as_secs(),
+            (lease().as_secs() / 4).max(1),
         );
         std::fs::write(&path, text).unwrap();
         path
@@ -178,7 +187,7 @@ async fn a_killed_leader_is_replaced_within_the_lease_and_the_change_is_made_onc
     let killed = Utc::now();
     let killed_at = Instant::now();
 
-    let term = until_leads(&store, "b", LEASE * 3).await;
+    let term = until_leads(&store, "b", lease() * 3).await;
     assert!(term > first_term, "b claims a newer term");
     let closed = until_incident(
         &store,
@@ -196,13 +205,13 @@ async fn a_killed_leader_is_replaced_within_the_lease_and_the_change_is_made_onc
     let takeover = (resumed.at - killed).num_milliseconds() as f64 / 1000.0;
     println!(
         "takeover: {takeover:.1}s from the leader's death to the new leader's first step (lease {}s; waited {:.1}s in all)",
-        LEASE.as_secs(),
+        lease().as_secs(),
         killed_at.elapsed().as_secs_f64()
     );
     assert!(
-        takeover <= LEASE.as_secs_f64() + 5.0,
+        takeover <= lease().as_secs_f64() + 5.0,
         "taken over in {takeover:.1}s with a {}s lease",
-        LEASE.as_secs()
+        lease().as_secs()
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(intents(&store).await, vec![(key, ActionStatus::Done)]);
@@ -214,6 +223,54 @@ async fn a_killed_leader_is_replaced_within_the_lease_and_the_change_is_made_onc
     );
     watcher.abort();
     drop(b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_killed_during_verification_is_replaced_and_nothing_is_done_twice() {
+    let Some(url) = fresh_schema() else { return };
+    let c = cluster(url.clone());
+    let kube = client(&c.sim.kubeconfig).await;
+    let (seen, watcher) = watch_pods(kube.clone());
+    let mut a = c.replica("a", c.alert_port, &[]);
+    let store = Store::open(&url).await.unwrap();
+    until_leads(&store, "a", Duration::from_secs(30)).await;
+    let _b = c.replica("b", free_port(), &[]);
+    until_incident(
+        &store,
+        Duration::from_secs(180),
+        "a to act and verify",
+        |i| i.incident.state == State::Verifying,
+    )
+    .await;
+    a.kill();
+    let killed = Utc::now();
+    until_leads(&store, "b", lease() * 3).await;
+    let closed = until_incident(
+        &store,
+        Duration::from_secs(180),
+        "b to finish the verification",
+        |i| matches!(i.incident.state, State::Closed | State::Escalated),
+    )
+    .await;
+    assert_eq!(closed.incident.state, State::Closed, "not escalated");
+    let timeline = store.timeline(&closed.incident.id).await.unwrap();
+    assert!(
+        timeline
+            .iter()
+            .any(|e| e.at > killed && e.kind == TimelineKind::Verification),
+        "b verified after a died"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let done = intents(&store).await;
+    assert_eq!(done.len(), 1, "one action: {done:?}");
+    assert_eq!(done[0].1, ActionStatus::Done);
+    assert_eq!(
+        removed(&seen).len(),
+        1,
+        "one pod restarted: {:?}",
+        removed(&seen)
+    );
+    watcher.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,7 +287,7 @@ async fn a_leader_stopped_past_its_lease_changes_nothing_when_it_wakes() {
     let key = until_file(&marker, &mut a, Duration::from_secs(180)).await;
     signal(&a, "-STOP");
     // b takes over and carries a's intent out.
-    until_leads(&store, "b", LEASE * 3).await;
+    until_leads(&store, "b", lease() * 3).await;
     let acted = until_incident(
         &store,
         Duration::from_secs(120),
@@ -375,12 +432,12 @@ async fn a_rolling_restart_during_an_alert_storm_loses_no_signal() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     signal(&a, "-TERM");
     let terminated = Instant::now();
-    until_leads(&store, "b", LEASE * 3).await;
+    until_leads(&store, "b", lease() * 3).await;
     let handover = terminated.elapsed().as_secs_f64();
     wait_for_exit(&mut a);
     a = c.replica("a", ports[0], &[]);
     signal(&b, "-TERM");
-    until_leads(&store, "a", LEASE * 3).await;
+    until_leads(&store, "a", lease() * 3).await;
     wait_for_exit(&mut b);
     let _b = c.replica("b", ports[1], &[]);
 
@@ -398,7 +455,7 @@ async fn a_rolling_restart_during_an_alert_storm_loses_no_signal() {
     );
     assert_eq!(recorded, sent, "every acknowledged alert is recorded once");
     assert!(
-        handover < LEASE.as_secs_f64(),
+        handover < lease().as_secs_f64(),
         "SIGTERM released the Lease ({handover:.1}s)"
     );
     assert!(a.running());
