@@ -12,6 +12,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use common::{free_port, scenario_path, start_agent, start_sim};
 
@@ -214,14 +215,58 @@ fn the_chart_installs_into_a_cluster_and_its_configuration_starts_the_agent() {
     assert!(bound.contains("ns-agent-write"), "{bound}");
 
     // The configuration and the policy each install mounts, as the cluster holds them, load
-    // in the real agent: every key the chart writes is one the agent knows.
-    agent_starts_on(
-        kc,
-        &dir.path().join("agent-default"),
-        ("nightshift-config", "nightshift-policy", "policy.yaml"),
-        &["NIGHTSHIFT_TOKEN_ADMIN", "NIGHTSHIFT_BASIC_PASSWORD"],
-    );
-    agent_starts_on(
+    // in the real agent: every key the chart writes is one the agent knows. The default
+    // install runs two replicas on PostgreSQL, the store URL in NIGHTSHIFT_STORE and each
+    // replica's identity in POD_NAME, as the Deployment sets them: both are Ready, and one
+    // holds the Lease the chart's Role names.
+    let default_env = ["NIGHTSHIFT_TOKEN_ADMIN", "NIGHTSHIFT_BASIC_PASSWORD"];
+    let maps = ("nightshift-config", "nightshift-policy", "policy.yaml");
+    match fresh_schema() {
+        Some(store) => {
+            let replicas: Vec<_> = ["nightshift-0", "nightshift-1"]
+                .into_iter()
+                .map(|pod| {
+                    let agent = Agent::on(kc, &dir.path().join(pod), maps, &default_env)
+                        .store(&store)
+                        .pod(pod)
+                        .start();
+                    (pod, agent)
+                })
+                .collect();
+            let holder = common::wait_for(
+                "a replica to hold the Lease nightshift",
+                Duration::from_secs(60),
+                || {
+                    let out = kubectl(
+                        kc,
+                        &[
+                            "get",
+                            "lease",
+                            "nightshift",
+                            "-n",
+                            NAMESPACE,
+                            "-o",
+                            "jsonpath={.spec.holderIdentity}",
+                        ],
+                    );
+                    let holder = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                    replicas
+                        .iter()
+                        .any(|(pod, _)| *pod == holder)
+                        .then_some(holder)
+                },
+            );
+            eprintln!("two replicas Ready on the default configuration; {holder} leads");
+            drop(replicas);
+        }
+        None => {
+            // One replica on SQLite, which refuses leader election: the section goes.
+            Agent::on(kc, &dir.path().join("agent-default"), maps, &default_env)
+                .without_leader_election()
+                .start();
+        }
+    }
+    Agent::on(
         kc,
         &dir.path().join("agent-all"),
         (
@@ -236,8 +281,36 @@ fn the_chart_installs_into_a_cluster_and_its_configuration_starts_the_agent() {
             "NIGHTSHIFT_BASIC_PASSWORD",
             "OPENAI_API_KEY",
         ],
-    );
+    )
+    .without_leader_election()
+    .start();
     drop(sim);
+}
+
+const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// A fresh schema of the test database (scripts/test runs PostgreSQL), or `None` when it is not
+/// reachable outside CI.
+fn fresh_schema() -> Option<String> {
+    let schema = format!("chart_{}", std::process::id());
+    let out = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-v"])
+        .args(["ON_ERROR_STOP=1", "-c"])
+        .arg(format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+        ))
+        .output();
+    match out {
+        Ok(o) if o.status.success() => Some(format!("{POSTGRES}?options[search_path]={schema}")),
+        other => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "PostgreSQL at {POSTGRES} is required when CI is set: {other:?}"
+            );
+            eprintln!("note: PostgreSQL at {POSTGRES} is unreachable, one replica on SQLite");
+            None
+        }
+    }
 }
 
 /// A key of a ConfigMap in the release namespace.
@@ -249,55 +322,123 @@ fn config_map_key(kubeconfig: &Path, name: &str, key: &str) -> String {
     )
 }
 
-/// Starts the agent on the configuration and policy of the ConfigMaps `(config, policy,
-/// policy key)`, with the pod's addresses and paths moved to this machine (loopback, a temp
-/// dir, the simulated cluster) and each variable in `env` set as its Secret would set it, and
-/// waits for `/readyz`.
-fn agent_starts_on(kubeconfig: &Path, dir: &Path, maps: (&str, &str, &str), env: &[&str]) {
-    let (config_map, policy_map, policy_key) = maps;
-    let config = config_map_key(kubeconfig, config_map, "nightshift.yaml");
-    let policy = config_map_key(kubeconfig, policy_map, policy_key);
-    assert!(
-        config.lines().any(|l| l.starts_with("listen: 0.0.0.0:"))
-            && config
-                .lines()
-                .any(|l| l == "policy: /etc/nightshift/policy/policy.yaml"),
-        "the chart's listen address and policy path:\n{config}"
-    );
-    std::fs::create_dir_all(dir).expect("a dir");
-    let policy_path = dir.join("policy.yaml");
-    std::fs::write(&policy_path, &policy).expect("the policy");
-    let check = Command::new(BIN)
-        .args(["policy", "check"])
-        .arg(&policy_path)
-        .output()
-        .expect("nightshift policy check");
-    assert!(
-        check.status.success(),
-        "the chart's policy does not load:\n{policy}\n{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    let port = free_port();
-    // Every URL of the configuration (webhook, Prometheus, model) points at a closed loopback
-    // port instead: the test reaches no other host.
-    let mut lines: Vec<String> = config
-        .lines()
-        .filter(|l| !l.starts_with("listen:") && !l.starts_with("policy:"))
-        .map(|l| match l.split_once(": ") {
-            Some((key, value)) if value.contains("://") => format!("{key}: http://127.0.0.1:9"),
-            _ => l.to_string(),
-        })
-        .collect();
-    lines.push(format!("listen: 127.0.0.1:{port}"));
-    lines.push(format!("policy: {}", policy_path.display()));
-    lines.push(format!("kubeconfig: {}", kubeconfig.display()));
-    lines.push(format!("store: {}", common::store_url(dir)));
-    let config_path = dir.join("nightshift.yaml");
-    std::fs::write(&config_path, lines.join("\n") + "\n").expect("the config");
-    let secret = Path::new("s3cret-for-the-chart-test");
-    let env: Vec<(&str, &Path)> = env.iter().map(|v| (*v, secret)).collect();
-    let agent = start_agent(Path::new(BIN), dir, "agent", &config_path, port, &env);
-    assert!(common::http_ok(port, "/readyz"));
-    eprintln!("{config_map}: the agent starts on it and answers /readyz");
-    drop(agent);
+/// The agent on the configuration and policy of the ConfigMaps `(config, policy, policy
+/// key)`, with the pod's addresses and paths moved to this machine (loopback, a temp dir, the
+/// simulated cluster) and each variable in `env` set as its Secret would set it.
+struct Agent<'a> {
+    kubeconfig: &'a Path,
+    dir: PathBuf,
+    maps: (&'a str, &'a str, &'a str),
+    env: Vec<(String, String)>,
+    store: Option<String>,
+    leader_election: bool,
+}
+
+impl<'a> Agent<'a> {
+    fn on(
+        kubeconfig: &'a Path,
+        dir: &Path,
+        maps: (&'a str, &'a str, &'a str),
+        env: &[&str],
+    ) -> Self {
+        Agent {
+            kubeconfig,
+            dir: dir.to_path_buf(),
+            maps,
+            env: env
+                .iter()
+                .map(|v| (v.to_string(), "s3cret-for-the-chart-test".to_string()))
+                .collect(),
+            store: None,
+            leader_election: true,
+        }
+    }
+
+    /// The store URL in NIGHTSHIFT_STORE, as the Deployment passes it from its Secret
+    /// (default: SQLite in the temp dir, in the file).
+    fn store(mut self, url: &str) -> Self {
+        self.store = Some(url.to_string());
+        self.env.push(("NIGHTSHIFT_STORE".into(), url.to_string()));
+        self
+    }
+
+    /// POD_NAME and POD_NAMESPACE, as the downward API sets them.
+    fn pod(mut self, name: &str) -> Self {
+        self.env.push(("POD_NAME".into(), name.to_string()));
+        self.env
+            .push(("POD_NAMESPACE".into(), NAMESPACE.to_string()));
+        self
+    }
+
+    /// Drops the leader_election section (the agent refuses it on SQLite).
+    fn without_leader_election(mut self) -> Self {
+        self.leader_election = false;
+        self
+    }
+
+    /// Starts it and waits for `/readyz`.
+    fn start(self) -> common::Process {
+        let (config_map, policy_map, policy_key) = self.maps;
+        let kubeconfig = self.kubeconfig;
+        let config = config_map_key(kubeconfig, config_map, "nightshift.yaml");
+        let policy = config_map_key(kubeconfig, policy_map, policy_key);
+        assert!(
+            config.lines().any(|l| l.starts_with("listen: 0.0.0.0:"))
+                && config
+                    .lines()
+                    .any(|l| l == "policy: /etc/nightshift/policy/policy.yaml"),
+            "the chart's listen address and policy path:\n{config}"
+        );
+        let dir = &self.dir;
+        std::fs::create_dir_all(dir).expect("a dir");
+        let policy_path = dir.join("policy.yaml");
+        std::fs::write(&policy_path, &policy).expect("the policy");
+        let check = Command::new(BIN)
+            .args(["policy", "check"])
+            .arg(&policy_path)
+            .output()
+            .expect("nightshift policy check");
+        assert!(
+            check.status.success(),
+            "the chart's policy does not load:\n{policy}\n{}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        let port = free_port();
+        // Every URL of the configuration (webhook, Prometheus, model) points at a closed
+        // loopback port instead: the test reaches no other host.
+        let mut lines = Vec::new();
+        let mut in_election = false;
+        for l in config.lines() {
+            if !l.starts_with(' ') {
+                in_election = l.starts_with("leader_election:");
+            }
+            if l.starts_with("listen:")
+                || l.starts_with("policy:")
+                || (in_election && !self.leader_election)
+            {
+                continue;
+            }
+            lines.push(match l.split_once(": ") {
+                Some((key, value)) if value.contains("://") => format!("{key}: http://127.0.0.1:9"),
+                _ => l.to_string(),
+            });
+        }
+        lines.push(format!("listen: 127.0.0.1:{port}"));
+        lines.push(format!("policy: {}", policy_path.display()));
+        lines.push(format!("kubeconfig: {}", kubeconfig.display()));
+        if self.store.is_none() {
+            lines.push(format!("store: {}", common::store_url(dir)));
+        }
+        let config_path = dir.join("nightshift.yaml");
+        std::fs::write(&config_path, lines.join("\n") + "\n").expect("the config");
+        let env: Vec<(&str, &Path)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), Path::new(v.as_str())))
+            .collect();
+        let agent = start_agent(Path::new(BIN), dir, "agent", &config_path, port, &env);
+        assert!(common::http_ok(port, "/readyz"));
+        eprintln!("{config_map}: the agent starts on it and answers /readyz");
+        agent
+    }
 }

@@ -40,6 +40,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/* Whether the replicas elect a leader: on with the PostgreSQL store (the agent refuses it on SQLite). */}}
+{{- define "nightshift.leaderElection" -}}
+{{- if and .Values.leaderElection.enabled .Values.store.existingSecret }}true{{ end }}
+{{- end }}
+
 {{- define "nightshift.leaseName" -}}
 {{- default (include "nightshift.fullname" .) .Values.leaderElection.leaseName }}
 {{- end }}
@@ -71,6 +76,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "nightshift.validate" -}}
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.store.existingSecret) }}
 {{- fail (printf "replicaCount: %d replicas need the shared PostgreSQL store: set store.existingSecret (a Secret whose key %q holds postgres://...), or replicaCount=1 for SQLite on the pod's volume" (int .Values.replicaCount) .Values.store.key) }}
+{{- end }}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
+{{- fail (printf "replicaCount: %d replicas need leaderElection.enabled: without it every replica would run the engine" (int .Values.replicaCount)) }}
 {{- end }}
 {{- if and (not (include "nightshift.hasCredentials" .)) (not .Values.auth.open) }}
 {{- fail "auth: the API listens beyond loopback and no credential is configured: set auth.tokens, auth.digests or auth.alertmanager, or auth.open=true to serve it without authentication" }}
