@@ -31,7 +31,8 @@ COPY --from=build /out/nightshift /usr/local/bin/nightshift
 USER 65532:65532
 WORKDIR /var/lib/nightshift
 EXPOSE 8080
-# `nightshift run` stops cleanly on SIGINT (Ctrl-C); the runtime sends this instead of SIGTERM.
+# `nightshift run` stops cleanly on SIGINT as on SIGTERM: the steps under way finish and the
+# leader Lease is released.
 STOPSIGNAL SIGINT
 ENTRYPOINT ["/usr/local/bin/nightshift"]
 CMD ["run", "--config", "/etc/nightshift/config/nightshift.yaml"]
