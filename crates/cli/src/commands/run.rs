@@ -116,7 +116,14 @@ async fn serve<A: Analyzer + 'static>(
             engine: config.engine(),
             watchers: config.watchers,
             watch_interval: config.watch_interval(),
-            cluster_clock: ClusterClock::default(),
+            // The API server's clock through a dry-run ConfigMap in the agent's own
+            // namespace (in a pod, where its Role allows it), else in `default`.
+            cluster_clock: std::env::var("POD_NAMESPACE")
+                .ok()
+                .filter(|n| !n.is_empty())
+                .map_or_else(ClusterClock::default, |namespace| ClusterClock::Server {
+                    namespace,
+                }),
             election: config.leader_election.as_ref().map(|le| le.settings()),
             policy_file: config.policy.clone(),
         },
