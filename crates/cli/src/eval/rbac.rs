@@ -274,7 +274,8 @@ pub fn service_account_config(
 
 /// Starts a cluster for `scenario` that enforces RBAC, with the objects of `manifest` applied,
 /// and the agent against it as the manifest's service account: the lab of
-/// [`Lab::start_with`], with the agent's credentials being the only difference.
+/// [`Lab::start_with`], with the agent's credentials being the only difference (keep the two
+/// in step: `Lab::start_with` builds its client for a cluster that enforces nothing).
 pub async fn start_lab<A: Analyzer + 'static>(
     scenario: &Scenario,
     opts: LabOptions,
