@@ -3,8 +3,10 @@
 //!
 //! - a scenario per action kind scores the same as with the cluster administrator, and the
 //!   agent is refused nothing (the whole suite runs this way in `scripts/test`'s gate);
+//! - a 403 during the evaluation is counted, reported and fails the strict gate;
 //! - every write rule of the chart is needed: without it, named actions fail with a 403;
-//! - Secrets stay unreadable unless the chart's `rbac.readSecrets` grants them.
+//! - Secrets stay unreadable unless the chart's `rbac.readSecrets` grants them;
+//! - `nightshift sim --rbac` serves HTTPS and writes service account tokens.
 //!
 //! The chart is rendered with Helm's own code by `scripts/chart render`, which installs its
 //! tools into target/tools on first use.
@@ -148,6 +150,46 @@ async fn one_scenario_per_action_scores_the_same_as_the_chart_service_account_wi
         report["summary"].get("forbidden").is_none(),
         "as admin the report is the contract's, unchanged"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_403_in_the_evaluation_is_counted_and_fails_the_strict_gate() {
+    let (_dir, manifest) = default_chart();
+    // Without the rule for deployments/scale and statefulsets/scale.
+    let less = manifest.without_rule("ClusterRole", "nightshift-write", 2);
+    let path = repo().join("scenarios/scale-to-zero-cart-manual-mistake.yaml");
+    let scenario = nightshift_scenario::load::load_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    let opts = EvalOptions {
+        policy: Policy::parse(LAB_POLICY, "deploy/policy.lab.yaml").unwrap(),
+        jobs: 1,
+        speed: 180.0,
+    };
+    let identity = AgentIdentity::ServiceAccount(Arc::new(less));
+    let runs = run_all_as(vec![(path, scenario)], &opts, &identity, &Rules, &|_| {})
+        .await
+        .unwrap();
+    let run = &runs[0];
+    assert!(
+        run.score.forbidden.unwrap_or(0) > 0,
+        "{:?}",
+        run.observation.forbidden
+    );
+    assert!(
+        !run.score.resolved,
+        "the agent could not scale the cart back up"
+    );
+    let gate = nightshift::eval::report::gate(&runs);
+    assert!(
+        gate.iter().any(|line| line.starts_with(
+            "scale-to-zero-cart-manual-mistake: the agent was refused"
+        ) && line.contains(
+            "deployments.apps \"cart\" is forbidden: User \"system:serviceaccount:nightshift:nightshift\" cannot patch resource \"deployments/scale\" in API group \"apps\" in the namespace \"shop\""
+        )),
+        "{gate:?}"
+    );
+    let table = nightshift::eval::report::table(&runs);
+    assert!(table.lines().next().unwrap().ends_with(" 403"), "{table}");
+    assert!(table.contains("forbidden (403)"), "{table}");
 }
 
 // ---------------------------------------------------------------------------------------------
