@@ -17,8 +17,10 @@ use nightshift_core::policy::Policy;
 use nightshift_core::{Analyzer, RuleAnalyzer};
 use nightshift_scenario::Scenario;
 use nightshift_sim::Simulation;
-use nightshift_sim::server::{self, ServeOptions};
+use nightshift_sim::server::{self, AccessOptions, ServeOptions};
 use nightshift_store::Store;
+
+use crate::eval::rbac::{RbacManifest, service_account_config};
 
 /// The lab's policy: auto mode, every action low risk on a disposable cluster.
 pub const LAB_POLICY: &str = include_str!("../../../deploy/policy.lab.yaml");
@@ -46,6 +48,9 @@ pub struct LabOptions {
     pub monitoring: bool,
     /// A URL the agent posts its notifications to.
     pub notify_webhook: Option<String>,
+    /// Least privilege: the cluster enforces RBAC with these objects applied, and the agent
+    /// authenticates as their service account. `None`: an open cluster, the agent its admin.
+    pub rbac: Option<Arc<RbacManifest>>,
 }
 
 impl LabOptions {
@@ -66,6 +71,7 @@ impl LabOptions {
             limits: Default::default(),
             monitoring: true,
             notify_webhook: None,
+            rbac: None,
         }
     }
 }
@@ -101,8 +107,11 @@ impl<A: Analyzer + 'static> Lab<A> {
         analyzer: A,
     ) -> anyhow::Result<Self> {
         let sim = Simulation::new(scenario, opts.start_ms);
+        if let Some(manifest) = &opts.rbac {
+            manifest.apply(sim.store())?;
+        }
         let agent_port = free_port()?;
-        let cluster = server::start(
+        let cluster = server::start_with_access(
             sim.clone(),
             &ServeOptions {
                 listen: "127.0.0.1:0".parse()?,
@@ -113,9 +122,16 @@ impl<A: Analyzer + 'static> Lab<A> {
                 kubeconfig_out: None,
                 stop_at_horizon: true,
             },
+            &AccessOptions {
+                rbac: opts.rbac.is_some(),
+                ..AccessOptions::default()
+            },
         )
         .await?;
-        let mut config = kube::Config::new(format!("http://{}", cluster.addr).parse()?);
+        let mut config = match &opts.rbac {
+            Some(manifest) => service_account_config(&cluster, manifest)?,
+            None => kube::Config::new(format!("http://{}", cluster.addr).parse()?),
+        };
         config.read_timeout = Some(Duration::from_secs(30));
         let store = Store::open(&opts.store)
             .await

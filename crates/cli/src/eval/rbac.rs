@@ -5,25 +5,13 @@
 //! simulated API server and reported with the scores.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
-use nightshift_agent::clock::{Clock, ExternalClock};
-use nightshift_agent::notify::Notifier;
-use nightshift_agent::runtime::{StartOptions, start};
-use nightshift_agent::verify::ClusterClock;
-use nightshift_core::Analyzer;
-use nightshift_scenario::Scenario;
-use nightshift_sim::Simulation;
 use nightshift_sim::api::auth::ServiceAccountRef;
 use nightshift_sim::api::tls;
-use nightshift_sim::server::{self, AccessOptions, ServeOptions};
+use nightshift_sim::server::{self};
 use nightshift_sim::store::Store as ClusterStore;
-use nightshift_store::Store;
 use serde_json::{Value, json};
-
-use crate::lab::{Lab, LabOptions};
 
 /// The kinds taken from a manifest, with where the simulated cluster serves them. Everything
 /// else in it (Deployments, ConfigMaps, Services of the chart) is left out: the agent runs in
@@ -270,79 +258,6 @@ pub fn service_account_config(
             .into(),
     );
     Ok(config)
-}
-
-/// Starts a cluster for `scenario` that enforces RBAC, with the objects of `manifest` applied,
-/// and the agent against it as the manifest's service account: the lab of
-/// [`Lab::start_with`], with the agent's credentials being the only difference (keep the two
-/// in step: `Lab::start_with` builds its client for a cluster that enforces nothing).
-pub async fn start_lab<A: Analyzer + 'static>(
-    scenario: &Scenario,
-    opts: LabOptions,
-    analyzer: A,
-    manifest: &RbacManifest,
-) -> anyhow::Result<Lab<A>> {
-    let sim = Simulation::new(scenario, opts.start_ms);
-    manifest.apply(sim.store())?;
-    let agent_port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0")
-            .context("unable to find a free loopback port")?;
-        l.local_addr()?.port()
-    };
-    let cluster = server::start_with_access(
-        sim.clone(),
-        &ServeOptions {
-            listen: "127.0.0.1:0".parse()?,
-            speed: opts.speed,
-            alert_webhook: opts
-                .monitoring
-                .then(|| format!("http://127.0.0.1:{agent_port}/api/v1/alerts/alertmanager")),
-            kubeconfig_out: None,
-            stop_at_horizon: true,
-        },
-        &AccessOptions {
-            rbac: true,
-            ..AccessOptions::default()
-        },
-    )
-    .await?;
-    let mut config = service_account_config(&cluster, manifest)?;
-    config.read_timeout = Some(Duration::from_secs(30));
-    let store = Store::open(&opts.store)
-        .await
-        .with_context(|| format!("unable to open the store {}", opts.store))?;
-    let sim_clock = sim.clock().clone();
-    let clock: Arc<dyn Clock> = Arc::new(ExternalClock::new(
-        move || sim_clock.now_ms(),
-        Duration::from_millis(20),
-    ));
-    let sim_clock = sim.clock().clone();
-    let cluster_clock = ClusterClock::Custom(Arc::new(move || sim_clock.now()));
-    let agent = start(
-        config,
-        clock,
-        analyzer,
-        opts.policy,
-        store,
-        StartOptions {
-            listen: format!("127.0.0.1:{agent_port}").parse()?,
-            auth: opts.auth,
-            limits: opts.limits,
-            notifier: opts.notify_webhook.map(Notifier::new),
-            engine: opts.engine,
-            watchers: opts.watchers,
-            watch_interval: Duration::from_secs(15),
-            election: None,
-            policy_file: None,
-            cluster_clock,
-        },
-    )
-    .await?;
-    Ok(Lab {
-        sim,
-        cluster,
-        agent,
-    })
 }
 
 #[cfg(test)]

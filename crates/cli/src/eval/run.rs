@@ -14,7 +14,7 @@ use nightshift_scenario::Scenario;
 use nightshift_store::{ActionStatus, IncidentFilter, Store};
 
 use super::observe::Watcher;
-use super::rbac::{RbacManifest, start_lab};
+use super::rbac::RbacManifest;
 use super::score::{Observation, ObservedIncident, ScenarioScore, score};
 use crate::lab::{Lab, LabOptions};
 
@@ -174,13 +174,12 @@ pub async fn run_one_as<K: AnalyzerKit>(
     lab_opts.start_ms = EVAL_START_MS;
     lab_opts.policy = opts.policy.clone();
     let (analyzer, usage) = kit.build()?;
-    let lab = match identity {
-        AgentIdentity::Admin => Lab::start_with(&scenario, lab_opts, analyzer).await,
-        AgentIdentity::ServiceAccount(manifest) => {
-            start_lab(&scenario, lab_opts, analyzer, manifest).await
-        }
+    if let AgentIdentity::ServiceAccount(manifest) = identity {
+        lab_opts.rbac = Some(manifest.clone());
     }
-    .with_context(|| format!("{}: unable to start the lab", scenario.name))?;
+    let lab = Lab::start_with(&scenario, lab_opts, analyzer)
+        .await
+        .with_context(|| format!("{}: unable to start the lab", scenario.name))?;
     let mut watcher = Watcher::new(&scenario, EVAL_START_MS);
     let mut last = f64::NEG_INFINITY;
     let horizon_s = scenario.horizon.as_secs_f64();
