@@ -1,25 +1,29 @@
 //! In-cluster configuration: `nightshift run` with no kubeconfig, inside a pod, reaches the API
 //! server at `https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT` with its mounted
 //! service account (token, CA, namespace). Here the "pod" is the real binary with those
-//! variables pointing at a simulated cluster that enforces authentication and RBAC, and the
-//! mount is the token directory the simulated cluster writes for the service account.
+//! variables pointing at a simulated cluster that enforces authentication and RBAC with the
+//! Helm chart's ServiceAccount, Roles and bindings applied, and the mount is the token
+//! directory the simulated cluster writes for that service account.
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use common::chart::chart;
 use common::record::until_incident;
 use common::{Process, free_port, lab_policy_path, scenario_path, start_agent, wait_for};
 use nightshift_core::State;
 use nightshift_store::Store;
+use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_nightshift");
 
-/// `nightshift sim --rbac` with a token directory for `shop/nightshift`; returns the process,
-/// the admin kubeconfig and the API port.
-fn sim(dir: &Path, webhook: &str) -> (Process, PathBuf, u16) {
+/// `nightshift sim --rbac` with a token directory for the service account `account`
+/// (`NS/NAME`); returns the process, the admin kubeconfig and the API port.
+fn sim(dir: &Path, webhook: &str, account: &str) -> (Process, PathBuf, u16) {
     let port = free_port();
     let kubeconfig = dir.join("kubeconfig");
     let args: Vec<String> = [
@@ -40,7 +44,7 @@ fn sim(dir: &Path, webhook: &str) -> (Process, PathBuf, u16) {
         "--service-account-tokens",
         &dir.join("tokens").display().to_string(),
         "--service-account",
-        "shop/nightshift",
+        account,
     ]
     .iter()
     .map(|s| s.to_string())
@@ -91,19 +95,32 @@ async fn run_in_a_pod_uses_its_service_account() {
     let d = dir.path();
     let agent_port = free_port();
     let webhook = format!("http://127.0.0.1:{agent_port}/api/v1/alerts/alertmanager");
-    let (_sim, admin, api_port) = sim(d, &webhook);
-    let manifest = d.join("account.yaml");
-    std::fs::write(
-        &manifest,
-        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: nightshift\n  namespace: shop\n\
-         ---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  \
-         name: nightshift-test\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  \
-         name: cluster-admin\nsubjects:\n  - kind: ServiceAccount\n    name: nightshift\n    \
-         namespace: shop\n",
-    )
-    .unwrap();
-    kubectl(&admin, &["apply", "-f", &manifest.display().to_string()]);
-    let mount = d.join("tokens/shop/nightshift");
+    // The chart's own RBAC objects, and the namespaces they live in.
+    let rendered = d.join("chart");
+    std::fs::create_dir_all(&rendered).unwrap();
+    let manifest = chart(&rendered, "");
+    let sa = &manifest.service_account;
+    let account = format!("{}/{}", sa.namespace, sa.name);
+    let (_sim, admin, api_port) = sim(d, &webhook, &account);
+    let mut namespaces: BTreeSet<String> = manifest
+        .objects
+        .iter()
+        .filter_map(|o| o["metadata"]["namespace"].as_str().map(str::to_string))
+        .collect();
+    namespaces.insert(sa.namespace.clone());
+    let mut items: Vec<Value> = namespaces
+        .iter()
+        .map(|ns| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
+        .collect();
+    items.extend(manifest.objects.iter().cloned());
+    // One file per object, namespaces first (kubectl applies a folder in name order).
+    let list = d.join("rbac");
+    std::fs::create_dir_all(&list).unwrap();
+    for (i, item) in items.iter().enumerate() {
+        std::fs::write(list.join(format!("{i:03}.json")), item.to_string()).unwrap();
+    }
+    kubectl(&admin, &["apply", "-f", &list.display().to_string()]);
+    let mount = d.join("tokens").join(&sa.namespace).join(&sa.name);
     for f in ["token", "ca.crt", "namespace"] {
         assert!(mount.join(f).is_file(), "the mount holds {f}");
     }

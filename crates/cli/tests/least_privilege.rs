@@ -11,7 +11,6 @@
 //! The chart is rendered with Helm's own code by `scripts/chart render`, which installs its
 //! tools into target/tools on first use.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
@@ -29,30 +28,9 @@ use nightshift_sim::Simulation;
 use nightshift_sim::server::{self, AccessOptions, Running, ServeOptions, start_with_access};
 use serde_json::{Value, json};
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
 
-/// The chart rendered with `values` (YAML text of a values file, empty for the defaults).
-fn chart(dir: &Path, values: &str) -> RbacManifest {
-    let mut cmd = Command::new(repo().join("scripts/chart"));
-    cmd.arg("render").arg(dir);
-    if !values.is_empty() {
-        let file = dir.join("values.yaml");
-        std::fs::write(&file, values).expect("a values file");
-        cmd.arg("-f").arg(file);
-    }
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("unable to run scripts/chart: {e}"));
-    assert!(
-        out.status.success(),
-        "scripts/chart render failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    RbacManifest::load(&dir.join("manifests.yaml")).unwrap_or_else(|e| panic!("{e}"))
-}
+use common::chart::{chart, repo};
 
 fn default_chart() -> (tempfile::TempDir, RbacManifest) {
     let dir = tempfile::tempdir().unwrap();

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod chart;
 pub mod record;
 
 use std::path::{Path, PathBuf};
