@@ -318,10 +318,19 @@ async fn a_deposed_leader_records_no_intent(db: &TestDb) {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, StoreError::Fenced { term: 1, current: 2 }),
+        matches!(
+            err,
+            StoreError::Fenced {
+                term: 1,
+                current: 2
+            }
+        ),
         "{err}"
     );
-    assert!(err.to_string().contains("another replica leads now"), "{err}");
+    assert!(
+        err.to_string().contains("another replica leads now"),
+        "{err}"
+    );
     // Nothing was recorded for the fenced attempt: neither the intent nor its timeline entry.
     let actions = store.actions(&id).await.unwrap();
     assert_eq!(actions.len(), 1, "{actions:?}");
