@@ -74,7 +74,7 @@ impl FromStr for WorkloadKind {
 
 /// A resource an incident, a signal or an action is about.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", from = "wire::Raw")]
 pub enum ResourceRef {
     /// A Deployment, StatefulSet or DaemonSet.
     Workload {
@@ -117,6 +117,91 @@ pub enum ResourceRef {
         /// The alert rule or detection, or `*` when a whole source overflowed.
         rule: String,
     },
+    /// Another namespaced object evidence mentions (a ReplicaSet, a Job, a claim): never an
+    /// action's target.
+    Object {
+        /// Its kind, as the API names it.
+        kind: String,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
+}
+
+/// Reading resources back: records made before workload kinds were an enum may hold a
+/// `workload` of another kind (a ReplicaSet an event was about); it reads as an
+/// [`ResourceRef::Object`], so that nothing already recorded becomes unreadable.
+mod wire {
+    use serde::Deserialize;
+
+    use super::{ResourceRef, WorkloadKind};
+
+    #[derive(Deserialize)]
+    #[serde(tag = "type", rename_all = "snake_case")]
+    pub(super) enum Raw {
+        Workload {
+            kind: String,
+            namespace: String,
+            name: String,
+        },
+        Pod {
+            namespace: String,
+            name: String,
+        },
+        Node {
+            name: String,
+        },
+        Service {
+            namespace: String,
+            name: String,
+        },
+        External {
+            host_port: String,
+        },
+        Storm {
+            source: String,
+            rule: String,
+        },
+        Object {
+            kind: String,
+            namespace: String,
+            name: String,
+        },
+    }
+
+    impl From<Raw> for ResourceRef {
+        fn from(raw: Raw) -> Self {
+            match raw {
+                Raw::Workload {
+                    kind,
+                    namespace,
+                    name,
+                }
+                | Raw::Object {
+                    kind,
+                    namespace,
+                    name,
+                } => match kind.parse::<WorkloadKind>() {
+                    Ok(kind) => ResourceRef::Workload {
+                        kind,
+                        namespace,
+                        name,
+                    },
+                    Err(_) => ResourceRef::Object {
+                        kind,
+                        namespace,
+                        name,
+                    },
+                },
+                Raw::Pod { namespace, name } => ResourceRef::Pod { namespace, name },
+                Raw::Node { name } => ResourceRef::Node { name },
+                Raw::Service { namespace, name } => ResourceRef::Service { namespace, name },
+                Raw::External { host_port } => ResourceRef::External { host_port },
+                Raw::Storm { source, rule } => ResourceRef::Storm { source, rule },
+            }
+        }
+    }
 }
 
 impl ResourceRef {
@@ -152,7 +237,8 @@ impl ResourceRef {
         match self {
             ResourceRef::Workload { namespace, .. }
             | ResourceRef::Pod { namespace, .. }
-            | ResourceRef::Service { namespace, .. } => Some(namespace),
+            | ResourceRef::Service { namespace, .. }
+            | ResourceRef::Object { namespace, .. } => Some(namespace),
             ResourceRef::Node { .. } | ResourceRef::External { .. } | ResourceRef::Storm { .. } => {
                 None
             }
@@ -167,7 +253,10 @@ impl ResourceRef {
                 namespace, name, ..
             }
             | ResourceRef::Pod { namespace, name }
-            | ResourceRef::Service { namespace, name } => format!("{namespace}/{name}"),
+            | ResourceRef::Service { namespace, name }
+            | ResourceRef::Object {
+                namespace, name, ..
+            } => format!("{namespace}/{name}"),
             ResourceRef::Node { name } => format!("node/{name}"),
             ResourceRef::External { host_port } => format!("external/{host_port}"),
             ResourceRef::Storm { source, rule } => format!("storm/{source}/{rule}"),
@@ -190,6 +279,11 @@ impl fmt::Display for ResourceRef {
             ResourceRef::Service { namespace, name } => write!(f, "service/{namespace}/{name}"),
             ResourceRef::External { host_port } => write!(f, "external/{host_port}"),
             ResourceRef::Storm { source, rule } => write!(f, "storm/{source}/{rule}"),
+            ResourceRef::Object {
+                kind,
+                namespace,
+                name,
+            } => write!(f, "{}/{namespace}/{name}", kind.to_lowercase()),
         }
     }
 }
@@ -235,5 +329,44 @@ impl FromStr for ResourceRef {
                 "invalid resource {s:?}: expected deployment|statefulset|daemonset|pod|service/<namespace>/<name>, node/<name> or external/<host:port>"
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workload_kinds_parse_case_insensitively_and_refuse_the_unknown() {
+        assert_eq!("statefulset".parse(), Ok(WorkloadKind::StatefulSet));
+        assert_eq!("Deployment".parse(), Ok(WorkloadKind::Deployment));
+        let err = "CronJob".parse::<WorkloadKind>().unwrap_err();
+        assert!(err.to_string().contains("CronJob"), "{err}");
+    }
+
+    #[test]
+    fn records_read_back_as_written_and_older_ones_stay_readable() {
+        let w = ResourceRef::workload(WorkloadKind::StatefulSet, "shop", "ledger");
+        let json = serde_json::to_value(&w).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"type": "workload", "kind": "StatefulSet", "namespace": "shop", "name": "ledger"})
+        );
+        assert_eq!(serde_json::from_value::<ResourceRef>(json).unwrap(), w);
+        // Written before kinds were an enum: an event's ReplicaSet as a workload.
+        let old = serde_json::json!({"type": "workload", "kind": "ReplicaSet", "namespace": "shop", "name": "checkout-5d8f7c9b6"});
+        let read: ResourceRef = serde_json::from_value(old).unwrap();
+        assert_eq!(
+            read,
+            ResourceRef::Object {
+                kind: "ReplicaSet".into(),
+                namespace: "shop".into(),
+                name: "checkout-5d8f7c9b6".into()
+            }
+        );
+        assert_eq!(read.to_string(), "replicaset/shop/checkout-5d8f7c9b6");
+        let again: ResourceRef =
+            serde_json::from_value(serde_json::to_value(&read).unwrap()).unwrap();
+        assert_eq!(again, read);
     }
 }

@@ -86,8 +86,8 @@ impl Collector {
     }
 
     /// What an event is about, as a resource: the pod, node, Service or workload it names; a
-    /// ReplicaSet's Deployment (through its owner references). Events about other kinds
-    /// (a Job, a claim) name nothing the agent looks after or acts on.
+    /// ReplicaSet's Deployment (through its owner references); any other kind (a Job, a
+    /// claim) as an object of that kind.
     async fn event_object(&self, ns: &str, kind: &str, name: &str) -> Option<ResourceRef> {
         let namespaced = || (ns.to_string(), name.to_string());
         match kind {
@@ -100,11 +100,24 @@ impl Collector {
                 Some(ResourceRef::Service { namespace, name })
             }
             "Node" => Some(ResourceRef::node(name)),
-            "ReplicaSet" => crate::topology::replica_set_owner_named(&self.client, ns, name).await,
-            k => k
-                .parse::<WorkloadKind>()
-                .ok()
-                .map(|kind| ResourceRef::workload(kind, ns, name)),
+            "ReplicaSet" => Some(
+                crate::topology::replica_set_owner_named(&self.client, ns, name)
+                    .await
+                    .unwrap_or_else(|| object(kind, ns, name)),
+            ),
+            k => Some(match k.parse::<WorkloadKind>() {
+                Ok(kind) => ResourceRef::workload(kind, ns, name),
+                Err(_) => object(k, ns, name),
+            }),
         }
+    }
+}
+
+/// A namespaced object outside the catalogue's kinds.
+fn object(kind: &str, namespace: &str, name: &str) -> ResourceRef {
+    ResourceRef::Object {
+        kind: kind.to_string(),
+        namespace: namespace.to_string(),
+        name: name.to_string(),
     }
 }

@@ -167,8 +167,14 @@ impl Collector {
                     },
                 );
             }
-            // A storm's evidence is its signals.
+            // A storm's evidence is its signals; an object outside the catalogue's kinds has
+            // only its events.
             ResourceRef::Storm { .. } => {}
+            ResourceRef::Object {
+                namespace, name, ..
+            } => {
+                self.events(&mut b, namespace, Some(name), 1).await;
+            }
         }
         if !matches!(
             resource,

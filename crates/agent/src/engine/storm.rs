@@ -249,7 +249,9 @@ impl<A: Analyzer + 'static> Engine<A> {
         let kind = match incident.resource {
             ResourceRef::Node { .. } => 3,
             ResourceRef::Workload { .. } | ResourceRef::Service { .. } => 2,
-            ResourceRef::Pod { .. } | ResourceRef::External { .. } => 1,
+            ResourceRef::Pod { .. } | ResourceRef::External { .. } | ResourceRef::Object { .. } => {
+                1
+            }
             ResourceRef::Storm { .. } => 0,
         };
         Priority {

@@ -86,6 +86,14 @@ impl Detection {
             ResourceRef::External { host_port } => {
                 labels.insert("host".into(), host_port.clone());
             }
+            ResourceRef::Object {
+                kind,
+                namespace,
+                name,
+            } => {
+                labels.insert("namespace".into(), namespace.clone());
+                labels.insert(kind.to_lowercase(), name.clone());
+            }
             // The watchers detect on real objects; a storm is the engine's grouping.
             ResourceRef::Storm { .. } => {}
         }

@@ -137,7 +137,8 @@ fn has_empty_name(target: &ResourceRef) -> bool {
         }
         ResourceRef::Node { name } => name.trim().is_empty(),
         ResourceRef::External { host_port } => host_port.trim().is_empty(),
-        // A storm is a group of signals, not something an action can change.
-        ResourceRef::Storm { .. } => true,
+        // A storm is a group of signals, and an object outside the catalogue's kinds is only
+        // evidence: neither is something an action can change.
+        ResourceRef::Storm { .. } | ResourceRef::Object { .. } => true,
     }
 }

@@ -363,6 +363,7 @@ pub(crate) fn name_of(r: &ResourceRef) -> Option<&str> {
         ResourceRef::Workload { name, .. }
         | ResourceRef::Pod { name, .. }
         | ResourceRef::Service { name, .. }
+        | ResourceRef::Object { name, .. }
         | ResourceRef::Node { name } => Some(name),
         ResourceRef::External { .. } | ResourceRef::Storm { .. } => None,
     }

@@ -99,9 +99,15 @@ impl<'a> Facts<'a> {
             ResourceRef::Service { namespace, name } => {
                 self.known_workload(namespace, name).cloned()
             }
-            ResourceRef::Node { .. } | ResourceRef::External { .. } | ResourceRef::Storm { .. } => {
-                None
-            }
+            ResourceRef::Object {
+                kind,
+                namespace,
+                name,
+            } if kind == "ReplicaSet" => self.owner_of_replica_set(namespace, name),
+            ResourceRef::Node { .. }
+            | ResourceRef::External { .. }
+            | ResourceRef::Storm { .. }
+            | ResourceRef::Object { .. } => None,
         }
     }
 }
