@@ -59,9 +59,7 @@ impl Collector {
             } else {
                 priority + 2
             };
-            let Some(resource) = self.event_object(ns, &kind, &oname).await else {
-                continue;
-            };
+            let resource = self.event_object(ns, &kind, &oname).await;
             b.push(
                 pri,
                 EvidenceKind::Event,
@@ -88,27 +86,25 @@ impl Collector {
     /// What an event is about, as a resource: the pod, node, Service or workload it names; a
     /// ReplicaSet's Deployment (through its owner references); any other kind (a Job, a
     /// claim) as an object of that kind.
-    async fn event_object(&self, ns: &str, kind: &str, name: &str) -> Option<ResourceRef> {
+    async fn event_object(&self, ns: &str, kind: &str, name: &str) -> ResourceRef {
         let namespaced = || (ns.to_string(), name.to_string());
         match kind {
             "Pod" => {
                 let (namespace, name) = namespaced();
-                Some(ResourceRef::Pod { namespace, name })
+                ResourceRef::Pod { namespace, name }
             }
             "Service" => {
                 let (namespace, name) = namespaced();
-                Some(ResourceRef::Service { namespace, name })
+                ResourceRef::Service { namespace, name }
             }
-            "Node" => Some(ResourceRef::node(name)),
-            "ReplicaSet" => Some(
-                crate::topology::replica_set_owner_named(&self.client, ns, name)
-                    .await
-                    .unwrap_or_else(|| object(kind, ns, name)),
-            ),
-            k => Some(match k.parse::<WorkloadKind>() {
+            "Node" => ResourceRef::node(name),
+            "ReplicaSet" => crate::topology::replica_set_owner_named(&self.client, ns, name)
+                .await
+                .unwrap_or_else(|| object(kind, ns, name)),
+            k => match k.parse::<WorkloadKind>() {
                 Ok(kind) => ResourceRef::workload(kind, ns, name),
                 Err(_) => object(k, ns, name),
-            }),
+            },
         }
     }
 }

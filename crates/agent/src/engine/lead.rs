@@ -60,18 +60,9 @@ impl<A: Analyzer + 'static> Engine<A> {
             return;
         };
         for s in list {
-            if self.sched.knows(&s.incident.id) {
-                continue;
+            if !self.sched.knows(&s.incident.id) {
+                self.queue_recorded(&s.incident).await;
             }
-            let signals = self
-                .store
-                .incident_signals(&s.incident.id, 20)
-                .await
-                .unwrap_or_default();
-            let signals: Vec<&nightshift_core::Signal> = signals.iter().collect();
-            self.track(&s.incident, &signals);
-            let priority = self.priority(&s.incident, &signals);
-            self.sched.wake(&s.incident.id, priority);
         }
     }
 

@@ -327,17 +327,22 @@ impl<A: Analyzer + 'static> Engine<A> {
         let list = self.store.in_flight().await?;
         let n = list.len();
         for s in list {
-            let signals = self
-                .store
-                .incident_signals(&s.incident.id, 20)
-                .await
-                .unwrap_or_default();
-            let signals: Vec<&nightshift_core::Signal> = signals.iter().collect();
-            self.track(&s.incident, &signals);
-            let priority = self.priority(&s.incident, &signals);
-            self.sched.wake(&s.incident.id, priority);
+            self.queue_recorded(&s.incident).await;
         }
         Ok(n)
+    }
+
+    /// Queues an incident read from the record, with the priority its signals give it.
+    async fn queue_recorded(self: &Arc<Self>, incident: &nightshift_core::Incident) {
+        let signals = self
+            .store
+            .incident_signals(&incident.id, 20)
+            .await
+            .unwrap_or_default();
+        let signals: Vec<&nightshift_core::Signal> = signals.iter().collect();
+        self.track(incident, &signals);
+        let priority = self.priority(incident, &signals);
+        self.sched.wake(&incident.id, priority);
     }
 
     /// Asks the workers to look at `id` now, with the priority it already has (or that of a
