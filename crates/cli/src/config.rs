@@ -405,6 +405,38 @@ mod tests {
     }
 
     #[test]
+    fn leader_election_settings_that_cannot_work_are_refused_by_key() {
+        let store = "store: postgres://postgres@127.0.0.1/test\n";
+        let ok = load(&format!(
+            "{store}leader_election:\n  lease: ns\n  identity: a\n  namespace: ops\n"
+        ))
+        .unwrap();
+        let s = ok.leader_election.as_ref().unwrap().settings();
+        assert_eq!((s.lease.as_str(), s.identity.as_str()), ("ns", "a"));
+        assert_eq!(s.duration, Duration::from_secs(10));
+        assert!(ok.check_replicas().is_ok());
+        let e = load(&format!(
+            "{store}leader_election:\n  duration: 5s\n  grace: 5s\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("grace (5s) must be shorter than duration (5s)"),
+            "{e}"
+        );
+        let e = load(&format!("{store}leader_election:\n  duration: soon\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("leader_election.duration"), "{e}");
+        let sqlite = load("store: sqlite:///tmp/x.db\nleader_election: {}\n").unwrap();
+        let e = sqlite.check_replicas().unwrap_err();
+        assert!(
+            e.contains("PostgreSQL") && e.contains("sqlite:///tmp/x.db"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn reads_a_config_and_names_what_is_wrong() {
         let c = load("listen: 127.0.0.1:9000\nstore: sqlite:///tmp/x.db\nmax_attempts: 3\nstabilization: 90s\nsettle: 0s\npoll: 500ms\n").unwrap();
         assert_eq!(c.listen.port(), 9000);
