@@ -7,6 +7,7 @@
 //! that made it and lists every factor it weighed. Nothing a model writes reaches this module
 //! except the typed action and its confidence, so no rationale can argue a rule away.
 
+mod approvers;
 mod context;
 mod decide;
 mod error;
@@ -20,6 +21,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+pub use approvers::{ANY_NAMESPACE, ApprovalRules, ApproverRule, Approvers};
 pub use context::{DecisionContext, History, Outcome, PastAction, TargetFacts};
 pub use error::PolicyError;
 pub use freeze::{FreezeSchedule, FreezeWindow, TimeOfDay, UtcOffset};
@@ -269,6 +271,8 @@ pub struct Policy {
     pub blast_radius: BlastRadius,
     /// Change freezes: no infra-changing action while one is active.
     pub freeze: Vec<FreezeWindow>,
+    /// Who may answer approvals where, and how many distinct approvals each risk class needs.
+    pub approvals: ApprovalRules,
 }
 
 impl Default for Policy {
@@ -290,6 +294,7 @@ impl Default for Policy {
             budgets: Budgets::default(),
             blast_radius: BlastRadius::default(),
             freeze: Vec::new(),
+            approvals: ApprovalRules::default(),
         }
     }
 }

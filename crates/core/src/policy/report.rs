@@ -6,7 +6,8 @@ use crate::units::format_duration;
 
 use super::decide::{num, risk_name};
 use super::operation::Operation;
-use super::{Mode, Policy};
+use super::{ANY_NAMESPACE, Mode, Policy};
+use crate::decision::Risk;
 
 pub(super) fn render(policy: &Policy) -> String {
     let mut out = String::new();
@@ -104,6 +105,8 @@ fn write_report(p: &Policy, out: &mut String) -> std::fmt::Result {
         num(p.blast_radius.max_replica_share * 100.0)
     )?;
 
+    write_approvals(p, out)?;
+
     if p.freeze.is_empty() {
         writeln!(out, "freeze windows: none")?;
     } else {
@@ -125,9 +128,128 @@ fn write_report(p: &Policy, out: &mut String) -> std::fmt::Result {
     Ok(())
 }
 
+/// Who may answer approvals, and how many distinct approvals each risk class needs.
+fn write_approvals(p: &Policy, out: &mut String) -> std::fmt::Result {
+    let a = &p.approvals;
+    if a.rules.is_empty() {
+        writeln!(
+            out,
+            "approvers: any identity with the approver or admin role (within its token's \
+             namespaces)"
+        )?;
+    } else {
+        writeln!(
+            out,
+            "approvers (where a rule applies, only the identities it lists answer):"
+        )?;
+        for (i, rule) in a.rules.iter().enumerate() {
+            let members: Vec<String> = a.members(rule).into_iter().collect();
+            let mut via = Vec::new();
+            if !rule.users.is_empty() {
+                via.push(format!("users {}", rule.users.join(", ")));
+            }
+            if !rule.groups.is_empty() {
+                via.push(format!("groups {}", rule.groups.join(", ")));
+            }
+            writeln!(
+                out,
+                "  approvers[{i}] {}: {} ({})",
+                rule.describe_scope(),
+                members.join(", "),
+                via.join("; ")
+            )?;
+        }
+        let any_ns = a
+            .rules
+            .iter()
+            .any(|r| r.namespaces.iter().any(|n| n == ANY_NAMESPACE));
+        if !any_ns {
+            writeln!(
+                out,
+                "  namespaces no rule names: any identity with the approver or admin role"
+            )?;
+        }
+        if !a.rules.iter().any(|r| r.cluster) {
+            writeln!(
+                out,
+                "  incidents with no namespace (nodes): any identity with the approver or admin \
+                 role"
+            )?;
+        }
+    }
+    if !a.groups.is_empty() {
+        writeln!(out, "approver groups:")?;
+        for (name, members) in &a.groups {
+            writeln!(out, "  {name}: {}", members.join(", "))?;
+        }
+    }
+    let counts: Vec<String> = [Risk::Low, Risk::Medium, Risk::High]
+        .into_iter()
+        .map(|r| format!("{} {}", risk_name(r), a.required(Some(r))))
+        .collect();
+    writeln!(
+        out,
+        "min_approvers: {} (distinct approvals before a plan runs; any rejection rejects)",
+        counts.join(", ")
+    )
+}
+
 /// Settings that are valid but probably not what was meant.
 fn warnings(p: &Policy) -> Vec<String> {
     let mut out = Vec::new();
+    let a = &p.approvals;
+    // Where the rules apply, with everyone who may answer there (rules naming the same
+    // namespace add up).
+    let mut scopes: Vec<(String, usize)> = Vec::new();
+    let named: std::collections::BTreeSet<&str> = a
+        .rules
+        .iter()
+        .flat_map(|r| r.namespaces.iter().map(String::as_str))
+        .filter(|n| *n != ANY_NAMESPACE)
+        .collect();
+    for ns in named {
+        if let Some(approvers) = a.approvers_for(Some(ns)) {
+            scopes.push((format!("namespace {ns}"), approvers.identities.len()));
+        }
+    }
+    let wildcard: std::collections::BTreeSet<String> = a
+        .rules
+        .iter()
+        .filter(|r| r.namespaces.iter().any(|n| n == ANY_NAMESPACE))
+        .flat_map(|r| a.members(r))
+        .collect();
+    if a.rules
+        .iter()
+        .any(|r| r.namespaces.iter().any(|n| n == ANY_NAMESPACE))
+    {
+        scopes.push(("namespaces no rule names".to_string(), wildcard.len()));
+    }
+    if let Some(approvers) = a.approvers_for(None) {
+        scopes.push((
+            "incidents with no namespace".to_string(),
+            approvers.identities.len(),
+        ));
+    }
+    for (scope, members) in scopes {
+        for (risk, &needed) in &a.min_approvers {
+            if needed as usize > members {
+                out.push(format!(
+                    "min_approvers.{} is {needed} but only {members} identit{} may answer in \
+                     {scope}: {} risk plans there can never be approved",
+                    risk_name(*risk),
+                    if members == 1 { "y" } else { "ies" },
+                    risk_name(*risk),
+                ));
+            }
+        }
+    }
+    for name in a.groups.keys() {
+        if !a.rules.iter().any(|r| r.groups.contains(name)) {
+            out.push(format!(
+                "approver group {name} is used by no approvers rule"
+            ));
+        }
+    }
     if p.budgets.actions_per_target_per_hour == 0 {
         out.push(
             "budgets.actions_per_target_per_hour is 0: every infra-changing plan is escalated"

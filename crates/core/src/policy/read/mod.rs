@@ -8,6 +8,7 @@
 //! `freeze` (freeze windows); `scalars` reads numbers, fractions, counts and durations.
 
 mod actions;
+mod approvers;
 mod budgets;
 mod freeze;
 mod namespaces;
@@ -33,6 +34,9 @@ const TOP_KEYS: &[&str] = &[
     "budgets",
     "blast_radius",
     "freeze",
+    "approver_groups",
+    "approvers",
+    "min_approvers",
 ];
 
 pub(super) fn parse(text: &str, origin: &str) -> Result<Policy> {
@@ -56,6 +60,8 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<Policy> {
             ),
         ));
     }
+    // Rules name groups that may be written after them: read once every key is in.
+    let mut approvers = None;
     for (key, node, path) in reader.entries(&root, &path, TOP_KEYS)? {
         match key {
             "mode" => policy.mode = reader.mode(node, &path)?,
@@ -81,8 +87,16 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<Policy> {
             }
             "budgets" => reader.budgets(node, &path, &mut policy)?,
             "blast_radius" => reader.blast_radius(node, &path, &mut policy)?,
+            "approver_groups" => policy.approvals.groups = reader.approver_groups(node, &path)?,
+            "approvers" => approvers = Some((node, path)),
+            "min_approvers" => {
+                policy.approvals.min_approvers = reader.min_approvers(node, &path)?
+            }
             _ => policy.freeze = reader.freeze(node, &path)?,
         }
+    }
+    if let Some((node, path)) = approvers {
+        policy.approvals.rules = reader.approver_rules(node, &path, &policy.approvals.groups)?;
     }
     Ok(policy)
 }

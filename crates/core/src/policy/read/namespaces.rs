@@ -91,7 +91,12 @@ impl Reader<'_> {
         self.check_namespace(&key.text, path, key.at)
     }
 
-    fn check_namespace(&self, name: &str, path: &KeyPath, at: Option<Position>) -> Result<()> {
+    pub(super) fn check_namespace(
+        &self,
+        name: &str,
+        path: &KeyPath,
+        at: Option<Position>,
+    ) -> Result<()> {
         let valid = !name.is_empty()
             && name.len() <= 63
             && name
