@@ -42,8 +42,8 @@ pub use error::StoreError;
 pub use records::{
     ActionCount, ActionRecord, ActionStatus, AnalysisId, AnalysisRecord, Approval, ApprovalAnswer,
     ApprovalId, ApprovalStatus, Correlated, DecisionId, DecisionRecord, EvidenceRound,
-    IncidentFilter, Ingested, IntentId, NewIncident, SignalKey, SignalOutcome, Stats,
-    StoredIncident, TimelineRecord, resource_key,
+    IncidentFilter, Ingested, IntentId, NewIncident, NoticeRecord, NoticeStatus, PendingNotice,
+    SignalKey, SignalOutcome, Stats, StoredIncident, TimelineRecord, resource_key,
 };
 
 use open::Pools;
@@ -268,6 +268,71 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<TimelineRecord>, StoreError> {
         on_pool!(self, timeline_after(after, limit))
+    }
+
+    // ---- outbox ----------------------------------------------------------------------------
+
+    /// Makes `names` the destinations that notifications are queued for from now on: every
+    /// timeline entry people are told of (see [`nightshift_core::notice::event_of`]) gets one
+    /// outbox row per destination in the transaction that writes it. Pending rows of a
+    /// destination left out are marked skipped.
+    pub async fn set_notice_destinations(
+        &self,
+        names: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, set_destinations(names, at))
+    }
+
+    /// The oldest notifications still pending for `destination`, in order, at most `limit`.
+    pub async fn pending_notices(
+        &self,
+        destination: &str,
+        limit: u32,
+    ) -> Result<Vec<PendingNotice>, StoreError> {
+        on_pool!(self, pending_notices(destination, limit))
+    }
+
+    /// Records one try of a pending notification (see [`NoticeStatus`]; `Pending` counts a
+    /// failed try that will be repeated). Returns false when the row was no longer pending.
+    pub async fn finish_notice(
+        &self,
+        destination: &str,
+        seq: i64,
+        status: NoticeStatus,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        on_pool!(self, finish_notice(destination, seq, status, error, at))
+    }
+
+    /// Every notification of an incident and where each delivery stands.
+    pub async fn notices(&self, incident: &IncidentId) -> Result<Vec<NoticeRecord>, StoreError> {
+        on_pool!(self, notices(incident))
+    }
+
+    /// Notifications pending per destination.
+    pub async fn outbox_backlog(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        on_pool!(self, outbox_backlog())
+    }
+
+    /// What `destination` keeps about `incident` between deliveries (a message id).
+    pub async fn notice_ref(
+        &self,
+        destination: &str,
+        incident: &IncidentId,
+    ) -> Result<Option<String>, StoreError> {
+        on_pool!(self, notice_ref(destination, incident))
+    }
+
+    /// Keeps `value` for `destination` and `incident`.
+    pub async fn set_notice_ref(
+        &self,
+        destination: &str,
+        incident: &IncidentId,
+        value: &str,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, set_notice_ref(destination, incident, value))
     }
 
     // ---- evidence, analyses, decisions ---------------------------------------------------

@@ -329,3 +329,68 @@ pub struct Stats {
     /// Approvals still pending.
     pub pending_approvals: u64,
 }
+
+/// Where one notification to one destination stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeStatus {
+    /// Not delivered yet (tried `attempts` times so far).
+    Pending,
+    /// Delivered.
+    Delivered,
+    /// Given up on after retrying; the error says why.
+    Failed,
+    /// Not for this destination (routing), or the destination is no longer configured.
+    Skipped,
+}
+
+impl NoticeStatus {
+    /// The name as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeStatus::Pending => "pending",
+            NoticeStatus::Delivered => "delivered",
+            NoticeStatus::Failed => "failed",
+            NoticeStatus::Skipped => "skipped",
+        }
+    }
+}
+
+/// A notification waiting for delivery to one destination.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingNotice {
+    /// The timeline entry's sequence number: the order of delivery, and with the destination
+    /// the key that makes a delivery unique.
+    pub seq: i64,
+    /// The incident.
+    pub incident: IncidentId,
+    /// What happened.
+    pub event: nightshift_core::notice::NotifyEvent,
+    /// When it was queued (the entry's time).
+    pub created_at: DateTime<Utc>,
+    /// Tries so far.
+    pub attempts: u32,
+    /// The timeline entry people are told of.
+    pub entry: TimelineEntry,
+}
+
+/// One notification of an incident to one destination, as recorded.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct NoticeRecord {
+    /// The destination's name.
+    pub destination: String,
+    /// The timeline entry's sequence number.
+    pub seq: i64,
+    /// What happened.
+    pub event: nightshift_core::notice::NotifyEvent,
+    /// Where the delivery stands.
+    pub status: NoticeStatus,
+    /// Tries so far.
+    pub attempts: u32,
+    /// The last failure, or why it was skipped.
+    pub error: Option<String>,
+    /// When it was queued.
+    pub created_at: DateTime<Utc>,
+    /// When it was delivered, given up on or skipped.
+    pub done_at: Option<DateTime<Utc>>,
+}

@@ -17,7 +17,7 @@ mod prelude {
     pub(super) use chrono::{DateTime, Utc};
     pub(super) use nightshift_core::{
         Action, Analysis, Decision, Evidence, Incident, IncidentId, Plan, ResourceRef, Signal,
-        SignalStatus, State, TimelineEntry, TimelineKind,
+        SignalStatus, State, TimelineEntry, TimelineKind, notice::NotifyEvent,
     };
     pub(super) use serde_json::json;
     pub(super) use sqlx::types::Json;
@@ -30,8 +30,9 @@ mod prelude {
     pub(super) use crate::records::{
         ActionCount, ActionRecord, ActionStatus, AnalysisId, AnalysisRecord, Approval,
         ApprovalAnswer, ApprovalId, ApprovalStatus, Correlated, DecisionId, DecisionRecord,
-        EvidenceRound, IncidentFilter, Ingested, IntentId, NewIncident, SignalKey, SignalOutcome,
-        Stats, StoredIncident, TimelineRecord, resource_key,
+        EvidenceRound, IncidentFilter, Ingested, IntentId, NewIncident, NoticeRecord, NoticeStatus,
+        PendingNotice, SignalKey, SignalOutcome, Stats, StoredIncident, TimelineRecord,
+        resource_key,
     };
 }
 
@@ -68,6 +69,7 @@ pub(crate) mod sqlite {
     include!("approvals.rs");
     include!("actions.rs");
     include!("leadership.rs");
+    include!("outbox.rs");
 }
 
 /// PostgreSQL.
@@ -107,4 +109,5 @@ pub(crate) mod postgres {
     include!("approvals.rs");
     include!("actions.rs");
     include!("leadership.rs");
+    include!("outbox.rs");
 }

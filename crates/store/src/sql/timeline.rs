@@ -7,6 +7,19 @@ async fn append_entry(
     incident: &IncidentId,
     entry: &TimelineEntry,
 ) -> Result<i64, StoreError> {
+    let seq = insert_entry(conn, incident, entry).await?;
+    // What people are told of goes to the outbox with the entry, or not at all.
+    if let Some(event) = nightshift_core::notice::event_of(entry) {
+        enqueue_notice(conn, incident, seq, event, entry.at).await?;
+    }
+    Ok(seq)
+}
+
+async fn insert_entry(
+    conn: &mut Conn,
+    incident: &IncidentId,
+    entry: &TimelineEntry,
+) -> Result<i64, StoreError> {
     sqlx::query_scalar(
         "INSERT INTO timeline (incident_id, at, kind, body) VALUES ($1, $2, $3, $4) \
          RETURNING seq",
@@ -27,17 +40,28 @@ async fn append_entry(
     })
 }
 
-/// Appends one entry on its own.
+/// Appends one entry on its own (with its outbox rows, in one transaction).
 pub(crate) async fn append(
     pool: &Pool,
     incident: &IncidentId,
     entry: &TimelineEntry,
 ) -> Result<i64, StoreError> {
-    let mut conn = pool
-        .acquire()
+    let what = || format!("append to the timeline of {incident}");
+    if nightshift_core::notice::event_of(entry).is_none() {
+        let mut conn = pool
+            .acquire()
+            .await
+            .map_err(|e| StoreError::query(what(), e))?;
+        return insert_entry(&mut conn, incident, entry).await;
+    }
+    let mut tx = begin_write(pool)
         .await
-        .map_err(|e| StoreError::query(format!("append to the timeline of {incident}"), e))?;
-    append_entry(&mut conn, incident, entry).await
+        .map_err(|e| StoreError::query(what(), e))?;
+    let seq = append_entry(&mut tx, incident, entry).await?;
+    tx.commit()
+        .await
+        .map_err(|e| StoreError::query(what(), e))?;
+    Ok(seq)
 }
 
 /// An incident's timeline, in order.
