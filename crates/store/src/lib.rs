@@ -45,6 +45,7 @@ pub use records::{
     IncidentFilter, Ingested, IntentId, NewIncident, NoticeRecord, NoticeStatus, PendingNotice,
     SignalKey, SignalOutcome, Stats, StoredIncident, TimelineRecord, resource_key,
 };
+pub use records::{ApprovalVote, VoteOutcome};
 
 use open::Pools;
 
@@ -412,14 +413,38 @@ impl Store {
         on_pool!(self, request_approval(stored, decision, at, deadline))
     }
 
-    /// Records a human's answer to the incident's pending request and moves the incident to
-    /// approved or rejected, returning it.
+    /// Records a human's answer to the incident's pending request as the only approval it
+    /// needs, and moves the incident to approved or rejected, returning it.
     pub async fn decide_approval(
         &self,
         incident: &IncidentId,
         answer: &ApprovalAnswer,
     ) -> Result<StoredIncident, StoreError> {
-        on_pool!(self, decide_approval(incident, answer))
+        Ok(self
+            .vote_approval(incident, answer, 1)
+            .await?
+            .into_incident())
+    }
+
+    /// Records one approver's vote on the incident's pending request, in one transaction with
+    /// the incident and its timeline:
+    /// - a rejection closes the request and moves the incident to rejected;
+    /// - an approval that makes `required` distinct approvers closes it and moves the incident
+    ///   to approved, naming them all;
+    /// - an approval short of that is recorded, and the timeline says how many are still
+    ///   needed (`approved by alice (1 of 2); waiting for another approver`); the incident
+    ///   stays awaiting approval;
+    /// - a second approval by the same identity records nothing
+    ///   ([`VoteOutcome::AlreadyApproved`]).
+    ///
+    /// Fails with [`StoreError::NoPendingApproval`] when no request is pending.
+    pub async fn vote_approval(
+        &self,
+        incident: &IncidentId,
+        answer: &ApprovalAnswer,
+        required: u32,
+    ) -> Result<VoteOutcome, StoreError> {
+        on_pool!(self, vote_approval(incident, answer, required))
     }
 
     /// Expires every pending request whose deadline is at or before `now`; incidents still
@@ -433,7 +458,7 @@ impl Store {
         on_pool!(self, pending_approvals())
     }
 
-    /// Every approval request of an incident, oldest first.
+    /// Every approval request of an incident with its votes, oldest first.
     pub async fn approvals(&self, incident: &IncidentId) -> Result<Vec<Approval>, StoreError> {
         on_pool!(self, approvals(incident))
     }

@@ -239,6 +239,80 @@ pub struct Approval {
     pub reason: Option<String>,
     /// When it was answered or expired.
     pub decided_at: Option<DateTime<Utc>>,
+    /// Every vote cast on it, oldest first.
+    pub votes: Vec<ApprovalVote>,
+}
+
+/// One approver's vote on an approval request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovalVote {
+    /// Who voted: the authenticated identity (a token's name, `slack:U024BE7LH`, ...).
+    pub by: String,
+    /// [`ApprovalStatus::Approved`] or [`ApprovalStatus::Rejected`].
+    pub verdict: ApprovalStatus,
+    /// Why, if they said.
+    pub reason: Option<String>,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Distinct approvals the request needed when this vote was cast.
+    pub required: u32,
+}
+
+/// What one vote did to an approval request ([`Store::vote_approval`](crate::Store::vote_approval)).
+#[derive(Debug, Clone, PartialEq)]
+pub enum VoteOutcome {
+    /// The request closed: the last approval needed was cast (the incident is approved), or a
+    /// rejection (the incident is rejected).
+    Decided {
+        /// The incident after the vote.
+        incident: StoredIncident,
+        /// The request.
+        approval: ApprovalId,
+        /// Everyone who approved it, in the order they did.
+        approvers: Vec<String>,
+    },
+    /// The approval was recorded; the request waits for more distinct approvers.
+    Waiting {
+        /// The incident, still awaiting approval.
+        incident: StoredIncident,
+        /// The request.
+        approval: ApprovalId,
+        /// Everyone who approved it so far, in the order they did.
+        approvers: Vec<String>,
+        /// Distinct approvals it needs.
+        required: u32,
+    },
+    /// The voter had already approved this request: nothing was recorded.
+    AlreadyApproved {
+        /// The incident, unchanged.
+        incident: StoredIncident,
+        /// The request.
+        approval: ApprovalId,
+        /// Everyone who approved it so far, in the order they did.
+        approvers: Vec<String>,
+        /// Distinct approvals it needs.
+        required: u32,
+    },
+}
+
+impl VoteOutcome {
+    /// The incident as it stands after the vote.
+    pub fn incident(&self) -> &StoredIncident {
+        match self {
+            VoteOutcome::Decided { incident, .. }
+            | VoteOutcome::Waiting { incident, .. }
+            | VoteOutcome::AlreadyApproved { incident, .. } => incident,
+        }
+    }
+
+    /// The incident as it stands after the vote, owned.
+    pub fn into_incident(self) -> StoredIncident {
+        match self {
+            VoteOutcome::Decided { incident, .. }
+            | VoteOutcome::Waiting { incident, .. }
+            | VoteOutcome::AlreadyApproved { incident, .. } => incident,
+        }
+    }
 }
 
 /// Id of a write-ahead action intent.

@@ -1,5 +1,7 @@
-// Approvals: a request moves the incident to awaiting_approval; an answer or the deadline
-// moves it on. Row, incident and timeline change in one transaction.
+// Approvals: a request moves the incident to awaiting_approval; votes, or the deadline, move
+// it on. A request closes at the first rejection or when enough distinct identities approved;
+// an approval short of that is recorded and noted on the timeline. Request, votes, incident
+// and timeline change in one transaction.
 // Included once per dialect by sql/mod.rs; see there for `Db`, `Pool`, `Conn`.
 
 /// `id, incident_id, decision_id, status, requested_at, deadline, decided_by, reason,
@@ -37,7 +39,51 @@ fn approval(row: ApprovalRow) -> Result<Approval, StoreError> {
         decided_by,
         reason,
         decided_at,
+        votes: Vec::new(),
     })
+}
+
+/// `approval_id, voter, verdict, reason, voted_at, required` of a vote row.
+type VoteRow = (i64, String, String, Option<String>, DateTime<Utc>, i64);
+
+/// Fills in the votes of `approvals`.
+async fn with_votes(
+    conn: &mut Conn,
+    approvals: &mut [Approval],
+    what: &impl Fn() -> String,
+) -> Result<(), StoreError> {
+    for approval in approvals.iter_mut() {
+        let rows: Vec<VoteRow> = sqlx::query_as(
+            "SELECT approval_id, voter, verdict, reason, voted_at, required \
+             FROM approval_votes WHERE approval_id = $1 ORDER BY id",
+        )
+        .bind(approval.id.0)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| StoreError::query(what(), e))?;
+        approval.votes = rows
+            .into_iter()
+            .map(|(_, by, verdict, reason, at, required)| {
+                Ok(crate::records::ApprovalVote {
+                    by,
+                    verdict: parse("approval vote verdict", &verdict)?,
+                    reason,
+                    at,
+                    required: to_u32("approval vote count", required)?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+    }
+    Ok(())
+}
+
+/// `alice`, `alice and bob`, `alice, bob and carol`.
+fn names(list: &[String]) -> String {
+    match list {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
 }
 
 /// Moves the incident to awaiting_approval and opens a request that expires at `deadline`.
@@ -95,24 +141,28 @@ pub(crate) async fn request_approval(
     Ok(ApprovalId(approval))
 }
 
-/// Records a human's answer to the incident's pending request and moves the incident to
-/// approved or rejected.
-pub(crate) async fn decide_approval(
+/// Records one vote on the incident's pending request. A rejection closes it and moves the
+/// incident to rejected; an approval closes it and moves the incident to approved when it is
+/// the `required`-th distinct one, else it is recorded with a timeline entry saying how many
+/// are still needed. An identity's second approval records nothing.
+pub(crate) async fn vote_approval(
     pool: &Pool,
     id: &IncidentId,
     answer: &ApprovalAnswer,
-) -> Result<StoredIncident, StoreError> {
-    let verdict = if answer.approve {
-        ApprovalStatus::Approved
-    } else {
-        ApprovalStatus::Rejected
-    };
+    required: u32,
+) -> Result<crate::records::VoteOutcome, StoreError> {
+    use crate::records::VoteOutcome;
+    let required = required.max(1);
     let what = || format!("record the approval answer for {id}");
     let mut tx = begin_write(pool)
         .await
         .map_err(|e| StoreError::query(what(), e))?;
+    // Touching the pending row locks it until commit (SQLite's write transaction holds the
+    // whole database), so concurrent votes on one request are counted one after the other:
+    // two last approvals cannot both see themselves one short.
     let pending: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM approvals WHERE incident_id = $1 AND status = 'pending'",
+        "UPDATE approvals SET status = status WHERE incident_id = $1 AND status = 'pending' \
+         RETURNING id",
     )
     .bind(&id.0)
     .fetch_optional(&mut *tx)
@@ -122,30 +172,120 @@ pub(crate) async fn decide_approval(
         return Err(StoreError::NoPendingApproval { id: id.clone() });
     };
     let mut stored = load_incident(&mut tx, id).await?;
-    let to = if answer.approve {
-        State::Approved
+    let mut approvers: Vec<String> = sqlx::query_scalar(
+        "SELECT voter FROM approval_votes WHERE approval_id = $1 AND verdict = 'approved' \
+         ORDER BY id",
+    )
+    .bind(approval)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(|e| StoreError::query(what(), e))?;
+    if answer.approve && approvers.contains(&answer.by) {
+        tx.rollback()
+            .await
+            .map_err(|e| StoreError::query(what(), e))?;
+        return Ok(VoteOutcome::AlreadyApproved {
+            incident: stored,
+            approval: ApprovalId(approval),
+            approvers,
+            required,
+        });
+    }
+    let verdict = if answer.approve {
+        ApprovalStatus::Approved
     } else {
-        State::Rejected
+        ApprovalStatus::Rejected
     };
-    let why = format!("{} by {}", approval_str(verdict), answer.by);
-    let transition = stored.incident.transition(to, answer.at, &why)?;
-    save_incident(&mut tx, &stored.incident, stored.version).await?;
-    close_approval(&mut tx, approval, verdict, Some(answer), answer.at, what).await?;
+    sqlx::query(
+        "INSERT INTO approval_votes (approval_id, voter, verdict, reason, voted_at, required) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(approval)
+    .bind(&answer.by)
+    .bind(approval_str(verdict))
+    .bind(answer.reason.as_deref())
+    .bind(answer.at)
+    .bind(i64::from(required))
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| StoreError::query(what(), e))?;
+    if answer.approve {
+        approvers.push(answer.by.clone());
+    }
+    let votes = approvers.len();
     let reason = answer
         .reason
         .as_deref()
         .map(|r| format!(": {r}"))
         .unwrap_or_default();
+    let data = json!({
+        "approval_id": approval,
+        "verdict": verdict,
+        "by": answer.by,
+        "reason": answer.reason,
+        "votes": votes,
+        "required": required,
+        "approvers": approvers,
+    });
+    if answer.approve && votes < required as usize {
+        let left = required as usize - votes;
+        let waiting = if left == 1 {
+            "waiting for another approver".to_string()
+        } else {
+            format!("waiting for {left} more approvers")
+        };
+        let entry = TimelineEntry {
+            at: answer.at,
+            kind: TimelineKind::Approval,
+            message: format!(
+                "approved by {} ({votes} of {required}){reason}; {waiting}",
+                answer.by
+            ),
+            data,
+        };
+        append_entry(&mut tx, id, &entry).await?;
+        tx.commit()
+            .await
+            .map_err(|e| StoreError::query(what(), e))?;
+        return Ok(VoteOutcome::Waiting {
+            incident: stored,
+            approval: ApprovalId(approval),
+            approvers,
+            required,
+        });
+    }
+    let (to, deciders) = if answer.approve {
+        (State::Approved, names(&approvers))
+    } else {
+        (State::Rejected, answer.by.clone())
+    };
+    let why = format!("{} by {deciders}", approval_str(verdict));
+    let transition = stored.incident.transition(to, answer.at, &why)?;
+    save_incident(&mut tx, &stored.incident, stored.version).await?;
+    let decided_by = if answer.approve {
+        approvers.join(", ")
+    } else {
+        answer.by.clone()
+    };
+    close_approval(
+        &mut tx,
+        approval,
+        verdict,
+        Some((decided_by.as_str(), answer.reason.as_deref())),
+        answer.at,
+        what,
+    )
+    .await?;
+    let count = if answer.approve && required > 1 {
+        format!(" ({votes} of {required})")
+    } else {
+        String::new()
+    };
     let entry = TimelineEntry {
         at: answer.at,
         kind: TimelineKind::Approval,
-        message: format!("{} by {}{reason}", approval_str(verdict), answer.by),
-        data: json!({
-            "approval_id": approval,
-            "verdict": verdict,
-            "by": answer.by,
-            "reason": answer.reason,
-        }),
+        message: format!("{why}{count}{reason}"),
+        data,
     };
     append_entry(&mut tx, id, &entry).await?;
     append_entry(&mut tx, id, &transition).await?;
@@ -153,7 +293,11 @@ pub(crate) async fn decide_approval(
         .await
         .map_err(|e| StoreError::query(what(), e))?;
     stored.version += 1;
-    Ok(stored)
+    Ok(VoteOutcome::Decided {
+        incident: stored,
+        approval: ApprovalId(approval),
+        approvers,
+    })
 }
 
 /// Expires every pending request whose deadline is at or before `now`, moving incidents
@@ -212,17 +356,19 @@ pub(crate) async fn expire_approvals(
         approval.decided_at = Some(now);
         expired.push(approval);
     }
+    with_votes(&mut tx, &mut expired, &what).await?;
     tx.commit()
         .await
         .map_err(|e| StoreError::query(what(), e))?;
     Ok(expired)
 }
 
+/// Closes a pending request; `answer` is who decided it and their reason.
 async fn close_approval(
     conn: &mut Conn,
     approval: i64,
     status: ApprovalStatus,
-    answer: Option<&ApprovalAnswer>,
+    answer: Option<(&str, Option<&str>)>,
     at: DateTime<Utc>,
     what: impl Fn() -> String,
 ) -> Result<(), StoreError> {
@@ -231,8 +377,8 @@ async fn close_approval(
          WHERE id = $5 AND status = 'pending'",
     )
     .bind(approval_str(status))
-    .bind(answer.map(|a| a.by.as_str()))
-    .bind(answer.and_then(|a| a.reason.as_deref()))
+    .bind(answer.map(|(by, _)| by))
+    .bind(answer.and_then(|(_, reason)| reason))
     .bind(at)
     .bind(approval)
     .execute(&mut *conn)
@@ -243,30 +389,50 @@ async fn close_approval(
 
 /// Every pending request, soonest deadline first (overdue ones included).
 pub(crate) async fn pending_approvals(pool: &Pool) -> Result<Vec<Approval>, StoreError> {
+    let what = || "list pending approvals".to_owned();
+    let mut conn = pool
+        .acquire()
+        .await
+        .map_err(|e| StoreError::query(what(), e))?;
     let rows: Vec<ApprovalRow> = sqlx::query_as(concat!(
         "SELECT ",
         approval_columns!(),
         " FROM approvals WHERE status = 'pending' ORDER BY deadline, id"
     ))
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await
-    .map_err(|e| StoreError::query("list pending approvals", e))?;
-    rows.into_iter().map(approval).collect()
+    .map_err(|e| StoreError::query(what(), e))?;
+    let mut out = rows
+        .into_iter()
+        .map(approval)
+        .collect::<Result<Vec<_>, _>>()?;
+    with_votes(&mut conn, &mut out, &what).await?;
+    Ok(out)
 }
 
-/// Every request of an incident, oldest first.
+/// Every request of an incident with its votes, oldest first.
 pub(crate) async fn approvals(
     pool: &Pool,
     incident: &IncidentId,
 ) -> Result<Vec<Approval>, StoreError> {
+    let what = || format!("list the approvals of {incident}");
+    let mut conn = pool
+        .acquire()
+        .await
+        .map_err(|e| StoreError::query(what(), e))?;
     let rows: Vec<ApprovalRow> = sqlx::query_as(concat!(
         "SELECT ",
         approval_columns!(),
         " FROM approvals WHERE incident_id = $1 ORDER BY id"
     ))
     .bind(&incident.0)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await
-    .map_err(|e| StoreError::query(format!("list the approvals of {incident}"), e))?;
-    rows.into_iter().map(approval).collect()
+    .map_err(|e| StoreError::query(what(), e))?;
+    let mut out = rows
+        .into_iter()
+        .map(approval)
+        .collect::<Result<Vec<_>, _>>()?;
+    with_votes(&mut conn, &mut out, &what).await?;
+    Ok(out)
 }
