@@ -17,7 +17,6 @@ use tokio::sync::mpsc;
 use crate::clock::Clock;
 use crate::engine::{Engine, EngineConfig, Parts};
 use crate::http::{ApiState, Auth, HttpLimits, router};
-use crate::notify::Notifier;
 use crate::perceive::watchers::{Grace, run_detectors, start_caches};
 use crate::verify::{ClusterClock, Verifier};
 
@@ -62,8 +61,8 @@ pub struct StartOptions {
     pub auth: Auth,
     /// HTTP sizes, timeouts and rates.
     pub limits: HttpLimits,
-    /// Notifications.
-    pub notifier: Option<Notifier>,
+    /// Notification destinations and routes; `None` sends none.
+    pub notify: Option<NotifySetup>,
     /// Engine settings.
     pub engine: EngineConfig,
     /// Run the detectors.
@@ -77,6 +76,17 @@ pub struct StartOptions {
     /// The policy's file, read again when it changes (a ConfigMap update); `None` keeps the
     /// policy given at start.
     pub policy_file: Option<std::path::PathBuf>,
+}
+
+/// Where notifications go (see [`crate::notify`]).
+#[derive(Debug)]
+pub struct NotifySetup {
+    /// The destinations.
+    pub destinations: Vec<crate::notify::Destination>,
+    /// Which destination hears of what.
+    pub routing: crate::notify::Routing,
+    /// Retries and timeouts.
+    pub settings: crate::notify::OutboxSettings,
 }
 
 /// A started agent.
@@ -262,9 +272,25 @@ pub async fn start<A: Analyzer + 'static>(
         actuator,
         caches: caches.clone(),
         verifier,
-        notifier: opts.notifier,
         config: opts.engine,
     });
+    let outbox = match opts.notify {
+        Some(n) => {
+            let e = engine.clone();
+            Some(
+                crate::notify::Outbox::new(
+                    engine.store().clone(),
+                    clock.clone(),
+                    n.destinations,
+                    n.routing,
+                    Arc::new(move || e.policy()),
+                    n.settings,
+                )
+                .await?,
+            )
+        }
+        None => None,
+    };
     let listener = TcpListener::bind(opts.listen)
         .await
         .map_err(|source| StartError::Listen {
@@ -277,6 +303,7 @@ pub async fn start<A: Analyzer + 'static>(
     })?;
     let mut api = ApiState::new(engine.clone(), opts.auth, opts.limits.clone());
     api.warnings = warnings;
+    api.outbox = outbox.clone();
     let state = Arc::new(api);
     let app = router(state.clone());
     tasks.push(tokio::spawn(crate::http::serve(
@@ -300,6 +327,10 @@ pub async fn start<A: Analyzer + 'static>(
         None => None,
     };
     tasks.extend(engine.start_workers());
+    if let Some(outbox) = &outbox {
+        let e = engine.clone();
+        tasks.extend(outbox.start(engine.lead(), move || e.subscribe()));
+    }
     if election.is_some() {
         // Resumes what is in flight each time this replica comes to lead.
         tasks.push(tokio::spawn(engine.clone().steward()));

@@ -10,6 +10,7 @@ use nightshift_agent::http::Auth;
 use nightshift_agent::lead::ElectionSettings;
 use nightshift_agent::prometheus::PrometheusConfig;
 use nightshift_core::units::parse_duration;
+use nightshift_net::TlsSettings;
 use serde::Deserialize;
 
 use crate::access::{AccessKeys, AuthMode, HttpSettings, TokenSettings};
@@ -54,8 +55,10 @@ pub struct AgentConfig {
     pub storms: StormSettings,
     /// Incidents worked on at once (incidents waiting for a time hold none).
     pub workers: usize,
-    /// Generic outgoing webhook for notifications.
+    /// Generic outgoing webhook for notifications (a destination named `webhook`).
     pub notify_webhook: Option<String>,
+    /// Notification destinations (Slack, Teams, PagerDuty, webhooks) and routes.
+    pub notify: crate::notifications::NotifySettings,
     /// Run the agent's own Kubernetes detectors.
     pub watchers: bool,
     /// How often the detectors scan, e.g. `15s`.
@@ -79,6 +82,9 @@ pub struct AgentConfig {
     pub redact: RedactSettings,
     /// Several replicas: the holder of a Lease runs the engine (needs the PostgreSQL store).
     pub leader_election: Option<LeaderElectionSettings>,
+    /// What outgoing https connections (model, Prometheus, webhooks) trust beyond the
+    /// system's roots: `ca_file`, a PEM file of CA certificates.
+    pub tls: TlsSettings,
 }
 
 /// The `leader_election` section of the configuration file.
@@ -243,6 +249,7 @@ impl Default for AgentConfig {
             storms: StormSettings::default(),
             workers: EngineConfig::default().concurrency,
             notify_webhook: None,
+            notify: Default::default(),
             watchers: true,
             watch_interval: "15s".into(),
             max_attempts: 2,
@@ -254,6 +261,7 @@ impl Default for AgentConfig {
             prometheus: None,
             redact: RedactSettings::default(),
             leader_election: None,
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -278,7 +286,7 @@ impl AgentConfig {
             path: path.display().to_string(),
             message: format!("unable to read: {e}"),
         })?;
-        let cfg: AgentConfig = serde_saphyr::from_str(&text).map_err(|e| ConfigError {
+        let mut cfg: AgentConfig = serde_saphyr::from_str(&text).map_err(|e| ConfigError {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
@@ -320,6 +328,16 @@ impl AgentConfig {
             path: path.display().to_string(),
             message,
         })?;
+        cfg.tls.check().map_err(|e| ConfigError {
+            path: path.display().to_string(),
+            message: format!("tls.ca_file: {e}"),
+        })?;
+        // The model's endpoint trusts the agent-wide CA file unless llm.ca_file names its own.
+        if let Some(llm) = cfg.llm.as_mut()
+            && llm.ca_file.is_none()
+        {
+            llm.ca_file = cfg.tls.ca_file.clone();
+        }
         if let Some(llm) = &cfg.llm {
             llm.validate(&path.display().to_string())
                 .map_err(|e| ConfigError {
@@ -327,6 +345,10 @@ impl AgentConfig {
                     message: format!("llm.{}: {}", e.key, e.message),
                 })?;
         }
+        cfg.notify.check().map_err(|message| ConfigError {
+            path: path.display().to_string(),
+            message,
+        })?;
         nightshift_core::redact::check_patterns(&cfg.redact.patterns).map_err(|e| ConfigError {
             path: path.display().to_string(),
             message: format!("redact.patterns[{}]: {e}", e.index),
@@ -344,7 +366,10 @@ impl AgentConfig {
             settle: d(&self.settle, 30),
             // A poll of zero would spin.
             poll: d(&self.poll, 5).max(Duration::from_millis(10)),
-            prometheus: self.prometheus.as_ref().map(PrometheusSettings::config),
+            prometheus: self.prometheus.as_ref().map(|p| PrometheusConfig {
+                tls: self.tls.clone(),
+                ..p.config()
+            }),
             concurrency: self.workers.max(1),
             storms: StormLimits {
                 per_rule: self.storms.per_rule.max(1),
@@ -352,6 +377,7 @@ impl AgentConfig {
                 window: parse_duration(&self.storms.window)
                     .unwrap_or(StormLimits::default().window),
             },
+            approval_waiting_after: self.notify.approval_waiting_after(),
             ..EngineConfig::default()
         }
     }
@@ -506,6 +532,50 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("nightshift.yaml") && e.contains("modle"), "{e}");
+    }
+
+    #[test]
+    fn reads_the_tls_section_and_names_a_ca_file_that_does_not_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, nightshift_sim::api::tls::CA_PEM).unwrap();
+        let c = load(&format!(
+            "tls:\n  ca_file: {}\nprometheus:\n  url: https://prometheus:9090\nllm:\n  model: m\n",
+            ca.display()
+        ))
+        .unwrap();
+        assert_eq!(c.tls.ca_file.as_deref(), Some(ca.as_path()));
+        assert_eq!(c.engine().prometheus.unwrap().tls, c.tls);
+        assert_eq!(c.llm.unwrap().ca_file.as_deref(), Some(ca.as_path()));
+        assert_eq!(AgentConfig::default().tls.ca_file, None);
+        // The model's own CA file wins over the agent-wide one.
+        let own = dir.path().join("model-ca.pem");
+        std::fs::write(&own, nightshift_sim::api::tls::CA_PEM).unwrap();
+        let c = load(&format!(
+            "tls: {{ca_file: {}}}\nllm: {{model: m, ca_file: {}}}\n",
+            ca.display(),
+            own.display()
+        ))
+        .unwrap();
+        assert_eq!(c.llm.unwrap().ca_file.as_deref(), Some(own.as_path()));
+        let e = load("tls:\n  ca_file: /nonexistent/ca.pem\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("nightshift.yaml")
+                && e.contains("tls.ca_file")
+                && e.contains("/nonexistent/ca.pem"),
+            "{e}"
+        );
+        let e = load("llm: {model: m, ca_file: /nonexistent/model.pem}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("llm.ca_file") && e.contains("/nonexistent/model.pem"),
+            "{e}"
+        );
+        let e = load("tls: {ca: /etc/ca.pem}\n").unwrap_err().to_string();
+        assert!(e.contains("`ca`"), "{e}");
     }
 
     #[test]

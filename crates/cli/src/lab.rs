@@ -10,7 +10,6 @@ use anyhow::Context;
 use nightshift_agent::clock::{Clock, ExternalClock};
 use nightshift_agent::engine::EngineConfig;
 use nightshift_agent::http::Auth;
-use nightshift_agent::notify::Notifier;
 use nightshift_agent::runtime::{RunningAgent, StartOptions, start};
 use nightshift_agent::verify::ClusterClock;
 use nightshift_core::policy::Policy;
@@ -46,8 +45,10 @@ pub struct LabOptions {
     pub limits: nightshift_agent::http::HttpLimits,
     /// Whether the simulated monitoring posts its alerts to the agent.
     pub monitoring: bool,
-    /// A URL the agent posts its notifications to.
+    /// A URL the agent posts its notifications to (a webhook named `webhook`).
     pub notify_webhook: Option<String>,
+    /// Notification destinations and routes, as the configuration's `notify:` says.
+    pub notify: crate::notifications::NotifySettings,
     /// Least privilege: the cluster enforces RBAC with these objects applied, and the agent
     /// authenticates as their service account. `None`: an open cluster, the agent its admin.
     pub rbac: Option<Arc<RbacManifest>>,
@@ -71,6 +72,7 @@ impl LabOptions {
             limits: Default::default(),
             monitoring: true,
             notify_webhook: None,
+            notify: Default::default(),
             rbac: None,
         }
     }
@@ -153,7 +155,13 @@ impl<A: Analyzer + 'static> Lab<A> {
                 listen: format!("127.0.0.1:{agent_port}").parse()?,
                 auth: opts.auth,
                 limits: opts.limits,
-                notifier: opts.notify_webhook.map(Notifier::new),
+                notify: opts
+                    .notify
+                    .setup(
+                        opts.notify_webhook.as_deref(),
+                        &nightshift_net::client(&Default::default())?.build()?,
+                    )
+                    .map_err(|e| anyhow::anyhow!("notify: {e}"))?,
                 engine: opts.engine,
                 watchers: opts.watchers,
                 watch_interval: Duration::from_secs(15),

@@ -7,3 +7,4 @@ pub mod access;
 pub mod config;
 pub mod eval;
 pub mod lab;
+pub mod notifications;

@@ -10,10 +10,13 @@ use serde_json::json;
 
 use super::timeline::entry;
 use super::{Engine, EngineError, LiveEvent};
-use crate::notify::Notification;
 
 impl<A: Analyzer + 'static> Engine<A> {
-    /// A human's answer to a pending approval.
+    /// A human's answer to a pending approval, recorded as `by` (the authenticated identity:
+    /// a token's name, `slack:<user id>`, ...). Returns the incident's state after it:
+    /// approved or rejected once decided, still awaiting approval after an approval short of
+    /// the policy's `min_approvers` for the plan's risk. See [`record_answer`] for the checks
+    /// and the errors.
     pub async fn answer(
         self: &Arc<Self>,
         id: &IncidentId,
@@ -21,17 +24,19 @@ impl<A: Analyzer + 'static> Engine<A> {
         by: &str,
         reason: Option<String>,
     ) -> Result<State, EngineError> {
-        let stored = self
-            .store
-            .get(id)
-            .await?
-            .ok_or_else(|| EngineError::NotFound(id.0.clone()))?;
-        if stored.incident.state != State::AwaitingApproval {
-            return Err(EngineError::NotAwaiting {
-                id: id.0.clone(),
-                state: stored.incident.state,
-            });
-        }
+        let vote = self.vote(id, approve, by, reason).await?;
+        Ok(vote.incident().incident.state)
+    }
+
+    /// [`Engine::answer`], returning what the vote did (who approved so far, how many are
+    /// needed).
+    pub async fn vote(
+        self: &Arc<Self>,
+        id: &IncidentId,
+        approve: bool,
+        by: &str,
+        reason: Option<String>,
+    ) -> Result<nightshift_store::VoteOutcome, EngineError> {
         let answer = ApprovalAnswer {
             approve,
             by: by.to_string(),
@@ -39,9 +44,42 @@ impl<A: Analyzer + 'static> Engine<A> {
             reason: reason.map(|r| crate::redact::redact(&r)),
             at: self.clock.now(),
         };
-        let s = self.store.decide_approval(id, &answer).await?;
-        self.spawn(id.clone());
-        Ok(s.incident.state)
+        let outcome = record_answer(&self.store, &self.policy(), id, &answer).await;
+        match &outcome {
+            // Approved or rejected: the loop carries on from here.
+            Ok(nightshift_store::VoteOutcome::Decided { .. }) => self.spawn(id.clone()),
+            // Expired as the answer came: the loop escalates it now.
+            Err(EngineError::NotAwaiting {
+                state: State::Expired,
+                ..
+            }) => self.spawn(id.clone()),
+            Ok(nightshift_store::VoteOutcome::Waiting {
+                approvers,
+                required,
+                ..
+            }) => {
+                let left = (*required as usize).saturating_sub(approvers.len());
+                let waiting = if left == 1 {
+                    "another approver".to_string()
+                } else {
+                    format!("{left} more approvers")
+                };
+                self.announce(
+                    id,
+                    entry(
+                        answer.at,
+                        TimelineKind::Approval,
+                        format!(
+                            "approved by {by} ({} of {required}); waiting for {waiting}",
+                            approvers.len()
+                        ),
+                        json!({"by": by, "votes": approvers.len(), "required": required}),
+                    ),
+                )
+            }
+            _ => {}
+        }
+        outcome
     }
 
     /// An incident awaiting approval: expired approvals are marked; if this one is still
@@ -57,6 +95,9 @@ impl<A: Analyzer + 'static> Engine<A> {
             .get(id)
             .await?
             .ok_or_else(|| EngineError::NotFound(id.0.clone()))?;
+        if fresh.incident.state == State::AwaitingApproval {
+            self.page_if_waiting_long(id, now).await?;
+        }
         Ok((fresh.incident.state == State::AwaitingApproval)
             .then(|| now + chrono::Duration::from_std(self.config.poll).unwrap_or_default()))
     }
@@ -77,15 +118,10 @@ impl<A: Analyzer + 'static> Engine<A> {
                 }
                 self.go(stored, State::Escalated, "rejected by a human", vec![])
                     .await?;
-                self.notify(Notification::escalated(&stored.incident, "plan rejected"));
             }
             State::Expired => {
                 self.go(stored, State::Escalated, "nobody approved in time", vec![])
                     .await?;
-                self.notify(Notification::escalated(
-                    &stored.incident,
-                    "approval expired",
-                ));
             }
             _ => {}
         }
@@ -157,11 +193,6 @@ impl<A: Analyzer + 'static> Engine<A> {
                         json!({}),
                     ),
                 });
-                self.notify(Notification::approval_needed(
-                    &stored.incident,
-                    plan,
-                    decision,
-                ));
             }
             Verdict::DryRun => {
                 let report = self.actuator.dry_run(&plan.action).await;
@@ -193,7 +224,6 @@ impl<A: Analyzer + 'static> Engine<A> {
                     vec![],
                 )
                 .await?;
-                self.notify(Notification::escalated(&stored.incident, &decision.rule));
             }
         }
         Ok(())
@@ -317,7 +347,6 @@ impl<A: Analyzer + 'static> Engine<A> {
                     );
                     self.go(stored, State::Escalated, "dry run failed", vec![note])
                         .await?;
-                    self.notify(Notification::escalated(&stored.incident, &msg));
                     return Ok(());
                 }
             }
@@ -347,11 +376,6 @@ impl<A: Analyzer + 'static> Engine<A> {
                     ),
                     json!({"outcome": outcome}),
                 );
-                self.notify(Notification::action_taken(
-                    &stored.incident,
-                    &plan.action,
-                    &outcome.summary,
-                ));
                 self.go(stored, State::Verifying, "action carried out", vec![e])
                     .await
             }
@@ -382,7 +406,6 @@ impl<A: Analyzer + 'static> Engine<A> {
         if stored.incident.attempts >= self.config.max_attempts {
             self.go(stored, State::Escalated, "action failed", vec![e])
                 .await?;
-            self.notify(Notification::escalated(&stored.incident, &msg));
             Ok(())
         } else {
             self.go(stored, State::Verifying, "action failed", vec![e])
@@ -396,5 +419,90 @@ impl<A: Analyzer + 'static> Engine<A> {
             self.go(stored, State::Unresolved, "action failed", vec![e])
                 .await
         }
+    }
+}
+
+/// Records `answer` to the incident's pending approval on `store`, as `policy` allows: the
+/// check behind every way of answering (the API, chat, `nightshift approve --as` on the
+/// record), so none can bypass it.
+///
+/// - Requests past their deadline are expired first; the incident must still await approval
+///   ([`EngineError::NotAwaiting`] otherwise, also when it was answered meanwhile).
+/// - Where the policy's `approvers` cover the incident's namespace (or, for an incident with
+///   no namespace, `cluster: true` rules), only the identities they list may answer
+///   ([`EngineError::NotAnApprover`]); elsewhere anyone the caller authenticated may.
+/// - An approval counts towards the `min_approvers` of the risk the policy gave the plan (the
+///   decision the request was opened for; the highest count when that is not known); a
+///   second approval by the same identity is refused ([`EngineError::AlreadyApproved`]) and
+///   records nothing. A rejection rejects at once.
+pub async fn record_answer(
+    store: &nightshift_store::Store,
+    policy: &nightshift_core::policy::Policy,
+    id: &IncidentId,
+    answer: &ApprovalAnswer,
+) -> Result<nightshift_store::VoteOutcome, EngineError> {
+    use nightshift_store::{ApprovalStatus, StoreError, VoteOutcome};
+    store.expire_approvals(answer.at).await?;
+    let stored = store
+        .get(id)
+        .await?
+        .ok_or_else(|| EngineError::NotFound(id.0.clone()))?;
+    if stored.incident.state != State::AwaitingApproval {
+        return Err(EngineError::NotAwaiting {
+            id: id.0.clone(),
+            state: stored.incident.state,
+        });
+    }
+    let namespace = stored.incident.resource.namespace();
+    if let Some(approvers) = policy.approvers_for(namespace)
+        && !approvers.contains(&answer.by)
+    {
+        return Err(EngineError::NotAnApprover {
+            who: answer.by.clone(),
+            namespace: namespace.map(str::to_string),
+            rules: approvers.rules,
+        });
+    }
+    let decision = store
+        .approvals(id)
+        .await?
+        .into_iter()
+        .rev()
+        .find(|a| a.status == ApprovalStatus::Pending)
+        .and_then(|a| a.decision);
+    let risk = match decision {
+        Some(decision) => store
+            .decisions(id)
+            .await?
+            .into_iter()
+            .find(|d| d.id == decision)
+            .map(|d| d.decision.risk),
+        None => None,
+    };
+    let required = policy.required_approvals(risk);
+    match store.vote_approval(id, answer, required).await {
+        Ok(VoteOutcome::AlreadyApproved {
+            approvers,
+            required,
+            ..
+        }) => Err(EngineError::AlreadyApproved {
+            id: id.0.clone(),
+            who: answer.by.clone(),
+            votes: u32::try_from(approvers.len()).unwrap_or(u32::MAX),
+            required,
+        }),
+        Ok(outcome) => Ok(outcome),
+        // Decided or expired between the check and the vote.
+        Err(StoreError::NoPendingApproval { .. }) => {
+            let state = store
+                .get(id)
+                .await?
+                .map_or(State::AwaitingApproval, |s| s.incident.state);
+            Err(EngineError::NotAwaiting {
+                id: id.0.clone(),
+                state,
+            })
+        }
+        Err(e) => Err(e.into()),
     }
 }

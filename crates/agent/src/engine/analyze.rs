@@ -14,7 +14,6 @@ use serde_json::json;
 
 use super::timeline::entry;
 use super::{Engine, EngineError};
-use crate::notify::Notification;
 
 /// Signals read for one analysis: enough for every alert of a storm's kinds, bounded so a
 /// flood does not make one analysis read a hundred thousand rows.
@@ -114,7 +113,6 @@ impl<A: Analyzer + 'static> Engine<A> {
                 );
                 self.go(stored, State::Escalated, "no analysis", vec![note])
                     .await?;
-                self.notify(Notification::escalated(&stored.incident, "analysis failed"));
                 return Ok(());
             }
         };

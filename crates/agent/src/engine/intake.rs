@@ -13,7 +13,6 @@ use serde_json::json;
 
 use super::timeline::{describe, entry};
 use super::{Engine, EngineError, IntakeReport};
-use crate::notify::Notification;
 
 impl<A: Analyzer + 'static> Engine<A> {
     /// Takes a batch of signals: records them (repeats deduplicate), correlates the new ones to
@@ -105,7 +104,6 @@ impl<A: Analyzer + 'static> Engine<A> {
                     k.detect_seconds
                         .push((now - earliest).num_milliseconds().max(0) as f64 / 1000.0);
                 }
-                self.notify(Notification::opened(&c.incident.incident));
                 report.opened.push(id.clone());
             } else {
                 report.joined.push(id.clone());

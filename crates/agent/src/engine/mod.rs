@@ -20,6 +20,7 @@ mod analyze;
 mod crash_test;
 mod intake;
 mod lead;
+mod page;
 mod schedule;
 mod storm;
 mod timeline;
@@ -43,9 +44,9 @@ use crate::act::Actuator;
 use crate::clock::Clock;
 use crate::collect::Collector;
 use crate::correlate::Correlator;
-use crate::notify::{Notification, Notifier};
 use crate::prometheus::{Prometheus, PrometheusConfig};
 use crate::verify::Verifier;
+pub use act::record_answer;
 #[cfg(feature = "crash-test-hooks")]
 pub use crash_test::{HOLD_AFTER_INTENT, PAUSE_AFTER_ACTION, PAUSE_AFTER_INTENT};
 pub use schedule::{Backlog, Priority};
@@ -77,6 +78,9 @@ pub struct EngineConfig {
     pub prometheus: Option<PrometheusConfig>,
     /// Open incidents per alert rule and per source before new ones fold into a storm.
     pub storms: StormLimits,
+    /// A plan waiting for approval this long gets a note on its timeline that pages (see
+    /// [`nightshift_core::notice::NotifyEvent::ApprovalWaiting`]); `None` never pages.
+    pub approval_waiting_after: Option<Duration>,
 }
 
 impl Default for EngineConfig {
@@ -91,6 +95,7 @@ impl Default for EngineConfig {
             max_analyses: 4,
             prometheus: None,
             storms: StormLimits::default(),
+            approval_waiting_after: Some(Duration::from_secs(10 * 60)),
         }
     }
 }
@@ -118,6 +123,42 @@ pub enum EngineError {
         /// Its state.
         state: State,
     },
+    /// The policy's `approvers` for the incident's namespace do not list this identity.
+    #[error("{}", not_an_approver(who, namespace.as_deref(), rules))]
+    NotAnApprover {
+        /// Who tried to answer.
+        who: String,
+        /// The incident's namespace; `None` for an incident with no namespace (a node).
+        namespace: Option<String>,
+        /// The policy rules that say who may answer there, as `approvers[0]`.
+        rules: Vec<String>,
+    },
+    /// This identity already approved the pending request; another approver must.
+    #[error(
+        "{who} already approved incident {id} ({votes} of {required} approvals); the same \
+         identity counts once, so another approver must approve"
+    )]
+    AlreadyApproved {
+        /// Incident.
+        id: String,
+        /// Who approved twice.
+        who: String,
+        /// Distinct approvals so far.
+        votes: u32,
+        /// Distinct approvals needed.
+        required: u32,
+    },
+}
+
+fn not_an_approver(who: &str, namespace: Option<&str>, rules: &[String]) -> String {
+    let place = namespace.map_or("incidents with no namespace".to_string(), |ns| {
+        format!("namespace {ns}")
+    });
+    format!(
+        "{who} may not answer approvals in {place}: the policy's approvers there ({}) do not \
+         list {who}",
+        rules.join(", ")
+    )
 }
 
 /// A line of the live timeline (for `nightshift demo` and subscribers).
@@ -171,7 +212,6 @@ pub struct Engine<A: Analyzer> {
     verifier: Verifier,
     correlator: Correlator,
     client: Client,
-    notifier: Option<Notifier>,
     config: EngineConfig,
     sched: Arc<Scheduler>,
     /// When the current verification of each verifying incident started (cluster clock).
@@ -205,8 +245,6 @@ pub struct Parts<A: Analyzer> {
     pub caches: crate::perceive::watchers::Caches,
     /// Verifier (its clock should be the cluster's).
     pub verifier: Verifier,
-    /// Outgoing notifications.
-    pub notifier: Option<Notifier>,
     /// Settings.
     pub config: EngineConfig,
 }
@@ -227,7 +265,6 @@ impl<A: Analyzer + 'static> Engine<A> {
             policy_problem: Mutex::new(None),
             verifier: p.verifier,
             client: p.client,
-            notifier: p.notifier,
             config: p.config,
             sched: Scheduler::new(),
             verify_since: Mutex::new(HashMap::new()),
@@ -406,13 +443,6 @@ impl<A: Analyzer + 'static> Engine<A> {
             )
             .await;
         Next::Done
-    }
-
-    /// Hands a notification to the notifier, which never makes the caller wait.
-    fn notify(&self, n: Notification) {
-        if let Some(notifier) = &self.notifier {
-            notifier.send(n);
-        }
     }
 
     /// Runs one incident until it has to wait (until when) or needs nothing more now.

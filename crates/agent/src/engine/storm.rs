@@ -24,7 +24,6 @@ use serde_json::json;
 use super::schedule::Priority;
 use super::timeline::entry;
 use super::{Engine, EngineError};
-use crate::notify::Notification;
 
 /// How many incidents stay open per rule and per source before new ones fold into a storm.
 /// An incident counts while the agent works on it, and for `window` after it went to a human
@@ -316,10 +315,6 @@ impl<A: Analyzer + 'static> Engine<A> {
             vec![note],
         )
         .await?;
-        self.notify(Notification::escalated(
-            &stored.incident,
-            "alert storm folded past the open-incident limit",
-        ));
         Ok(())
     }
 }

@@ -12,7 +12,6 @@ use serde_json::json;
 
 use super::timeline::{entry, summary_of};
 use super::{Engine, EngineError};
-use crate::notify::Notification;
 use crate::verify::{CriteriaContext, VerifyStatus, criteria};
 
 impl<A: Analyzer + 'static> Engine<A> {
@@ -112,10 +111,6 @@ impl<A: Analyzer + 'static> Engine<A> {
                 }
                 self.go(stored, State::Escalated, "attempt budget used up", vec![])
                     .await?;
-                self.notify(Notification::escalated(
-                    &stored.incident,
-                    "not recovered after the allowed attempts",
-                ));
             } else {
                 self.go(stored, State::Unresolved, "not recovered", vec![e])
                     .await?;

@@ -159,6 +159,9 @@ pub(super) async fn metrics<A: Analyzer + 'static>(
             .get_or_create(&vec![("why".into(), why.into())])
             .inc_by(n);
     }
+    if let Some(outbox) = &st.outbox {
+        notification_metrics(&mut reg, outbox, st.engine.store()).await;
+    }
     if let Some(hook) = st.extra_metrics.get() {
         hook(&mut reg);
     }
@@ -173,4 +176,64 @@ pub(super) async fn metrics<A: Analyzer + 'static>(
         text,
     )
         .into_response())
+}
+
+/// Deliveries per destination and outcome, failed tries, and what is still pending.
+async fn notification_metrics(
+    reg: &mut Registry,
+    outbox: &crate::notify::Outbox,
+    store: &nightshift_store::Store,
+) {
+    let delivered = Family::<Vec<(String, String)>, Counter>::default();
+    reg.register(
+        "nightshift_notifications",
+        "Notifications per destination and outcome (delivered, given_up, skipped by routing)",
+        delivered.clone(),
+    );
+    let failed = Family::<Vec<(String, String)>, Counter>::default();
+    reg.register(
+        "nightshift_notification_failed_tries",
+        "Delivery tries that failed and will be repeated",
+        failed.clone(),
+    );
+    let pending = Family::<Vec<(String, String)>, Gauge>::default();
+    reg.register(
+        "nightshift_notifications_pending",
+        "Notifications waiting for delivery, per destination",
+        pending.clone(),
+    );
+    for (name, c) in outbox.counts() {
+        let labels = |outcome: &str| {
+            vec![
+                ("destination".to_string(), name.clone()),
+                ("kind".to_string(), c.kind.to_string()),
+                ("outcome".to_string(), outcome.to_string()),
+            ]
+        };
+        delivered
+            .get_or_create(&labels("delivered"))
+            .inc_by(c.delivered);
+        delivered
+            .get_or_create(&labels("given_up"))
+            .inc_by(c.given_up);
+        delivered
+            .get_or_create(&labels("skipped"))
+            .inc_by(c.skipped);
+        failed
+            .get_or_create(&vec![
+                ("destination".to_string(), name.clone()),
+                ("kind".to_string(), c.kind.to_string()),
+            ])
+            .inc_by(c.failed_tries);
+        pending
+            .get_or_create(&vec![("destination".to_string(), name.clone())])
+            .set(0);
+    }
+    if let Ok(backlog) = store.outbox_backlog().await {
+        for (name, n) in backlog {
+            pending
+                .get_or_create(&vec![("destination".to_string(), name)])
+                .set(n as i64);
+        }
+    }
 }

@@ -59,6 +59,9 @@ pub struct ApiState<A: Analyzer> {
     pub extra_metrics: std::sync::OnceLock<MetricsHook>,
     /// The server's connection counters.
     pub server: Arc<ServerStats>,
+    /// Notification delivery, when destinations are configured (its counts go to
+    /// `/metrics`; chat integrations answer their interactions through it).
+    pub outbox: Option<Arc<crate::notify::Outbox>>,
     /// Requests being handled, for the cap of [`HttpLimits::max_requests`].
     in_flight: tokio::sync::Semaphore,
 }
@@ -76,6 +79,7 @@ impl<A: Analyzer> ApiState<A> {
             warnings: vec![],
             server: Arc::default(),
             extra_metrics: std::sync::OnceLock::new(),
+            outbox: None,
         }
     }
 }
@@ -363,13 +367,23 @@ async fn show<A: Analyzer + 'static>(
             "error": a.error,
         })).collect::<Vec<_>>(),
         "approvals": store.approvals(&id).await.map_err(err)?.iter().map(|a| json!({
+            "id": a.id.0,
+            "decision_id": a.decision.map(|d| d.0),
             "status": format!("{:?}", a.status).to_lowercase(),
             "requested_at": a.requested_at,
             "deadline": a.deadline,
             "decided_by": a.decided_by,
             "reason": a.reason,
             "decided_at": a.decided_at,
+            "votes": a.votes.iter().map(|v| json!({
+                "by": v.by,
+                "verdict": format!("{:?}", v.verdict).to_lowercase(),
+                "reason": v.reason,
+                "at": v.at,
+                "required": v.required,
+            })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
+        "notifications": store.notices(&id).await.map_err(err)?,
     }))
     .into_response())
 }
@@ -450,20 +464,44 @@ async fn answer<A: Analyzer + 'static>(
         .map(|r| nightshift_core::text::one_line(&r, MAX_REASON_CHARS))
         .filter(|r| !r.is_empty());
     // Answered in its own task, so a client that goes away cannot cut the answer in half.
+    // The engine checks the policy's approvers and counts the vote towards min_approvers.
     let engine = st.engine.clone();
-    let state = tokio::spawn(async move { engine.answer(&id, approve, &who.name, reason).await })
+    let vote = tokio::spawn(async move { engine.vote(&id, approve, &who.name, reason).await })
         .await
         .map_err(ApiError::internal)?
-        .map_err(|e| match e {
-            crate::engine::EngineError::NotFound(m) => {
-                ApiError(StatusCode::NOT_FOUND, format!("incident {m} not found"))
+        .map_err(|e| {
+            use crate::engine::EngineError;
+            match e {
+                EngineError::NotFound(m) => {
+                    ApiError(StatusCode::NOT_FOUND, format!("incident {m} not found"))
+                }
+                EngineError::NotAnApprover { .. } => ApiError(StatusCode::FORBIDDEN, e.to_string()),
+                EngineError::NotAwaiting { .. } | EngineError::AlreadyApproved { .. } => {
+                    ApiError(StatusCode::CONFLICT, e.to_string())
+                }
+                other => ApiError::internal(other),
             }
-            crate::engine::EngineError::NotAwaiting { .. } => {
-                ApiError(StatusCode::CONFLICT, e.to_string())
-            }
-            other => ApiError::internal(other),
         })?;
-    Ok(axum::Json(json!({"state": state})).into_response())
+    let (approvers, required) = match &vote {
+        nightshift_store::VoteOutcome::Waiting {
+            approvers,
+            required,
+            ..
+        }
+        | nightshift_store::VoteOutcome::AlreadyApproved {
+            approvers,
+            required,
+            ..
+        } => (approvers.clone(), Some(*required)),
+        nightshift_store::VoteOutcome::Decided { approvers, .. } => (approvers.clone(), None),
+    };
+    Ok(axum::Json(json!({
+        "state": vote.incident().incident.state,
+        "approvers": approvers,
+        // Present while more approvals are needed: how many in all.
+        "required": required,
+    }))
+    .into_response())
 }
 
 async fn approve<A: Analyzer + 'static>(

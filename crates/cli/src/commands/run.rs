@@ -7,7 +7,6 @@ use std::sync::Arc;
 use nightshift::config::AgentConfig;
 use nightshift_agent::clock::SystemClock;
 use nightshift_agent::http::{Auth, MetricsHook};
-use nightshift_agent::notify::Notifier;
 use nightshift_agent::runtime::{StartOptions, kube_config, start};
 use nightshift_agent::verify::ClusterClock;
 use nightshift_core::policy::Policy;
@@ -58,7 +57,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 let investigator = KubeInvestigator::new(
                     kube::Client::try_from(kube.clone())?,
                     llm.prometheus_url.clone(),
-                );
+                    &config.tls,
+                )?;
                 let analyzer = LlmAnalyzer::from_config(&llm)?
                     .with_policy(policy.clone())
                     .with_investigator(Arc::new(investigator));
@@ -112,7 +112,13 @@ async fn serve<A: Analyzer + 'static>(
             listen: config.listen,
             auth,
             limits: config.http.limits(),
-            notifier: config.notify_webhook.clone().map(Notifier::new),
+            notify: config
+                .notify
+                .setup(
+                    config.notify_webhook.as_deref(),
+                    &nightshift_net::client(&config.tls)?.build()?,
+                )
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
             engine: config.engine(),
             watchers: config.watchers,
             watch_interval: config.watch_interval(),
