@@ -214,6 +214,10 @@ pub struct AnswerArgs {
     /// The environment variable holding the API token for `--agent`.
     #[arg(long, default_value = "NIGHTSHIFT_TOKEN", requires = "agent")]
     pub token_env: String,
+    /// The agent's policy file, whose `approvers` and `min_approvers` an answer written to the
+    /// record directly must meet (default: the policy named by `--config`).
+    #[arg(long, conflicts_with = "agent")]
+    pub policy: Option<PathBuf>,
     #[command(flatten)]
     pub store: StoreArgs,
 }

@@ -5,8 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use nightshift::config::AgentConfig;
-use nightshift_core::{IncidentId, State};
-use nightshift_store::{ApprovalAnswer, IncidentFilter, Store};
+use nightshift_agent::engine::EngineError;
+use nightshift_core::IncidentId;
+use nightshift_core::policy::Policy;
+use nightshift_store::{ApprovalAnswer, IncidentFilter, Store, VoteOutcome};
 
 use crate::cli::{AnswerArgs, IncidentsCommand, Output, StoreArgs};
 
@@ -140,35 +142,76 @@ pub fn answer(args: AnswerArgs, approve: bool) -> anyhow::Result<ExitCode> {
         .reason
         .as_deref()
         .map(|r| nightshift_core::redact::redact(&nightshift_core::text::one_line(r, 1000)));
+    // The policy's approvers and min_approvers hold here as on the agent's API: the agent's
+    // own policy, from its configuration or named.
+    let policy = match (&args.policy, &args.store.config) {
+        (Some(file), _) => Policy::load(file),
+        (None, Some(config)) => match AgentConfig::load(config)?.policy {
+            Some(file) => Policy::load(&file),
+            None => Ok(Policy::default()),
+        },
+        (None, None) => {
+            eprintln!(
+                "error: answering on the record directly checks the agent's policy (who may \
+                 approve, how many must): give --config FILE (the agent's configuration) or \
+                 --policy FILE"
+            );
+            return Ok(ExitCode::from(super::EXIT_BAD_INPUT));
+        }
+    };
+    let policy = match policy {
+        Ok(policy) => policy,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(super::EXIT_BAD_INPUT));
+        }
+    };
     super::runtime()?.block_on(async move {
         let s = open(&args.store).await?;
         let id = IncidentId(args.incident.clone());
-        let Some(inc) = s.get(&id).await? else {
-            eprintln!("error: incident {} not found", id.0);
-            return Ok(ExitCode::FAILURE);
-        };
-        if inc.incident.state != State::AwaitingApproval {
-            eprintln!(
-                "error: incident {} is {:?}, not awaiting approval",
-                id.0, inc.incident.state
-            );
-            return Ok(ExitCode::FAILURE);
-        }
         let answer = ApprovalAnswer {
             approve,
             by: by.clone(),
             reason,
             at: chrono::Utc::now(),
         };
-        let after = s.decide_approval(&id, &answer).await?;
-        println!(
-            "{} {} by {}: now {:?}",
-            id.0,
-            if approve { "approved" } else { "rejected" },
-            by,
-            after.incident.state
-        );
-        Ok(ExitCode::SUCCESS)
+        let verb = if approve { "approved" } else { "rejected" };
+        match nightshift_agent::engine::record_answer(&s, &policy, &id, &answer).await {
+            Ok(VoteOutcome::Waiting {
+                approvers,
+                required,
+                ..
+            }) => {
+                println!(
+                    "{} approved by {by} ({} of {required} approvals): still awaiting approval, \
+                     waiting for another approver",
+                    id.0,
+                    approvers.len()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Ok(outcome) => {
+                println!(
+                    "{} {verb} by {by}: now {:?}",
+                    id.0,
+                    outcome.incident().incident.state
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(EngineError::NotFound(_)) => {
+                eprintln!("error: incident {} not found", id.0);
+                Ok(ExitCode::FAILURE)
+            }
+            Err(
+                e @ (EngineError::NotAwaiting { .. }
+                | EngineError::NotAnApprover { .. }
+                | EngineError::AlreadyApproved { .. }),
+            ) => {
+                eprintln!("error: {e}");
+                Ok(ExitCode::FAILURE)
+            }
+            Err(e) => Err(e.into()),
+        }
     })
 }
 
