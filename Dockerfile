@@ -10,8 +10,8 @@
 # The toolchain floor is the workspace's rust-version (1.94).
 ARG RUST_IMAGE=docker.io/library/rust:1.95-bookworm
 ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
-# TLS for https endpoints: hosted models (OpenAI, Azure, Anthropic) and notification webhooks.
-ARG FEATURES=nightshift-llm/https
+# Extra cargo features, none by default (https is always built in).
+ARG FEATURES=
 
 FROM ${RUST_IMAGE} AS build
 ARG FEATURES

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use nightshift_core::{EvidenceData, ResourceRef, WorkloadKind};
+use nightshift_net::TlsSettings;
 use serde::Deserialize;
 
 /// Where the Prometheus is and how much to ask of it.
@@ -30,6 +31,8 @@ pub struct PrometheusConfig {
     pub step: Duration,
     /// Time allowed for each request (default 5 seconds).
     pub timeout: Duration,
+    /// What an https URL's certificate is checked against beyond the system's roots.
+    pub tls: TlsSettings,
 }
 
 impl PrometheusConfig {
@@ -40,6 +43,7 @@ impl PrometheusConfig {
             window: Duration::from_secs(30 * 60),
             step: Duration::from_secs(30),
             timeout: Duration::from_secs(5),
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -57,8 +61,20 @@ pub enum PrometheusError {
         /// What is wrong with it.
         message: String,
     },
-    /// The request failed (connection refused, timeout, unreadable body).
-    #[error("unable to query Prometheus at {url}: {source}")]
+    /// No client could be built for it (its CA file does not load).
+    #[error("no client for Prometheus at {url}: {message}")]
+    Client {
+        /// The Prometheus.
+        url: String,
+        /// Why.
+        message: String,
+    },
+    /// The request failed (connection refused, timeout, refused certificate, unreadable
+    /// body).
+    #[error(
+        "unable to query Prometheus at {url}: {}",
+        nightshift_net::explain(source)
+    )]
     Request {
         /// The Prometheus.
         url: String,
@@ -91,7 +107,9 @@ pub struct Series {
 /// A Prometheus HTTP API client for range queries.
 #[derive(Debug, Clone)]
 pub struct Prometheus {
-    http: reqwest::Client,
+    /// The client, or why none could be built: Prometheus is optional help, so a client that
+    /// cannot be built fails each query with the reason (logged) rather than the start.
+    http: Result<reqwest::Client, String>,
     config: PrometheusConfig,
 }
 
@@ -122,12 +140,19 @@ struct AnswerSeries {
 pub type RangeItem = (ResourceRef, String, EvidenceData);
 
 impl Prometheus {
-    /// A client for the Prometheus of `config`.
+    /// A client for the Prometheus of `config`. A CA file that does not load (the agent's
+    /// configuration has already checked it) is logged and fails every query with the reason.
     pub fn new(config: PrometheusConfig) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .build()
-            .unwrap_or_default();
+        let http = nightshift_net::client(&config.tls)
+            .map_err(|e| e.to_string())
+            .and_then(|b| {
+                b.timeout(config.timeout)
+                    .build()
+                    .map_err(|e| nightshift_net::explain(&e))
+            });
+        if let Err(e) = &http {
+            tracing::error!(url = %config.url, error = %e, "no client for Prometheus; its ranges are left out of the evidence");
+        }
         Prometheus { http, config }
     }
 
@@ -148,9 +173,10 @@ impl Prometheus {
             "{}/api/v1/query_range",
             self.config.url.trim_end_matches('/')
         );
-        let request_error = |source| PrometheusError::Request {
+        // The query URL is long and the query is logged beside the error: the base will do.
+        let request_error = |source: reqwest::Error| PrometheusError::Request {
             url: self.config.url.clone(),
-            source,
+            source: source.without_url(),
         };
         let seconds = |t: DateTime<Utc>| format!("{:.3}", t.timestamp_millis() as f64 / 1000.0);
         let url = reqwest::Url::parse_with_params(
@@ -166,8 +192,14 @@ impl Prometheus {
             url: self.config.url.clone(),
             message: e.to_string(),
         })?;
-        let answer: Answer = self
+        let http = self
             .http
+            .as_ref()
+            .map_err(|message| PrometheusError::Client {
+                url: self.config.url.clone(),
+                message: message.clone(),
+            })?;
+        let answer: Answer = http
             .get(url)
             .send()
             .await

@@ -255,7 +255,10 @@ async fn webhook_figures(rows: &mut Vec<Row>) {
     std::fs::write(&scenario, cluster_yaml(10, 50, 20, "")).expect("the scenario is written");
     let sim =
         tokio::task::block_in_place(|| common::start_sim(bin, dir.path(), &scenario, 1.0, None));
-    let http = reqwest::Client::new();
+    let http = nightshift_net::client(&Default::default())
+        .unwrap()
+        .build()
+        .unwrap();
     let pods = running_pods(&http, &sim.url, 1000).await;
     let port = common::free_port();
     let config = common::agent_config(
@@ -401,7 +404,10 @@ async fn decision_figures(rows: &mut Vec<Row>) {
     // A minute of crash loops: restarts, back-off and logs for the rules to read.
     tokio::time::sleep(Duration::from_secs(45)).await;
     let url = format!("http://{}/api/v1/alerts/alertmanager", lab.agent.addr);
-    let http = reqwest::Client::new();
+    let http = nightshift_net::client(&Default::default())
+        .unwrap()
+        .build()
+        .unwrap();
     let mut live = lab.agent.engine.subscribe();
     let mut times = Vec::new();
     for d in 0..20 {
@@ -504,7 +510,10 @@ fn agent_rss(scenario: &Path, pods: usize, window: Duration) -> (f64, f64) {
         .enable_all()
         .build()
         .expect("a runtime");
-    let http = reqwest::Client::new();
+    let http = nightshift_net::client(&Default::default())
+        .unwrap()
+        .build()
+        .unwrap();
     common::wait_for("the cluster's pods", Duration::from_secs(300), || {
         let v: serde_json::Value =
             rt.block_on(async { http.get(&pods_url).send().await.ok()?.json().await.ok() })?;

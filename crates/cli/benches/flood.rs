@@ -299,7 +299,10 @@ fn main() {
         .build()
         .expect("a runtime");
     rt.block_on(async {
-        let http = reqwest::Client::new();
+        let http = nightshift_net::client(&Default::default())
+            .unwrap()
+            .build()
+            .unwrap();
         println!(
             "flood of {rate:.0} new-incident alerts/s for {seconds:.0}s (settle {SETTLE_SECS}s)"
         );

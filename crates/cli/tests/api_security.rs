@@ -162,7 +162,10 @@ async fn the_receivers_credential_posts_alerts_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     let lab = quiet_lab(&dir, credentials(), HttpLimits::default()).await;
     let base = format!("http://{}", lab.agent.addr);
-    let http = reqwest::Client::new();
+    let http = nightshift_net::client(&Default::default())
+        .unwrap()
+        .build()
+        .unwrap();
     let am = basic("alertmanager", "am-password");
     let r = http
         .post(format!("{base}/api/v1/alerts/alertmanager"))
@@ -248,7 +251,10 @@ async fn an_approval_is_recorded_as_the_authenticated_identity() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let base = format!("http://{}/api/v1/incidents/{}", lab.agent.addr, id.0);
-    let http = reqwest::Client::new();
+    let http = nightshift_net::client(&Default::default())
+        .unwrap()
+        .build()
+        .unwrap();
     let post = |token: &'static str, body: Value| {
         let http = http.clone();
         let url = format!("{base}/approve");
@@ -374,7 +380,10 @@ async fn slow_and_idle_clients_are_cut_off_and_the_api_keeps_answering() {
         common::http_ok(port, "/healthz"),
         "healthz answers past the idle connections"
     );
-    let r = reqwest::Client::new()
+    let r = nightshift_net::client(&Default::default())
+        .unwrap()
+        .build()
+        .unwrap()
         .get(format!("http://127.0.0.1:{port}/api/v1/incidents"))
         .bearer_auth("viewer-token")
         .send()
@@ -395,7 +404,10 @@ async fn a_client_over_its_alert_rate_is_told_to_wait_and_others_are_not() {
     };
     let lab = quiet_lab(&dir, credentials(), limits).await;
     let url = format!("http://{}/api/v1/alerts/alertmanager", lab.agent.addr);
-    let http = reqwest::Client::new();
+    let http = nightshift_net::client(&Default::default())
+        .unwrap()
+        .build()
+        .unwrap();
     let batch = |prefix: &str| {
         webhook(
             (0..12)

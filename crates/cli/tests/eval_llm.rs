@@ -117,7 +117,17 @@ async fn the_agent_metrics_count_the_model_calls() {
     let url = format!("http://{}/metrics", lab.agent.addr);
     let deadline = Instant::now() + Duration::from_secs(120);
     let text = loop {
-        let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
+        let text = nightshift_net::client(&Default::default())
+            .unwrap()
+            .build()
+            .unwrap()
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         let asked = text.lines().any(|l| {
             l.starts_with("nightshift_llm_requests_total{")
                 && l.split_whitespace().last().is_some_and(|v| v != "0")

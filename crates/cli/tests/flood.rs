@@ -39,7 +39,10 @@ async fn a_flood_of_new_incident_alerts_folds_into_a_storm_and_a_real_alert_is_a
     .unwrap();
     let lab = Lab::start(&scenario, opts).await.unwrap();
     let url = format!("http://{}/api/v1/alerts/alertmanager", lab.agent.addr);
-    let http = reqwest::Client::new();
+    let http = nightshift_net::client(&Default::default())
+        .unwrap()
+        .build()
+        .unwrap();
     let mut sent = 0;
     for batch in 0..20 {
         let r = http

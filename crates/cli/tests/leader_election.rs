@@ -390,7 +390,8 @@ fn alerts(first: usize, n: usize) -> serde_json::Value {
 /// take it (restarting), to the other, as a Service in front of them and Alertmanager's
 /// retries would; returns the alerts acknowledged.
 async fn post_storm(ports: [u16; 2], batches: usize, per: usize) -> usize {
-    let http = reqwest::Client::builder()
+    let http = nightshift_net::client(&Default::default())
+        .unwrap()
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();

@@ -75,7 +75,10 @@ async fn a_new_signal_on_a_low_confidence_escalation_is_analysed_again() {
         .await
         .unwrap();
     let url = format!("http://{}/api/v1/alerts/alertmanager", lab.agent.addr);
-    let http = reqwest::Client::new();
+    let http = nightshift_net::client(&Default::default())
+        .unwrap()
+        .build()
+        .unwrap();
     let store = lab.agent.engine.store().clone();
     let checkout = ResourceRef::deployment("shop", "checkout");
     let r = http

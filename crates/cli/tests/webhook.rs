@@ -41,7 +41,10 @@ async fn bad_input_and_credentials() {
         &dir,
     )
     .await;
-    let http = reqwest::Client::new();
+    let http = nightshift_net::client(&Default::default())
+        .unwrap()
+        .build()
+        .unwrap();
     let captured = std::fs::read_to_string(
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../monitor/tests/conformance/alertmanager-0.25/firing.json"),
@@ -217,7 +220,10 @@ async fn an_alert_storm_from_one_dead_node_is_one_incident() {
         })
         .collect();
     let payload = json!({"version": "4", "status": "firing", "receiver": "nightshift", "groupKey": "{}:{alertname=\"KubePodNotReady\"}", "alerts": alerts});
-    let r = reqwest::Client::new()
+    let r = nightshift_net::client(&Default::default())
+        .unwrap()
+        .build()
+        .unwrap()
         .post(url(&lab))
         .json(&payload)
         .send()
@@ -302,7 +308,8 @@ async fn a_notification_receiver_that_never_answers_does_not_hold_up_intake() {
         .unwrap();
     // Each notification attempt waits 5 s for the receiver before it gives up; intake that
     // waited for one would take longer than this for each new incident.
-    let http = reqwest::Client::builder()
+    let http = nightshift_net::client(&Default::default())
+        .unwrap()
         .timeout(Duration::from_secs(4))
         .build()
         .unwrap();

@@ -2,9 +2,11 @@
 //! and the bounds every analysis stays within.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use nightshift_core::units::parse_duration;
+use nightshift_net::TlsSettings;
 use serde::{Deserialize, Serialize};
 
 /// Which wire protocol the model speaks.
@@ -77,6 +79,10 @@ pub struct LlmConfig {
     /// `https://NAME.openai.azure.com` (Azure), `https://api.anthropic.com` (Anthropic).
     /// Empty: the provider's public endpoint.
     pub base_url: String,
+    /// A PEM file of CA certificates trusted for `base_url` besides the system's roots (a
+    /// private gateway's CA). Unset in the agent's file: the top-level `tls.ca_file`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
     /// Model name (for Azure: informational; the deployment decides).
     pub model: String,
     /// Name of the environment variable holding the API key (never the key itself). Unset:
@@ -128,6 +134,7 @@ impl Default for LlmConfig {
         LlmConfig {
             provider: ProviderKind::Openai,
             base_url: String::new(),
+            ca_file: None,
             model: String::new(),
             api_key_env: None,
             azure_deployment: None,
@@ -255,6 +262,9 @@ impl LlmConfig {
                 format!("{base:?} is not an http:// or https:// URL"),
             ));
         }
+        self.tls()
+            .check()
+            .map_err(|e| err("ca_file", e.to_string()))?;
         if let Some(env) = &self.api_key_env
             && (env.is_empty() || env.contains(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
         {
@@ -312,6 +322,13 @@ impl LlmConfig {
         }
     }
 
+    /// What the model's https connections trust beyond the system's roots.
+    pub fn tls(&self) -> TlsSettings {
+        TlsSettings {
+            ca_file: self.ca_file.clone(),
+        }
+    }
+
     /// The price of this config's model, if the table has it.
     pub fn price(&self) -> Option<Price> {
         self.prices.get(&self.model).copied()
@@ -355,5 +372,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("llm.timeout"), "{e}");
+        let e = LlmConfig::from_yaml("model: m\nca_file: /nonexistent/ca.pem\n", "f")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("llm.ca_file") && e.contains("/nonexistent/ca.pem"),
+            "{e}"
+        );
     }
 }

@@ -30,7 +30,12 @@ async fn the_tools_read_a_crash_looping_workload() {
     .await
     .unwrap();
     let config = kube::Config::new(format!("http://{}", cluster.addr).parse().unwrap());
-    let tools = KubeInvestigator::new(kube::Client::try_from(config).unwrap(), None);
+    let tools = KubeInvestigator::new(
+        kube::Client::try_from(config).unwrap(),
+        None,
+        &Default::default(),
+    )
+    .unwrap();
     let deployment = ObjectRef {
         kind: "deployment".into(),
         namespace: Some("shop".into()),

@@ -105,7 +105,10 @@ fn main() {
         };
         let running = start(sim.clone(), &opts).await.expect("server starts");
         let url = format!("http://{}/api/v1/pods", running.addr);
-        let client = reqwest::Client::new();
+        let client = nightshift_net::client(&Default::default())
+            .unwrap()
+            .build()
+            .unwrap();
         let mut times = Vec::new();
         let mut bytes = 0;
         for _ in 0..20 {

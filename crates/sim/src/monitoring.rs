@@ -59,7 +59,17 @@ impl Monitoring {
         };
         let (outbox, mut rx) = mpsc::unbounded_channel::<String>();
         let poster = tokio::spawn(async move {
-            let client = reqwest::Client::new();
+            let client = match nightshift_net::client(&Default::default()).map(|b| b.build()) {
+                Ok(Ok(client)) => client,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %nightshift_net::explain(&e), "no client for the alert webhook; alerts are not sent");
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "no client for the alert webhook; alerts are not sent");
+                    return;
+                }
+            };
             while let Some(body) = rx.recv().await {
                 let sent = client
                     .post(&url)
@@ -73,7 +83,9 @@ impl Monitoring {
                     Ok(r) => {
                         tracing::warn!(status = %r.status(), %url, "alert webhook refused a notification")
                     }
-                    Err(e) => tracing::warn!(error = %e, %url, "alert webhook unreachable"),
+                    Err(e) => {
+                        tracing::warn!(error = %nightshift_net::explain(&e), %url, "alert webhook unreachable")
+                    }
                 }
             }
         });

@@ -57,7 +57,10 @@ async fn real_prometheus_and_alertmanager_agree_with_the_sim() {
     let Some((prometheus, alertmanager)) = binaries() else {
         return;
     };
-    let client = reqwest::Client::new();
+    let client = nightshift_net::client(&Default::default())
+        .unwrap()
+        .build()
+        .unwrap();
 
     let received: Received = Arc::default();
     let hook = webhook_receiver(received.clone()).await;

@@ -54,7 +54,8 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
                     .with_investigator(Arc::new(KubeInvestigator::new(
                         client,
                         llm.prometheus_url.clone(),
-                    )));
+                        &config.tls,
+                    )?));
                 let a = analyzer.run(&input).await;
                 (a, Some(analyzer.usage()))
             }

@@ -235,13 +235,14 @@ fn answer_remote(agent: &str, args: &AnswerArgs, approve: bool) -> anyhow::Resul
     );
     let body = serde_json::json!({"reason": args.reason});
     super::runtime()?.block_on(async move {
-        let response = reqwest::Client::new()
+        let response = nightshift_net::client(&Default::default())?
+            .build()?
             .post(&url)
             .bearer_auth(token.trim())
             .json(&body)
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("{}", nightshift_net::explain(&e)))?;
         let status = response.status();
         let answer: serde_json::Value = response.json().await.unwrap_or_default();
         if status.is_success() {

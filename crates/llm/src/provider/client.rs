@@ -38,24 +38,22 @@ impl ChatClient {
             })?),
             None => None,
         };
-        if cfg.endpoint().starts_with("https://") && !cfg!(feature = "https") {
-            return Err(ConfigError {
+        let http = nightshift_net::client(&cfg.tls())
+            .map_err(|e| ConfigError {
                 origin: "llm config".into(),
-                key: "base_url".into(),
-                message: format!(
-                    "{} needs TLS: build with the `https` feature (cargo build --features nightshift-llm/https)",
-                    cfg.endpoint()
-                ),
-            });
-        }
-        let http = reqwest::Client::builder()
+                key: "ca_file".into(),
+                message: e.to_string(),
+            })?
             .timeout(durations.timeout)
             .connect_timeout(durations.timeout.min(Duration::from_secs(10)))
             .build()
             .map_err(|e| ConfigError {
                 origin: "llm config".into(),
                 key: "*".into(),
-                message: format!("unable to build the HTTP client: {e}"),
+                message: format!(
+                    "unable to build the HTTP client: {}",
+                    nightshift_net::explain(&e)
+                ),
             })?;
         Ok(ChatClient {
             inner: Arc::new(Inner {
@@ -133,7 +131,8 @@ impl ChatClient {
                 ProviderError::Transport {
                     provider: self.provider(),
                     url: url.to_string(),
-                    message: e.to_string(),
+                    // The URL is already in this error's message.
+                    message: nightshift_net::explain(&e.without_url()),
                 }
             }
         };

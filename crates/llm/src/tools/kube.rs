@@ -8,12 +8,24 @@ use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet}
 use k8s_openapi::api::core::v1::{Event, Node, Pod, Service};
 use kube::api::{ListParams, LogParams};
 use kube::{Api, Client, Resource};
+use nightshift_net::TlsSettings;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{Investigator, ObjectRef, PodLogs, PromRange, Tool, ToolFuture};
 use crate::compress::{fold_lines, render_templates};
+
+/// Why an investigator could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum InvestigatorError {
+    /// The CA file for Prometheus does not load.
+    #[error("the Prometheus client: {0}")]
+    Tls(#[from] nightshift_net::NetError),
+    /// reqwest refused the client.
+    #[error("unable to build the Prometheus client: {0}")]
+    Client(String),
+}
 
 /// Lines read from a log before filtering.
 const LOG_TAIL: i64 = 500;
@@ -27,13 +39,21 @@ pub struct KubeInvestigator {
 }
 
 impl KubeInvestigator {
-    /// An investigator with a Kubernetes client and, optionally, a Prometheus base URL.
-    pub fn new(client: Client, prometheus: Option<String>) -> Self {
-        KubeInvestigator {
+    /// An investigator with a Kubernetes client and, optionally, a Prometheus base URL
+    /// reached with `tls`; a CA file that does not load is an error naming it.
+    pub fn new(
+        client: Client,
+        prometheus: Option<String>,
+        tls: &TlsSettings,
+    ) -> Result<Self, InvestigatorError> {
+        let http = nightshift_net::client(tls)?
+            .build()
+            .map_err(|e| InvestigatorError::Client(nightshift_net::explain(&e)))?;
+        Ok(KubeInvestigator {
             client,
-            http: reqwest::Client::new(),
+            http,
             prometheus: prometheus.map(|p| p.trim_end_matches('/').to_string()),
-        }
+        })
     }
 
     async fn logs(&self, q: &PodLogs) -> Result<String, String> {
@@ -211,7 +231,7 @@ impl KubeInvestigator {
             .get(url)
             .send()
             .await
-            .map_err(|e| format!("Prometheus unreachable: {e}"))?
+            .map_err(|e| format!("Prometheus unreachable: {}", nightshift_net::explain(&e)))?
             .json()
             .await
             .map_err(|e| format!("unreadable Prometheus answer: {e}"))?;

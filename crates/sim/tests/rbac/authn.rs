@@ -136,7 +136,10 @@ async fn the_open_server_serves_everyone_as_the_administrator() {
     )
     .await;
     assert_eq!(code, 400, "a review needs a body: {body}");
-    let review = reqwest::Client::new()
+    let review = nightshift_net::client(&Default::default())
+        .unwrap()
+        .build()
+        .unwrap()
         .post(format!(
             "{}/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
             server.url()

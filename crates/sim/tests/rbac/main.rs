@@ -99,7 +99,10 @@ pub async fn http(
     path: &str,
     token: Option<&str>,
 ) -> (u16, Value) {
-    let client = reqwest::Client::new();
+    let client = nightshift_net::client(&Default::default())
+        .unwrap()
+        .build()
+        .unwrap();
     let mut req = client.request(method.parse().unwrap(), format!("{}{path}", server.url()));
     if let Some(t) = token {
         req = req.bearer_auth(t);
