@@ -11,9 +11,14 @@ use std::process::Command;
 /// dev-dependencies are test wiring and may use the test ground).
 const ALLOWED: &[(&str, &[&str])] = &[
     ("nightshift-core", &[]),
+    // The one outgoing HTTP client: a leaf that every crate making requests uses.
+    ("nightshift-net", &[]),
     ("nightshift-store", &["nightshift-core"]),
-    ("nightshift-llm", &["nightshift-core"]),
-    ("nightshift-agent", &["nightshift-core", "nightshift-store"]),
+    ("nightshift-llm", &["nightshift-core", "nightshift-net"]),
+    (
+        "nightshift-agent",
+        &["nightshift-core", "nightshift-store", "nightshift-net"],
+    ),
     ("nightshift-scenario", &["nightshift-core"]),
     ("nightshift-monitor", &["nightshift-core"]),
     (
@@ -22,6 +27,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "nightshift-core",
             "nightshift-scenario",
             "nightshift-monitor",
+            "nightshift-net",
         ],
     ),
     (
@@ -34,12 +40,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "nightshift-scenario",
             "nightshift-monitor",
             "nightshift-sim",
+            "nightshift-net",
         ],
     ),
 ];
 
 const PRODUCTION: &[&str] = &[
     "nightshift-core",
+    "nightshift-net",
     "nightshift-store",
     "nightshift-llm",
     "nightshift-agent",
