@@ -306,6 +306,7 @@ pub async fn start<A: Analyzer + 'static>(
     api.outbox = outbox.clone();
     let state = Arc::new(api);
     let app = router(state.clone());
+    tasks.extend(crate::http::slack::socket_mode(&state));
     tasks.push(tokio::spawn(crate::http::serve(
         listener,
         app,

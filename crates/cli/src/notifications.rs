@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nightshift_agent::notify::{Destination, OutboxSettings, Route, Routing, Webhook};
+use nightshift_agent::notify::{Slack, SlackSettings, slack};
 use nightshift_agent::runtime::NotifySetup;
 use nightshift_core::notice::NotifyEvent;
 use nightshift_core::policy::Criticality;
@@ -50,6 +51,8 @@ impl Default for NotifySettings {
 pub enum DestinationSettings {
     /// A generic JSON webhook.
     Webhook(WebhookSettings),
+    /// A Slack channel: one message per incident, with approval buttons.
+    Slack(SlackDestinationSettings),
 }
 
 impl DestinationSettings {
@@ -57,6 +60,7 @@ impl DestinationSettings {
     pub fn name(&self) -> &str {
         match self {
             DestinationSettings::Webhook(w) => &w.name,
+            DestinationSettings::Slack(s) => &s.name,
         }
     }
 
@@ -70,6 +74,7 @@ impl DestinationSettings {
                 }
                 Ok(())
             }
+            DestinationSettings::Slack(s) => s.check(key),
         }
     }
 
@@ -85,6 +90,7 @@ impl DestinationSettings {
                     client.clone(),
                 )))
             }
+            DestinationSettings::Slack(s) => s.build(key, client),
         }
     }
 }
@@ -99,6 +105,135 @@ pub struct WebhookSettings {
     pub url: Option<String>,
     /// An environment variable holding the URL (when it carries a key).
     pub url_env: Option<String>,
+}
+
+/// `type: slack`. The bot token and the signing secret come from the environment or files;
+/// with `socket_mode: true` clicks come over a WebSocket opened with the app-level token
+/// instead of being posted to the agent, and the signing secret may be left out.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackDestinationSettings {
+    /// Its name.
+    pub name: String,
+    /// The channel to post in: its id (`C024BE91L`) or `#name`.
+    pub channel: String,
+    /// An environment variable holding the bot token (`xoxb-...`).
+    pub bot_token_env: Option<String>,
+    /// A file holding the bot token.
+    pub bot_token_file: Option<PathBuf>,
+    /// An environment variable holding the app's signing secret.
+    pub signing_secret_env: Option<String>,
+    /// A file holding the app's signing secret.
+    pub signing_secret_file: Option<PathBuf>,
+    /// The Web API's base URL (default `https://slack.com/api`).
+    #[serde(default)]
+    pub api_url: Option<String>,
+    /// Receive clicks over Socket Mode instead of `POST /api/v1/slack/interactions`.
+    #[serde(default)]
+    pub socket_mode: bool,
+    /// An environment variable holding the app-level token (`xapp-...`) for Socket Mode.
+    pub app_token_env: Option<String>,
+    /// A file holding the app-level token.
+    pub app_token_file: Option<PathBuf>,
+}
+
+impl SlackDestinationSettings {
+    fn check(&self, key: &str) -> Result<(), String> {
+        if self.channel.trim().is_empty() {
+            return Err(format!(
+                "{key}.channel: empty; give the channel's id or #name"
+            ));
+        }
+        secret_source(
+            &format!("{key}.bot_token"),
+            None,
+            &self.bot_token_env,
+            &self.bot_token_file,
+        )?;
+        let signing = self.signing_secret_env.is_some() || self.signing_secret_file.is_some();
+        if !self.socket_mode || signing {
+            secret_source(
+                &format!("{key}.signing_secret"),
+                None,
+                &self.signing_secret_env,
+                &self.signing_secret_file,
+            )?;
+        }
+        let app = self.app_token_env.is_some() || self.app_token_file.is_some();
+        if self.socket_mode {
+            secret_source(
+                &format!("{key}.app_token"),
+                None,
+                &self.app_token_env,
+                &self.app_token_file,
+            )?;
+        } else if app {
+            return Err(format!(
+                "{key}.app_token: only used with socket_mode: true; set it, or remove the app token"
+            ));
+        }
+        if let Some(url) = &self.api_url {
+            check_url(&format!("{key}.api_url"), url)?;
+        }
+        Ok(())
+    }
+
+    fn build(&self, key: &str, client: &reqwest::Client) -> Result<Destination, String> {
+        self.check(key)?;
+        let bot_token = secret(
+            &format!("{key}.bot_token"),
+            None,
+            &self.bot_token_env,
+            &self.bot_token_file,
+        )?;
+        // Checked by shape only, never echoed: the value is a secret.
+        if bot_token.starts_with("xapp-") {
+            return Err(format!(
+                "{key}.bot_token: this is an app-level token (xapp-); the bot token starts with xoxb-"
+            ));
+        }
+        let signing_secret =
+            if self.signing_secret_env.is_some() || self.signing_secret_file.is_some() {
+                Some(secret(
+                    &format!("{key}.signing_secret"),
+                    None,
+                    &self.signing_secret_env,
+                    &self.signing_secret_file,
+                )?)
+            } else {
+                None
+            };
+        let app_token = if self.socket_mode {
+            let token = secret(
+                &format!("{key}.app_token"),
+                None,
+                &self.app_token_env,
+                &self.app_token_file,
+            )?;
+            if !token.starts_with("xapp-") {
+                return Err(format!(
+                    "{key}.app_token: not an app-level token; Socket Mode needs one that starts with xapp- (with the connections:write scope)"
+                ));
+            }
+            Some(token)
+        } else {
+            None
+        };
+        Ok(Destination::Slack(Slack::new(
+            SlackSettings {
+                name: self.name.clone(),
+                channel: self.channel.clone(),
+                api_url: self
+                    .api_url
+                    .clone()
+                    .unwrap_or_else(|| slack::DEFAULT_API_URL.to_string()),
+                bot_token: slack::Secret::new(bot_token),
+                signing_secret: signing_secret.map(slack::Secret::new),
+                app_token: app_token.map(slack::Secret::new),
+            },
+            client.clone(),
+        )))
+    }
 }
 
 /// One route.
@@ -401,6 +536,71 @@ mod tests {
         assert!(e.contains("k_file") && e.contains("empty"), "{e}");
         let e = secret("k", None, &None, &Some(dir.path().join("missing"))).unwrap_err();
         assert!(e.contains("k_file") && e.contains("missing"), "{e}");
+    }
+
+    #[test]
+    fn slack_secrets_are_named_by_key_when_missing() {
+        let n = parse(
+            "destinations:\n  - {type: slack, name: chat, channel: C1, bot_token_env: NS_TEST_UNSET_SLACK_BOT, signing_secret_env: NS_TEST_UNSET_SLACK_SIGNING}\n",
+        );
+        n.check().unwrap();
+        let e = n.setup(None, &client()).unwrap_err();
+        assert!(
+            e.contains("notify.destinations[0].bot_token_env")
+                && e.contains("NS_TEST_UNSET_SLACK_BOT"),
+            "{e}"
+        );
+        let bad = |text: &str| parse(text).check().unwrap_err();
+        let e = bad(
+            "destinations:\n  - {type: slack, name: chat, channel: C1, signing_secret_env: S}\n",
+        );
+        assert!(
+            e.contains("notify.destinations[0].bot_token: missing"),
+            "{e}"
+        );
+        let e =
+            bad("destinations:\n  - {type: slack, name: chat, channel: C1, bot_token_env: B}\n");
+        assert!(
+            e.contains("notify.destinations[0].signing_secret: missing"),
+            "{e}"
+        );
+        let e = bad(
+            "destinations:\n  - {type: slack, name: chat, channel: C1, bot_token_env: B, socket_mode: true}\n",
+        );
+        assert!(
+            e.contains("notify.destinations[0].app_token: missing"),
+            "{e}"
+        );
+        let e = bad(
+            "destinations:\n  - {type: slack, name: chat, channel: C1, bot_token_env: B, signing_secret_env: S, api_url: ftp://x}\n",
+        );
+        assert!(e.contains("notify.destinations[0].api_url"), "{e}");
+
+        // Read from files; an app token that is not one is refused without echoing it.
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, value: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, value).unwrap();
+            p.display().to_string()
+        };
+        let text = format!(
+            "destinations:\n  - {{type: slack, name: chat, channel: C1, bot_token_file: {}, socket_mode: true, app_token_file: {}}}\n",
+            file("bot", "xoxb-1\n"),
+            file("app", "xoxb-wrong-kind\n"),
+        );
+        let e = parse(&text).setup(None, &client()).unwrap_err();
+        assert!(
+            e.contains("notify.destinations[0].app_token") && !e.contains("wrong-kind"),
+            "{e}"
+        );
+        let text = format!(
+            "destinations:\n  - {{type: slack, name: chat, channel: C1, bot_token_file: {}, signing_secret_file: {}}}\n",
+            file("bot2", "xoxb-1\n"),
+            file("signing", "s3cret\n"),
+        );
+        let setup = parse(&text).setup(None, &client()).unwrap().unwrap();
+        assert_eq!(setup.destinations[0].kind(), "slack");
+        assert!(!format!("{:?}", setup.destinations[0]).contains("s3cret"));
     }
 
     #[test]

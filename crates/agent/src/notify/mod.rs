@@ -11,6 +11,7 @@
 
 pub mod outbox;
 pub mod route;
+pub mod slack;
 pub mod webhook;
 
 use std::fmt;
@@ -23,6 +24,7 @@ use nightshift_store::{ActionRecord, Approval, DecisionRecord};
 
 pub use outbox::{Outbox, OutboxSettings};
 pub use route::{Route, Routing};
+pub use slack::{Slack, SlackSettings};
 pub use webhook::{Notification, Webhook};
 
 /// One step to tell a destination of, with the incident as it stands.
@@ -192,6 +194,8 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 pub enum Destination {
     /// A generic JSON webhook.
     Webhook(Webhook),
+    /// One Slack message per incident, updated in place, with approval buttons.
+    Slack(Slack),
 }
 
 impl Destination {
@@ -199,6 +203,7 @@ impl Destination {
     pub fn name(&self) -> &str {
         match self {
             Destination::Webhook(w) => w.name(),
+            Destination::Slack(s) => s.name(),
         }
     }
 
@@ -206,6 +211,7 @@ impl Destination {
     pub fn kind(&self) -> &'static str {
         match self {
             Destination::Webhook(_) => "webhook",
+            Destination::Slack(_) => "slack",
         }
     }
 
@@ -214,6 +220,8 @@ impl Destination {
     pub fn wants(&self, event: NotifyEvent) -> bool {
         match (self, event) {
             (Destination::Webhook(_), _) => true,
+            // The message shows the incident as it stands: every step moves it.
+            (Destination::Slack(_), _) => true,
         }
     }
 
@@ -226,6 +234,7 @@ impl Destination {
     ) -> Result<Delivered, DeliveryError> {
         match self {
             Destination::Webhook(w) => w.deliver(subject, kept).await,
+            Destination::Slack(s) => s.deliver(subject, kept).await,
         }
     }
 }
