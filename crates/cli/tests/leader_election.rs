@@ -81,6 +81,36 @@ struct Cluster {
     store_url: String,
     /// Where the simulated cluster posts its alerts (replica a).
     alert_port: u16,
+    /// What both replicas' notification webhook received, in order.
+    notified: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    hook: String,
+}
+
+/// A webhook receiver keeping every notification it gets.
+fn receiver() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+) {
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+            let keep = keep.clone();
+            async move {
+                keep.lock().unwrap().push(body);
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        axum::serve(listener, app).await.unwrap()
+    });
+    (format!("http://{addr}/hook"), got)
 }
 
 fn cluster(store_url: String) -> Cluster {
@@ -95,12 +125,15 @@ fn cluster(store_url: String) -> Cluster {
         SPEED,
         Some(&webhook),
     );
+    let (hook, notified) = receiver();
     Cluster {
         _dir: dir,
         dir: path,
         sim,
         store_url,
         alert_port,
+        notified,
+        hook,
     }
 }
 
@@ -112,11 +145,12 @@ impl Cluster {
             "listen: 127.0.0.1:{port}\nstore: {store}\nkubeconfig: {}\npolicy: {}\n\
              watchers: false\nsettle: 1s\npoll: 200ms\nstabilization: 60s\nverify_deadline: 10m\n\
              max_attempts: 2\nleader_election:\n  lease: nightshift\n  namespace: shop\n  \
-             identity: {name}\n  duration: {}s\n  grace: {}s\n",
+             identity: {name}\n  duration: {}s\n  grace: {}s\nnotify_webhook: {}\n",
             self.sim.kubeconfig.display(),
             lab_policy_path().display(),
             lease().as_secs(),
             (lease().as_secs() / 4).max(1),
+            self.hook,
         );
         std::fs::write(&path, text).unwrap();
         path
@@ -222,7 +256,47 @@ async fn a_killed_leader_is_replaced_within_the_lease_and_the_change_is_made_onc
         removed(&seen)
     );
     watcher.abort();
+    // Notifications went on across the change of leader: every step on the record was
+    // delivered, and the receiver got each (a repeat is possible only for a delivery cut by
+    // the kill, and it carries the same dedup key).
+    until_delivered(&store, &closed.incident.id).await;
+    let got = c.notified.lock().unwrap().clone();
+    let record = store.notices(&closed.incident.id).await.unwrap();
+    let mut keys: Vec<String> = got
+        .iter()
+        .filter(|n| n["incident"] == closed.incident.id.0.as_str())
+        .map(|n| n["dedup_key"].as_str().unwrap().to_string())
+        .collect();
+    let received = keys.len();
+    keys.dedup();
+    assert_eq!(keys.len(), record.len(), "every step once: {keys:?}");
+    assert!(
+        received <= record.len() + 1,
+        "{received} for {}",
+        record.len()
+    );
+    println!(
+        "notifications across the change of leader: {} steps, {received} deliveries",
+        record.len()
+    );
     drop(b);
+}
+
+/// Waits until every notification of `id` is delivered.
+async fn until_delivered(store: &Store, id: &nightshift_core::IncidentId) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let record = store.notices(id).await.unwrap();
+        if !record.is_empty()
+            && record
+                .iter()
+                .all(|n| n.status == nightshift_store::NoticeStatus::Delivered)
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "undelivered: {record:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
