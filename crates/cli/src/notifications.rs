@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nightshift_agent::notify::{Destination, OutboxSettings, Route, Routing, Webhook};
+use nightshift_agent::notify::{PagerDuty, Teams, pagerduty};
 use nightshift_agent::notify::{Slack, SlackSettings, slack};
 use nightshift_agent::runtime::NotifySetup;
 use nightshift_core::notice::NotifyEvent;
@@ -53,6 +54,11 @@ pub enum DestinationSettings {
     Webhook(WebhookSettings),
     /// A Slack channel: one message per incident, with approval buttons.
     Slack(SlackDestinationSettings),
+    /// A Microsoft Teams channel, through a Workflows webhook.
+    Teams(TeamsSettings),
+    /// A PagerDuty service, through the Events API v2.
+    #[serde(rename = "pagerduty")]
+    PagerDuty(PagerDutySettings),
 }
 
 impl DestinationSettings {
@@ -61,6 +67,8 @@ impl DestinationSettings {
         match self {
             DestinationSettings::Webhook(w) => &w.name,
             DestinationSettings::Slack(s) => &s.name,
+            DestinationSettings::Teams(t) => &t.name,
+            DestinationSettings::PagerDuty(p) => &p.name,
         }
     }
 
@@ -75,6 +83,8 @@ impl DestinationSettings {
                 Ok(())
             }
             DestinationSettings::Slack(s) => s.check(key),
+            DestinationSettings::Teams(t) => t.check(key),
+            DestinationSettings::PagerDuty(p) => p.check(key),
         }
     }
 
@@ -91,6 +101,8 @@ impl DestinationSettings {
                 )))
             }
             DestinationSettings::Slack(s) => s.build(key, client),
+            DestinationSettings::Teams(t) => t.build(key, client),
+            DestinationSettings::PagerDuty(p) => p.build(key, client),
         }
     }
 }
@@ -438,6 +450,110 @@ pub(crate) fn secret(
     Ok(text)
 }
 
+/// `type: teams`. The workflow's URL carries its signature, so it is a secret: it comes from
+/// the environment or a file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamsSettings {
+    /// Its name.
+    pub name: String,
+    /// An environment variable holding the workflow's URL.
+    pub url_env: Option<String>,
+    /// A file holding the workflow's URL.
+    pub url_file: Option<PathBuf>,
+}
+
+impl TeamsSettings {
+    fn check(&self, key: &str) -> Result<(), String> {
+        secret_source(&format!("{key}.url"), None, &self.url_env, &self.url_file)
+    }
+
+    fn build(&self, key: &str, client: &reqwest::Client) -> Result<Destination, String> {
+        let url = secret(&format!("{key}.url"), None, &self.url_env, &self.url_file)?;
+        // The error names where the URL came from, never the URL (it carries a signature).
+        let from = if self.url_env.is_some() {
+            "url_env"
+        } else {
+            "url_file"
+        };
+        match reqwest::Url::parse(&url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => {
+                return Err(format!(
+                    "{key}.{from}: not an http(s) URL; expected the workflow's \"HTTP POST URL\""
+                ));
+            }
+        }
+        Ok(Destination::Teams(Teams::new(
+            &self.name,
+            url,
+            client.clone(),
+        )))
+    }
+}
+
+/// `type: pagerduty`. The routing key (the integration key of an Events API v2 integration)
+/// comes from the environment or a file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagerDutySettings {
+    /// Its name.
+    pub name: String,
+    /// An environment variable holding the routing key.
+    pub routing_key_env: Option<String>,
+    /// A file holding the routing key.
+    pub routing_key_file: Option<PathBuf>,
+    /// The Events API endpoint (default `https://events.pagerduty.com/v2/enqueue`; the EU
+    /// service is `https://events.eu.pagerduty.com/v2/enqueue`).
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+impl PagerDutySettings {
+    fn check(&self, key: &str) -> Result<(), String> {
+        secret_source(
+            &format!("{key}.routing_key"),
+            None,
+            &self.routing_key_env,
+            &self.routing_key_file,
+        )?;
+        if let Some(url) = &self.url {
+            check_url(&format!("{key}.url"), url)?;
+        }
+        Ok(())
+    }
+
+    fn build(&self, key: &str, client: &reqwest::Client) -> Result<Destination, String> {
+        self.check(key)?;
+        let routing_key = secret(
+            &format!("{key}.routing_key"),
+            None,
+            &self.routing_key_env,
+            &self.routing_key_file,
+        )?;
+        // Checked by shape only, never echoed: PagerDuty refuses every event of a key that is
+        // not 32 characters, so say it now.
+        let n = routing_key.chars().count();
+        if n != 32 {
+            let from = if self.routing_key_env.is_some() {
+                "routing_key_env"
+            } else {
+                "routing_key_file"
+            };
+            return Err(format!(
+                "{key}.{from}: the routing key has {n} characters; an Events API v2 integration key has 32"
+            ));
+        }
+        let url = self.url.as_deref().unwrap_or(pagerduty::DEFAULT_URL);
+        Ok(Destination::PagerDuty(PagerDuty::new(
+            &self.name,
+            url,
+            routing_key,
+            client.clone(),
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -611,5 +727,90 @@ mod tests {
         let s = n.setup(Some("http://127.0.0.1:9/h"), &c).unwrap().unwrap();
         assert_eq!(s.destinations[0].name(), "webhook");
         assert!(n.setup(Some("not a url"), &c).is_err());
+    }
+
+    #[test]
+    fn teams_and_pagerduty_read_their_secrets_and_name_what_is_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, value: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, value).unwrap();
+            p.display().to_string()
+        };
+        let key = "0123456789abcdef0123456789abcdef";
+        let text = format!(
+            "destinations:\n  - {{type: teams, name: ops-channel, url_file: {}}}\n  - {{type: pagerduty, name: pager, routing_key_file: {}}}\n",
+            file(
+                "teams",
+                "https://prod.example.logic.azure.com/workflows/1/triggers/manual/paths/invoke?api-version=1&sig=S3CRET\n"
+            ),
+            file("pd", &format!("{key}\n")),
+        );
+        let setup = parse(&text).setup(None, &client()).unwrap().unwrap();
+        let kinds: Vec<_> = setup
+            .destinations
+            .iter()
+            .map(|d| (d.name(), d.kind()))
+            .collect();
+        assert_eq!(kinds, [("ops-channel", "teams"), ("pager", "pagerduty")]);
+        let shown = format!("{:?}", setup.destinations);
+        assert!(!shown.contains("S3CRET") && !shown.contains(key), "{shown}");
+
+        let bad = |text: &str| parse(text).check().unwrap_err();
+        let e = bad("destinations:\n  - {type: teams, name: t}\n");
+        assert!(e.contains("notify.destinations[0].url: missing"), "{e}");
+        // A literal URL is not accepted: it carries the workflow's signature.
+        assert!(
+            serde_saphyr::from_str::<NotifySettings>(
+                "destinations:\n  - {type: teams, name: t, url: https://x}\n"
+            )
+            .is_err()
+        );
+        let e = bad("destinations:\n  - {type: pagerduty, name: p}\n");
+        assert!(
+            e.contains("notify.destinations[0].routing_key: missing"),
+            "{e}"
+        );
+        let e = bad(
+            "destinations:\n  - {type: pagerduty, name: p, routing_key_env: K, url: ftp://x}\n",
+        );
+        assert!(e.contains("notify.destinations[0].url"), "{e}");
+
+        let e = parse("destinations:\n  - {type: pagerduty, name: p, routing_key_env: NS_TEST_UNSET_PD_KEY}\n")
+            .setup(None, &client())
+            .unwrap_err();
+        assert!(
+            e.contains("notify.destinations[0].routing_key_env")
+                && e.contains("NS_TEST_UNSET_PD_KEY"),
+            "{e}"
+        );
+        let e =
+            parse("destinations:\n  - {type: teams, name: t, url_env: NS_TEST_UNSET_TEAMS_URL}\n")
+                .setup(None, &client())
+                .unwrap_err();
+        assert!(
+            e.contains("notify.destinations[0].url_env") && e.contains("NS_TEST_UNSET_TEAMS_URL"),
+            "{e}"
+        );
+        let text = format!(
+            "destinations:\n  - {{type: pagerduty, name: p, routing_key_file: {}}}\n",
+            file("short", "tooshort-s3cret\n"),
+        );
+        let e = parse(&text).setup(None, &client()).unwrap_err();
+        assert!(
+            e.contains("notify.destinations[0].routing_key_file")
+                && e.contains("15 characters")
+                && !e.contains("s3cret"),
+            "{e}"
+        );
+        let text = format!(
+            "destinations:\n  - {{type: teams, name: t, url_file: {}}}\n",
+            file("noturl", "not a url s3cret\n"),
+        );
+        let e = parse(&text).setup(None, &client()).unwrap_err();
+        assert!(
+            e.contains("notify.destinations[0].url_file") && !e.contains("s3cret"),
+            "{e}"
+        );
     }
 }

@@ -10,8 +10,10 @@
 //! [`route::Routing`] says which destination hears of which step.
 
 pub mod outbox;
+pub mod pagerduty;
 pub mod route;
 pub mod slack;
+pub mod teams;
 pub mod webhook;
 
 use std::fmt;
@@ -23,8 +25,10 @@ use nightshift_core::{Analysis, Incident, TimelineEntry};
 use nightshift_store::{ActionRecord, Approval, DecisionRecord};
 
 pub use outbox::{Outbox, OutboxSettings};
+pub use pagerduty::PagerDuty;
 pub use route::{Route, Routing};
 pub use slack::{Slack, SlackSettings};
+pub use teams::Teams;
 pub use webhook::{Notification, Webhook};
 
 /// One step to tell a destination of, with the incident as it stands.
@@ -196,6 +200,10 @@ pub enum Destination {
     Webhook(Webhook),
     /// One Slack message per incident, updated in place, with approval buttons.
     Slack(Slack),
+    /// A Microsoft Teams channel, through a Workflows webhook.
+    Teams(Teams),
+    /// A PagerDuty service, through the Events API v2.
+    PagerDuty(PagerDuty),
 }
 
 impl Destination {
@@ -204,6 +212,8 @@ impl Destination {
         match self {
             Destination::Webhook(w) => w.name(),
             Destination::Slack(s) => s.name(),
+            Destination::Teams(t) => t.name(),
+            Destination::PagerDuty(p) => p.name(),
         }
     }
 
@@ -212,6 +222,8 @@ impl Destination {
         match self {
             Destination::Webhook(_) => "webhook",
             Destination::Slack(_) => "slack",
+            Destination::Teams(_) => "teams",
+            Destination::PagerDuty(_) => "pagerduty",
         }
     }
 
@@ -222,6 +234,10 @@ impl Destination {
             (Destination::Webhook(_), _) => true,
             // The message shows the incident as it stands: every step moves it.
             (Destination::Slack(_), _) => true,
+            // A card per step: every step is news in a channel.
+            (Destination::Teams(_), _) => true,
+            // A pager hears of what needs a human now (see pagerduty.rs).
+            (Destination::PagerDuty(_), event) => pagerduty::wants(event),
         }
     }
 
@@ -235,6 +251,8 @@ impl Destination {
         match self {
             Destination::Webhook(w) => w.deliver(subject, kept).await,
             Destination::Slack(s) => s.deliver(subject, kept).await,
+            Destination::Teams(t) => t.deliver(subject, kept).await,
+            Destination::PagerDuty(p) => p.deliver(subject, kept).await,
         }
     }
 }
