@@ -468,9 +468,13 @@ async fn an_incident_is_one_message_answered_by_two_slack_approvers() {
     assert!(buttons(&blocks).is_empty(), "buttons left on {blocks}");
     let text = block_text(&blocks);
     assert!(
-        text.contains("approved by slack:UALICE, slack:UBOB") && text.contains("*Action*"),
+        text.contains("approved by slack:UALICE, slack:UBOB")
+            && text.contains("*Action*")
+            && text.contains("*Verification:*"),
         "{text}"
     );
+    // The dry run made before the change, in a code block.
+    assert!(text.contains("*Dry run*\n```\n"), "{text}");
 
     // Every step after the first is one reply in the thread, in the order of the timeline:
     // none lost, none twice.
@@ -512,6 +516,20 @@ async fn an_incident_is_one_message_answered_by_two_slack_approvers() {
         approvals[0].decided_by.as_deref(),
         Some("slack:UALICE, slack:UBOB")
     );
+
+    // A click on the old buttons once it is decided: told so, nothing changes.
+    let before = record(&store, &id).await;
+    let body = form(&click(&slack, &ts, "UALICE", &approve, 5));
+    assert_eq!(
+        post_interaction(addr, &body, SIGNING_SECRET, now()).await,
+        200
+    );
+    response_containing(
+        &slack,
+        "already decided: approved by slack:UALICE, slack:UBOB",
+    )
+    .await;
+    assert_eq!(record(&store, &id).await, before);
     lab.stop();
 }
 
