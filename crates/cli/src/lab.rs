@@ -49,6 +49,8 @@ pub struct LabOptions {
     pub notify_webhook: Option<String>,
     /// Notification destinations and routes, as the configuration's `notify:` says.
     pub notify: crate::notifications::NotifySettings,
+    /// What outgoing https trusts beyond the system's roots (the configuration's `tls:`).
+    pub tls: nightshift_net::TlsSettings,
     /// Least privilege: the cluster enforces RBAC with these objects applied, and the agent
     /// authenticates as their service account. `None`: an open cluster, the agent its admin.
     pub rbac: Option<Arc<RbacManifest>>,
@@ -73,6 +75,7 @@ impl LabOptions {
             monitoring: true,
             notify_webhook: None,
             notify: Default::default(),
+            tls: Default::default(),
             rbac: None,
         }
     }
@@ -159,7 +162,7 @@ impl<A: Analyzer + 'static> Lab<A> {
                     .notify
                     .setup(
                         opts.notify_webhook.as_deref(),
-                        &nightshift_net::client(&Default::default())?.build()?,
+                        &nightshift_net::client(&opts.tls)?.build()?,
                     )
                     .map_err(|e| anyhow::anyhow!("notify: {e}"))?,
                 engine: opts.engine,
