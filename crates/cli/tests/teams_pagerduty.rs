@@ -427,6 +427,10 @@ async fn an_incident_approved_in_time_is_never_paged_and_teams_gets_a_card_per_s
         paged.iter().any(|(e, _)| *e == NotifyEvent::Approved),
         "the approval reached PagerDuty's queue and sent nothing: {paged:?}"
     );
+    assert!(
+        paged.iter().all(|(_, s)| *s == NoticeStatus::Skipped),
+        "nothing sent is recorded as skipped, not delivered: {paged:?}"
+    );
     lab.stop();
 }
 

@@ -241,6 +241,16 @@ impl Destination {
         }
     }
 
+    /// Whether delivering `s` would send anything, given what the last delivery kept: a
+    /// pager acknowledges or resolves only what it paged. A step with nothing to send is
+    /// recorded as skipped, not as delivered.
+    pub fn would_send(&self, s: &Subject, kept: Option<&str>) -> bool {
+        match self {
+            Destination::PagerDuty(p) => p.would_send(s, kept),
+            Destination::Webhook(_) | Destination::Slack(_) | Destination::Teams(_) => true,
+        }
+    }
+
     /// Delivers one step. `kept` is what the last delivery about the same incident asked to
     /// keep ([`Delivered::keep`]).
     pub async fn deliver(

@@ -241,6 +241,12 @@ impl Outbox {
                 return Step::Retry(None);
             }
         };
+        if !dest.would_send(&subject, kept.as_deref()) {
+            self.count(name, |c| c.skipped += 1);
+            return self
+                .finish(name, p, NoticeStatus::Skipped, Some("nothing to send"))
+                .await;
+        }
         let outcome = tokio::time::timeout(
             self.settings.timeout,
             dest.deliver(&subject, kept.as_deref()),

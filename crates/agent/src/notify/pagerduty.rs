@@ -290,6 +290,11 @@ impl PagerDuty {
         &self.name
     }
 
+    /// Whether `s` is anything to tell PagerDuty, given what was sent before.
+    pub(super) fn would_send(&self, s: &Subject, kept: Option<&str>) -> bool {
+        Event::of(s, kept, &self.routing_key).is_some()
+    }
+
     pub(super) async fn deliver(
         &self,
         s: &Subject,
