@@ -126,16 +126,21 @@ async fn state(store: &Store, id: &IncidentId) -> State {
     store.get(id).await.unwrap().unwrap().incident.state
 }
 
-/// What a test compares to see that nothing changed: the state, the timeline and the votes.
-/// The outbox's own notes about deliveries (another destination given up on) are left out:
-/// they are about notifications, not about the incident.
+/// What a test compares to see that an answer changed nothing: the state, the votes, and
+/// the timeline entries an answer writes (transitions, approvals, actions). Signals that go
+/// on joining the incident and the outbox's notes about deliveries are not about the answer.
 async fn record(store: &Store, id: &IncidentId) -> (State, Vec<TimelineEntry>, String) {
     let timeline = store
         .timeline(id)
         .await
         .unwrap()
         .into_iter()
-        .filter(|e| e.kind != TimelineKind::Notification)
+        .filter(|e| {
+            matches!(
+                e.kind,
+                TimelineKind::Transition | TimelineKind::Approval | TimelineKind::Action
+            )
+        })
         .collect();
     (
         state(store, id).await,
@@ -580,12 +585,14 @@ async fn rejecting_over_socket_mode_asks_for_a_reason() {
         slack.accepted("views.open").into_iter().next()
     })
     .await;
-    assert!(
+    wait_until("the envelope's acknowledgement", || async {
         slack
             .acks()
             .iter()
             .any(|a| a == &json!({"envelope_id": "env-click"}))
-    );
+            .then_some(())
+    })
+    .await;
     assert_eq!(opened.body["trigger_id"], "7.98765.abcdef");
     let view = &opened.body["view"];
     assert_eq!(view["type"], "modal");
@@ -617,12 +624,14 @@ async fn rejecting_over_socket_mode_asks_for_a_reason() {
     assert_eq!(approval.decided_by.as_deref(), Some("slack:UBOB"));
     assert_eq!(approval.reason.as_deref(), Some("not during the sale"));
     assert!(store.actions(&id).await.unwrap().is_empty());
-    assert!(
+    wait_until("the envelope's acknowledgement", || async {
         slack
             .acks()
             .iter()
             .any(|a| a == &json!({"envelope_id": "env-submit"}))
-    );
+            .then_some(())
+    })
+    .await;
     wait_until("the message to show the rejection", || async {
         let blocks = slack.message(&ts)?;
         (block_text(&blocks).contains("rejected by slack:UBOB: not during the sale")
