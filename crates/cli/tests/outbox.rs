@@ -252,3 +252,103 @@ async fn a_refused_notification_is_given_up_and_recorded_without_holding_the_res
     assert!(!delivered.iter().any(|k| k == "incident_opened"));
     lab.stop();
 }
+
+/// Posts one KubeNodeNotReady alert for a node of its own (a new incident each, so a new
+/// notification each) and returns how long the receiver took to answer.
+async fn post_alert(http: &reqwest::Client, url: &str, node: &str) -> Duration {
+    let body = serde_json::json!({
+        "version": "4", "status": "firing", "receiver": "nightshift",
+        "groupKey": format!("{{}}:{{node=\"{node}\"}}"),
+        "alerts": [{
+            "status": "firing",
+            "labels": {"alertname": "KubeNodeNotReady", "node": node},
+            "annotations": {"summary": "node not ready"},
+            "startsAt": "2026-01-01T00:00:00Z"
+        }]
+    });
+    let start = Instant::now();
+    let r = http.post(url).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    start.elapsed()
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intake_does_not_wait_for_a_destination_that_hangs() {
+    // A receiver that answers at once, then, switched, never answers.
+    let hang = Arc::new(AtomicBool::new(false));
+    let held = Arc::new(AtomicUsize::new(0));
+    let (h, k) = (hang.clone(), held.clone());
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move || {
+            let (h, k) = (h.clone(), k.clone());
+            async move {
+                if h.load(Ordering::SeqCst) {
+                    k.fetch_add(1, Ordering::SeqCst);
+                    std::future::pending::<()>().await;
+                }
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = LabOptions::new(dir.path().join("record.db"));
+    opts.watchers = false;
+    opts.monitoring = false;
+    opts.notify_webhook = Some(hook);
+    let lab = Lab::start(&scenario("noop-quiet-shop"), opts)
+        .await
+        .unwrap();
+    let url = format!("http://{}/api/v1/alerts/alertmanager", lab.agent.addr);
+    let http = nightshift_net::client(&Default::default())
+        .unwrap()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut answering = vec![];
+    for i in 0..20 {
+        answering.push(post_alert(&http, &url, &format!("fine-{i}")).await);
+    }
+    hang.store(true, Ordering::SeqCst);
+    // Hold the destination: a delivery is waiting on the receiver from here on.
+    post_alert(&http, &url, "first-held").await;
+    until(
+        "the receiver to hold a delivery",
+        Duration::from_secs(30),
+        async || held.load(Ordering::SeqCst) > 0,
+    )
+    .await;
+    let mut hanging = vec![];
+    for i in 0..20 {
+        hanging.push(post_alert(&http, &url, &format!("held-{i}")).await);
+    }
+    let store = lab.agent.engine.store().clone();
+    let pending: u64 = store
+        .outbox_backlog()
+        .await
+        .unwrap()
+        .iter()
+        .map(|(_, n)| n)
+        .sum();
+    lab.stop();
+    let (a, b) = (median(answering.clone()), median(hanging.clone()));
+    println!(
+        "intake of one alert (median of 20, debug build): {:.1} ms with the destination answering, {:.1} ms while it hangs (max {:.1} ms); {pending} notifications waiting",
+        a.as_secs_f64() * 1e3,
+        b.as_secs_f64() * 1e3,
+        hanging.iter().max().unwrap().as_secs_f64() * 1e3,
+    );
+    // Every alert was recorded while the destination held a delivery (a delivery waits up to
+    // 15 s for an answer: intake that waited for it could not answer in time).
+    assert!(pending >= 20, "{pending} waiting");
+    assert!(hanging.iter().all(|d| *d < Duration::from_secs(10)));
+}
