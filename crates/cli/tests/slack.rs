@@ -1,11 +1,12 @@
-//! Slack against the simulated cluster and a local stand-in for Slack (tests/common/slack_api.rs):
-//! an incident waiting for approval is one message in the channel, updated in place to the end,
-//! with every step also in its thread; signed clicks by the policy's approvers answer it (two
-//! of them where `min_approvers` says so), while a bad signature, a stale timestamp, a user the
-//! policy does not list and a click on an expired approval change nothing and are answered as
-//! Slack expects. The message survives an agent restart and Slack being rate-limiting and then
-//! down for a while. Rejecting over Socket Mode asks for a reason in a modal; a refused bot
-//! token is given up on and recorded.
+//! Slack against the simulated cluster and a local stand-in for Slack
+//! (tests/common/slack_api.rs): an incident waiting for approval is one message in the channel,
+//! updated in place to the end, with every step also in its thread; signed clicks by the
+//! policy's approvers answer it (two of them where `min_approvers` says so), while a bad
+//! signature, a stale timestamp, a user the policy does not list, a click on a decided and one
+//! on an expired approval change nothing and are answered as Slack expects. The message
+//! survives an agent restart, a change of leader between two replicas on PostgreSQL, and Slack
+//! being rate-limiting and then down for a while. Rejecting over Socket Mode asks for a reason
+//! in a modal; a refused bot token is given up on and recorded.
 
 mod common;
 
@@ -736,4 +737,137 @@ async fn an_expired_approval_and_a_refused_token_change_nothing() {
         "a token leaked into a request body"
     );
     lab.stop();
+}
+
+/// A fresh schema of the PostgreSQL test database, or `None` (skipped, said why) when it is
+/// not reachable outside CI.
+fn fresh_schema() -> Option<String> {
+    const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+    let schema = format!(
+        "slack_{}_{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros()
+    );
+    let out = std::process::Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test"])
+        .args([
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            &format!("CREATE SCHEMA {schema}"),
+        ])
+        .output();
+    match out {
+        Ok(o) if o.status.success() => Some(format!("{POSTGRES}?options[search_path]={schema}")),
+        other if std::env::var_os("CI").is_some() => {
+            panic!("PostgreSQL at {POSTGRES} is required when CI is set: {other:?}")
+        }
+        other => {
+            eprintln!("note: skipping: PostgreSQL at {POSTGRES} is unreachable: {other:?}");
+            None
+        }
+    }
+}
+
+/// Two replicas of the real binary on one PostgreSQL record: the leader posts the message and
+/// is killed; the new leader takes the click, runs the plan and updates the same message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_leader_updates_the_same_message() {
+    let Some(store_url) = fresh_schema() else {
+        return;
+    };
+    let bin = Path::new(env!("CARGO_BIN_EXE_nightshift"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+    let slack = FakeSlack::start(BOT_TOKEN, APP_TOKEN).await;
+    let alert_port = common::free_port();
+    let sim = common::start_sim(
+        bin,
+        path,
+        &common::scenario_path("hang-orders-worker-deadlock"),
+        30.0,
+        Some(&format!(
+            "http://127.0.0.1:{alert_port}/api/v1/alerts/alertmanager"
+        )),
+    );
+    let policy_file = write(
+        path,
+        "policy.yaml",
+        &(LAB_POLICY
+            .replace("\nmode: auto\n", "\nmode: approve\n")
+            .replace("{risk: low", "{risk: high")
+            + "\napprovers:\n  - namespaces: [shop]\n    users: [\"slack:UBOB\"]\napproval_timeout: 4h\n"),
+    );
+    let bot = write(path, "bot-token", BOT_TOKEN);
+    let secret = write(path, "signing-secret", SIGNING_SECRET);
+    let replica = |name: &str, port: u16| {
+        let config = write(
+            path,
+            &format!("{name}.yaml"),
+            &format!(
+                "listen: 127.0.0.1:{port}\nstore: {store_url}\nkubeconfig: {}\npolicy: {}\n\
+                 watchers: false\nsettle: 1s\npoll: 200ms\nstabilization: 60s\n\
+                 leader_election:\n  lease: nightshift\n  namespace: shop\n  identity: {name}\n  \
+                 duration: 5s\n  grace: 1s\nnotify:\n  destinations:\n    - type: slack\n      \
+                 name: chat\n      channel: \"#ops\"\n      api_url: {}\n      bot_token_file: {}\n      \
+                 signing_secret_file: {}\n",
+                sim.kubeconfig.display(),
+                policy_file.display(),
+                slack.api_url,
+                bot.display(),
+                secret.display(),
+            ),
+        );
+        common::start_agent(bin, path, name, &config, port, &[])
+    };
+    let mut a = replica("a", alert_port);
+    let store = Store::open(&store_url).await.unwrap();
+    let id = awaiting_approval(&store).await;
+    let ts = wait_until("the message with approval buttons", || async {
+        let ts = posts_about(&slack, &id).first()?.answer["ts"]
+            .as_str()?
+            .to_string();
+        (buttons(&slack.message(&ts)?).len() == 2).then_some(ts)
+    })
+    .await;
+    let approve = buttons(&slack.message(&ts).unwrap())[0].clone();
+
+    // b joins; a dies; b comes to lead and takes the click.
+    let b_port = common::free_port();
+    let _b = replica("b", b_port);
+    a.kill();
+    wait_until("b to lead", || async {
+        matches!(store.current_term().await, Ok(Some((_, holder))) if holder == "b").then_some(())
+    })
+    .await;
+    let b_addr: std::net::SocketAddr = format!("127.0.0.1:{b_port}").parse().unwrap();
+    let body = form(&click(&slack, &ts, "UBOB", &approve, 1));
+    assert_eq!(
+        post_interaction(b_addr, &body, SIGNING_SECRET, now()).await,
+        200
+    );
+    wait_until("the incident to be done", || async {
+        matches!(state(&store, &id).await, State::Resolved | State::Closed).then_some(())
+    })
+    .await;
+    wait_until("the message to show the end", || async {
+        let shown = header(&slack.message(&ts)?);
+        let now = state_name(state(&store, &id).await);
+        let pending = store
+            .notices(&id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|n| n.status != NoticeStatus::Delivered);
+        (!pending && shown.ends_with(&now)).then_some(())
+    })
+    .await;
+    assert_eq!(
+        posts_about(&slack, &id).len(),
+        1,
+        "one message across the change of leader"
+    );
+    let approval = &store.approvals(&id).await.unwrap()[0];
+    assert_eq!(approval.decided_by.as_deref(), Some("slack:UBOB"));
+    assert!(buttons(&slack.message(&ts).unwrap()).is_empty());
 }
