@@ -178,6 +178,37 @@ impl fmt::Display for DeliveryError {
     }
 }
 
+/// Posts `body` as JSON to `url` with `headers`: a 2xx is a delivery, anything else a
+/// [`DeliveryError`] whose message has passed through `scrub` (a URL or key that must not be
+/// recorded). With `secret_url`, transport errors leave the URL out too.
+pub(crate) async fn post_json(
+    client: &reqwest::Client,
+    url: &str,
+    body: &impl serde::Serialize,
+    headers: &[(&str, String)],
+    secret_url: bool,
+    scrub: impl Fn(&str) -> String,
+) -> Result<Delivered, DeliveryError> {
+    let mut req = client.post(url).timeout(Duration::from_secs(10)).json(body);
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    let resp = req.send().await.map_err(|e| {
+        if secret_url {
+            DeliveryError::transport(&e.without_url())
+        } else {
+            DeliveryError::transport(&e)
+        }
+    })?;
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(Delivered::default());
+    }
+    let headers = resp.headers().clone();
+    let body = resp.text().await.unwrap_or_default();
+    Err(DeliveryError::status(status, &headers, &scrub(&body)))
+}
+
 /// An error and its causes on one line (a TLS failure says why the certificate was refused).
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();

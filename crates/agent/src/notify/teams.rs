@@ -12,7 +12,6 @@
 //! logs and the record.
 
 use std::fmt;
-use std::time::Duration;
 
 use nightshift_core::notice::NotifyEvent;
 use nightshift_core::policy::Criticality;
@@ -339,22 +338,11 @@ impl Teams {
         s: &Subject,
         _kept: Option<&str>,
     ) -> Result<Delivered, DeliveryError> {
-        let resp = self
-            .client
-            .post(&self.url)
-            .timeout(Duration::from_secs(10))
-            .json(&message(s))
-            .send()
-            .await
-            // The URL carries the workflow's signature: never in an error.
-            .map_err(|e| DeliveryError::transport(&e.without_url()))?;
-        let status = resp.status();
-        if status.is_success() {
-            return Ok(Delivered::default());
-        }
-        let headers = resp.headers().clone();
-        let body = resp.text().await.unwrap_or_default();
-        Err(DeliveryError::status(status, &headers, &self.redact(&body)))
+        // The URL carries the workflow's signature: never in an error.
+        super::post_json(&self.client, &self.url, &message(s), &[], true, |t| {
+            self.redact(t)
+        })
+        .await
     }
 
     /// `text` without the workflow's URL or its signature.
@@ -585,7 +573,7 @@ pub(super) mod tests {
         );
         let e = t.deliver(&s, None).await.unwrap_err();
         assert!(
-            e.retry && e.retry_after == Some(Duration::from_secs(7)),
+            e.retry && e.retry_after == Some(std::time::Duration::from_secs(7)),
             "{e:?}"
         );
         let t = Teams::new(

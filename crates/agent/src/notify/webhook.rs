@@ -1,8 +1,6 @@
 //! The generic webhook: one JSON document per step, posted to a URL. Receivers drop repeats
 //! with `dedup_key` (delivery is at least once).
 
-use std::time::Duration;
-
 use nightshift_core::notice::NotifyEvent;
 use serde::Serialize;
 
@@ -88,21 +86,14 @@ impl Webhook {
         s: &Subject,
         _kept: Option<&str>,
     ) -> Result<Delivered, DeliveryError> {
-        let resp = self
-            .client
-            .post(&self.url)
-            .timeout(Duration::from_secs(10))
-            .header("Idempotency-Key", s.dedup_key())
-            .json(&Notification::of(s))
-            .send()
-            .await
-            .map_err(|e| DeliveryError::transport(&e))?;
-        let status = resp.status();
-        if status.is_success() {
-            return Ok(Delivered::default());
-        }
-        let headers = resp.headers().clone();
-        let body = resp.text().await.unwrap_or_default();
-        Err(DeliveryError::status(status, &headers, &body))
+        super::post_json(
+            &self.client,
+            &self.url,
+            &Notification::of(s),
+            &[("Idempotency-Key", s.dedup_key())],
+            false,
+            str::to_string,
+        )
+        .await
     }
 }
