@@ -160,10 +160,7 @@ impl<A: Analyzer + 'static> Lab<A> {
                 limits: opts.limits,
                 notify: opts
                     .notify
-                    .setup(
-                        opts.notify_webhook.as_deref(),
-                        &nightshift_net::client(&opts.tls)?.build()?,
-                    )
+                    .setup(opts.notify_webhook.as_deref(), &opts.tls)
                     .map_err(|e| anyhow::anyhow!("notify: {e}"))?,
                 engine: opts.engine,
                 watchers: opts.watchers,

@@ -14,6 +14,7 @@ use nightshift_agent::runtime::NotifySetup;
 use nightshift_core::notice::NotifyEvent;
 use nightshift_core::policy::Criticality;
 use nightshift_core::units::parse_duration;
+use nightshift_net::TlsSettings;
 use serde::Deserialize;
 
 /// The `notify:` section.
@@ -89,7 +90,12 @@ impl DestinationSettings {
     }
 
     /// The destination, with its secrets read now.
-    fn build(&self, key: &str, client: &reqwest::Client) -> Result<Destination, String> {
+    fn build(
+        &self,
+        key: &str,
+        client: &reqwest::Client,
+        tls: &TlsSettings,
+    ) -> Result<Destination, String> {
         match self {
             DestinationSettings::Webhook(w) => {
                 let url = secret(&format!("{key}.url"), w.url.as_deref(), &w.url_env, &None)?;
@@ -100,7 +106,7 @@ impl DestinationSettings {
                     client.clone(),
                 )))
             }
-            DestinationSettings::Slack(s) => s.build(key, client),
+            DestinationSettings::Slack(s) => s.build(key, client, tls),
             DestinationSettings::Teams(t) => t.build(key, client),
             DestinationSettings::PagerDuty(p) => p.build(key, client),
         }
@@ -190,7 +196,12 @@ impl SlackDestinationSettings {
         Ok(())
     }
 
-    fn build(&self, key: &str, client: &reqwest::Client) -> Result<Destination, String> {
+    fn build(
+        &self,
+        key: &str,
+        client: &reqwest::Client,
+        tls: &TlsSettings,
+    ) -> Result<Destination, String> {
         self.check(key)?;
         let bot_token = secret(
             &format!("{key}.bot_token"),
@@ -242,6 +253,7 @@ impl SlackDestinationSettings {
                 bot_token: slack::Secret::new(bot_token),
                 signing_secret: signing_secret.map(slack::Secret::new),
                 app_token: app_token.map(slack::Secret::new),
+                tls: tls.clone(),
             },
             client.clone(),
         )))
@@ -358,12 +370,16 @@ impl NotifySettings {
     pub fn setup(
         &self,
         legacy_webhook: Option<&str>,
-        client: &reqwest::Client,
+        tls: &TlsSettings,
     ) -> Result<Option<NotifySetup>, String> {
         self.check()?;
+        let client = &nightshift_net::client(tls)
+            .map_err(|e| format!("tls: {e}"))?
+            .build()
+            .map_err(|e| format!("tls: {}", nightshift_net::explain(&e)))?;
         let mut destinations = vec![];
         for (i, d) in self.destinations.iter().enumerate() {
-            destinations.push(d.build(&format!("notify.destinations[{i}]"), client)?);
+            destinations.push(d.build(&format!("notify.destinations[{i}]"), client, tls)?);
         }
         if let Some(url) = legacy_webhook {
             if destinations.iter().any(|d| d.name() == "webhook") {
@@ -558,13 +574,6 @@ impl PagerDutySettings {
 mod tests {
     use super::*;
 
-    fn client() -> reqwest::Client {
-        nightshift_net::client(&Default::default())
-            .unwrap()
-            .build()
-            .unwrap()
-    }
-
     fn parse(text: &str) -> NotifySettings {
         serde_saphyr::from_str(text).unwrap()
     }
@@ -582,7 +591,7 @@ mod tests {
             [NotifyEvent::Escalated, NotifyEvent::ApprovalNeeded]
         );
         assert_eq!(n.approval_waiting_after(), Some(Duration::from_secs(600)));
-        let setup = n.setup(None, &client()).unwrap().unwrap();
+        let setup = n.setup(None, &Default::default()).unwrap().unwrap();
         assert_eq!(setup.destinations.len(), 1);
         assert_eq!(setup.destinations[0].name(), "hooks");
     }
@@ -640,7 +649,7 @@ mod tests {
         let n =
             parse("destinations:\n  - {type: webhook, name: a, url_env: NS_TEST_UNSET_HOOK_URL}\n");
         n.check().unwrap();
-        let e = n.setup(None, &client()).unwrap_err();
+        let e = n.setup(None, &Default::default()).unwrap_err();
         assert!(
             e.contains("notify.destinations[0].url_env") && e.contains("NS_TEST_UNSET_HOOK_URL"),
             "{e}"
@@ -660,7 +669,7 @@ mod tests {
             "destinations:\n  - {type: slack, name: chat, channel: C1, bot_token_env: NS_TEST_UNSET_SLACK_BOT, signing_secret_env: NS_TEST_UNSET_SLACK_SIGNING}\n",
         );
         n.check().unwrap();
-        let e = n.setup(None, &client()).unwrap_err();
+        let e = n.setup(None, &Default::default()).unwrap_err();
         assert!(
             e.contains("notify.destinations[0].bot_token_env")
                 && e.contains("NS_TEST_UNSET_SLACK_BOT"),
@@ -704,7 +713,7 @@ mod tests {
             file("bot", "xoxb-1\n"),
             file("app", "xoxb-wrong-kind\n"),
         );
-        let e = parse(&text).setup(None, &client()).unwrap_err();
+        let e = parse(&text).setup(None, &Default::default()).unwrap_err();
         assert!(
             e.contains("notify.destinations[0].app_token") && !e.contains("wrong-kind"),
             "{e}"
@@ -714,7 +723,10 @@ mod tests {
             file("bot2", "xoxb-1\n"),
             file("signing", "s3cret\n"),
         );
-        let setup = parse(&text).setup(None, &client()).unwrap().unwrap();
+        let setup = parse(&text)
+            .setup(None, &Default::default())
+            .unwrap()
+            .unwrap();
         assert_eq!(setup.destinations[0].kind(), "slack");
         assert!(!format!("{:?}", setup.destinations[0]).contains("s3cret"));
     }
@@ -722,11 +734,13 @@ mod tests {
     #[test]
     fn the_older_webhook_key_is_a_destination_named_webhook() {
         let n = NotifySettings::default();
-        let c = client();
-        assert!(n.setup(None, &c).unwrap().is_none());
-        let s = n.setup(Some("http://127.0.0.1:9/h"), &c).unwrap().unwrap();
+        assert!(n.setup(None, &Default::default()).unwrap().is_none());
+        let s = n
+            .setup(Some("http://127.0.0.1:9/h"), &Default::default())
+            .unwrap()
+            .unwrap();
         assert_eq!(s.destinations[0].name(), "webhook");
-        assert!(n.setup(Some("not a url"), &c).is_err());
+        assert!(n.setup(Some("not a url"), &Default::default()).is_err());
     }
 
     #[test]
@@ -746,7 +760,10 @@ mod tests {
             ),
             file("pd", &format!("{key}\n")),
         );
-        let setup = parse(&text).setup(None, &client()).unwrap().unwrap();
+        let setup = parse(&text)
+            .setup(None, &Default::default())
+            .unwrap()
+            .unwrap();
         let kinds: Vec<_> = setup
             .destinations
             .iter()
@@ -777,7 +794,7 @@ mod tests {
         assert!(e.contains("notify.destinations[0].url"), "{e}");
 
         let e = parse("destinations:\n  - {type: pagerduty, name: p, routing_key_env: NS_TEST_UNSET_PD_KEY}\n")
-            .setup(None, &client())
+            .setup(None, &Default::default())
             .unwrap_err();
         assert!(
             e.contains("notify.destinations[0].routing_key_env")
@@ -786,7 +803,7 @@ mod tests {
         );
         let e =
             parse("destinations:\n  - {type: teams, name: t, url_env: NS_TEST_UNSET_TEAMS_URL}\n")
-                .setup(None, &client())
+                .setup(None, &Default::default())
                 .unwrap_err();
         assert!(
             e.contains("notify.destinations[0].url_env") && e.contains("NS_TEST_UNSET_TEAMS_URL"),
@@ -796,7 +813,7 @@ mod tests {
             "destinations:\n  - {{type: pagerduty, name: p, routing_key_file: {}}}\n",
             file("short", "tooshort-s3cret\n"),
         );
-        let e = parse(&text).setup(None, &client()).unwrap_err();
+        let e = parse(&text).setup(None, &Default::default()).unwrap_err();
         assert!(
             e.contains("notify.destinations[0].routing_key_file")
                 && e.contains("15 characters")
@@ -807,7 +824,7 @@ mod tests {
             "destinations:\n  - {{type: teams, name: t, url_file: {}}}\n",
             file("noturl", "not a url s3cret\n"),
         );
-        let e = parse(&text).setup(None, &client()).unwrap_err();
+        let e = parse(&text).setup(None, &Default::default()).unwrap_err();
         assert!(
             e.contains("notify.destinations[0].url_file") && !e.contains("s3cret"),
             "{e}"

@@ -272,10 +272,6 @@ async fn restart_agent(lab: &mut Lab, opts: LabOptions) {
         Duration::from_millis(20),
     ));
     let sim_clock = lab.sim.clock().clone();
-    let http = nightshift_net::client(&Default::default())
-        .unwrap()
-        .build()
-        .unwrap();
     lab.agent = start(
         config,
         clock,
@@ -286,7 +282,7 @@ async fn restart_agent(lab: &mut Lab, opts: LabOptions) {
             listen: addr,
             auth: opts.auth,
             limits: opts.limits,
-            notify: opts.notify.setup(None, &http).unwrap(),
+            notify: opts.notify.setup(None, &Default::default()).unwrap(),
             engine: opts.engine,
             watchers: opts.watchers,
             watch_interval: Duration::from_secs(15),

@@ -128,11 +128,11 @@ pub enum NetError {
 /// A client builder whose https trusts the system's roots and `settings.ca_file`; the caller
 /// adds its timeouts and builds it.
 pub fn client(settings: &TlsSettings) -> Result<reqwest::ClientBuilder, NetError> {
-    Ok(reqwest::Client::builder().tls_backend_preconfigured(tls_config(settings)?))
+    Ok(reqwest::Client::builder().tls_backend_preconfigured(rustls_config(settings)?))
 }
 
-/// The rustls configuration behind [`client`].
-fn tls_config(settings: &TlsSettings) -> Result<rustls::ClientConfig, NetError> {
+/// The rustls configuration behind [`client`], for clients that are not reqwest (a WebSocket).
+pub fn rustls_config(settings: &TlsSettings) -> Result<rustls::ClientConfig, NetError> {
     let mut roots = RootCertStore::empty();
     let system = system_roots();
     let (added, _) = roots.add_parsable_certificates(system.certs.iter().cloned());

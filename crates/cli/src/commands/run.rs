@@ -114,10 +114,7 @@ async fn serve<A: Analyzer + 'static>(
             limits: config.http.limits(),
             notify: config
                 .notify
-                .setup(
-                    config.notify_webhook.as_deref(),
-                    &nightshift_net::client(&config.tls)?.build()?,
-                )
+                .setup(config.notify_webhook.as_deref(), &config.tls)
                 .map_err(|e| anyhow::anyhow!("{e}"))?,
             engine: config.engine(),
             watchers: config.watchers,

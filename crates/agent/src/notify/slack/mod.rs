@@ -90,6 +90,8 @@ pub struct SlackSettings {
     pub signing_secret: Option<Secret>,
     /// The app-level token (`xapp-...`) for Socket Mode; `None`: clicks come over HTTP.
     pub app_token: Option<Secret>,
+    /// What the Socket Mode connection trusts (the agent's `tls:`).
+    pub tls: nightshift_net::TlsSettings,
 }
 
 /// Why an interaction request was refused.
@@ -491,6 +493,7 @@ mod tests {
             bot_token: Secret::new("xoxb-very-secret"),
             signing_secret: Some(Secret::new("shh")),
             app_token: None,
+            tls: Default::default(),
         };
         let text = format!("{s:?}");
         assert!(

@@ -6,8 +6,7 @@
 //! there is no signature to check. Slack asks clients to reconnect now and then
 //! (`disconnect`); a connection that fails is opened again with back-off.
 //!
-//! TLS is rustls with the ring provider, configured here (no process-wide provider is
-//! installed), trusting the system's roots.
+//! TLS is the agent's own (`nightshift_net`): the system's roots plus `tls.ca_file`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,7 +47,9 @@ where
     H: Fn(Value) + Send + Sync,
 {
     let url = slack.connections_open().await.map_err(|e| e.message)?;
-    let connector = tokio_tungstenite::Connector::Rustls(tls()?);
+    let connector = tokio_tungstenite::Connector::Rustls(Arc::new(
+        nightshift_net::rustls_config(&slack.settings.tls).map_err(|e| e.to_string())?,
+    ));
     // The URL carries a connection ticket: it is not logged.
     let (mut ws, _) = tokio_tungstenite::connect_async_tls_with_config(
         url.as_str(),
@@ -99,18 +100,4 @@ where
         }
     }
     Ok(started)
-}
-
-/// https through rustls with ring, trusting the system's roots.
-fn tls() -> Result<Arc<rustls::ClientConfig>, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    let found = rustls_native_certs::load_native_certs();
-    roots.add_parsable_certificates(found.certs);
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("unable to configure TLS: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
 }
