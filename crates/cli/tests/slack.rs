@@ -477,6 +477,12 @@ async fn an_incident_is_one_message_answered_by_two_slack_approvers() {
     );
     // The dry run made before the change, in a code block.
     assert!(text.contains("*Dry run*\n```\n"), "{text}");
+    // The evidence the diagnosis rests on, by id and what was seen.
+    let evidence = text
+        .split("_Evidence:_")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no evidence in {text}"));
+    assert!(evidence.starts_with("\n• `E"), "{text}");
 
     // Every step after the first is one reply in the thread, in the order of the timeline:
     // none lost, none twice.

@@ -47,6 +47,8 @@ pub struct Subject {
     pub criticality: Criticality,
     /// The latest analysis (diagnosis and plans).
     pub analysis: Option<Analysis>,
+    /// The evidence the latest diagnosis cites, as collected (id, kind, resource, summary).
+    pub evidence: Vec<nightshift_core::EvidenceItem>,
     /// The latest decided plan.
     pub decision: Option<DecisionRecord>,
     /// The latest approval request, with its answer.

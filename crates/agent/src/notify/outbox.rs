@@ -370,6 +370,15 @@ impl Outbox {
             return Ok(None);
         };
         let analysis = self.store.analyses(id).await?.pop().map(|a| a.analysis);
+        let evidence = match (&analysis, self.store.latest_evidence(id).await?) {
+            (Some(a), Some(round)) => round
+                .evidence
+                .items
+                .into_iter()
+                .filter(|i| a.diagnosis.evidence.contains(&i.id))
+                .collect(),
+            _ => vec![],
+        };
         let decision = self.store.decisions(id).await?.pop();
         let approval = self.store.approvals(id).await?.pop();
         let actions = self.store.actions(id).await?;
@@ -398,6 +407,7 @@ impl Outbox {
             incident: stored.incident,
             criticality,
             analysis,
+            evidence,
             decision,
             approval,
             actions,

@@ -110,6 +110,7 @@ mod tests {
             },
             criticality: crit,
             analysis: None,
+            evidence: vec![],
             decision: None,
             approval: None,
             actions: vec![],

@@ -416,6 +416,7 @@ pub(super) mod tests {
                 analyzer: "rules".into(),
                 notes: vec![],
             }),
+            evidence: vec![],
             decision: Some(DecisionRecord {
                 id: DecisionId(1),
                 incident: IncidentId("inc-000001".into()),

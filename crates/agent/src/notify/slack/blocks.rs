@@ -109,7 +109,20 @@ pub fn message(s: &Subject) -> Value {
             escape(&a.analyzer),
             escape(&d.summary)
         );
-        if !d.evidence.is_empty() {
+        if !s.evidence.is_empty() {
+            // What the diagnosis rests on, as collected; at most five lines.
+            text.push_str("\n_Evidence:_");
+            for e in s.evidence.iter().take(5) {
+                text.push_str(&format!(
+                    "\n• `{}` {}",
+                    escape(&e.id.0),
+                    escape(&nightshift_core::text::one_line(&e.summary, 200))
+                ));
+            }
+            if s.evidence.len() > 5 {
+                text.push_str(&format!("\n… and {} more", s.evidence.len() - 5));
+            }
+        } else if !d.evidence.is_empty() {
             let ids: Vec<&str> = d.evidence.iter().map(|e| e.0.as_str()).collect();
             text.push_str(&format!("\n_Evidence:_ {}", escape(&ids.join(", "))));
         }
