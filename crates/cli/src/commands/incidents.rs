@@ -246,12 +246,21 @@ fn answer_remote(agent: &str, args: &AnswerArgs, approve: bool) -> anyhow::Resul
         let status = response.status();
         let answer: serde_json::Value = response.json().await.unwrap_or_default();
         if status.is_success() {
-            println!(
-                "{} {}: now {}",
-                args.incident,
-                if approve { "approved" } else { "rejected" },
-                answer["state"].as_str().unwrap_or("?")
-            );
+            let state = answer["state"].as_str().unwrap_or("?");
+            let approvers = answer["approvers"].as_array().map_or(0, Vec::len);
+            match answer["required"].as_u64() {
+                // One vote of several: say how many are in and that it still waits.
+                Some(required) if approve && state == "awaiting_approval" => println!(
+                    "{} approved ({approvers} of {required} approvals): still awaiting approval, \
+                     waiting for another approver",
+                    args.incident
+                ),
+                _ => println!(
+                    "{} {}: now {state}",
+                    args.incident,
+                    if approve { "approved" } else { "rejected" },
+                ),
+            }
             Ok(ExitCode::SUCCESS)
         } else {
             eprintln!(
