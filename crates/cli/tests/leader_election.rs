@@ -28,7 +28,6 @@ use nightshift_store::{ActionStatus, Store};
 
 const BIN: &str = env!("CARGO_BIN_EXE_nightshift");
 const SPEED: f64 = 30.0;
-const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 /// The lease of these tests: 5s, short, so that the tests are quick; `NIGHTSHIFT_TEST_LEASE`
 /// (seconds) measures another, e.g. the default 10.
 fn lease() -> Duration {
@@ -37,40 +36,6 @@ fn lease() -> Duration {
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
     Duration::from_secs(secs)
-}
-
-/// A fresh schema of the test database, or `None` (skipped, said why) when PostgreSQL is not
-/// reachable outside CI.
-fn fresh_schema() -> Option<String> {
-    let schema = format!(
-        "leader_{}_{}",
-        std::process::id(),
-        Utc::now().timestamp_micros()
-    );
-    let out = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "test",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            &format!("CREATE SCHEMA {schema}"),
-        ])
-        .output();
-    match out {
-        Ok(o) if o.status.success() => Some(format!("{POSTGRES}?options[search_path]={schema}")),
-        other if std::env::var_os("CI").is_some() => {
-            panic!("PostgreSQL at {POSTGRES} is required when CI is set: {other:?}")
-        }
-        other => {
-            eprintln!("note: skipping: PostgreSQL at {POSTGRES} is unreachable: {other:?}");
-            None
-        }
-    }
 }
 
 /// The simulated cluster, and the record both replicas share.
@@ -202,7 +167,9 @@ fn signal(process: &Process, sig: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_leader_is_replaced_within_the_lease_and_the_change_is_made_once() {
-    let Some(url) = fresh_schema() else { return };
+    let Some(url) = common::fresh_pg_schema("leader") else {
+        return;
+    };
     let c = cluster(url.clone());
     let kube = client(&c.sim.kubeconfig).await;
     let (seen, watcher) = watch_pods(kube.clone());
@@ -301,7 +268,9 @@ async fn until_delivered(store: &Store, id: &nightshift_core::IncidentId) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_killed_during_verification_is_replaced_and_nothing_is_done_twice() {
-    let Some(url) = fresh_schema() else { return };
+    let Some(url) = common::fresh_pg_schema("leader") else {
+        return;
+    };
     let c = cluster(url.clone());
     let kube = client(&c.sim.kubeconfig).await;
     let (seen, watcher) = watch_pods(kube.clone());
@@ -349,7 +318,9 @@ async fn a_leader_killed_during_verification_is_replaced_and_nothing_is_done_twi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_stopped_past_its_lease_changes_nothing_when_it_wakes() {
-    let Some(url) = fresh_schema() else { return };
+    let Some(url) = common::fresh_pg_schema("leader") else {
+        return;
+    };
     let c = cluster(url.clone());
     let kube = client(&c.sim.kubeconfig).await;
     let (seen, watcher) = watch_pods(kube.clone());
@@ -493,7 +464,9 @@ async fn post_storm(ports: [u16; 2], batches: usize, per: usize) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_restart_during_an_alert_storm_loses_no_signal() {
-    let Some(url) = fresh_schema() else { return };
+    let Some(url) = common::fresh_pg_schema("leader") else {
+        return;
+    };
     let c = cluster(url.clone());
     let store = Store::open(&url).await.unwrap();
     let ports = [c.alert_port, free_port()];

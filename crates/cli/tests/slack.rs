@@ -741,41 +741,11 @@ async fn an_expired_approval_and_a_refused_token_change_nothing() {
     lab.stop();
 }
 
-/// A fresh schema of the PostgreSQL test database, or `None` (skipped, said why) when it is
-/// not reachable outside CI.
-fn fresh_schema() -> Option<String> {
-    const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
-    let schema = format!(
-        "slack_{}_{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_micros()
-    );
-    let out = std::process::Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test"])
-        .args([
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            &format!("CREATE SCHEMA {schema}"),
-        ])
-        .output();
-    match out {
-        Ok(o) if o.status.success() => Some(format!("{POSTGRES}?options[search_path]={schema}")),
-        other if std::env::var_os("CI").is_some() => {
-            panic!("PostgreSQL at {POSTGRES} is required when CI is set: {other:?}")
-        }
-        other => {
-            eprintln!("note: skipping: PostgreSQL at {POSTGRES} is unreachable: {other:?}");
-            None
-        }
-    }
-}
-
 /// Two replicas of the real binary on one PostgreSQL record: the leader posts the message and
 /// is killed; the new leader takes the click, runs the plan and updates the same message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_leader_updates_the_same_message() {
-    let Some(store_url) = fresh_schema() else {
+    let Some(store_url) = common::fresh_pg_schema("slack") else {
         return;
     };
     let bin = Path::new(env!("CARGO_BIN_EXE_nightshift"));

@@ -23,6 +23,36 @@ pub fn lab_policy_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/policy.lab.yaml")
 }
 
+/// The PostgreSQL the tests use (scripts/test starts it).
+pub const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// A fresh schema `{prefix}_{pid}_{micros}` of the test database, as a store URL; `None` (with
+/// a note) when PostgreSQL is unreachable and `CI` is unset. With `CI` set, an unreachable
+/// PostgreSQL fails the test.
+pub fn fresh_pg_schema(prefix: &str) -> Option<String> {
+    let schema = format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros())
+    );
+    let out = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-v"])
+        .args(["ON_ERROR_STOP=1", "-c", &format!("CREATE SCHEMA {schema}")])
+        .output();
+    match out {
+        Ok(o) if o.status.success() => Some(format!("{POSTGRES}?options[search_path]={schema}")),
+        other if std::env::var_os("CI").is_some() => {
+            panic!("PostgreSQL at {POSTGRES} is required when CI is set: {other:?}")
+        }
+        other => {
+            eprintln!("note: skipping: PostgreSQL at {POSTGRES} is unreachable: {other:?}");
+            None
+        }
+    }
+}
+
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
