@@ -63,6 +63,8 @@ pub struct ApiState<A: Analyzer> {
     /// Notification delivery, when destinations are configured (its counts go to
     /// `/metrics`; chat integrations answer their interactions through it).
     pub outbox: Option<Arc<crate::notify::Outbox>>,
+    /// Sessions of the web console (`/console`).
+    pub console: crate::console::session::Sessions,
     /// Requests being handled, for the cap of [`HttpLimits::max_requests`].
     in_flight: tokio::sync::Semaphore,
 }
@@ -81,6 +83,7 @@ impl<A: Analyzer> ApiState<A> {
             server: Arc::default(),
             extra_metrics: std::sync::OnceLock::new(),
             outbox: None,
+            console: Default::default(),
         }
     }
 }
@@ -90,7 +93,7 @@ pub type MetricsHook = Arc<dyn Fn(&mut Registry) + Send + Sync>;
 
 /// An API failure: a status and a sentence, answered as `{"error": ...}`.
 #[derive(Debug)]
-pub struct ApiError(StatusCode, String);
+pub struct ApiError(pub(crate) StatusCode, pub(crate) String);
 
 impl ApiError {
     fn internal(e: impl std::fmt::Display) -> Self {
@@ -140,6 +143,8 @@ pub fn router<A: Analyzer + 'static>(state: Arc<ApiState<A>>) -> Router {
         .merge(alerts)
         .merge(read)
         .merge(approve)
+        // Signed in through a session instead of a bearer token (see console/).
+        .merge(crate::console::router::<A>())
         // Signed by Slack instead of carrying the API's credentials (see slack.rs).
         .route("/api/v1/slack/interactions", post(slack::interactions::<A>))
         .route("/healthz", get(|| async { "ok" }))
@@ -179,12 +184,13 @@ async fn guard<A: Analyzer + 'static>(
 /// parse) answered as JSON like the handlers' own.
 async fn json_errors(res: Response) -> Response {
     let status = res.status();
-    let is_json = res
+    let answered = res
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    // The console's pages answer their errors as HTML pages, and keep them.
+    if !(status.is_client_error() || status.is_server_error()) || answered {
         return res;
     }
     let (parts, body) = res.into_parts();
@@ -208,7 +214,7 @@ async fn json_errors(res: Response) -> Response {
 
 /// Reads a body of at most `limit` bytes within `timeout`: 413 past the limit (at once when
 /// the declared length says so), 408 when the client is too slow.
-async fn read_body(
+pub(crate) async fn read_body(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
