@@ -478,3 +478,39 @@ async fn the_console_signs_in_shows_incidents_and_answers_approvals() {
     assert!(r.body.starts_with("{\"error\""), "{}", r.body);
     lab.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_api_signs_the_console_in_as_anonymous() {
+    let dir = tempfile::tempdir().unwrap();
+    // The lab's default: no credentials, as on loopback in development.
+    let opts = LabOptions::new(dir.path().join("record.db"));
+    let scenario =
+        nightshift_scenario::load_file(&common::scenario_path("hang-orders-worker-deadlock"))
+            .unwrap();
+    let lab = Lab::start(&scenario, opts).await.unwrap();
+    let mut browser = Browser::new(lab.agent.addr);
+    let r = browser.get("/console/").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.set_cookie("nightshift_session").is_some());
+    assert!(
+        r.body
+            .contains("Signed in as <strong>anonymous</strong> (admin)"),
+        "{}",
+        r.body
+    );
+    // The sign-in page has nothing to ask: straight to where it was going.
+    let r = send(
+        lab.agent.addr,
+        "GET",
+        "/console/sign-in?next=%2Fconsole%2F%3Fq%3Dorders",
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/console/?q=orders"));
+    // Forms still need the session's CSRF token.
+    let r = browser.post("/console/sign-out", &[]).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    lab.stop();
+}
