@@ -19,8 +19,9 @@ use std::time::Duration;
 use askama::Template;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Query, State as AxState};
+use axum::extract::{Path, Query, Request, State as AxState};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use nightshift_core::{Analyzer, IncidentId, State};
@@ -45,8 +46,9 @@ const MAX_FORM_BYTES: usize = 16 * 1024;
 /// How long the sign-in form's token lasts.
 const SIGN_IN_FORM_LIFETIME: Duration = Duration::from_secs(3600);
 
-/// The console's routes, to merge into the agent's router.
-pub fn router<A: Analyzer + 'static>() -> Router<Arc<ApiState<A>>> {
+/// The console's routes, to merge into the agent's router. They count towards the API's cap
+/// on requests handled at once.
+pub fn router<A: Analyzer + 'static>(state: Arc<ApiState<A>>) -> Router<Arc<ApiState<A>>> {
     Router::new()
         .route("/console", get(|| async { see_other("/console/") }))
         .route("/console/", get(incidents::<A>))
@@ -58,6 +60,24 @@ pub fn router<A: Analyzer + 'static>() -> Router<Arc<ApiState<A>>> {
         .route("/console/incidents/{id}", get(incident::<A>))
         .route("/console/incidents/{id}/approve", post(approve::<A>))
         .route("/console/incidents/{id}/reject", post(reject::<A>))
+        .route_layer(middleware::from_fn_with_state(state, capped::<A>))
+}
+
+/// Caps the requests handled at once, as the API's routes are; a 503 page past the cap.
+async fn capped<A: Analyzer + 'static>(
+    AxState(st): AxState<Arc<ApiState<A>>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match st.admit_request() {
+        Ok(_permit) => next.run(req).await,
+        Err(e) => {
+            let mut res = error_page(e.0, Chrome::default(), e.1);
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            res
+        }
+    }
 }
 
 /// An HTML answer with the headers every console page carries.

@@ -88,6 +88,22 @@ impl<A: Analyzer> ApiState<A> {
     }
 }
 
+impl<A: Analyzer> ApiState<A> {
+    /// A place among the requests handled at once, held until the permit drops; 503 when
+    /// [`HttpLimits::max_requests`] are handled already.
+    pub(crate) fn admit_request(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+        self.in_flight.try_acquire().map_err(|_| {
+            ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the agent is handling {} requests already; try again shortly",
+                    self.limits.max_requests
+                ),
+            )
+        })
+    }
+}
+
 /// Registers metrics of another component into the agent's `/metrics` registry.
 pub type MetricsHook = Arc<dyn Fn(&mut Registry) + Send + Sync>;
 
@@ -144,7 +160,7 @@ pub fn router<A: Analyzer + 'static>(state: Arc<ApiState<A>>) -> Router {
         .merge(read)
         .merge(approve)
         // Signed in through a session instead of a bearer token (see console/).
-        .merge(crate::console::router::<A>())
+        .merge(crate::console::router(state.clone()))
         // Signed by Slack instead of carrying the API's credentials (see slack.rs).
         .route("/api/v1/slack/interactions", post(slack::interactions::<A>))
         .route("/healthz", get(|| async { "ok" }))
@@ -166,15 +182,9 @@ async fn guard<A: Analyzer + 'static>(
         Ok(id) => id,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let Ok(_permit) = st.in_flight.try_acquire() else {
-        return ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "the agent is handling {} requests already; try again shortly",
-                st.limits.max_requests
-            ),
-        )
-        .into_response();
+    let _permit = match st.admit_request() {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
     };
     req.extensions_mut().insert(id);
     next.run(req).await
