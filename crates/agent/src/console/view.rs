@@ -488,6 +488,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn text_from_the_record_is_escaped() {
+        let page = ErrorPage {
+            chrome: Chrome {
+                who: Some("<b>eve</b>".into()),
+                role: "viewer".into(),
+                csrf: "\"><script>".into(),
+            },
+            title: "404 Not Found".into(),
+            message: "incident <script>alert(1)</script> not found".into(),
+        }
+        .render()
+        .unwrap();
+        assert!(!page.contains("<script>"), "{page}");
+        assert!(!page.contains("<b>eve"), "{page}");
+        assert!(page.contains("&#60;script&#62;alert(1)"), "{page}");
+    }
+
+    #[test]
     fn spans_are_coarse() {
         assert_eq!(span(-3), "0s");
         assert_eq!(span(45), "45s");
