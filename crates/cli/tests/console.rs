@@ -514,3 +514,123 @@ async fn an_open_api_signs_the_console_in_as_anonymous() {
     assert_eq!(r.status, 403, "{}", r.body);
     lab.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_says_what_an_answer_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = LabOptions::new(dir.path().join("record.db"));
+    opts.speed = 60.0;
+    // Two approvers for high risk, every action high risk; shop is answered by alice and bob.
+    let policy = format!(
+        "{}
+approvers:
+  - namespaces: [shop]
+    users: [alice, bob]
+min_approvers:
+  high: 2
+",
+        LAB_POLICY
+            .replace("\nmode: auto\n", "\nmode: approve\n")
+            .replace("{risk: low", "{risk: high")
+    );
+    opts.policy = Policy::parse(&policy, "policy.yaml").unwrap();
+    opts.engine = EngineConfig {
+        settle: Duration::from_secs(5),
+        ..EngineConfig::default()
+    };
+    opts.auth = Auth::with(vec![
+        Credential::bearer("alice", Role::Approver, "alice-token"),
+        Credential::bearer("bob", Role::Approver, "bob-token"),
+        // An approver by role whom the policy does not list for shop.
+        Credential::bearer("mallory", Role::Approver, "mallory-token"),
+    ]);
+    let scenario =
+        nightshift_scenario::load_file(&common::scenario_path("hang-orders-worker-deadlock"))
+            .unwrap();
+    let lab = Lab::start(&scenario, opts).await.unwrap();
+    let addr = lab.agent.addr;
+    let store = lab.agent.engine.store().clone();
+    let id = awaiting(&store).await;
+    let page_path = format!("/console/incidents/{}", id.0);
+    let approve = format!("{page_path}/approve");
+
+    async fn answer(who: &mut Browser, page: &str, action: &str, reason: &str) -> String {
+        let csrf = who.csrf(page).await;
+        let r = who
+            .post(action, &[("csrf", &csrf), ("reason", reason)])
+            .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        assert_eq!(r.header("location"), Some(page));
+        let shown = who.get(page).await;
+        let at = shown
+            .body
+            .find("<p class=\"flash")
+            .unwrap_or_else(|| panic!("no outcome shown: {}", shown.body));
+        let end = shown.body[at..].find("</p>").unwrap();
+        shown.body[at..at + end].to_string()
+    }
+
+    // The engine's refusal is shown, and nothing is recorded.
+    let mut mallory = Browser::new(addr);
+    assert_eq!(
+        mallory.sign_in("mallory-token", "/console/").await.status,
+        303
+    );
+    let flash = answer(&mut mallory, &page_path, &approve, "let me").await;
+    assert!(
+        flash.contains("refused") && flash.contains("Refused:"),
+        "{flash}"
+    );
+    assert!(
+        flash.contains("may not answer approvals in namespace shop"),
+        "{flash}"
+    );
+    assert!(
+        store
+            .approvals(&id)
+            .await
+            .unwrap()
+            .last()
+            .unwrap()
+            .votes
+            .is_empty()
+    );
+
+    // The first approval waits for another approver; the same one again does not count.
+    let mut alice = Browser::new(addr);
+    assert_eq!(alice.sign_in("alice-token", "/console/").await.status, 303);
+    let flash = answer(&mut alice, &page_path, &approve, "first").await;
+    assert!(flash.contains("ok"), "{flash}");
+    assert!(
+        flash.contains("Approved by alice (1 of 2); waiting for another approver."),
+        "{flash}"
+    );
+    let flash = answer(&mut alice, &page_path, &approve, "again").await;
+    assert!(
+        flash.contains("refused") && flash.contains("alice already approved"),
+        "{flash}"
+    );
+    assert_eq!(
+        store.get(&id).await.unwrap().unwrap().incident.state,
+        State::AwaitingApproval
+    );
+
+    // The second, distinct approver decides it.
+    let mut bob = Browser::new(addr);
+    assert_eq!(bob.sign_in("bob-token", "/console/").await.status, 303);
+    let flash = answer(&mut bob, &page_path, &approve, "second").await;
+    assert!(
+        flash.contains("Approved by bob; the incident is now"),
+        "{flash}"
+    );
+    let approvals = store.approvals(&id).await.unwrap();
+    let by: Vec<&str> = approvals
+        .last()
+        .unwrap()
+        .votes
+        .iter()
+        .map(|v| v.by.as_str())
+        .collect();
+    assert_eq!(by, ["alice", "bob"]);
+    lab.stop();
+}
