@@ -447,6 +447,11 @@ async fn the_console_signs_in_shows_incidents_and_answers_approvals() {
         "{}",
         page.body
     );
+    assert!(
+        page.body.contains("<td>applied: evict pod"),
+        "{}",
+        page.body
+    );
     // The flash shows once.
     assert!(!page.body.contains("Approved by alice;"), "{}", page.body);
 

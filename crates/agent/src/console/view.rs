@@ -191,8 +191,10 @@ pub struct ActionView {
     pub intended: String,
     /// When finished, or `-`.
     pub finished: String,
-    /// Outcome or error.
+    /// Outcome or error, in a sentence.
     pub outcome: String,
+    /// The whole recorded outcome, for a `<details>`.
+    pub detail: Option<String>,
 }
 
 /// A vote.
@@ -439,9 +441,17 @@ pub fn incident_page(r: &Record<'_>, chrome: Chrome) -> IncidentPage {
                 finished: a.finished_at.map_or("-".into(), time),
                 outcome: match (&a.error, &a.outcome) {
                     (Some(e), _) => e.clone(),
-                    (None, Some(o)) => o.to_string(),
+                    (None, Some(o)) => match (o["status"].as_str(), o["summary"].as_str()) {
+                        (Some(status), Some(summary)) => format!("{status}: {summary}"),
+                        (None, Some(summary)) => summary.to_string(),
+                        _ => o.to_string(),
+                    },
                     (None, None) => "-".into(),
                 },
+                detail: a
+                    .outcome
+                    .as_ref()
+                    .and_then(|o| serde_json::to_string_pretty(o).ok()),
             })
             .collect(),
         verifications: r
