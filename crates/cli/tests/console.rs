@@ -433,8 +433,12 @@ async fn the_console_signs_in_shows_incidents_and_answers_approvals() {
     let page = loop {
         let page = alice.get(&page_path).await;
         let state = store.get(&id).await.unwrap().unwrap().incident.state;
-        if !matches!(state, State::AwaitingApproval | State::Approved)
-            && page.body.contains("<h2>Dry run</h2>\n<pre>")
+        // Past approval, the dry run shown, and the action's outcome recorded.
+        if !matches!(
+            state,
+            State::AwaitingApproval | State::Approved | State::Acting
+        ) && page.body.contains("<h2>Dry run</h2>\n<pre>")
+            && page.body.contains("<td>applied: ")
         {
             break page;
         }

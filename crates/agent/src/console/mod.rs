@@ -24,7 +24,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use nightshift_core::{Analyzer, IncidentId, State};
+use nightshift_core::{Analyzer, Incident, IncidentId, State};
 use nightshift_store::{IncidentFilter, VoteOutcome};
 use serde::Deserialize;
 
@@ -450,28 +450,12 @@ async fn incidents<A: Analyzer + 'static>(
         .collect();
     namespaces.sort();
     namespaces.dedup();
-    let needle = q.q.trim().to_lowercase();
-    let mut matching: Vec<_> = list
-        .iter()
-        .map(|s| &s.incident)
-        .filter(|i| q.namespace.is_empty() || i.resource.namespace() == Some(q.namespace.as_str()))
-        .filter(|i| {
-            needle.is_empty()
-                || i.title.to_lowercase().contains(&needle)
-                || i.resource.to_string().to_lowercase().contains(&needle)
-        })
-        .collect();
-    // The store lists newest first; a stable sort keeps that order within each group.
-    matching.sort_by_key(|i| i.state != State::AwaitingApproval);
-    let pages = matching.len().div_ceil(PAGE_SIZE).max(1);
+    let incidents: Vec<&Incident> = list.iter().map(|s| &s.incident).collect();
+    let (matching, shown) = select(&incidents, &q.namespace, &q.q, q.page.unwrap_or(1));
+    let pages = matching.div_ceil(PAGE_SIZE).max(1);
     let page = q.page.unwrap_or(1).clamp(1, pages);
     let now = st.engine.now();
-    let rows = matching
-        .iter()
-        .skip((page - 1) * PAGE_SIZE)
-        .take(PAGE_SIZE)
-        .map(|i| view::row(i, now))
-        .collect();
+    let rows = shown.iter().map(|i| view::row(i, now)).collect();
     let link = |p: usize| {
         let query = serde_urlencoded::to_string([
             ("state", q.state.as_str()),
@@ -485,7 +469,7 @@ async fn incidents<A: Analyzer + 'static>(
     let page_view = view::IncidentsPage {
         chrome,
         rows,
-        matching: matching.len(),
+        matching,
         states: STATES.to_vec(),
         namespaces,
         state: q.state.clone(),
@@ -497,6 +481,39 @@ async fn incidents<A: Analyzer + 'static>(
         next: (page < pages).then(|| link(page + 1)),
     };
     finish(html(StatusCode::OK, page_view.render()), cookie)
+}
+
+/// The incidents of the list in `namespace` (`""`: any) whose title or resource contains
+/// `text` (case-insensitive), those waiting for an approval first and otherwise in the store's
+/// order (newest first): how many match, and those of page `page` (from 1, clamped).
+fn select<'a>(
+    incidents: &[&'a Incident],
+    namespace: &str,
+    text: &str,
+    page: usize,
+) -> (usize, Vec<&'a Incident>) {
+    let needle = text.trim().to_lowercase();
+    let mut matching: Vec<&Incident> = incidents
+        .iter()
+        .copied()
+        .filter(|i| namespace.is_empty() || i.resource.namespace() == Some(namespace))
+        .filter(|i| {
+            needle.is_empty()
+                || i.title.to_lowercase().contains(&needle)
+                || i.resource.to_string().to_lowercase().contains(&needle)
+        })
+        .collect();
+    // A stable sort keeps the store's order within each group.
+    matching.sort_by_key(|i| i.state != State::AwaitingApproval);
+    let pages = matching.len().div_ceil(PAGE_SIZE).max(1);
+    let page = page.clamp(1, pages);
+    let shown = matching
+        .iter()
+        .skip((page - 1) * PAGE_SIZE)
+        .take(PAGE_SIZE)
+        .copied()
+        .collect();
+    (matching.len(), shown)
 }
 
 async fn incident<A: Analyzer + 'static>(
@@ -703,4 +720,78 @@ fn path_segment(s: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use nightshift_core::resource::ResourceRef;
+
+    fn incident(n: usize, namespace: &str, name: &str, state: State) -> Incident {
+        let at = chrono::Utc
+            .timestamp_opt(1_700_000_000 - n as i64, 0)
+            .unwrap();
+        Incident {
+            id: IncidentId(format!("inc-{n:06}")),
+            state,
+            resource: ResourceRef::deployment(namespace, name),
+            title: format!("{name} is not ready"),
+            category: None,
+            root_cause: None,
+            attempts: 0,
+            opened_at: at,
+            updated_at: at,
+            resolved_at: None,
+        }
+    }
+
+    fn ids(list: &[&Incident]) -> Vec<String> {
+        list.iter().map(|i| i.id.0.clone()).collect()
+    }
+
+    #[test]
+    fn waiting_approvals_come_first_then_the_stores_order() {
+        let all = [
+            incident(1, "shop", "web", State::Resolved),
+            incident(2, "shop", "orders", State::AwaitingApproval),
+            incident(3, "pay", "api", State::Verifying),
+            incident(4, "pay", "ledger", State::AwaitingApproval),
+        ];
+        let refs: Vec<&Incident> = all.iter().collect();
+        let (n, shown) = select(&refs, "", "", 1);
+        assert_eq!(n, 4);
+        assert_eq!(
+            ids(&shown),
+            ["inc-000002", "inc-000004", "inc-000001", "inc-000003"]
+        );
+        let (n, shown) = select(&refs, "pay", "", 1);
+        assert_eq!(
+            (n, ids(&shown)),
+            (2, vec!["inc-000004".into(), "inc-000003".into()])
+        );
+        // The text is looked for in the title and the resource, in any case.
+        let (_, shown) = select(&refs, "", "  LEDGER ", 1);
+        assert_eq!(ids(&shown), ["inc-000004"]);
+        let (_, shown) = select(&refs, "", "deployment/shop/", 1);
+        assert_eq!(ids(&shown), ["inc-000002", "inc-000001"]);
+        let (n, shown) = select(&refs, "nowhere", "", 1);
+        assert_eq!((n, shown.len()), (0, 0));
+    }
+
+    #[test]
+    fn pages_hold_a_hundred_and_out_of_range_pages_are_clamped() {
+        let all: Vec<Incident> = (1..=250)
+            .map(|n| incident(n, "shop", "web", State::Resolved))
+            .collect();
+        let refs: Vec<&Incident> = all.iter().collect();
+        let (n, first) = select(&refs, "", "", 1);
+        assert_eq!((n, first.len()), (250, 100));
+        assert_eq!(first[0].id.0, "inc-000001");
+        let (_, third) = select(&refs, "", "", 3);
+        assert_eq!(third.len(), 50);
+        assert_eq!(third[0].id.0, "inc-000201");
+        assert_eq!(ids(&select(&refs, "", "", 99).1), ids(&third));
+        assert_eq!(ids(&select(&refs, "", "", 0).1), ids(&first));
+    }
 }
