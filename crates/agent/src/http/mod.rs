@@ -6,8 +6,9 @@
 //! (a route layer runs before the handler's extractors), so an unauthenticated caller cannot
 //! make the agent buffer anything. Work a request starts (recording alerts, answering an
 //! approval) runs in its own task: a client that goes away does not cancel it half-way.
-//! Every error is a JSON `{"error": ...}` with its status (401, 403, 404, 408, 409, 413, 429,
-//! 503).
+//! Every error of the API is a JSON `{"error": ...}` with its status (401, 403, 404, 408, 409,
+//! 413, 429, 503). The web console's pages under `/console` (see `crate::console`) answer theirs
+//! as HTML pages.
 
 mod admission;
 mod metrics;
