@@ -7,6 +7,7 @@ pub mod act;
 pub mod auth;
 pub mod clock;
 pub mod collect;
+pub mod console;
 pub mod correlate;
 pub mod engine;
 pub mod facts;

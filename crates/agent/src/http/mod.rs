@@ -6,8 +6,9 @@
 //! (a route layer runs before the handler's extractors), so an unauthenticated caller cannot
 //! make the agent buffer anything. Work a request starts (recording alerts, answering an
 //! approval) runs in its own task: a client that goes away does not cancel it half-way.
-//! Every error is a JSON `{"error": ...}` with its status (401, 403, 404, 408, 409, 413, 429,
-//! 503).
+//! Every error of the API is a JSON `{"error": ...}` with its status (401, 403, 404, 408, 409,
+//! 413, 429, 503). The web console's pages under `/console` (see `crate::console`) answer theirs
+//! as HTML pages.
 
 mod admission;
 mod metrics;
@@ -63,6 +64,8 @@ pub struct ApiState<A: Analyzer> {
     /// Notification delivery, when destinations are configured (its counts go to
     /// `/metrics`; chat integrations answer their interactions through it).
     pub outbox: Option<Arc<crate::notify::Outbox>>,
+    /// Sessions of the web console (`/console`).
+    pub console: crate::console::session::Sessions,
     /// Requests being handled, for the cap of [`HttpLimits::max_requests`].
     in_flight: tokio::sync::Semaphore,
 }
@@ -81,7 +84,24 @@ impl<A: Analyzer> ApiState<A> {
             server: Arc::default(),
             extra_metrics: std::sync::OnceLock::new(),
             outbox: None,
+            console: Default::default(),
         }
+    }
+}
+
+impl<A: Analyzer> ApiState<A> {
+    /// A place among the requests handled at once, held until the permit drops; 503 when
+    /// [`HttpLimits::max_requests`] are handled already.
+    pub(crate) fn admit_request(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+        self.in_flight.try_acquire().map_err(|_| {
+            ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the agent is handling {} requests already; try again shortly",
+                    self.limits.max_requests
+                ),
+            )
+        })
     }
 }
 
@@ -90,7 +110,7 @@ pub type MetricsHook = Arc<dyn Fn(&mut Registry) + Send + Sync>;
 
 /// An API failure: a status and a sentence, answered as `{"error": ...}`.
 #[derive(Debug)]
-pub struct ApiError(StatusCode, String);
+pub struct ApiError(pub(crate) StatusCode, pub(crate) String);
 
 impl ApiError {
     fn internal(e: impl std::fmt::Display) -> Self {
@@ -140,6 +160,8 @@ pub fn router<A: Analyzer + 'static>(state: Arc<ApiState<A>>) -> Router {
         .merge(alerts)
         .merge(read)
         .merge(approve)
+        // Signed in through a session instead of a bearer token (see console/).
+        .merge(crate::console::router(state.clone()))
         // Signed by Slack instead of carrying the API's credentials (see slack.rs).
         .route("/api/v1/slack/interactions", post(slack::interactions::<A>))
         .route("/healthz", get(|| async { "ok" }))
@@ -161,15 +183,9 @@ async fn guard<A: Analyzer + 'static>(
         Ok(id) => id,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let Ok(_permit) = st.in_flight.try_acquire() else {
-        return ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "the agent is handling {} requests already; try again shortly",
-                st.limits.max_requests
-            ),
-        )
-        .into_response();
+    let _permit = match st.admit_request() {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
     };
     req.extensions_mut().insert(id);
     next.run(req).await
@@ -179,12 +195,13 @@ async fn guard<A: Analyzer + 'static>(
 /// parse) answered as JSON like the handlers' own.
 async fn json_errors(res: Response) -> Response {
     let status = res.status();
-    let is_json = res
+    let answered = res
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    // The console's pages answer their errors as HTML pages, and keep them.
+    if !(status.is_client_error() || status.is_server_error()) || answered {
         return res;
     }
     let (parts, body) = res.into_parts();
@@ -208,7 +225,7 @@ async fn json_errors(res: Response) -> Response {
 
 /// Reads a body of at most `limit` bytes within `timeout`: 413 past the limit (at once when
 /// the declared length says so), 408 when the client is too slow.
-async fn read_body(
+pub(crate) async fn read_body(
     headers: &HeaderMap,
     body: Body,
     limit: usize,

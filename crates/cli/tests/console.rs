@@ -1,0 +1,645 @@
+//! The web console on a simulated cluster, through plain HTTP as a browser without JavaScript
+//! would speak it: sign-in with the API's tokens, sessions in a cookie, CSRF tokens on every
+//! form, the incident list and page, and answering an approval through the page's form.
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use nightshift::lab::{LAB_POLICY, Lab, LabOptions};
+use nightshift_agent::engine::EngineConfig;
+use nightshift_agent::http::{Auth, Credential, Role};
+use nightshift_core::policy::Policy;
+use nightshift_core::{IncidentId, State};
+use nightshift_store::{IncidentFilter, Store};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// What the agent answered.
+#[derive(Debug)]
+struct Page {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Page {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `Set-Cookie` header that sets `name`.
+    fn set_cookie(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+            .map(|(_, v)| v.as_str())
+            .find(|v| v.starts_with(&format!("{name}=")))
+    }
+
+    /// The value `name` is set to.
+    fn cookie_value(&self, name: &str) -> Option<String> {
+        self.set_cookie(name)
+            .and_then(|v| v.split(';').next())
+            .and_then(|kv| kv.split_once('='))
+            .map(|(_, v)| v.to_string())
+    }
+
+    /// The value of the hidden field `name` (the first one).
+    fn hidden(&self, name: &str) -> Option<String> {
+        let marker = format!("name=\"{name}\" value=\"");
+        let at = self.body.find(&marker)? + marker.len();
+        let end = self.body[at..].find('"')?;
+        Some(self.body[at..at + end].to_string())
+    }
+}
+
+/// One request over HTTP/1.0 with `headers` and a raw body.
+async fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Page {
+    let mut head = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if method == "POST" {
+        head.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+    }
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw.as_str(), ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {raw:?}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Page {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+/// A browser: one agent, its cookies.
+struct Browser {
+    addr: SocketAddr,
+    cookies: HashMap<String, String>,
+}
+
+impl Browser {
+    fn new(addr: SocketAddr) -> Self {
+        Browser {
+            addr,
+            cookies: HashMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep(&mut self, page: &Page) {
+        for (k, v) in &page.headers {
+            if !k.eq_ignore_ascii_case("set-cookie") {
+                continue;
+            }
+            let pair = v.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() || v.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_string(), value.to_string());
+            }
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let cookie = self.cookie_header();
+        let page = send(self.addr, "GET", path, &[("Cookie", &cookie)], b"").await;
+        self.keep(&page);
+        page
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let body = serde_urlencoded::to_string(form).unwrap();
+        self.post_raw(path, body.as_bytes()).await
+    }
+
+    async fn post_raw(&mut self, path: &str, body: &[u8]) -> Page {
+        let cookie = self.cookie_header();
+        let page = send(self.addr, "POST", path, &[("Cookie", &cookie)], body).await;
+        self.keep(&page);
+        page
+    }
+
+    /// Signs in with `token` through the form; the answer to the form's POST.
+    async fn sign_in(&mut self, token: &str, next: &str) -> Page {
+        let form = self
+            .get(&format!(
+                "/console/sign-in?{}",
+                serde_urlencoded::to_string([("next", next)]).unwrap()
+            ))
+            .await;
+        assert_eq!(form.status, 200, "{}", form.body);
+        let csrf = form
+            .hidden("csrf")
+            .expect("the sign-in form has a csrf field");
+        assert_eq!(form.cookie_value("nightshift_sign_in"), Some(csrf.clone()));
+        self.post(
+            "/console/sign-in",
+            &[("csrf", &csrf), ("next", next), ("token", token)],
+        )
+        .await
+    }
+
+    /// The CSRF token of the session, from the sign-out form every page carries.
+    async fn csrf(&mut self, path: &str) -> String {
+        let page = self.get(path).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        page.hidden("csrf").expect("a page with a csrf field")
+    }
+}
+
+fn credentials() -> Auth {
+    Auth::with(vec![
+        Credential::bearer("alice", Role::Approver, "alice-token"),
+        Credential::bearer("grafana", Role::Viewer, "viewer-token"),
+        Credential::bearer("am", Role::Receiver, "receiver-token"),
+        Credential::basic("alertmanager", "pw"),
+    ])
+}
+
+async fn awaiting(store: &Store) -> IncidentId {
+    let deadline = Instant::now() + Duration::from_secs(150);
+    loop {
+        let list = store.list(&IncidentFilter::default()).await.unwrap();
+        if let Some(i) = list
+            .into_iter()
+            .find(|i| i.incident.state == State::AwaitingApproval)
+        {
+            return i.incident.id;
+        }
+        assert!(Instant::now() < deadline, "no approval was asked for");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_signs_in_shows_incidents_and_answers_approvals() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = LabOptions::new(dir.path().join("record.db"));
+    opts.speed = 60.0;
+    opts.policy = Policy::parse(
+        &LAB_POLICY.replace("\nmode: auto\n", "\nmode: approve\n"),
+        "policy.yaml",
+    )
+    .unwrap();
+    opts.engine = EngineConfig {
+        settle: Duration::from_secs(5),
+        ..EngineConfig::default()
+    };
+    opts.auth = credentials();
+    let scenario =
+        nightshift_scenario::load_file(&common::scenario_path("hang-orders-worker-deadlock"))
+            .unwrap();
+    let lab = Lab::start(&scenario, opts).await.unwrap();
+    let addr = lab.agent.addr;
+    let store = lab.agent.engine.store().clone();
+
+    // No session: to the sign-in page, with the page asked for as `next`.
+    let mut alice = Browser::new(addr);
+    let r = alice.get("/console/?state=awaiting_approval").await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        r.header("location"),
+        Some("/console/sign-in?next=%2Fconsole%2F%3Fstate%3Dawaiting_approval")
+    );
+
+    // A wrong token stays on the sign-in page with an error and no session.
+    let r = alice
+        .sign_in("not-a-token", "/console/?state=awaiting_approval")
+        .await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.body.contains("<h1>Sign in</h1>"), "{}", r.body);
+    assert!(r.body.contains("not one the agent knows"), "{}", r.body);
+    assert!(r.set_cookie("nightshift_session").is_none());
+    // A receiver's token cannot sign in either, nor can a sign-in form without its token.
+    let r = alice.sign_in("receiver-token", "/console/").await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("cannot sign in"), "{}", r.body);
+    let r = alice
+        .post("/console/sign-in", &[("token", "alice-token")])
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.set_cookie("nightshift_session").is_none());
+    // An open redirect through `next` is not followed.
+    let mut other = Browser::new(addr);
+    let r = other.sign_in("alice-token", "//evil.example/").await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/console/"));
+
+    // The right token: a session cookie, strict and HttpOnly, and back to the page asked for.
+    let r = alice
+        .sign_in("alice-token", "/console/?state=awaiting_approval")
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        r.header("location"),
+        Some("/console/?state=awaiting_approval")
+    );
+    let cookie = r.set_cookie("nightshift_session").unwrap().to_string();
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain http: {cookie}");
+    assert_eq!(r.cookie_value("nightshift_session").unwrap().len(), 64);
+    // Behind a TLS-terminating proxy the cookies are Secure.
+    let r = send(
+        addr,
+        "GET",
+        "/console/sign-in",
+        &[("X-Forwarded-Proto", "https")],
+        b"",
+    )
+    .await;
+    assert!(
+        r.set_cookie("nightshift_sign_in")
+            .unwrap()
+            .contains("; Secure")
+    );
+
+    let id = awaiting(&store).await;
+    let list = alice.get("/console/").await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert!(
+        list.header("content-type")
+            .unwrap()
+            .starts_with("text/html"),
+        "{:?}",
+        list.headers
+    );
+    assert!(list.body.contains("Signed in as <strong>alice</strong>"));
+    assert!(
+        list.body
+            .contains(&format!("href=\"/console/incidents/{}\"", id.0))
+    );
+    assert!(list.body.contains("awaiting_approval"));
+    assert!(
+        list.body
+            .contains("<th scope=\"col\">time to mitigate</th>")
+    );
+    // The filters narrow the list.
+    let none = alice.get("/console/?namespace=nowhere").await;
+    assert!(none.body.contains("No incidents match."), "{}", none.body);
+    let found = alice
+        .get("/console/?state=awaiting_approval&namespace=shop&q=orders")
+        .await;
+    assert!(found.body.contains(&id.0), "{}", found.body);
+    let r = alice.get("/console/?state=sleeping").await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("the field state"), "{}", r.body);
+
+    // The incident page: the diagnosis, the decision, and the approval form.
+    let page_path = format!("/console/incidents/{}", id.0);
+    let page = alice.get(&page_path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    for part in [
+        "<h2>Diagnosis</h2>",
+        "root cause",
+        "confidence",
+        "<h2>Policy decision</h2>",
+        "rule",
+        "risk",
+    ] {
+        assert!(page.body.contains(part), "{part}: {}", page.body);
+    }
+    let approve = format!("{page_path}/approve");
+    assert!(
+        page.body.contains(&format!("action=\"{approve}\"")),
+        "{}",
+        page.body
+    );
+    let csrf = page.hidden("csrf").unwrap();
+
+    // A viewer sees the page without the form, and a forged answer is refused.
+    let mut viewer = Browser::new(addr);
+    assert_eq!(
+        viewer.sign_in("viewer-token", "/console/").await.status,
+        303
+    );
+    let vpage = viewer.get(&page_path).await;
+    assert_eq!(vpage.status, 200);
+    assert!(!vpage.body.contains(&approve), "{}", vpage.body);
+    assert!(vpage.body.contains("may not answer it"), "{}", vpage.body);
+    let vcsrf = vpage.hidden("csrf").unwrap();
+    let r = viewer
+        .post(&approve, &[("csrf", &vcsrf), ("reason", "forged")])
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        r.body.contains("grafana (viewer) may not answer approvals"),
+        "{}",
+        r.body
+    );
+
+    // No CSRF token, or another session's: 403. A reason too long or not UTF-8: 400 naming it.
+    let r = alice.post(&approve, &[("reason", "lgtm")]).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("csrf"), "{}", r.body);
+    let r = alice
+        .post(&approve, &[("csrf", &vcsrf), ("reason", "lgtm")])
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let long = "x".repeat(1001);
+    let r = alice
+        .post(&approve, &[("csrf", &csrf), ("reason", &long)])
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.body.contains("the field reason is longer than 1000"),
+        "{}",
+        r.body
+    );
+    let r = alice
+        .post_raw(&approve, format!("csrf={csrf}&reason=%FF%FE").as_bytes())
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.body.contains("the field reason is not valid UTF-8"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        store.get(&id).await.unwrap().unwrap().incident.state,
+        State::AwaitingApproval
+    );
+
+    // Unknown incident: an HTML 404 page.
+    let r = alice.get("/console/incidents/inc-999999").await;
+    assert_eq!(r.status, 404);
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    assert!(
+        r.body.contains("incident inc-999999 not found"),
+        "{}",
+        r.body
+    );
+
+    // The approver approves through the form: back to the page, which says so, and the plan
+    // runs.
+    let r = alice
+        .post(
+            &approve,
+            &[("csrf", &csrf), ("reason", "restart looks right")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.header("location"), Some(page_path.as_str()));
+    let page = alice.get(&page_path).await;
+    assert!(page.body.contains("Approved by alice"), "{}", page.body);
+    assert!(
+        page.body.contains("restart looks right"),
+        "the vote's reason: {}",
+        page.body
+    );
+    assert!(!page.body.contains(&approve), "no form once answered");
+    let approvals = store.approvals(&id).await.unwrap();
+    assert_eq!(approvals.last().unwrap().votes[0].by, "alice");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let page = loop {
+        let page = alice.get(&page_path).await;
+        let state = store.get(&id).await.unwrap().unwrap().incident.state;
+        // Past approval, the dry run shown, and the action's outcome recorded.
+        if !matches!(
+            state,
+            State::AwaitingApproval | State::Approved | State::Acting
+        ) && page.body.contains("<h2>Dry run</h2>\n<pre>")
+            && page.body.contains("<td>applied: ")
+        {
+            break page;
+        }
+        assert!(Instant::now() < deadline, "the plan did not run: {state:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert!(!store.actions(&id).await.unwrap().is_empty());
+    assert!(
+        page.body.contains("<h2>Actions</h2>\n\n<table>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("<td>applied: evict pod"),
+        "{}",
+        page.body
+    );
+    // The flash shows once.
+    assert!(!page.body.contains("Approved by alice;"), "{}", page.body);
+
+    // Signing out ends the session: the old cookie leads to the sign-in page again.
+    let old = alice.cookies.get("nightshift_session").unwrap().clone();
+    let csrf = alice.csrf("/console/").await;
+    let r = alice.post("/console/sign-out", &[("csrf", &csrf)]).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/console/sign-in"));
+    assert!(!alice.cookies.contains_key("nightshift_session"));
+    let r = send(
+        addr,
+        "GET",
+        "/console/",
+        &[("Cookie", &format!("nightshift_session={old}"))],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    assert!(
+        r.header("location")
+            .unwrap()
+            .starts_with("/console/sign-in?next=")
+    );
+
+    // The API is untouched by the console: still bearer tokens and JSON.
+    let r = send(addr, "GET", "/api/v1/incidents", &[], b"").await;
+    assert_eq!(r.status, 401);
+    assert!(r.body.starts_with("{\"error\""), "{}", r.body);
+    lab.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_api_signs_the_console_in_as_anonymous() {
+    let dir = tempfile::tempdir().unwrap();
+    // The lab's default: no credentials, as on loopback in development.
+    let opts = LabOptions::new(dir.path().join("record.db"));
+    let scenario =
+        nightshift_scenario::load_file(&common::scenario_path("hang-orders-worker-deadlock"))
+            .unwrap();
+    let lab = Lab::start(&scenario, opts).await.unwrap();
+    let mut browser = Browser::new(lab.agent.addr);
+    let r = browser.get("/console/").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.set_cookie("nightshift_session").is_some());
+    assert!(
+        r.body
+            .contains("Signed in as <strong>anonymous</strong> (admin)"),
+        "{}",
+        r.body
+    );
+    // The sign-in page has nothing to ask: straight to where it was going.
+    let r = send(
+        lab.agent.addr,
+        "GET",
+        "/console/sign-in?next=%2Fconsole%2F%3Fq%3Dorders",
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/console/?q=orders"));
+    // Forms still need the session's CSRF token.
+    let r = browser.post("/console/sign-out", &[]).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    lab.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_says_what_an_answer_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = LabOptions::new(dir.path().join("record.db"));
+    opts.speed = 60.0;
+    // Two approvers for high risk, every action high risk; shop is answered by alice and bob.
+    let policy = format!(
+        "{}
+approvers:
+  - namespaces: [shop]
+    users: [alice, bob]
+min_approvers:
+  high: 2
+",
+        LAB_POLICY
+            .replace("\nmode: auto\n", "\nmode: approve\n")
+            .replace("{risk: low", "{risk: high")
+    );
+    opts.policy = Policy::parse(&policy, "policy.yaml").unwrap();
+    opts.engine = EngineConfig {
+        settle: Duration::from_secs(5),
+        ..EngineConfig::default()
+    };
+    opts.auth = Auth::with(vec![
+        Credential::bearer("alice", Role::Approver, "alice-token"),
+        Credential::bearer("bob", Role::Approver, "bob-token"),
+        // An approver by role whom the policy does not list for shop.
+        Credential::bearer("mallory", Role::Approver, "mallory-token"),
+    ]);
+    let scenario =
+        nightshift_scenario::load_file(&common::scenario_path("hang-orders-worker-deadlock"))
+            .unwrap();
+    let lab = Lab::start(&scenario, opts).await.unwrap();
+    let addr = lab.agent.addr;
+    let store = lab.agent.engine.store().clone();
+    let id = awaiting(&store).await;
+    let page_path = format!("/console/incidents/{}", id.0);
+    let approve = format!("{page_path}/approve");
+
+    async fn answer(who: &mut Browser, page: &str, action: &str, reason: &str) -> String {
+        let csrf = who.csrf(page).await;
+        let r = who
+            .post(action, &[("csrf", &csrf), ("reason", reason)])
+            .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        assert_eq!(r.header("location"), Some(page));
+        let shown = who.get(page).await;
+        let at = shown
+            .body
+            .find("<p class=\"flash")
+            .unwrap_or_else(|| panic!("no outcome shown: {}", shown.body));
+        let end = shown.body[at..].find("</p>").unwrap();
+        shown.body[at..at + end].to_string()
+    }
+
+    // The engine's refusal is shown, and nothing is recorded.
+    let mut mallory = Browser::new(addr);
+    assert_eq!(
+        mallory.sign_in("mallory-token", "/console/").await.status,
+        303
+    );
+    let flash = answer(&mut mallory, &page_path, &approve, "let me").await;
+    assert!(
+        flash.contains("refused") && flash.contains("Refused:"),
+        "{flash}"
+    );
+    assert!(
+        flash.contains("may not answer approvals in namespace shop"),
+        "{flash}"
+    );
+    assert!(
+        store
+            .approvals(&id)
+            .await
+            .unwrap()
+            .last()
+            .unwrap()
+            .votes
+            .is_empty()
+    );
+
+    // The first approval waits for another approver; the same one again does not count.
+    let mut alice = Browser::new(addr);
+    assert_eq!(alice.sign_in("alice-token", "/console/").await.status, 303);
+    let flash = answer(&mut alice, &page_path, &approve, "first").await;
+    assert!(flash.contains("ok"), "{flash}");
+    assert!(
+        flash.contains("Approved by alice (1 of 2); waiting for another approver."),
+        "{flash}"
+    );
+    let flash = answer(&mut alice, &page_path, &approve, "again").await;
+    assert!(
+        flash.contains("refused") && flash.contains("alice already approved"),
+        "{flash}"
+    );
+    assert_eq!(
+        store.get(&id).await.unwrap().unwrap().incident.state,
+        State::AwaitingApproval
+    );
+
+    // The second, distinct approver decides it.
+    let mut bob = Browser::new(addr);
+    assert_eq!(bob.sign_in("bob-token", "/console/").await.status, 303);
+    let flash = answer(&mut bob, &page_path, &approve, "second").await;
+    assert!(
+        flash.contains("Approved by bob; the incident is now"),
+        "{flash}"
+    );
+    let approvals = store.approvals(&id).await.unwrap();
+    let by: Vec<&str> = approvals
+        .last()
+        .unwrap()
+        .votes
+        .iter()
+        .map(|v| v.by.as_str())
+        .collect();
+    assert_eq!(by, ["alice", "bob"]);
+    lab.stop();
+}
