@@ -145,7 +145,7 @@ impl DeliveryError {
 
     /// A transport error (connection refused, timeout, TLS): worth retrying.
     pub fn transport(e: &reqwest::Error) -> Self {
-        DeliveryError::transient(error_chain(e))
+        DeliveryError::transient(nightshift_net::explain(e))
     }
 
     /// An HTTP answer that is not a success: 408, 429 and 5xx are worth retrying, other 4xx
@@ -209,21 +209,6 @@ pub(crate) async fn post_json(
     let headers = resp.headers().clone();
     let body = resp.text().await.unwrap_or_default();
     Err(DeliveryError::status(status, &headers, &scrub(&body)))
-}
-
-/// An error and its causes on one line (a TLS failure says why the certificate was refused).
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 /// Where notifications go.
