@@ -8,14 +8,20 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nightshift_agent::notify::{Destination, OutboxSettings, Route, Routing, Webhook};
-use nightshift_agent::notify::{PagerDuty, Teams, pagerduty};
-use nightshift_agent::notify::{Slack, SlackSettings, slack};
 use nightshift_agent::runtime::NotifySetup;
 use nightshift_core::notice::NotifyEvent;
 use nightshift_core::policy::Criticality;
 use nightshift_core::units::parse_duration;
 use nightshift_net::TlsSettings;
 use serde::Deserialize;
+
+mod pagerduty;
+mod slack;
+mod teams;
+
+pub use pagerduty::PagerDutySettings;
+pub use slack::SlackDestinationSettings;
+pub use teams::TeamsSettings;
 
 /// The `notify:` section.
 #[derive(Debug, Clone, Deserialize)]
@@ -123,141 +129,6 @@ pub struct WebhookSettings {
     pub url: Option<String>,
     /// An environment variable holding the URL (when it carries a key).
     pub url_env: Option<String>,
-}
-
-/// `type: slack`. The bot token and the signing secret come from the environment or files;
-/// with `socket_mode: true` clicks come over a WebSocket opened with the app-level token
-/// instead of being posted to the agent, and the signing secret may be left out.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SlackDestinationSettings {
-    /// Its name.
-    pub name: String,
-    /// The channel to post in: its id (`C024BE91L`) or `#name`.
-    pub channel: String,
-    /// An environment variable holding the bot token (`xoxb-...`).
-    pub bot_token_env: Option<String>,
-    /// A file holding the bot token.
-    pub bot_token_file: Option<PathBuf>,
-    /// An environment variable holding the app's signing secret.
-    pub signing_secret_env: Option<String>,
-    /// A file holding the app's signing secret.
-    pub signing_secret_file: Option<PathBuf>,
-    /// The Web API's base URL (default `https://slack.com/api`).
-    #[serde(default)]
-    pub api_url: Option<String>,
-    /// Receive clicks over Socket Mode instead of `POST /api/v1/slack/interactions`.
-    #[serde(default)]
-    pub socket_mode: bool,
-    /// An environment variable holding the app-level token (`xapp-...`) for Socket Mode.
-    pub app_token_env: Option<String>,
-    /// A file holding the app-level token.
-    pub app_token_file: Option<PathBuf>,
-}
-
-impl SlackDestinationSettings {
-    fn check(&self, key: &str) -> Result<(), String> {
-        if self.channel.trim().is_empty() {
-            return Err(format!(
-                "{key}.channel: empty; give the channel's id or #name"
-            ));
-        }
-        secret_source(
-            &format!("{key}.bot_token"),
-            None,
-            &self.bot_token_env,
-            &self.bot_token_file,
-        )?;
-        let signing = self.signing_secret_env.is_some() || self.signing_secret_file.is_some();
-        if !self.socket_mode || signing {
-            secret_source(
-                &format!("{key}.signing_secret"),
-                None,
-                &self.signing_secret_env,
-                &self.signing_secret_file,
-            )?;
-        }
-        let app = self.app_token_env.is_some() || self.app_token_file.is_some();
-        if self.socket_mode {
-            secret_source(
-                &format!("{key}.app_token"),
-                None,
-                &self.app_token_env,
-                &self.app_token_file,
-            )?;
-        } else if app {
-            return Err(format!(
-                "{key}.app_token: only used with socket_mode: true; set it, or remove the app token"
-            ));
-        }
-        if let Some(url) = &self.api_url {
-            check_url(&format!("{key}.api_url"), url)?;
-        }
-        Ok(())
-    }
-
-    fn build(
-        &self,
-        key: &str,
-        client: &reqwest::Client,
-        tls: &TlsSettings,
-    ) -> Result<Destination, String> {
-        self.check(key)?;
-        let bot_token = secret(
-            &format!("{key}.bot_token"),
-            None,
-            &self.bot_token_env,
-            &self.bot_token_file,
-        )?;
-        // Checked by shape only, never echoed: the value is a secret.
-        if bot_token.starts_with("xapp-") {
-            return Err(format!(
-                "{key}.bot_token: this is an app-level token (xapp-); the bot token starts with xoxb-"
-            ));
-        }
-        let signing_secret =
-            if self.signing_secret_env.is_some() || self.signing_secret_file.is_some() {
-                Some(secret(
-                    &format!("{key}.signing_secret"),
-                    None,
-                    &self.signing_secret_env,
-                    &self.signing_secret_file,
-                )?)
-            } else {
-                None
-            };
-        let app_token = if self.socket_mode {
-            let token = secret(
-                &format!("{key}.app_token"),
-                None,
-                &self.app_token_env,
-                &self.app_token_file,
-            )?;
-            if !token.starts_with("xapp-") {
-                return Err(format!(
-                    "{key}.app_token: not an app-level token; Socket Mode needs one that starts with xapp- (with the connections:write scope)"
-                ));
-            }
-            Some(token)
-        } else {
-            None
-        };
-        Ok(Destination::Slack(Slack::new(
-            SlackSettings {
-                name: self.name.clone(),
-                channel: self.channel.clone(),
-                api_url: self
-                    .api_url
-                    .clone()
-                    .unwrap_or_else(|| slack::DEFAULT_API_URL.to_string()),
-                bot_token: slack::Secret::new(bot_token),
-                signing_secret: signing_secret.map(slack::Secret::new),
-                app_token: app_token.map(slack::Secret::new),
-                tls: tls.clone(),
-            },
-            client.clone(),
-        )))
-    }
 }
 
 /// One route.
@@ -464,110 +335,6 @@ pub(crate) fn secret(
         return Err(format!("{key}_file: {} is empty", path.display()));
     }
     Ok(text)
-}
-
-/// `type: teams`. The workflow's URL carries its signature, so it is a secret: it comes from
-/// the environment or a file.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TeamsSettings {
-    /// Its name.
-    pub name: String,
-    /// An environment variable holding the workflow's URL.
-    pub url_env: Option<String>,
-    /// A file holding the workflow's URL.
-    pub url_file: Option<PathBuf>,
-}
-
-impl TeamsSettings {
-    fn check(&self, key: &str) -> Result<(), String> {
-        secret_source(&format!("{key}.url"), None, &self.url_env, &self.url_file)
-    }
-
-    fn build(&self, key: &str, client: &reqwest::Client) -> Result<Destination, String> {
-        let url = secret(&format!("{key}.url"), None, &self.url_env, &self.url_file)?;
-        // The error names where the URL came from, never the URL (it carries a signature).
-        let from = if self.url_env.is_some() {
-            "url_env"
-        } else {
-            "url_file"
-        };
-        match reqwest::Url::parse(&url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-            _ => {
-                return Err(format!(
-                    "{key}.{from}: not an http(s) URL; expected the workflow's \"HTTP POST URL\""
-                ));
-            }
-        }
-        Ok(Destination::Teams(Teams::new(
-            &self.name,
-            url,
-            client.clone(),
-        )))
-    }
-}
-
-/// `type: pagerduty`. The routing key (the integration key of an Events API v2 integration)
-/// comes from the environment or a file.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PagerDutySettings {
-    /// Its name.
-    pub name: String,
-    /// An environment variable holding the routing key.
-    pub routing_key_env: Option<String>,
-    /// A file holding the routing key.
-    pub routing_key_file: Option<PathBuf>,
-    /// The Events API endpoint (default `https://events.pagerduty.com/v2/enqueue`; the EU
-    /// service is `https://events.eu.pagerduty.com/v2/enqueue`).
-    #[serde(default)]
-    pub url: Option<String>,
-}
-
-impl PagerDutySettings {
-    fn check(&self, key: &str) -> Result<(), String> {
-        secret_source(
-            &format!("{key}.routing_key"),
-            None,
-            &self.routing_key_env,
-            &self.routing_key_file,
-        )?;
-        if let Some(url) = &self.url {
-            check_url(&format!("{key}.url"), url)?;
-        }
-        Ok(())
-    }
-
-    fn build(&self, key: &str, client: &reqwest::Client) -> Result<Destination, String> {
-        self.check(key)?;
-        let routing_key = secret(
-            &format!("{key}.routing_key"),
-            None,
-            &self.routing_key_env,
-            &self.routing_key_file,
-        )?;
-        // Checked by shape only, never echoed: PagerDuty refuses every event of a key that is
-        // not 32 characters, so say it now.
-        let n = routing_key.chars().count();
-        if n != 32 {
-            let from = if self.routing_key_env.is_some() {
-                "routing_key_env"
-            } else {
-                "routing_key_file"
-            };
-            return Err(format!(
-                "{key}.{from}: the routing key has {n} characters; an Events API v2 integration key has 32"
-            ));
-        }
-        let url = self.url.as_deref().unwrap_or(pagerduty::DEFAULT_URL);
-        Ok(Destination::PagerDuty(PagerDuty::new(
-            &self.name,
-            url,
-            routing_key,
-            client.clone(),
-        )))
-    }
 }
 
 #[cfg(test)]
