@@ -136,6 +136,12 @@ pub struct DemoArgs {
     /// SQLite file for the record (kept for inspection).
     #[arg(long, default_value = "nightshift-demo.db")]
     pub db: PathBuf,
+    /// Open the web console in the desktop's browser (`xdg-open`, or `open` on macOS).
+    #[arg(long)]
+    pub open: bool,
+    /// Keep the agent and its console serving after the scenario ends, until Ctrl-C.
+    #[arg(long)]
+    pub stay: bool,
 }
 
 /// `nightshift run`.

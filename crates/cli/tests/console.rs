@@ -437,7 +437,7 @@ async fn the_console_signs_in_shows_incidents_and_answers_approvals() {
         if !matches!(
             state,
             State::AwaitingApproval | State::Approved | State::Acting
-        ) && page.body.contains("<h2>Dry run</h2>\n<pre>")
+        ) && page.body.contains("<p id=\"dry-run\">")
             && page.body.contains("<td>applied: ")
         {
             break page;
@@ -573,7 +573,7 @@ min_approvers:
         let shown = who.get(page).await;
         let at = shown
             .body
-            .find("<p class=\"flash")
+            .find("<p id=\"flash\" class=\"flash")
             .unwrap_or_else(|| panic!("no outcome shown: {}", shown.body));
         let end = shown.body[at..].find("</p>").unwrap();
         shown.body[at..at + end].to_string()

@@ -22,7 +22,7 @@ use crate::config::{AnalyzerMode, ConfigError, LlmConfig, StructuredOutput};
 use crate::metrics::{Metrics, Usage};
 use crate::prompt;
 use crate::provider::{
-    ChatClient, Conversation, Message, ProviderError, Request, ToolResult, ToolUse,
+    ChatClient, Conversation, Message, ProviderError, Request, TokenUsage, ToolResult, ToolUse,
 };
 use crate::tokens;
 use crate::tools::{self, Investigator, Tool};
@@ -267,6 +267,8 @@ impl LlmAnalyzer {
         let mut spent = 0u64;
         let mut steps = 0u32;
         let mut rejected: Option<String> = None;
+        let prompt_tokens = conversation_tokens(&conv) + schema_tokens;
+        let mut used = TokenUsage::default();
         loop {
             let estimate = conversation_tokens(&conv) + schema_tokens;
             if spent + estimate > cfg.max_input_tokens {
@@ -288,6 +290,8 @@ impl LlmAnalyzer {
                 })
                 .await?;
             steps += 1;
+            used.input += turn.usage.input;
+            used.output += turn.usage.output;
             spent += if turn.usage.input > 0 {
                 turn.usage.input
             } else {
@@ -313,6 +317,7 @@ impl LlmAnalyzer {
                             a.notes
                                 .insert(0, format!("model's first answer rejected: {first}"));
                         }
+                        a.notes.push(usage_note(cfg, steps, prompt_tokens, used));
                         return Ok(a);
                     }
                     Err(e) => e,
@@ -483,4 +488,19 @@ impl Analyzer for LlmAnalyzer {
     async fn analyze(&self, input: &AnalysisInput<'_>) -> Result<Analysis, AnalyzeError> {
         Ok(self.run(input).await)
     }
+}
+
+/// The line an answered analysis records about what it cost: turns, the first prompt's size
+/// (estimated), the tokens the provider counted, and the price when one is configured.
+fn usage_note(cfg: &LlmConfig, turns: u32, prompt_tokens: u64, used: TokenUsage) -> String {
+    let cost = cfg.price().map_or(String::new(), |p| {
+        format!(
+            ", cost ${:.4}",
+            used.input as f64 * p.input / 1e6 + used.output as f64 * p.output / 1e6
+        )
+    });
+    format!(
+        "model usage: {turns} turn(s), first prompt ~{prompt_tokens} tokens, {} input and {} output tokens{cost}",
+        used.input, used.output
+    )
 }

@@ -259,6 +259,15 @@ impl Store {
         on_pool!(self, timeline(incident))
     }
 
+    /// The sequence number of the newest timeline entry of `incident`, or of any incident:
+    /// whether anything was recorded since it was last read.
+    pub async fn newest_timeline_seq(
+        &self,
+        incident: Option<&IncidentId>,
+    ) -> Result<Option<i64>, StoreError> {
+        on_pool!(self, newest_seq(incident))
+    }
+
     /// Entries of all incidents with a sequence number above `after`, in order, at most
     /// `limit`: a live feed (`after` = the last `seq` seen, 0 to start). On PostgreSQL,
     /// concurrent writers may commit numbers out of order, so a feed polled while several

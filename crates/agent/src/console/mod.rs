@@ -1,6 +1,6 @@
 //! The web console: server-rendered pages over the same record the API reads, served by the
 //! agent under `/console`. No JavaScript is needed: filters are GET parameters, answers are
-//! forms.
+//! forms; one small vendored script ([`live`]) refreshes a page when the record changes.
 //!
 //! Sign-in takes one of the API's named bearer tokens and starts a server-side session
 //! ([`session`]); every form carries the session's CSRF token, checked in constant time, and
@@ -11,9 +11,12 @@
 
 mod answer;
 pub mod form;
+mod incident_view;
+mod live;
 mod pages;
 pub mod session;
 mod sign_in;
+mod status;
 pub mod view;
 
 use std::sync::Arc;
@@ -66,6 +69,9 @@ pub fn router<A: Analyzer + 'static>(state: Arc<ApiState<A>>) -> Router<Arc<ApiS
         .route("/console/incidents/{id}", get(incident::<A>))
         .route("/console/incidents/{id}/approve", post(approve::<A>))
         .route("/console/incidents/{id}/reject", post(reject::<A>))
+        .route("/console/status", get(status::status::<A>))
+        .route("/console/events", get(live::events::<A>))
+        .route("/console/assets/live.js", get(live::script))
         .route_layer(middleware::from_fn_with_state(state, capped::<A>))
 }
 
@@ -108,7 +114,8 @@ fn html(status: StatusCode, body: Result<String, askama::Error>) -> Response {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; \
+             img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));

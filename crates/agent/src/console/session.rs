@@ -6,10 +6,11 @@
 //! signing in again is the remedy.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, header};
+use tokio::sync::Semaphore;
 
 use crate::auth::Identity;
 
@@ -49,6 +50,8 @@ pub struct Session {
 pub struct Sessions {
     lifetime: Duration,
     by_id: Mutex<HashMap<String, Session>>,
+    /// Live-update streams open at once (see `live.rs`).
+    streams: Arc<Semaphore>,
 }
 
 impl Default for Sessions {
@@ -63,7 +66,13 @@ impl Sessions {
         Sessions {
             lifetime,
             by_id: Mutex::new(HashMap::new()),
+            streams: Arc::new(Semaphore::new(super::live::MAX_STREAMS)),
         }
+    }
+
+    /// The permits of live-update streams.
+    pub fn streams(&self) -> Arc<Semaphore> {
+        self.streams.clone()
     }
 
     /// How long a session lasts.

@@ -281,6 +281,16 @@ impl<A: Analyzer + 'static> Engine<A> {
         &self.store
     }
 
+    /// The cluster client the engine reads and acts through.
+    pub fn cluster(&self) -> &Client {
+        &self.client
+    }
+
+    /// The analyzer's name (`rules`, `llm:<model>`, `hybrid`...).
+    pub fn analyzer_name(&self) -> &str {
+        self.analyzer.name()
+    }
+
     /// Now, on the agent's clock.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()

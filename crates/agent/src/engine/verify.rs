@@ -69,7 +69,8 @@ impl<A: Analyzer + 'static> Engine<A> {
                 t
             }
         };
-        let status = self.verifier.check(&crit, since).await;
+        let checked = self.verifier.check_measured(&crit, since).await;
+        let status = checked.status;
         if !status.is_final() {
             return Ok(Some(
                 self.clock.now() + chrono::Duration::from_std(self.config.poll).unwrap_or_default(),
@@ -90,7 +91,18 @@ impl<A: Analyzer + 'static> Engine<A> {
             now,
             TimelineKind::Verification,
             format!("{status:?}"),
-            json!({"status": if verified { "recovered" } else { "failed" }, "recovered": verified, "attempt": attempt, "action": plan.action, "key": key}),
+            json!({
+                "status": if verified { "recovered" } else { "failed" },
+                "recovered": verified,
+                "attempt": attempt,
+                "action": plan.action,
+                "key": key,
+                "criteria": crit.expectations.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "stabilization_s": crit.stabilization.as_secs(),
+                "deadline_s": crit.deadline.as_secs(),
+                "measured": checked.measured,
+                "checked_at": checked.at,
+            }),
         );
         if verified {
             if let Ok(mut k) = self.counters.lock() {

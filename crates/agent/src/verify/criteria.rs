@@ -62,6 +62,46 @@ pub enum Expectation {
     },
 }
 
+impl std::fmt::Display for Expectation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expectation::WorkloadHealthy { workload, replicas } => {
+                write!(f, "{workload} rolled out with every pod Ready")?;
+                match replicas {
+                    Some(n) => write!(f, " at {n} replicas"),
+                    None => Ok(()),
+                }
+            }
+            Expectation::NoOomKillAfterChange {
+                workload,
+                container,
+                memory_limit,
+            } => {
+                write!(f, "no OOM kill of container {container} of {workload}")?;
+                match memory_limit {
+                    Some(l) => write!(f, " at its new limit {l}"),
+                    None => write!(f, " after the change"),
+                }
+            }
+            Expectation::PodReplaced { namespace, pod, .. } => {
+                write!(f, "pod {namespace}/{pod} replaced")
+            }
+            Expectation::NodeSchedulable { node, schedulable } => write!(
+                f,
+                "node {node} {}",
+                if *schedulable {
+                    "schedulable and Ready"
+                } else {
+                    "cordoned"
+                }
+            ),
+            Expectation::NodeDrained { node } => {
+                write!(f, "no evictable pod left on node {node}")
+            }
+        }
+    }
+}
+
 /// What must hold, how long it must hold, and by when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecoveryCriteria {

@@ -28,8 +28,11 @@ const BACK_OFF: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Finding {
     /// It holds. `settled_from`: since when the state it rests on has held, when it needs a
-    /// stabilization window.
-    Met { settled_from: Option<DateTime<Utc>> },
+    /// stabilization window; `measured`: what was read that shows it, in a sentence.
+    Met {
+        settled_from: Option<DateTime<Utc>>,
+        measured: String,
+    },
     /// Not yet.
     Pending(String),
     /// It cannot come to hold any more.
@@ -182,7 +185,10 @@ fn rollout(
             }
         }
     }
-    Finding::Met { settled_from: None }
+    Finding::Met {
+        settled_from: None,
+        measured: format!("rollout of {w} complete"),
+    }
 }
 
 /// Whether a pod is Ready with every container running and none backing off; if so, since
@@ -290,8 +296,14 @@ pub(crate) async fn workload_healthy(
     if !problems.is_empty() {
         return Finding::Pending(problems.join("; "));
     }
+    let settled = settled.unwrap_or(since);
     Finding::Met {
-        settled_from: Some(settled.unwrap_or(since)),
+        settled_from: Some(settled),
+        measured: format!(
+            "{name}: {desired} of {desired} replicas updated and available, {} pods Ready with no container backing off since {}",
+            pods.len(),
+            settled.format("%H:%M:%S")
+        ),
     }
 }
 
@@ -385,7 +397,14 @@ pub(crate) async fn no_oom_kill_after(
             }
         }
     }
-    Finding::Met { settled_from: None }
+    Finding::Met {
+        settled_from: None,
+        measured: format!(
+            "no container {container} of {} OOMKilled since the change ({} pods checked)",
+            describe(w),
+            pods.len()
+        ),
+    }
 }
 
 /// [`super::Expectation::PodReplaced`].
@@ -402,7 +421,10 @@ pub(crate) async fn pod_replaced(
         Err(e) => return Finding::Pending(format!("unable to get pod {namespace}/{pod}: {e}")),
     };
     let Some(p) = p else {
-        return Finding::Met { settled_from: None };
+        return Finding::Met {
+            settled_from: None,
+            measured: format!("pod {namespace}/{pod} is gone"),
+        };
     };
     let created = p
         .metadata
@@ -424,6 +446,10 @@ pub(crate) async fn pod_replaced(
     match pod_settled(&p) {
         Ok(t) => Finding::Met {
             settled_from: Some(t),
+            measured: format!(
+                "pod {namespace}/{pod} replaced (new uid) and Ready since {}",
+                t.format("%H:%M:%S")
+            ),
         },
         Err(why) => Finding::Pending(why),
     }
@@ -469,7 +495,17 @@ pub(crate) async fn node_schedulable(client: &Client, node: &str, schedulable: b
             ));
         }
     }
-    Finding::Met { settled_from: None }
+    Finding::Met {
+        settled_from: None,
+        measured: format!(
+            "node {node} is {}",
+            if schedulable {
+                "schedulable and Ready"
+            } else {
+                "cordoned"
+            }
+        ),
+    }
 }
 
 /// [`super::Expectation::NodeDrained`].
@@ -485,7 +521,10 @@ pub(crate) async fn node_drained(client: &Client, node: &str) -> Finding {
     };
     let left: Vec<String> = pods.iter().filter(|p| evictable(p)).map(pod_name).collect();
     if left.is_empty() {
-        Finding::Met { settled_from: None }
+        Finding::Met {
+            settled_from: None,
+            measured: format!("no evictable pods left on node {node}"),
+        }
     } else {
         Finding::Pending(format!(
             "{} evictable pod{} still on node {node}: {}",

@@ -64,6 +64,17 @@ pub enum VerifyStatus {
     },
 }
 
+/// One check's answer with what was measured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// The verdict.
+    pub status: VerifyStatus,
+    /// For each expectation met, what was read that shows it, and how long it has held.
+    pub measured: Vec<String>,
+    /// The cluster's time of the check.
+    pub at: DateTime<Utc>,
+}
+
 impl VerifyStatus {
     /// Whether the answer is final.
     pub fn is_final(&self) -> bool {
@@ -139,48 +150,56 @@ impl Verifier {
 
     /// Checks `criteria` once, for an action taken at `since` (cluster time).
     pub async fn check(&self, criteria: &RecoveryCriteria, since: DateTime<Utc>) -> VerifyStatus {
+        self.check_measured(criteria, since).await.status
+    }
+
+    /// Checks `criteria` once, as [`Verifier::check`] does, saying also what was read that
+    /// shows each expectation met.
+    pub async fn check_measured(
+        &self,
+        criteria: &RecoveryCriteria,
+        since: DateTime<Utc>,
+    ) -> Checked {
         let now = self.now().await;
         let mut pending = Vec::new();
+        let mut measured = Vec::new();
         let mut settled: Option<DateTime<Utc>> = None;
         for e in &criteria.expectations {
             match self.finding(e, since).await {
-                Finding::Failed(why) => return VerifyStatus::Failed { why },
+                Finding::Failed(why) => {
+                    return Checked {
+                        status: VerifyStatus::Failed { why },
+                        measured,
+                        at: now,
+                    };
+                }
                 Finding::Pending(why) => pending.push(why),
                 Finding::Met {
-                    settled_from: Some(t),
-                } => settled = Some(settled.map_or(t, |s| s.max(t))),
-                Finding::Met { settled_from: None } => {}
-            }
-        }
-        let elapsed = (now - since).to_std().unwrap_or_default();
-        if !pending.is_empty() {
-            let why = pending.join("; ");
-            return if elapsed > criteria.deadline {
-                VerifyStatus::Failed {
-                    why: format!(
-                        "not recovered {}s after the {}: {why}",
-                        criteria.deadline.as_secs(),
-                        criteria.action
-                    ),
+                    settled_from,
+                    measured: m,
+                } => {
+                    if let Some(t) = settled_from {
+                        settled = Some(settled.map_or(t, |s| s.max(t)));
+                    }
+                    measured.push(m);
                 }
-            } else {
-                VerifyStatus::Pending { why }
-            };
-        }
-        if let Some(t) = settled {
-            let from = t.max(since);
-            let stable = (now - from).to_std().unwrap_or_default();
-            if stable < criteria.stabilization {
-                return VerifyStatus::Pending {
-                    why: format!(
-                        "healthy; stable for {}s of the {}s stabilization window",
-                        stable.as_secs(),
-                        criteria.stabilization.as_secs()
-                    ),
-                };
             }
         }
-        VerifyStatus::Recovered
+        let status = verdict(criteria, since, now, pending, settled);
+        if status == VerifyStatus::Recovered
+            && let Some(t) = settled
+        {
+            measured.push(format!(
+                "stable for {}s (window {}s)",
+                (now - t.max(since)).num_seconds(),
+                criteria.stabilization.as_secs()
+            ));
+        }
+        Checked {
+            status,
+            measured,
+            at: now,
+        }
     }
 
     /// Checks every `poll` (real time) until the answer is final.
@@ -199,4 +218,44 @@ impl Verifier {
             tokio::time::sleep(poll).await;
         }
     }
+}
+
+/// The verdict of one check from the expectations not yet met (`pending`) and since when the
+/// met ones have held (`settled`).
+fn verdict(
+    criteria: &RecoveryCriteria,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+    pending: Vec<String>,
+    settled: Option<DateTime<Utc>>,
+) -> VerifyStatus {
+    let elapsed = (now - since).to_std().unwrap_or_default();
+    if !pending.is_empty() {
+        let why = pending.join("; ");
+        return if elapsed > criteria.deadline {
+            VerifyStatus::Failed {
+                why: format!(
+                    "not recovered {}s after the {}: {why}",
+                    criteria.deadline.as_secs(),
+                    criteria.action
+                ),
+            }
+        } else {
+            VerifyStatus::Pending { why }
+        };
+    }
+    if let Some(t) = settled {
+        let from = t.max(since);
+        let stable = (now - from).to_std().unwrap_or_default();
+        if stable < criteria.stabilization {
+            return VerifyStatus::Pending {
+                why: format!(
+                    "healthy; stable for {}s of the {}s stabilization window",
+                    stable.as_secs(),
+                    criteria.stabilization.as_secs()
+                ),
+            };
+        }
+    }
+    VerifyStatus::Recovered
 }

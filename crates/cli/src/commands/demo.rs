@@ -72,6 +72,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             "  cluster API http://{}  agent API http://{}",
             lab.cluster.addr, lab.agent.addr
         );
+        let console = format!("http://{}/console/", lab.agent.addr);
+        println!("  web console {console} (watch the incidents live)");
+        if args.open {
+            open_browser(&console);
+        }
         let mut live = lab.agent.engine.subscribe();
         let printer = tokio::spawn(async move {
             while let Ok(ev) = live.recv().await {
@@ -126,7 +131,29 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             args.db.display(),
             args.db.display()
         );
+        if args.stay {
+            println!("\nthe console stays at {console}; Ctrl-C stops it");
+            tokio::signal::ctrl_c().await?;
+        }
         lab.stop();
         anyhow::Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Asks the desktop to open `url`; says so when it cannot (a server without a desktop).
+fn open_browser(url: &str) {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    match std::process::Command::new(opener)
+        .arg(url)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    {
+        Ok(_) => println!("  opened the console with {opener}"),
+        Err(e) => println!("  could not run {opener} ({e}); open {url} yourself"),
+    }
 }

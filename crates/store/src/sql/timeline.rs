@@ -101,3 +101,21 @@ pub(crate) async fn timeline_after(
         })
         .collect())
 }
+
+/// The sequence number of the newest timeline entry, of `incident` or of any incident.
+pub(crate) async fn newest_seq(
+    pool: &Pool,
+    incident: Option<&IncidentId>,
+) -> Result<Option<i64>, StoreError> {
+    let q = match incident {
+        Some(i) => {
+            sqlx::query_as("SELECT MAX(seq) FROM timeline WHERE incident_id = $1").bind(&i.0)
+        }
+        None => sqlx::query_as("SELECT MAX(seq) FROM timeline"),
+    };
+    let row: (Option<i64>,) = q
+        .fetch_one(pool)
+        .await
+        .map_err(|e| StoreError::query("read the newest timeline entry", e))?;
+    Ok(row.0)
+}
