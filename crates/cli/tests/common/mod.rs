@@ -6,6 +6,7 @@
 
 pub mod browser;
 pub mod chart;
+pub mod oidc_provider;
 pub mod record;
 
 use std::path::{Path, PathBuf};
