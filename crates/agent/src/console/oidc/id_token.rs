@@ -136,6 +136,10 @@ struct Header {
     alg: String,
     #[serde(default)]
     kid: Option<String>,
+    /// Extensions the signer requires the reader to understand (RFC 7515 §4.1.11); none is
+    /// understood here.
+    #[serde(default)]
+    crit: Option<Value>,
 }
 
 /// Checks `token` against `keys` and `expected`; its claims when all is well. An
@@ -160,6 +164,11 @@ pub fn verify(
     };
     let header: Header = serde_json::from_slice(&decode(h, "the header is not base64url")?)
         .map_err(|_| TokenError::Malformed("the header is not a JSON object with alg"))?;
+    if header.crit.is_some() {
+        return Err(TokenError::Malformed(
+            "its header lists critical extensions (crit), which this client does not understand",
+        ));
+    }
     let sig = decode(s, "the signature is not base64url")?;
     let check = match header.alg.as_str() {
         "RS256" => Check::Rsa(&signature::RSA_PKCS1_2048_8192_SHA256),
@@ -293,7 +302,7 @@ fn check_claims(c: &Map<String, Value>, want: Expected<'_>) -> Result<(), TokenE
         }
     };
     let exp = time("exp")?.ok_or(TokenError::MissingClaim("exp"))?;
-    if want.now > exp + LEEWAY_SECS {
+    if want.now > exp.saturating_add(LEEWAY_SECS) {
         return Err(TokenError::Expired(want.now - exp));
     }
     let iat = time("iat")?.ok_or(TokenError::MissingClaim("iat"))?;
