@@ -1,5 +1,6 @@
 //! Who may call the agent's API and how much: the `auth`, `tokens`, `token_env`, `basic_*` and
-//! `http` keys of the configuration, turned into the runtime's credentials and limits.
+//! `http` keys of the configuration, turned into the runtime's credentials and limits; and who
+//! may sign in to the console through an identity provider (`console.oidc`).
 //!
 //! Fail closed: a credential variable that is named but unset or empty stops the start with
 //! its name; an API beyond loopback without credentials needs `auth: none`, said on purpose.
@@ -7,8 +8,10 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use nightshift_agent::console::oidc::{Oidc, OidcConfig};
 use nightshift_agent::http::{Auth, Credential, HttpLimits, Role};
 use nightshift_core::units::parse_duration;
+use nightshift_net::TlsSettings;
 use serde::Deserialize;
 
 /// `auth:` — the only value is `none`, which serves the API without authentication even
@@ -214,6 +217,47 @@ impl AccessKeys<'_> {
     }
 }
 
+/// `console:` — the web console.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleSettings {
+    /// Sign-in through an OpenID Connect provider, beside the API's tokens (docs/console.md).
+    pub oidc: Option<OidcConfig>,
+}
+
+impl ConsoleSettings {
+    /// What is wrong with the section, found when the file loads. Sign-in through a provider
+    /// needs an API that requires credentials: an open one signs everybody in to the console
+    /// as an anonymous admin.
+    pub fn check(&self, access: &AccessKeys<'_>) -> Result<(), String> {
+        let Some(oidc) = &self.oidc else {
+            return Ok(());
+        };
+        oidc.check()?;
+        let none =
+            access.tokens.is_empty() && access.token_env.is_none() && access.basic_user.is_none();
+        if access.auth == Some(AuthMode::None) || none {
+            return Err("console.oidc: the API requires no credentials, so the console signs everybody in as an anonymous admin; configure tokens (or token_env) to sign in through a provider".into());
+        }
+        Ok(())
+    }
+
+    /// The console's OIDC client, its secret read through `env` or from its file; `None`
+    /// without `console.oidc`. A variable named but unset or empty, or a file unreadable or
+    /// empty, stops the start with the key's name (never the secret).
+    pub fn oidc(
+        &self,
+        tls: &TlsSettings,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Oidc>, String> {
+        let Some(oidc) = &self.oidc else {
+            return Ok(None);
+        };
+        let secret = oidc.client_secret(env)?;
+        Oidc::new(oidc.clone(), secret, tls).map(Some)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,5 +400,56 @@ mod tests {
         .resolve(|_| None)
         .unwrap();
         assert!(!a.required() && a.explicitly_open());
+    }
+
+    fn console(yaml: &str) -> ConsoleSettings {
+        serde_saphyr::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn the_console_signs_in_through_a_provider_only_when_the_api_needs_credentials() {
+        let c = console(
+            "oidc:\n  issuer: https://login.example.com/realms/ops\n  client_id: nightshift\n  client_secret_env: OIDC_SECRET\n  redirect_url: https://nightshift.example.com/console/oidc/callback\n  roles: {approver: [sre]}\n",
+        );
+        let tokens = [TokenSettings {
+            name: "ops".into(),
+            role: Role::Admin,
+            token_env: Some("T".into()),
+            sha256: None,
+            namespaces: None,
+        }];
+        c.check(&keys(&tokens)).unwrap();
+        let e = c.check(&keys(&[])).unwrap_err();
+        assert!(
+            e.starts_with("console.oidc: the API requires no credentials"),
+            "{e}"
+        );
+        let open = AccessKeys {
+            auth: Some(AuthMode::None),
+            ..keys(&[])
+        };
+        assert!(c.check(&open).is_err());
+        let e = c.oidc(&TlsSettings::default(), |_| None).unwrap_err();
+        assert_eq!(
+            e,
+            "console.oidc.client_secret_env: the environment variable OIDC_SECRET is unset or empty"
+        );
+        let oidc = c
+            .oidc(&TlsSettings::default(), |_| Some("hunter2".into()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(oidc.display_name(), "login.example.com");
+        assert!(!format!("{oidc:?}").contains("hunter2"));
+        assert!(
+            console("{}")
+                .oidc(&TlsSettings::default(), |_| None)
+                .unwrap()
+                .is_none()
+        );
+        let bad = console(
+            "oidc:\n  issuer: login.example.com\n  client_id: n\n  redirect_url: https://n/console/oidc/callback\n  roles: {viewer: [a]}\n",
+        );
+        let e = bad.check(&keys(&tokens)).unwrap_err();
+        assert!(e.starts_with("console.oidc.issuer:"), "{e}");
     }
 }

@@ -13,7 +13,7 @@ use nightshift_core::units::parse_duration;
 use nightshift_net::TlsSettings;
 use serde::Deserialize;
 
-use crate::access::{AccessKeys, AuthMode, HttpSettings, TokenSettings};
+use crate::access::{AccessKeys, AuthMode, ConsoleSettings, HttpSettings, TokenSettings};
 
 /// A configuration file that cannot be used: the file, and what is wrong with it.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +59,8 @@ pub struct AgentConfig {
     pub notify_webhook: Option<String>,
     /// Notification destinations (Slack, Teams, PagerDuty, webhooks) and routes.
     pub notify: crate::notifications::NotifySettings,
+    /// The web console: sign-in through an OpenID Connect provider (docs/console.md).
+    pub console: ConsoleSettings,
     /// Run the agent's own Kubernetes detectors.
     pub watchers: bool,
     /// How often the detectors scan, e.g. `15s`.
@@ -250,6 +252,7 @@ impl Default for AgentConfig {
             workers: EngineConfig::default().concurrency,
             notify_webhook: None,
             notify: Default::default(),
+            console: ConsoleSettings::default(),
             watchers: true,
             watch_interval: "15s".into(),
             max_attempts: 2,
@@ -328,6 +331,12 @@ impl AgentConfig {
             path: path.display().to_string(),
             message,
         })?;
+        cfg.console
+            .check(&cfg.access())
+            .map_err(|message| ConfigError {
+                path: path.display().to_string(),
+                message,
+            })?;
         cfg.tls.check().map_err(|e| ConfigError {
             path: path.display().to_string(),
             message: format!("tls.ca_file: {e}"),

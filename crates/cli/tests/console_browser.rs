@@ -118,7 +118,11 @@ async fn body(c: &Client) -> String {
 async fn until(c: &Client, what: &str, limit: Duration, check: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + limit;
     loop {
-        let b = body(c).await;
+        // While a form's answer loads there is a moment with no body yet.
+        let b = match c.find(Locator::Css("body")).await {
+            Ok(e) => e.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
         if check(&b) {
             return b;
         }

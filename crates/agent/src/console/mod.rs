@@ -2,7 +2,8 @@
 //! agent under `/console`. No JavaScript is needed: filters are GET parameters, answers are
 //! forms; one small vendored script ([`live`]) refreshes a page when the record changes.
 //!
-//! Sign-in takes one of the API's named bearer tokens and starts a server-side session
+//! Sign-in takes one of the API's named bearer tokens, or goes through an OpenID Connect
+//! provider when one is configured ([`oidc`]), and starts a server-side session
 //! ([`session`]); every form carries the session's CSRF token, checked in constant time, and
 //! a POST without it is refused (403). Pages answer HTML, errors included.
 
@@ -13,6 +14,7 @@ mod answer;
 pub mod form;
 mod incident_view;
 mod live;
+pub mod oidc;
 mod pages;
 pub mod session;
 mod sign_in;
@@ -66,6 +68,8 @@ pub fn router<A: Analyzer + 'static>(state: Arc<ApiState<A>>) -> Router<Arc<ApiS
             get(sign_in_form::<A>).post(sign_in::<A>),
         )
         .route("/console/sign-out", post(sign_out::<A>))
+        .route("/console/oidc/start", get(oidc::start::<A>))
+        .route(oidc::CALLBACK_PATH, get(oidc::callback::<A>))
         .route("/console/incidents/{id}", get(incident::<A>))
         .route("/console/incidents/{id}/approve", post(approve::<A>))
         .route("/console/incidents/{id}/reject", post(reject::<A>))

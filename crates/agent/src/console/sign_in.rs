@@ -1,4 +1,5 @@
-//! Signing in with one of the API's tokens, and out.
+//! Signing in with one of the API's tokens (or, when configured, a link to the identity
+//! provider: see [`super::oidc`]), and out.
 
 use super::*;
 
@@ -7,8 +8,18 @@ pub(super) struct NextQuery {
     next: Option<String>,
 }
 
-fn sign_in_page(next: &str, error: Option<String>, status: StatusCode, https: bool) -> Response {
+fn sign_in_page<A: Analyzer>(
+    st: &ApiState<A>,
+    next: &str,
+    error: Option<String>,
+    status: StatusCode,
+    https: bool,
+) -> Response {
     let token = session::random_token();
+    let oidc = st.oidc.get().map(|o| {
+        let query = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
+        (o.display_name(), format!("/console/oidc/start?{query}"))
+    });
     let res = html(
         status,
         view::SignInPage {
@@ -16,6 +27,7 @@ fn sign_in_page(next: &str, error: Option<String>, status: StatusCode, https: bo
             csrf: token.clone(),
             next: next.to_string(),
             error,
+            oidc,
         }
         .render(),
     );
@@ -32,16 +44,24 @@ fn signed_in<A: Analyzer>(
     next: &str,
     https: bool,
 ) -> Response {
+    let mut res = see_other(next);
+    for cookie in session_cookies(st, identity, https) {
+        res = with_cookie(res, cookie);
+    }
+    res
+}
+
+/// Starts a session for `identity`: the cookies that carry it (and end the sign-in form's).
+pub(super) fn session_cookies<A: Analyzer>(
+    st: &ApiState<A>,
+    identity: Identity,
+    https: bool,
+) -> [String; 2] {
     let id = st.console.start(identity);
-    let res = see_other(next);
-    let res = with_cookie(
-        res,
+    [
         session::set_cookie(COOKIE, &id, st.console.lifetime(), https),
-    );
-    with_cookie(
-        res,
         session::set_cookie(SIGN_IN_COOKIE, "", Duration::ZERO, https),
-    )
+    ]
 }
 
 pub(super) async fn sign_in_form<A: Analyzer + 'static>(
@@ -57,7 +77,7 @@ pub(super) async fn sign_in_form<A: Analyzer + 'static>(
     if !st.auth.required() {
         return signed_in(&st, anonymous(), &next, https);
     }
-    sign_in_page(&next, None, StatusCode::OK, https)
+    sign_in_page(&st, &next, None, StatusCode::OK, https)
 }
 
 pub(super) async fn sign_in<A: Analyzer + 'static>(
@@ -96,6 +116,7 @@ pub(super) async fn sign_in<A: Analyzer + 'static>(
     match identity {
         Some(id) if id.role.allows(Scope::Read) => signed_in(&st, id, &next, https),
         Some(id) => sign_in_page(
+            &st,
             &next,
             Some(format!(
                 "{} ({}) may not read incidents, so it cannot sign in to the console",
@@ -105,6 +126,7 @@ pub(super) async fn sign_in<A: Analyzer + 'static>(
             https,
         ),
         None => sign_in_page(
+            &st,
             &next,
             Some("that token is not one the agent knows; check it and try again".into()),
             StatusCode::UNAUTHORIZED,

@@ -30,6 +30,9 @@ pub struct SignInPage {
     pub next: String,
     /// Why the last attempt failed.
     pub error: Option<String>,
+    /// The identity provider's name and the link that starts signing in there, when
+    /// `console.oidc` is configured.
+    pub oidc: Option<(String, String)>,
 }
 
 /// A page that reports a refusal or a failure.

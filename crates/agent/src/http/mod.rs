@@ -66,6 +66,9 @@ pub struct ApiState<A: Analyzer> {
     pub outbox: Option<Arc<crate::notify::Outbox>>,
     /// Sessions of the web console (`/console`).
     pub console: crate::console::session::Sessions,
+    /// Signing in to the console through an OpenID Connect provider, when configured (set
+    /// once, as the agent starts).
+    pub oidc: std::sync::OnceLock<crate::console::oidc::Oidc>,
     /// Requests being handled, for the cap of [`HttpLimits::max_requests`].
     in_flight: tokio::sync::Semaphore,
 }
@@ -85,6 +88,7 @@ impl<A: Analyzer> ApiState<A> {
             extra_metrics: std::sync::OnceLock::new(),
             outbox: None,
             console: Default::default(),
+            oidc: std::sync::OnceLock::new(),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use nightshift::config::AgentConfig;
 use nightshift_agent::clock::SystemClock;
+use nightshift_agent::console::oidc::Oidc;
 use nightshift_agent::http::{Auth, MetricsHook};
 use nightshift_agent::runtime::{StartOptions, kube_config, start};
 use nightshift_agent::verify::ClusterClock;
@@ -43,6 +44,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(super::EXIT_BAD_INPUT));
         }
     };
+    let oidc = match config.console.oidc(&config.tls, |v| std::env::var(v).ok()) {
+        Ok(oidc) => oidc,
+        Err(e) => {
+            eprintln!("error: {file}: {e}");
+            return Ok(ExitCode::from(super::EXIT_BAD_INPUT));
+        }
+    };
     if !auth.required() && !config.listen.ip().is_loopback() && !auth.explicitly_open() {
         eprintln!(
             "error: {}",
@@ -64,9 +72,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     .with_investigator(Arc::new(investigator));
                 let metrics = analyzer.metrics().clone();
                 let hook: MetricsHook = Arc::new(move |reg| metrics.register(reg));
-                serve(&config, auth, kube, analyzer, policy, Some(hook)).await
+                serve(&config, auth, oidc, kube, analyzer, policy, Some(hook)).await
             }
-            None => serve(&config, auth, kube, RuleAnalyzer::new(), policy, None).await,
+            None => serve(&config, auth, oidc, kube, RuleAnalyzer::new(), policy, None).await,
         }
     })
 }
@@ -95,6 +103,7 @@ pub(super) fn load(path: Option<&Path>) -> Result<(AgentConfig, Policy), ExitCod
 async fn serve<A: Analyzer + 'static>(
     config: &AgentConfig,
     auth: Auth,
+    oidc: Option<Oidc>,
     kube: kube::Config,
     analyzer: A,
     policy: Policy,
@@ -134,6 +143,13 @@ async fn serve<A: Analyzer + 'static>(
     .await?;
     if let Some(hook) = metrics {
         let _ = agent.api.extra_metrics.set(hook);
+    }
+    if let Some(oidc) = oidc {
+        eprintln!(
+            "nightshift: the console signs in through {} too",
+            oidc.display_name()
+        );
+        let _ = agent.api.oidc.set(oidc);
     }
     eprintln!(
         "nightshift: agent listening on http://{} (store {}, analyzer {}{})",

@@ -4,7 +4,9 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod chart;
+pub mod oidc_provider;
 pub mod record;
 
 use std::path::{Path, PathBuf};
