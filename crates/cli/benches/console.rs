@@ -13,7 +13,6 @@
 //! without the `--bench` flag `cargo bench` passes; then this prints a line and returns.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::collections::BTreeMap;
@@ -370,7 +369,7 @@ async fn incident(store: &Store, i: usize, total: usize) {
     if !attempt(store, &mut s, i, 1, &mut at, ask, (2, 30, 3)).await {
         return; // awaiting approval
     }
-    let e = if profile % 9 == 0 {
+    let e = if profile.is_multiple_of(9) {
         s.transition(State::Unresolved, at, "still failing")
             .unwrap()
     } else {

@@ -140,14 +140,14 @@ async fn text_is_found_in_the_title_or_the_resource_in_any_case(db: &TestDb) {
     let percent = incident(&store, &odd, "disk 95% full", State::Open).await;
     let underscore = incident(&store, &odd, "queue_depth high", State::Open).await;
     let backslash = incident(&store, &odd, r"path C:\temp missing", State::Open).await;
-    assert_eq!(ids(&store, text("%")).await, [percent.clone()]);
+    assert_eq!(ids(&store, text("%")).await, [percent.as_str()]);
     assert_eq!(ids(&store, text("5% f")).await, [percent]);
     assert_eq!(ids(&store, text("_")).await, [underscore]);
     assert_eq!(ids(&store, text(r"c:\t")).await, [backslash]);
     assert!(ids(&store, text("disk%full")).await.is_empty());
     // Case beyond ASCII folds the same way on both databases.
     let accented = incident(&store, &odd, "ÉCHEC de la réplique", State::Open).await;
-    assert_eq!(ids(&store, text("échec")).await, [accented.clone()]);
+    assert_eq!(ids(&store, text("échec")).await, [accented.as_str()]);
     assert_eq!(ids(&store, text("RÉPLIQUE")).await, [accented]);
     // A title rewritten by an update is searched as rewritten.
     let mut first = store
