@@ -136,6 +136,33 @@ async fn the_console_signs_in_shows_incidents_and_answers_approvals() {
     let r = alice.get("/console/?state=sleeping").await;
     assert_eq!(r.status, 400);
     assert!(r.body.contains("the field state"), "{}", r.body);
+    let r = alice.get(&format!("/console/?q={}", "x".repeat(201))).await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body.contains("the field q is 201 characters"),
+        "{}",
+        r.body
+    );
+    // The API takes the same filters, answered by the same store call.
+    let api = send(
+        addr,
+        "GET",
+        "/api/v1/incidents?state=awaiting_approval&namespace=shop&q=ORDERS&awaiting_first=true",
+        &[("Authorization", "Bearer viewer-token")],
+        b"",
+    )
+    .await;
+    assert_eq!(api.status, 200, "{}", api.body);
+    assert!(api.body.contains(&id.0), "{}", api.body);
+    let api = send(
+        addr,
+        "GET",
+        "/api/v1/incidents?namespace=nowhere&offset=0",
+        &[("Authorization", "Bearer viewer-token")],
+        b"",
+    )
+    .await;
+    assert_eq!(api.body, "[]");
 
     // The incident page: the diagnosis, the decision, and the approval form.
     let page_path = format!("/console/incidents/{}", id.0);

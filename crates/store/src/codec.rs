@@ -1,11 +1,11 @@
 //! The text forms of domain enums in scalar columns: the same strings serde writes into the
 //! JSON bodies, so SQL filters and JSON agree.
 
-use nightshift_core::{SignalSource, SignalStatus, State, TimelineKind};
+use nightshift_core::{ResourceRef, SignalSource, SignalStatus, State, TimelineKind};
 use serde::de::DeserializeOwned;
 
 use crate::error::StoreError;
-use crate::records::{ActionStatus, ApprovalStatus};
+use crate::records::{ActionStatus, ApprovalStatus, resource_key};
 
 /// The state as stored.
 pub(crate) fn state_str(state: State) -> &'static str {
@@ -96,6 +96,35 @@ pub(crate) fn to_u32(what: &str, value: i64) -> Result<u32, StoreError> {
     })
 }
 
+/// The text an incident's search matches against: its title and its resource key, each
+/// folded to lower case, a line apart.
+pub(crate) fn search_text(title: &str, resource: &ResourceRef) -> String {
+    format!(
+        "{}\n{}",
+        title.to_lowercase(),
+        resource_key(resource).to_lowercase()
+    )
+}
+
+/// A `LIKE` pattern (escape character `\`) that matches text containing `needle` (trimmed and
+/// folded to lower case as [`search_text`] folds), or `None` when the needle is blank.
+pub(crate) fn search_pattern(needle: &str) -> Option<String> {
+    let needle = needle.trim().to_lowercase();
+    if needle.is_empty() {
+        return None;
+    }
+    let mut pattern = String::with_capacity(needle.len() + 2);
+    pattern.push('%');
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    Some(pattern)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,6 +192,19 @@ mod tests {
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
             assert_eq!(parse_action_status(s.as_str()).unwrap(), s);
         }
+    }
+
+    #[test]
+    fn search_patterns_fold_trim_and_escape() {
+        assert_eq!(search_pattern("  LEDGER "), Some("%ledger%".into()));
+        assert_eq!(search_pattern(" \t "), None);
+        assert_eq!(search_pattern(r"50%_a\b"), Some(r"%50\%\_a\\b%".into()));
+        assert_eq!(search_pattern("ÉCHEC"), Some("%échec%".into()));
+        let resource = ResourceRef::deployment("shop", "Web");
+        assert_eq!(
+            search_text("Web Is DOWN", &resource),
+            "web is down\ndeployment/shop/web"
+        );
     }
 
     #[test]

@@ -92,7 +92,8 @@ impl Store {
 
     /// Applies migrations the database has not seen yet; a no-op when it is up to date.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        open::migrate(&self.pools).await
+        open::migrate(&self.pools).await?;
+        on_pool!(self, fill_list_columns())
     }
 
     /// Which database this is.
@@ -219,9 +220,21 @@ impl Store {
         on_pool!(self, get_incident(id))
     }
 
-    /// Incidents matching `filter`, newest first.
+    /// Incidents matching `filter`, newest first (with `awaiting_first`, those awaiting
+    /// approval first, then the others, each newest first), from `offset`, at most `limit`.
     pub async fn list(&self, filter: &IncidentFilter) -> Result<Vec<StoredIncident>, StoreError> {
         on_pool!(self, list_incidents(filter))
+    }
+
+    /// How many incidents match `filter`, whatever its `offset` and `limit` say: the length of
+    /// the list [`Store::list`] pages through.
+    pub async fn count(&self, filter: &IncidentFilter) -> Result<u64, StoreError> {
+        on_pool!(self, count_incidents(filter))
+    }
+
+    /// The namespaces incidents were about, each once, sorted (byte order).
+    pub async fn namespaces(&self) -> Result<Vec<String>, StoreError> {
+        on_pool!(self, namespaces())
     }
 
     /// The newest incident about `resource` that is neither resolved nor closed: the one a

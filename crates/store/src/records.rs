@@ -112,7 +112,9 @@ pub struct Ingested {
     pub correlated: Vec<(Correlated, Vec<usize>)>,
 }
 
-/// Which incidents [`Store::list`](crate::Store::list) returns, newest first.
+/// Which incidents [`Store::list`](crate::Store::list) returns, newest first (or, with
+/// `awaiting_first`, those awaiting approval first), and [`Store::count`](crate::Store::count)
+/// counts.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IncidentFilter {
     /// Only this state.
@@ -121,8 +123,25 @@ pub struct IncidentFilter {
     pub open_only: bool,
     /// Only incidents about this resource.
     pub resource: Option<ResourceRef>,
+    /// Only incidents about a resource in this namespace (cluster-scoped resources, external
+    /// services and storms are in none).
+    pub namespace: Option<String>,
+    /// Only incidents whose title or resource contains this text, ignoring case (as Rust's
+    /// `to_lowercase` folds it, on both databases) and the text's leading and trailing
+    /// whitespace; `%`, `_` and `\` are plain characters. Blank: no condition.
+    pub text: Option<String>,
+    /// Incidents awaiting approval first, then the rest, each newest first.
+    pub awaiting_first: bool,
+    /// Skip this many, in the order above (paging).
+    pub offset: Option<u32>,
     /// At most this many.
     pub limit: Option<u32>,
+}
+
+impl IncidentFilter {
+    /// The longest `text` callers are expected to pass, in characters: what the console and
+    /// the API accept.
+    pub const MAX_TEXT_CHARS: usize = 200;
 }
 
 /// A timeline entry with its place in the global, append-only sequence.

@@ -32,7 +32,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use nightshift_core::{Analyzer, Incident, IncidentId, State};
+use nightshift_core::{Analyzer, IncidentId, State};
 use nightshift_store::{IncidentFilter, VoteOutcome};
 use serde::Deserialize;
 
@@ -50,8 +50,6 @@ use crate::http::{ApiState, read_body};
 const MAX_REASON_CHARS: usize = 1000;
 /// Incidents per page of the list.
 const PAGE_SIZE: usize = 100;
-/// The most incidents the list reads from the store.
-const LIST_LIMIT: u32 = 10_000;
 /// The largest form body accepted.
 const MAX_FORM_BYTES: usize = 16 * 1024;
 /// How long the sign-in form's token lasts.

@@ -1,5 +1,7 @@
 //! The incident list and the incident page.
 
+use nightshift_store::StoredIncident;
+
 use super::*;
 
 /// The states offered by the list's filter.
@@ -64,14 +66,35 @@ pub(super) async fn incidents<A: Analyzer + 'static>(
             }
         }
     };
-    let filter = IncidentFilter {
+    let chars = q.q.chars().count();
+    if chars > IncidentFilter::MAX_TEXT_CHARS {
+        return finish(
+            error_page(
+                StatusCode::BAD_REQUEST,
+                chrome,
+                format!(
+                    "the field q is {chars} characters long; search for at most {}",
+                    IncidentFilter::MAX_TEXT_CHARS
+                ),
+            ),
+            cookie,
+        );
+    }
+    let mut filter = IncidentFilter {
         state,
-        open_only: false,
-        resource: None,
-        limit: Some(LIST_LIMIT),
+        namespace: (!q.namespace.is_empty()).then(|| q.namespace.clone()),
+        text: Some(q.q.clone()),
+        awaiting_first: true,
+        ..IncidentFilter::default()
     };
-    let list = match st.engine.store().list(&filter).await {
-        Ok(l) => l,
+    let ListPage {
+        matching,
+        page,
+        pages,
+        shown,
+        namespaces,
+    } = match list_page(&st, &mut filter, q.page).await {
+        Ok(x) => x,
         Err(e) => {
             return finish(
                 error_page(StatusCode::INTERNAL_SERVER_ERROR, chrome, e.to_string()),
@@ -79,18 +102,8 @@ pub(super) async fn incidents<A: Analyzer + 'static>(
             );
         }
     };
-    let mut namespaces: Vec<String> = list
-        .iter()
-        .filter_map(|i| i.incident.resource.namespace().map(str::to_string))
-        .collect();
-    namespaces.sort();
-    namespaces.dedup();
-    let incidents: Vec<&Incident> = list.iter().map(|s| &s.incident).collect();
-    let (matching, shown) = select(&incidents, &q.namespace, &q.q, q.page.unwrap_or(1));
-    let pages = matching.div_ceil(PAGE_SIZE).max(1);
-    let page = q.page.unwrap_or(1).clamp(1, pages);
     let now = st.engine.now();
-    let rows = shown.iter().map(|i| view::row(i, now)).collect();
+    let rows = shown.iter().map(|i| view::row(&i.incident, now)).collect();
     let link = |p: usize| {
         let query = serde_urlencoded::to_string([
             ("state", q.state.as_str()),
@@ -118,37 +131,40 @@ pub(super) async fn incidents<A: Analyzer + 'static>(
     finish(html(StatusCode::OK, page_view.render()), cookie)
 }
 
-/// The incidents of the list in `namespace` (`""`: any) whose title or resource contains
-/// `text` (case-insensitive), those waiting for an approval first and otherwise in the store's
-/// order (newest first): how many match, and those of page `page` (from 1, clamped).
-fn select<'a>(
-    incidents: &[&'a Incident],
-    namespace: &str,
-    text: &str,
+/// One page of the incident list, as the store returned it.
+struct ListPage {
+    /// How many incidents match the filter.
+    matching: usize,
+    /// The page shown, from 1.
     page: usize,
-) -> (usize, Vec<&'a Incident>) {
-    let needle = text.trim().to_lowercase();
-    let mut matching: Vec<&Incident> = incidents
-        .iter()
-        .copied()
-        .filter(|i| namespace.is_empty() || i.resource.namespace() == Some(namespace))
-        .filter(|i| {
-            needle.is_empty()
-                || i.title.to_lowercase().contains(&needle)
-                || i.resource.to_string().to_lowercase().contains(&needle)
-        })
-        .collect();
-    // A stable sort keeps the store's order within each group.
-    matching.sort_by_key(|i| i.state != State::AwaitingApproval);
-    let pages = matching.len().div_ceil(PAGE_SIZE).max(1);
-    let page = page.clamp(1, pages);
-    let shown = matching
-        .iter()
-        .skip((page - 1) * PAGE_SIZE)
-        .take(PAGE_SIZE)
-        .copied()
-        .collect();
-    (matching.len(), shown)
+    /// How many pages there are (at least one).
+    pages: usize,
+    /// The page's incidents.
+    shown: Vec<StoredIncident>,
+    /// Every namespace incidents were about, for the filter.
+    namespaces: Vec<String>,
+}
+
+/// Page `page` (from 1, clamped to the pages there are) of the list `filter` selects: one
+/// count, one page read and the namespaces, all done by the store.
+async fn list_page<A: Analyzer + 'static>(
+    st: &ApiState<A>,
+    filter: &mut IncidentFilter,
+    page: Option<usize>,
+) -> Result<ListPage, nightshift_store::StoreError> {
+    let store = st.engine.store();
+    let matching = usize::try_from(store.count(filter).await?).unwrap_or(usize::MAX);
+    let pages = matching.div_ceil(PAGE_SIZE).max(1);
+    let page = page.unwrap_or(1).clamp(1, pages);
+    filter.offset = Some(u32::try_from((page - 1) * PAGE_SIZE).unwrap_or(u32::MAX));
+    filter.limit = Some(u32::try_from(PAGE_SIZE).unwrap_or(u32::MAX));
+    Ok(ListPage {
+        matching,
+        page,
+        pages,
+        shown: store.list(filter).await?,
+        namespaces: store.namespaces().await?,
+    })
 }
 
 pub(super) async fn incident<A: Analyzer + 'static>(
@@ -217,78 +233,4 @@ async fn incident_page<A: Analyzer + 'static>(
         }
     }
     Ok(html(StatusCode::OK, page.render()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-    use nightshift_core::resource::ResourceRef;
-
-    fn incident(n: usize, namespace: &str, name: &str, state: State) -> Incident {
-        let at = chrono::Utc
-            .timestamp_opt(1_700_000_000 - n as i64, 0)
-            .unwrap();
-        Incident {
-            id: IncidentId(format!("inc-{n:06}")),
-            state,
-            resource: ResourceRef::deployment(namespace, name),
-            title: format!("{name} is not ready"),
-            category: None,
-            root_cause: None,
-            attempts: 0,
-            opened_at: at,
-            updated_at: at,
-            resolved_at: None,
-        }
-    }
-
-    fn ids(list: &[&Incident]) -> Vec<String> {
-        list.iter().map(|i| i.id.0.clone()).collect()
-    }
-
-    #[test]
-    fn waiting_approvals_come_first_then_the_stores_order() {
-        let all = [
-            incident(1, "shop", "web", State::Resolved),
-            incident(2, "shop", "orders", State::AwaitingApproval),
-            incident(3, "pay", "api", State::Verifying),
-            incident(4, "pay", "ledger", State::AwaitingApproval),
-        ];
-        let refs: Vec<&Incident> = all.iter().collect();
-        let (n, shown) = select(&refs, "", "", 1);
-        assert_eq!(n, 4);
-        assert_eq!(
-            ids(&shown),
-            ["inc-000002", "inc-000004", "inc-000001", "inc-000003"]
-        );
-        let (n, shown) = select(&refs, "pay", "", 1);
-        assert_eq!(
-            (n, ids(&shown)),
-            (2, vec!["inc-000004".into(), "inc-000003".into()])
-        );
-        // The text is looked for in the title and the resource, in any case.
-        let (_, shown) = select(&refs, "", "  LEDGER ", 1);
-        assert_eq!(ids(&shown), ["inc-000004"]);
-        let (_, shown) = select(&refs, "", "deployment/shop/", 1);
-        assert_eq!(ids(&shown), ["inc-000002", "inc-000001"]);
-        let (n, shown) = select(&refs, "nowhere", "", 1);
-        assert_eq!((n, shown.len()), (0, 0));
-    }
-
-    #[test]
-    fn pages_hold_a_hundred_and_out_of_range_pages_are_clamped() {
-        let all: Vec<Incident> = (1..=250)
-            .map(|n| incident(n, "shop", "web", State::Resolved))
-            .collect();
-        let refs: Vec<&Incident> = all.iter().collect();
-        let (n, first) = select(&refs, "", "", 1);
-        assert_eq!((n, first.len()), (250, 100));
-        assert_eq!(first[0].id.0, "inc-000001");
-        let (_, third) = select(&refs, "", "", 3);
-        assert_eq!(third.len(), 50);
-        assert_eq!(third[0].id.0, "inc-000201");
-        assert_eq!(ids(&select(&refs, "", "", 99).1), ids(&third));
-        assert_eq!(ids(&select(&refs, "", "", 0).1), ids(&first));
-    }
 }

@@ -326,11 +326,18 @@ async fn alerts<A: Analyzer + 'static>(
     .into_response())
 }
 
+/// `GET /api/v1/incidents`'s parameters: the console's filters (`namespace`, `q`, and with
+/// `awaiting_first` its order) over the same store call, and a page (`offset`, `limit`).
 #[derive(Debug, Deserialize)]
 struct ListQuery {
     state: Option<String>,
     #[serde(default)]
     open: bool,
+    namespace: Option<String>,
+    q: Option<String>,
+    #[serde(default)]
+    awaiting_first: bool,
+    offset: Option<u32>,
     limit: Option<u32>,
 }
 
@@ -345,10 +352,26 @@ async fn list<A: Analyzer + 'static>(
                 .map_err(|_| ApiError(StatusCode::BAD_REQUEST, format!("unknown state {s:?}")))?,
         ),
     };
+    if let Some(text) = &q.q {
+        let chars = text.chars().count();
+        if chars > IncidentFilter::MAX_TEXT_CHARS {
+            return Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "the parameter q is {chars} characters long; search for at most {}",
+                    IncidentFilter::MAX_TEXT_CHARS
+                ),
+            ));
+        }
+    }
     let filter = IncidentFilter {
         state,
         open_only: q.open,
         resource: None,
+        namespace: q.namespace.filter(|n| !n.is_empty()),
+        text: q.q,
+        awaiting_first: q.awaiting_first,
+        offset: q.offset,
         limit: Some(q.limit.unwrap_or(200).min(10_000)),
     };
     let list = st

@@ -135,8 +135,8 @@ async fn insert_incident(conn: &mut Conn, new: &NewIncident) -> Result<StoredInc
     };
     sqlx::query(
         "INSERT INTO incidents (id, seq, state, resource_key, title, category, root_cause, \
-         attempts, opened_at, updated_at, resolved_at, version, body) \
-         VALUES ($1, $2, $3, $4, $5, NULL, NULL, 0, $6, $6, NULL, 1, $7)",
+         attempts, opened_at, updated_at, resolved_at, version, body, namespace, search) \
+         VALUES ($1, $2, $3, $4, $5, NULL, NULL, 0, $6, $6, NULL, 1, $7, $8, $9)",
     )
     .bind(&incident.id.0)
     .bind(seq)
@@ -145,6 +145,8 @@ async fn insert_incident(conn: &mut Conn, new: &NewIncident) -> Result<StoredInc
     .bind(&incident.title)
     .bind(incident.opened_at)
     .bind(Json(&incident))
+    .bind(incident.resource.namespace())
+    .bind(search_text(&incident.title, &incident.resource))
     .execute(&mut *conn)
     .await
     .map_err(|e| StoreError::query(what(), e))?;
@@ -246,7 +248,7 @@ async fn save_incident(
     let done = sqlx::query(
         "UPDATE incidents SET state = $1, resource_key = $2, title = $3, category = $4, \
          root_cause = $5, attempts = $6, updated_at = $7, resolved_at = $8, body = $9, \
-         version = version + 1 \
+         namespace = $12, search = $13, version = version + 1 \
          WHERE id = $10 AND version = $11",
     )
     .bind(state_str(incident.state))
@@ -260,6 +262,8 @@ async fn save_incident(
     .bind(Json(incident))
     .bind(&id.0)
     .bind(expected)
+    .bind(incident.resource.namespace())
+    .bind(search_text(&incident.title, &incident.resource))
     .execute(&mut *conn)
     .await
     .map_err(|e| StoreError::query(what(), e))?;
@@ -312,28 +316,6 @@ pub(crate) async fn get_incident(
             .await
             .map_err(|e| StoreError::query(format!("load incident {id}"), e))?;
     Ok(row.map(stored))
-}
-
-/// Incidents matching the filter, newest first.
-pub(crate) async fn list_incidents(
-    pool: &Pool,
-    filter: &IncidentFilter,
-) -> Result<Vec<StoredIncident>, StoreError> {
-    let rows: Vec<IncidentRow> = sqlx::query_as(
-        "SELECT body, version FROM incidents \
-         WHERE ($1 IS NULL OR state = $1) \
-           AND ($2 = 0 OR state <> 'closed') \
-           AND ($3 IS NULL OR resource_key = $3) \
-         ORDER BY seq DESC LIMIT $4",
-    )
-    .bind(filter.state.map(state_str))
-    .bind(i64::from(filter.open_only))
-    .bind(filter.resource.as_ref().map(resource_key))
-    .bind(filter.limit.map_or(i64::MAX, i64::from))
-    .fetch_all(pool)
-    .await
-    .map_err(|e| StoreError::query("list incidents", e))?;
-    Ok(rows.into_iter().map(stored).collect())
 }
 
 /// Every incident that is not closed, oldest first.

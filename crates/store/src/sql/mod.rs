@@ -23,8 +23,8 @@ mod prelude {
     pub(super) use sqlx::types::Json;
 
     pub(super) use crate::codec::{
-        approval_str, kind_str, parse, parse_action_status, source_str, state_str, status_str,
-        to_u32,
+        approval_str, kind_str, parse, parse_action_status, search_pattern, search_text,
+        source_str, state_str, status_str, to_u32,
     };
     pub(super) use crate::error::StoreError;
     pub(super) use crate::records::{
@@ -51,6 +51,11 @@ pub(crate) mod sqlite {
         pool.begin_with("BEGIN IMMEDIATE").await
     }
 
+    /// Starts a read transaction: its reads see one snapshot (WAL), from the first on.
+    async fn begin_read(pool: &Pool) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
+        pool.begin().await
+    }
+
     /// Reads the leadership term; the IMMEDIATE transaction already holds the only write lock.
     fn lock_term_sql() -> &'static str {
         "SELECT term FROM leadership WHERE id = 1"
@@ -63,6 +68,7 @@ pub(crate) mod sqlite {
     }
 
     include!("incidents.rs");
+    include!("list.rs");
     include!("signals.rs");
     include!("timeline.rs");
     include!("findings.rs");
@@ -86,6 +92,12 @@ pub(crate) mod postgres {
         pool.begin().await
     }
 
+    /// Starts a read transaction whose reads see one snapshot.
+    async fn begin_read(pool: &Pool) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
+        pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+    }
+
     /// Reads the leadership term and holds its row until the transaction ends: a new leader's
     /// claim waits for an intent being recorded under the old term, never interleaves.
     fn lock_term_sql() -> &'static str {
@@ -103,6 +115,7 @@ pub(crate) mod postgres {
     }
 
     include!("incidents.rs");
+    include!("list.rs");
     include!("signals.rs");
     include!("timeline.rs");
     include!("findings.rs");

@@ -122,6 +122,34 @@ impl TestDb {
         }
     }
 
+    /// Runs one statement on the database beside the store, as another program would.
+    pub async fn execute(&self, sql: &str) {
+        match &self.place {
+            Place::Sqlite(_) => {
+                let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", self.url))
+                    .await
+                    .unwrap();
+                sqlx::query(AssertSqlSafe(sql.to_owned()))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                pool.close().await;
+            }
+            Place::Postgres { schema, admin } => {
+                let mut tx = admin.begin().await.unwrap();
+                sqlx::query(AssertSqlSafe(format!("SET LOCAL search_path = {schema}")))
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                sqlx::query(AssertSqlSafe(sql.to_owned()))
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+            }
+        }
+    }
+
     /// Drops the PostgreSQL schema (the SQLite directory goes with `self`).
     pub async fn cleanup(self) {
         if let Place::Postgres { schema, admin } = self.place {
