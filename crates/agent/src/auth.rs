@@ -86,7 +86,7 @@ impl fmt::Display for Scope {
 }
 
 /// An authenticated caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Identity {
     /// The credential's name (`anonymous` when the API is open).
     pub name: String,

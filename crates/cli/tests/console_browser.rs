@@ -85,7 +85,20 @@ async fn browser() -> (Driver, Client) {
         .connect(&format!("http://127.0.0.1:{port}"))
         .await
         .expect("a Chromium session through chromedriver");
+    // The window's frame takes some of its size: make the page itself 1280×800.
     client.set_window_size(1280, 800).await.unwrap();
+    let frame = client
+        .execute(
+            "return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let extra = |i: usize| frame[i].as_u64().unwrap_or(0) as u32;
+    client
+        .set_window_size(1280 + extra(0), 800 + extra(1))
+        .await
+        .unwrap();
     (driver, client)
 }
 
@@ -286,7 +299,7 @@ async fn the_console_in_a_browser_follows_an_incident_live_and_answers_approvals
     for part in [
         "Health",
         "store",
-        "Sqlite",
+        "SQLite",
         "cluster",
         "analyzer",
         "rules",

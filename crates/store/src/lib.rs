@@ -334,6 +334,46 @@ impl Store {
         on_pool!(self, notices(incident))
     }
 
+    // ---- console sessions ------------------------------------------------------------------
+
+    /// Keeps a console entry (`kind`: `session` or `oidc`) under the hash of its key until
+    /// `expires_ms` (milliseconds since the epoch), replacing what was there; expired entries
+    /// are deleted, and past `cap` entries of the kind the one closest to expiry is dropped.
+    pub async fn keep_console_entry(
+        &self,
+        key_hash: &str,
+        kind: &str,
+        body: &serde_json::Value,
+        expires_ms: i64,
+        now_ms: i64,
+        cap: u32,
+    ) -> Result<(), StoreError> {
+        on_pool!(
+            self,
+            keep_console_entry(key_hash, kind, body, expires_ms, now_ms, cap)
+        )
+    }
+
+    /// The console entry kept under `key_hash` for `kind` and its expiry, unless it expired.
+    pub async fn console_entry(
+        &self,
+        key_hash: &str,
+        kind: &str,
+        now_ms: i64,
+    ) -> Result<Option<(serde_json::Value, i64)>, StoreError> {
+        on_pool!(self, console_entry(key_hash, kind, now_ms))
+    }
+
+    /// Takes the console entry under `key_hash` for `kind`: no replica finds it afterwards.
+    pub async fn take_console_entry(
+        &self,
+        key_hash: &str,
+        kind: &str,
+        now_ms: i64,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        on_pool!(self, take_console_entry(key_hash, kind, now_ms))
+    }
+
     /// Notifications pending per destination.
     pub async fn outbox_backlog(&self) -> Result<Vec<(String, u64)>, StoreError> {
         on_pool!(self, outbox_backlog())

@@ -123,7 +123,7 @@ async fn answer<A: Analyzer + 'static>(
             text: format!("Refused: {e}"),
         },
     };
-    st.console.set_flash(&sid, flash);
+    st.console.set_flash(&sid, flash).await;
     see_other(&format!("/console/incidents/{}", path_segment(&id.0)))
 }
 

@@ -545,6 +545,15 @@ fn dry_run(e: &TimelineEntry) -> DryRunView {
     }
 }
 
+/// A window in whole minutes when it is one, otherwise in seconds: `90s`, `2m`.
+fn exact(seconds: u64) -> String {
+    if seconds >= 60 && seconds.is_multiple_of(60) {
+        format!("{}m", seconds / 60)
+    } else {
+        format!("{seconds}s")
+    }
+}
+
 fn strings(v: &serde_json::Value) -> Vec<String> {
     v.as_array()
         .map(|a| {
@@ -566,8 +575,8 @@ fn verification(e: &TimelineEntry) -> VerificationView {
         windows: match (d["stabilization_s"].as_u64(), d["deadline_s"].as_u64()) {
             (Some(s), Some(dl)) => Some(format!(
                 "must hold for {} and recover within {}",
-                span(s as i64),
-                span(dl as i64)
+                exact(s),
+                exact(dl)
             )),
             _ => None,
         },
@@ -750,7 +759,7 @@ mod tests {
             "status": "recovered",
             "criteria": ["deployment/shop/web rolled out with every pod Ready"],
             "measured": ["deployment/shop/web: 3 of 3 replicas updated and available"],
-            "stabilization_s": 120,
+            "stabilization_s": 90,
             "deadline_s": 600,
         });
         let v = verification(&entry);
@@ -759,7 +768,7 @@ mod tests {
         assert!(v.measured[0].contains("3 of 3"));
         assert_eq!(
             v.windows.as_deref(),
-            Some("must hold for 2m and recover within 10m")
+            Some("must hold for 90s and recover within 10m")
         );
         // Entries written before criteria were recorded still show.
         let old = verification(&e(10, TimelineKind::Verification, "Recovered"));

@@ -69,8 +69,11 @@ pub(super) async fn events<A: Analyzer + 'static>(
     headers: HeaderMap,
     Query(q): Query<EventsQuery>,
 ) -> Response {
-    let Some(sid) = session::cookie(&headers, COOKIE).filter(|id| st.console.get(id).is_some())
-    else {
+    let session = match session::cookie(&headers, COOKIE) {
+        Some(id) => st.console.get(&id).await.map(|s| (id, s)),
+        None => None,
+    };
+    let Some((sid, session)) = session else {
         return error_page(
             StatusCode::UNAUTHORIZED,
             Chrome::default(),
@@ -86,7 +89,7 @@ pub(super) async fn events<A: Analyzer + 'static>(
     };
     let rx = st.engine.subscribe();
     let newest = newest_entry(&st, q.incident.as_deref()).await;
-    let stream = changes(st, sid, q.incident, rx, newest, permit);
+    let stream = changes(st, sid, session.expires, q.incident, rx, newest, permit);
     let mut res = Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response();
@@ -119,17 +122,21 @@ fn change(incident: &str, kind: &str, at: DateTime<Utc>) -> Event {
 fn changes<A: Analyzer + 'static>(
     st: Arc<ApiState<A>>,
     sid: String,
+    expires: DateTime<Utc>,
     only: Option<String>,
     rx: tokio::sync::broadcast::Receiver<LiveEvent>,
     newest: Option<i64>,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
-    let state = (st, sid, only, rx, newest, permit);
+    let state = (st, sid, expires, only, rx, newest, permit);
     futures::stream::unfold(state, |mut s| async move {
-        let (st, sid, only, rx, newest, _) = &mut s;
+        let (st, sid, expires, only, rx, newest, _) = &mut s;
         loop {
-            // A session that ended or expired ends its stream.
-            st.console.get(sid)?;
+            // A session that expired ends its stream; one that was ended (signed out, on any
+            // replica) is noticed at the next poll.
+            if Utc::now() >= *expires {
+                return None;
+            }
             let next = tokio::select! {
                 r = rx.recv() => Next_::Live(r),
                 _ = tokio::time::sleep(POLL) => Next_::Tick,
@@ -145,6 +152,7 @@ fn changes<A: Analyzer + 'static>(
                 Next_::Live(Err(RecvError::Lagged(_))) => change("", "lagged", Utc::now()),
                 Next_::Live(Err(RecvError::Closed)) => return None,
                 Next_::Tick => {
+                    st.console.get(sid).await?;
                     let now = newest_entry(st, only.as_deref()).await;
                     if now == *newest {
                         continue;

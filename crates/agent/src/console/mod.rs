@@ -178,25 +178,40 @@ fn anonymous() -> Identity {
 
 /// The session of a page request: the cookie's, or (API open) a new anonymous one with the
 /// cookie to set; otherwise a redirect to the sign-in page that comes back to `uri`.
-fn page_session<A: Analyzer>(
+async fn page_session<A: Analyzer>(
     st: &ApiState<A>,
     headers: &HeaderMap,
     uri: &Uri,
 ) -> Result<(String, Session, Option<String>), Response> {
     if let Some(id) = session::cookie(headers, COOKIE)
-        && let Some(s) = st.console.get(&id)
+        && let Some(s) = st.console.get(&id).await
     {
         return Ok((id, s, None));
     }
     if !st.auth.required() {
-        let id = st.console.start(anonymous());
+        let unavailable = |e: String| {
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Chrome::default(),
+                format!("the session could not be kept: {e}"),
+            )
+        };
+        let id = st
+            .console
+            .start(anonymous())
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
         let cookie = session::set_cookie(
             COOKIE,
             &id,
             st.console.lifetime(),
             session::over_https(headers),
         );
-        let s = st.console.get(&id).expect("a session just started");
+        let s = st
+            .console
+            .get(&id)
+            .await
+            .ok_or_else(|| unavailable("it was not found again".into()))?;
         return Ok((id, s, Some(cookie)));
     }
     let next = uri
@@ -220,9 +235,11 @@ async fn post_session<A: Analyzer>(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(String, Session, Form), Response> {
-    let Some((id, s)) =
-        session::cookie(headers, COOKIE).and_then(|id| st.console.get(&id).map(|s| (id, s)))
-    else {
+    let session = match session::cookie(headers, COOKIE) {
+        Some(id) => st.console.get(&id).await.map(|s| (id, s)),
+        None => None,
+    };
+    let Some((id, s)) = session else {
         return Err(error_page(
             StatusCode::FORBIDDEN,
             Chrome::default(),

@@ -40,7 +40,7 @@ pub(super) async fn incidents<A: Analyzer + 'static>(
     uri: Uri,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    let (_, s, cookie) = match page_session(&st, &headers, &uri) {
+    let (_, s, cookie) = match page_session(&st, &headers, &uri).await {
         Ok(x) => x,
         Err(res) => return res,
     };
@@ -173,7 +173,7 @@ pub(super) async fn incident<A: Analyzer + 'static>(
     uri: Uri,
     Path(id): Path<String>,
 ) -> Response {
-    let (sid, s, cookie) = match page_session(&st, &headers, &uri) {
+    let (sid, s, cookie) = match page_session(&st, &headers, &uri).await {
         Ok(x) => x,
         Err(res) => return res,
     };
@@ -221,7 +221,7 @@ async fn incident_page<A: Analyzer + 'static>(
         notices: &notices,
     };
     let mut page = view::incident_page(&record, chrome(s));
-    page.flash = st.console.take_flash(sid);
+    page.flash = st.console.take_flash(sid).await;
     if stored.incident.state == State::AwaitingApproval {
         let namespace = stored.incident.resource.namespace();
         page.can_approve = s.identity.may_approve_in(namespace);

@@ -1,15 +1,18 @@
 //! Console sessions: a random 256-bit id in a cookie, the identity it signed in as and when it
 //! expires kept in memory on the agent, and a CSRF token bound to each session.
 //!
-//! Times here are the agent host's wall clock (`Instant`), not the cluster's: a session's
-//! lifetime is about the person at the browser. Sessions do not survive a restart of the agent;
-//! signing in again is the remedy.
+//! Times here are the agent host's wall clock, not the cluster's: a session's lifetime is about
+//! the person at the browser. Sessions are kept in the store (see [`Sessions`]), so they are the
+//! same on every replica and survive a restart.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::{HeaderMap, header};
+use chrono::{DateTime, Utc};
+use nightshift_store::{Store, StoreError};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use crate::auth::Identity;
@@ -21,10 +24,16 @@ pub const SIGN_IN_COOKIE: &str = "nightshift_sign_in";
 /// How long a session lasts unless configured otherwise.
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 /// The most sessions kept at once; past it the one closest to expiry goes.
-const MAX_SESSIONS: usize = 10_000;
+const MAX_SESSIONS: u32 = 10_000;
+/// The most OIDC sign-ins in progress kept at once.
+const MAX_PENDING: u32 = 10_000;
+/// The store's kind of a session.
+const SESSION: &str = "session";
+/// The store's kind of an OIDC sign-in in progress.
+const OIDC: &str = "oidc";
 
 /// A message shown once on the next page (the outcome of an approval).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Flash {
     /// Whether it reports a success (`true`) or a refusal.
     pub ok: bool,
@@ -33,39 +42,54 @@ pub struct Flash {
 }
 
 /// A signed-in browser.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Session {
     /// Who signed in.
     pub identity: Identity,
     /// The token every form of this session carries.
     pub csrf: String,
     /// When it stops being accepted.
-    pub expires: Instant,
+    #[serde(skip, default = "Utc::now")]
+    pub expires: DateTime<Utc>,
     /// Shown once on the next page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flash: Option<Flash>,
 }
 
-/// The sessions of the console, in memory.
+/// The sessions of the console, kept in the store so that every replica knows them: a browser
+/// behind a load balancer stays signed in whichever replica answers, and a restart signs
+/// nobody out. The store holds the SHA-256 of each cookie value, never the value.
 #[derive(Debug)]
 pub struct Sessions {
     lifetime: Duration,
-    by_id: Mutex<HashMap<String, Session>>,
+    store: Store,
     /// Live-update streams open at once (see `live.rs`).
     streams: Arc<Semaphore>,
 }
 
-impl Default for Sessions {
-    fn default() -> Self {
-        Sessions::new(DEFAULT_LIFETIME)
-    }
+/// The store's key of a cookie's value.
+fn key(value: &str) -> String {
+    hex(&Sha256::digest(value.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn after(d: Duration) -> DateTime<Utc> {
+    Utc::now() + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::hours(12))
 }
 
 impl Sessions {
-    /// No sessions yet; each lasts `lifetime`.
-    pub fn new(lifetime: Duration) -> Self {
+    /// Sessions in `store`; each lasts `lifetime`.
+    pub fn new(store: Store, lifetime: Duration) -> Self {
         Sessions {
             lifetime,
-            by_id: Mutex::new(HashMap::new()),
+            store,
             streams: Arc::new(Semaphore::new(super::live::MAX_STREAMS)),
         }
     }
@@ -80,68 +104,124 @@ impl Sessions {
         self.lifetime
     }
 
+    async fn keep(&self, id: &str, s: &Session) -> Result<(), StoreError> {
+        let body = serde_json::to_value(s).unwrap_or_default();
+        self.store
+            .keep_console_entry(
+                &key(id),
+                SESSION,
+                &body,
+                ms(s.expires),
+                ms(Utc::now()),
+                MAX_SESSIONS,
+            )
+            .await
+    }
+
     /// Starts a session for `identity`; returns its id (the cookie's value).
-    pub fn start(&self, identity: Identity) -> String {
+    pub async fn start(&self, identity: Identity) -> Result<String, StoreError> {
         let id = random_token();
-        let now = Instant::now();
         let session = Session {
             identity,
             csrf: random_token(),
-            expires: now + self.lifetime,
+            expires: after(self.lifetime),
             flash: None,
         };
-        let mut map = self.by_id.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, s| s.expires > now);
-        if map.len() >= MAX_SESSIONS
-            && let Some(oldest) = map
-                .iter()
-                .min_by_key(|(_, s)| s.expires)
-                .map(|(k, _)| k.clone())
-        {
-            map.remove(&oldest);
-        }
-        map.insert(id.clone(), session);
-        id
+        self.keep(&id, &session).await?;
+        Ok(id)
     }
 
-    /// The live session `id`, if any; an expired one is forgotten.
-    pub fn get(&self, id: &str) -> Option<Session> {
-        let mut map = self.by_id.lock().unwrap_or_else(|e| e.into_inner());
-        match map.get(id) {
-            Some(s) if s.expires > Instant::now() => Some(s.clone()),
-            Some(_) => {
-                map.remove(id);
+    /// The live session `id`, if any. A store that cannot be read signs nobody in.
+    pub async fn get(&self, id: &str) -> Option<Session> {
+        match self
+            .store
+            .console_entry(&key(id), SESSION, ms(Utc::now()))
+            .await
+        {
+            Ok(Some((body, expires))) => {
+                let mut s: Session = serde_json::from_value(body).ok()?;
+                s.expires = DateTime::from_timestamp_millis(expires)?;
+                Some(s)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "console: unable to read a session");
                 None
             }
-            None => None,
         }
     }
 
     /// Takes the flash of session `id`, leaving none.
-    pub fn take_flash(&self, id: &str) -> Option<Flash> {
-        let mut map = self.by_id.lock().unwrap_or_else(|e| e.into_inner());
-        map.get_mut(id).and_then(|s| s.flash.take())
+    pub async fn take_flash(&self, id: &str) -> Option<Flash> {
+        let mut s = self.get(id).await?;
+        let flash = s.flash.take()?;
+        if let Err(e) = self.keep(id, &s).await {
+            tracing::warn!(error = %e, "console: unable to clear a session's message");
+        }
+        Some(flash)
     }
 
     /// Sets the flash of session `id`.
-    pub fn set_flash(&self, id: &str, flash: Flash) {
-        let mut map = self.by_id.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(s) = map.get_mut(id) {
-            s.flash = Some(flash);
+    pub async fn set_flash(&self, id: &str, flash: Flash) {
+        let Some(mut s) = self.get(id).await else {
+            return;
+        };
+        s.flash = Some(flash);
+        if let Err(e) = self.keep(id, &s).await {
+            tracing::warn!(error = %e, "console: unable to keep a session's message");
         }
     }
 
     /// Ends session `id`.
-    pub fn end(&self, id: &str) {
-        let mut map = self.by_id.lock().unwrap_or_else(|e| e.into_inner());
-        map.remove(id);
+    pub async fn end(&self, id: &str) {
+        if let Err(e) = self
+            .store
+            .take_console_entry(&key(id), SESSION, ms(Utc::now()))
+            .await
+        {
+            tracing::warn!(error = %e, "console: unable to end a session");
+        }
+    }
+
+    /// Keeps an OIDC sign-in in progress under its `state` for `lifetime`.
+    pub async fn keep_pending(
+        &self,
+        state: &str,
+        body: &serde_json::Value,
+        lifetime: Duration,
+    ) -> Result<(), StoreError> {
+        self.store
+            .keep_console_entry(
+                &key(state),
+                OIDC,
+                body,
+                ms(after(lifetime)),
+                ms(Utc::now()),
+                MAX_PENDING,
+            )
+            .await
+    }
+
+    /// Takes the OIDC sign-in in progress under `state`: a state is good once, on any replica.
+    pub async fn take_pending(&self, state: &str) -> Option<serde_json::Value> {
+        match self
+            .store
+            .take_console_entry(&key(state), OIDC, ms(Utc::now()))
+            .await
+        {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "console: unable to read a sign-in in progress");
+                None
+            }
+        }
     }
 
     #[cfg(test)]
-    fn expire_now(&self, id: &str) {
-        let mut map = self.by_id.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(s) = map.get_mut(id) {
-            s.expires = Instant::now();
+    async fn expire_now(&self, id: &str) {
+        if let Some(mut s) = self.get(id).await {
+            s.expires = Utc::now();
+            let _ = self.keep(id, &s).await;
         }
     }
 }
@@ -245,36 +325,77 @@ mod tests {
         assert!(!tokens_match(std::str::from_utf8(&other).unwrap(), &t));
     }
 
-    #[test]
-    fn a_session_lives_until_it_expires_or_ends() {
-        let sessions = Sessions::default();
-        let id = sessions.start(alice());
-        let s = sessions.get(&id).unwrap();
-        assert_eq!(s.identity.name, "alice");
-        assert_ne!(s.csrf, id);
-        assert!(sessions.get("nope").is_none());
-        sessions.set_flash(
-            &id,
-            Flash {
-                ok: true,
-                text: "approved".into(),
-            },
-        );
-        assert_eq!(sessions.take_flash(&id).unwrap().text, "approved");
-        assert!(sessions.take_flash(&id).is_none());
-        sessions.expire_now(&id);
-        assert!(sessions.get(&id).is_none());
-        let id = sessions.start(alice());
-        sessions.end(&id);
-        assert!(sessions.get(&id).is_none());
+    async fn sessions(dir: &tempfile::TempDir) -> (Sessions, Store) {
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display());
+        let store = Store::open(&url).await.unwrap();
+        (Sessions::new(store.clone(), DEFAULT_LIFETIME), store)
     }
 
-    #[test]
-    fn each_session_has_its_own_csrf_token() {
-        let sessions = Sessions::default();
-        let a = sessions.get(&sessions.start(alice())).unwrap();
-        let b = sessions.get(&sessions.start(alice())).unwrap();
+    #[tokio::test]
+    async fn a_session_lives_until_it_expires_or_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sessions, store) = sessions(&dir).await;
+        let id = sessions.start(alice()).await.unwrap();
+        let s = sessions.get(&id).await.unwrap();
+        assert_eq!(s.identity.name, "alice");
+        assert_ne!(s.csrf, id);
+        assert!(sessions.get("nope").await.is_none());
+        // Another replica on the same store knows it; the store holds its hash, not its id.
+        let other = Sessions::new(store.clone(), DEFAULT_LIFETIME);
+        assert_eq!(other.get(&id).await.unwrap().csrf, s.csrf);
+        assert!(
+            store
+                .console_entry(&id, SESSION, 0)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .console_entry(&key(&id), SESSION, 0)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        sessions
+            .set_flash(
+                &id,
+                Flash {
+                    ok: true,
+                    text: "approved".into(),
+                },
+            )
+            .await;
+        assert_eq!(other.take_flash(&id).await.unwrap().text, "approved");
+        assert!(sessions.take_flash(&id).await.is_none());
+        sessions.expire_now(&id).await;
+        assert!(sessions.get(&id).await.is_none());
+        let id = sessions.start(alice()).await.unwrap();
+        other.end(&id).await;
+        assert!(sessions.get(&id).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn each_session_has_its_own_csrf_token_and_a_state_is_good_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sessions, _) = sessions(&dir).await;
+        let a = sessions
+            .get(&sessions.start(alice()).await.unwrap())
+            .await
+            .unwrap();
+        let b = sessions
+            .get(&sessions.start(alice()).await.unwrap())
+            .await
+            .unwrap();
         assert!(!tokens_match(&a.csrf, &b.csrf));
+        let body = serde_json::json!({"next": "/console/"});
+        sessions
+            .keep_pending("state", &body, Duration::from_secs(600))
+            .await
+            .unwrap();
+        assert!(sessions.get("state").await.is_none(), "not a session");
+        assert_eq!(sessions.take_pending("state").await, Some(body));
+        assert_eq!(sessions.take_pending("state").await, None);
     }
 
     #[test]

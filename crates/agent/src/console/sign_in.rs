@@ -38,30 +38,40 @@ fn sign_in_page<A: Analyzer>(
 }
 
 /// Starts a session for `identity` and goes to `next`.
-fn signed_in<A: Analyzer>(
+async fn signed_in<A: Analyzer>(
     st: &ApiState<A>,
     identity: Identity,
     next: &str,
     https: bool,
 ) -> Response {
+    let cookies = match session_cookies(st, identity, https).await {
+        Ok(c) => c,
+        Err(res) => return res,
+    };
     let mut res = see_other(next);
-    for cookie in session_cookies(st, identity, https) {
+    for cookie in cookies {
         res = with_cookie(res, cookie);
     }
     res
 }
 
 /// Starts a session for `identity`: the cookies that carry it (and end the sign-in form's).
-pub(super) fn session_cookies<A: Analyzer>(
+pub(super) async fn session_cookies<A: Analyzer>(
     st: &ApiState<A>,
     identity: Identity,
     https: bool,
-) -> [String; 2] {
-    let id = st.console.start(identity);
-    [
+) -> Result<[String; 2], Response> {
+    let id = st.console.start(identity).await.map_err(|e| {
+        error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Chrome::default(),
+            format!("the session could not be kept: {e}"),
+        )
+    })?;
+    Ok([
         session::set_cookie(COOKIE, &id, st.console.lifetime(), https),
         session::set_cookie(SIGN_IN_COOKIE, "", Duration::ZERO, https),
-    ]
+    ])
 }
 
 pub(super) async fn sign_in_form<A: Analyzer + 'static>(
@@ -71,11 +81,13 @@ pub(super) async fn sign_in_form<A: Analyzer + 'static>(
 ) -> Response {
     let next = session::safe_next(q.next.as_deref());
     let https = session::over_https(&headers);
-    if session::cookie(&headers, COOKIE).is_some_and(|id| st.console.get(&id).is_some()) {
+    if let Some(id) = session::cookie(&headers, COOKIE)
+        && st.console.get(&id).await.is_some()
+    {
         return see_other(&next);
     }
     if !st.auth.required() {
-        return signed_in(&st, anonymous(), &next, https);
+        return signed_in(&st, anonymous(), &next, https).await;
     }
     sign_in_page(&st, &next, None, StatusCode::OK, https)
 }
@@ -103,7 +115,7 @@ pub(super) async fn sign_in<A: Analyzer + 'static>(
         );
     }
     if !st.auth.required() {
-        return signed_in(&st, anonymous(), &next, https);
+        return signed_in(&st, anonymous(), &next, https).await;
     }
     let token = form.get("token").unwrap_or("").trim();
     let mut as_header = HeaderMap::new();
@@ -114,7 +126,7 @@ pub(super) async fn sign_in<A: Analyzer + 'static>(
             st.auth.authenticate(&as_header).ok()
         });
     match identity {
-        Some(id) if id.role.allows(Scope::Read) => signed_in(&st, id, &next, https),
+        Some(id) if id.role.allows(Scope::Read) => signed_in(&st, id, &next, https).await,
         Some(id) => sign_in_page(
             &st,
             &next,
@@ -144,7 +156,7 @@ pub(super) async fn sign_out<A: Analyzer + 'static>(
         Ok(s) => s,
         Err(res) => return res,
     };
-    st.console.end(&id);
+    st.console.end(&id).await;
     with_cookie(
         see_other("/console/sign-in"),
         session::set_cookie(COOKIE, "", Duration::ZERO, session::over_https(&headers)),

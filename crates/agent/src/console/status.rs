@@ -120,7 +120,10 @@ async fn health<A: Analyzer + 'static>(st: &ApiState<A>) -> Vec<HealthView> {
     });
     let started = Instant::now();
     let store = tokio::time::timeout(PROBE_TIMEOUT, engine.store().newest_timeline_seq(None)).await;
-    let dialect = format!("{:?}", engine.store().dialect());
+    let dialect = match engine.store().dialect() {
+        nightshift_store::Dialect::Sqlite => "SQLite",
+        nightshift_store::Dialect::Postgres => "PostgreSQL",
+    };
     out.push(match store {
         Ok(Ok(_)) => line(
             "store",
@@ -215,7 +218,7 @@ pub(super) async fn status<A: Analyzer + 'static>(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    let (_, s, cookie) = match page_session(&st, &headers, &uri) {
+    let (_, s, cookie) = match page_session(&st, &headers, &uri).await {
         Ok(x) => x,
         Err(res) => return res,
     };

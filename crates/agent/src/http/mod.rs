@@ -73,9 +73,13 @@ pub struct ApiState<A: Analyzer> {
     in_flight: tokio::sync::Semaphore,
 }
 
-impl<A: Analyzer> ApiState<A> {
+impl<A: Analyzer + 'static> ApiState<A> {
     /// The state of an API over `engine`.
     pub fn new(engine: Arc<Engine<A>>, auth: Auth, limits: HttpLimits) -> Self {
+        let console = crate::console::session::Sessions::new(
+            engine.store().clone(),
+            crate::console::session::DEFAULT_LIFETIME,
+        );
         ApiState {
             engine,
             auth,
@@ -87,7 +91,7 @@ impl<A: Analyzer> ApiState<A> {
             server: Arc::default(),
             extra_metrics: std::sync::OnceLock::new(),
             outbox: None,
-            console: Default::default(),
+            console,
             oidc: std::sync::OnceLock::new(),
         }
     }

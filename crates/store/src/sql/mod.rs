@@ -76,6 +76,7 @@ pub(crate) mod sqlite {
     include!("actions.rs");
     include!("leadership.rs");
     include!("outbox.rs");
+    include!("console.rs");
 }
 
 /// PostgreSQL.
@@ -123,4 +124,5 @@ pub(crate) mod postgres {
     include!("actions.rs");
     include!("leadership.rs");
     include!("outbox.rs");
+    include!("console.rs");
 }

@@ -24,7 +24,6 @@ pub mod id_token;
 mod identity;
 mod provider;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -42,6 +41,7 @@ use sha2::{Digest, Sha256};
 pub use self::config::{CALLBACK_PATH, ClientSecret, OidcConfig, RoleGroups};
 use self::id_token::{Expected, Jwks, TokenError};
 use self::provider::{Discovery, Exchange};
+use super::session::Sessions;
 use super::view::Chrome;
 use super::{error_page, html, see_other, session, with_cookie};
 use crate::auth::Identity;
@@ -51,8 +51,6 @@ use crate::http::ApiState;
 pub const STATE_COOKIE: &str = "nightshift_oidc";
 /// How long a sign-in may take at the provider.
 const PENDING_LIFETIME: Duration = Duration::from_secs(600);
-/// The most sign-ins in progress kept at once; past it the oldest goes.
-const MAX_PENDING: usize = 10_000;
 /// How long the discovery document and the keys are kept before they are fetched again.
 const CACHE_LIFETIME: Duration = Duration::from_secs(3600);
 
@@ -114,6 +112,9 @@ pub enum OidcError {
         /// Its description.
         description: Option<String>,
     },
+    /// The sign-in in progress could not be kept.
+    #[error("the sign-in could not be kept in the store: {0}")]
+    Store(String),
     /// Neither a code nor an error.
     #[error("the provider's answer carries no code; start the sign-in again")]
     NoCode,
@@ -146,6 +147,7 @@ impl OidcError {
         use OidcError::*;
         match self {
             NotConfigured => StatusCode::NOT_FOUND,
+            Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             Transport { .. } | Provider { .. } | DiscoveryIssuer { .. } | TokenEndpoint(_) => {
                 StatusCode::BAD_GATEWAY
             }
@@ -158,12 +160,13 @@ impl OidcError {
     }
 }
 
-/// A sign-in in progress, kept under its state.
+/// A sign-in in progress, kept in the store under its state (see `Sessions::keep_pending`),
+/// so the provider may send the browser back to any replica.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Pending {
     nonce: String,
     verifier: String,
     next: String,
-    expires: Instant,
 }
 
 /// The console's OIDC client: its configuration, the provider's cached documents and the
@@ -174,7 +177,6 @@ pub struct Oidc {
     http: reqwest::Client,
     discovery: Mutex<Option<(Instant, Arc<Discovery>)>>,
     keys: Mutex<Option<(Instant, Arc<Jwks>)>>,
-    pending: Mutex<HashMap<String, Pending>>,
 }
 
 impl fmt::Debug for Oidc {
@@ -207,7 +209,6 @@ impl Oidc {
             http,
             discovery: Mutex::new(None),
             keys: Mutex::new(None),
-            pending: Mutex::new(HashMap::new()),
         })
     }
 
@@ -241,7 +242,7 @@ impl Oidc {
 
     /// Starts a sign-in that comes back to `next`: the provider's URL to send the browser to,
     /// and the state to bind to it.
-    async fn begin(&self, next: &str) -> Result<(String, String), OidcError> {
+    async fn begin(&self, next: &str, sessions: &Sessions) -> Result<(String, String), OidcError> {
         let d = self.discovery().await?;
         let (state, nonce, verifier) = (
             session::random_token(),
@@ -262,34 +263,26 @@ impl Oidc {
             .append_pair("nonce", &nonce)
             .append_pair("code_challenge", &code_challenge(&verifier))
             .append_pair("code_challenge_method", "S256");
-        let now = Instant::now();
-        let mut pending = lock(&self.pending);
-        pending.retain(|_, p| p.expires > now);
-        if pending.len() >= MAX_PENDING
-            && let Some(oldest) = pending
-                .iter()
-                .min_by_key(|(_, p)| p.expires)
-                .map(|(k, _)| k.clone())
-        {
-            pending.remove(&oldest);
-        }
-        pending.insert(
-            state.clone(),
-            Pending {
-                nonce,
-                verifier,
-                next: next.to_string(),
-                expires: now + PENDING_LIFETIME,
-            },
-        );
+        let pending = Pending {
+            nonce,
+            verifier,
+            next: next.to_string(),
+        };
+        sessions
+            .keep_pending(
+                &state,
+                &serde_json::to_value(&pending).unwrap_or_default(),
+                PENDING_LIFETIME,
+            )
+            .await
+            .map_err(|e| OidcError::Store(e.to_string()))?;
         Ok((url.into(), state))
     }
 
-    /// The sign-in in progress under `state`, taken (a state is good once).
-    fn take(&self, state: &str) -> Option<Pending> {
-        lock(&self.pending)
-            .remove(state)
-            .filter(|p| p.expires > Instant::now())
+    /// The sign-in in progress under `state`, taken (a state is good once, on any replica).
+    async fn take(&self, state: &str, sessions: &Sessions) -> Option<Pending> {
+        let body = sessions.take_pending(state).await?;
+        serde_json::from_value(body).ok()
     }
 
     /// Exchanges `code`, checks the ID token and maps it to an identity.
@@ -390,7 +383,7 @@ pub(super) async fn start<A: Analyzer + 'static>(
         return refused(None, &OidcError::NotConfigured);
     };
     let next = session::safe_next(q.next.as_deref());
-    match oidc.begin(&next).await {
+    match oidc.begin(&next, &st.console).await {
         Ok((url, state)) => with_cookie(
             see_other(&url),
             state_cookie(&state, PENDING_LIFETIME, session::over_https(&headers)),
@@ -409,7 +402,7 @@ pub(super) async fn callback<A: Analyzer + 'static>(
         return refused(None, &OidcError::NotConfigured);
     };
     let https = session::over_https(&headers);
-    let (identity, next) = match complete(oidc, &headers, q).await {
+    let (identity, next) = match complete(oidc, &st.console, &headers, q).await {
         Ok(done) => done,
         // Someone else's answer leaves this browser's sign-in in progress alone.
         Err(e @ (OidcError::NoState | OidcError::StateMismatch)) => return refused(Some(oidc), &e),
@@ -437,8 +430,12 @@ pub(super) async fn callback<A: Analyzer + 'static>(
     if let Ok(v) = HeaderValue::from_str(&format!("0; url={next}")) {
         res.headers_mut().insert(header::REFRESH, v);
     }
+    let cookies = match super::sign_in::session_cookies(&st, identity, https).await {
+        Ok(c) => c,
+        Err(res) => return res,
+    };
     let mut res = with_cookie(res, state_cookie("", Duration::ZERO, https));
-    for cookie in super::sign_in::session_cookies(&st, identity, https) {
+    for cookie in cookies {
         res = with_cookie(res, cookie);
     }
     res
@@ -446,6 +443,7 @@ pub(super) async fn callback<A: Analyzer + 'static>(
 
 async fn complete(
     oidc: &Oidc,
+    sessions: &Sessions,
     headers: &HeaderMap,
     q: CallbackQuery,
 ) -> Result<(Identity, String), OidcError> {
@@ -459,7 +457,10 @@ async fn complete(
     if !session::tokens_match(&state, &bound) {
         return Err(OidcError::StateMismatch);
     }
-    let pending = oidc.take(&state).ok_or(OidcError::UnknownState)?;
+    let pending = oidc
+        .take(&state, sessions)
+        .await
+        .ok_or(OidcError::UnknownState)?;
     if let Some(error) = q.error {
         return Err(OidcError::ProviderSaid {
             error: provider::short(&error, 100),
@@ -500,7 +501,7 @@ mod tests {
     }
 
     #[test]
-    fn a_state_is_good_once_and_the_secret_is_not_shown() {
+    fn the_secret_is_not_shown() {
         let config: OidcConfig = serde_saphyr::from_str(
             "issuer: https://login.example.com\nclient_id: nightshift\nredirect_url: https://n.example.com/console/oidc/callback\nroles: {viewer: [staff]}\n",
         )
@@ -512,26 +513,5 @@ mod tests {
         )
         .unwrap();
         assert!(!format!("{oidc:?}").contains("hunter2"));
-        lock(&oidc.pending).insert(
-            "s".into(),
-            Pending {
-                nonce: "n".into(),
-                verifier: "v".into(),
-                next: "/console/".into(),
-                expires: Instant::now() + PENDING_LIFETIME,
-            },
-        );
-        assert_eq!(oidc.take("s").unwrap().next, "/console/");
-        assert!(oidc.take("s").is_none());
-        lock(&oidc.pending).insert(
-            "old".into(),
-            Pending {
-                nonce: "n".into(),
-                verifier: "v".into(),
-                next: "/console/".into(),
-                expires: Instant::now(),
-            },
-        );
-        assert!(oidc.take("old").is_none());
     }
 }
