@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::browser::{Browser, awaiting, send};
+use common::browser::{Browser, awaiting, deadlock_lab, send};
 use nightshift::lab::{LAB_POLICY, Lab, LabOptions};
 use nightshift_agent::engine::EngineConfig;
 use nightshift_agent::http::{Auth, Credential, Role};
@@ -25,22 +25,7 @@ fn credentials() -> Auth {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_signs_in_shows_incidents_and_answers_approvals() {
     let dir = tempfile::tempdir().unwrap();
-    let mut opts = LabOptions::new(dir.path().join("record.db"));
-    opts.speed = 60.0;
-    opts.policy = Policy::parse(
-        &LAB_POLICY.replace("\nmode: auto\n", "\nmode: approve\n"),
-        "policy.yaml",
-    )
-    .unwrap();
-    opts.engine = EngineConfig {
-        settle: Duration::from_secs(5),
-        ..EngineConfig::default()
-    };
-    opts.auth = credentials();
-    let scenario =
-        nightshift_scenario::load_file(&common::scenario_path("hang-orders-worker-deadlock"))
-            .unwrap();
-    let lab = Lab::start(&scenario, opts).await.unwrap();
+    let lab = deadlock_lab(dir.path().join("record.db"), credentials(), true).await;
     let addr = lab.agent.addr;
     let store = lab.agent.engine.store().clone();
 

@@ -17,10 +17,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use nightshift::lab::{LAB_POLICY, Lab, LabOptions};
-use nightshift_agent::engine::EngineConfig;
+use nightshift::lab::{Lab, LabOptions};
 use nightshift_agent::http::{Auth, Credential, Role};
-use nightshift_core::policy::Policy;
 use nightshift_core::{IncidentId, State};
 use nightshift_store::{IncidentFilter, Store};
 use serde_json::json;
@@ -114,6 +112,15 @@ async fn screenshot(c: &Client, name: &str) {
     std::fs::write(screenshot_dir().join(format!("{name}.png")), png).unwrap();
 }
 
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
 async fn text(c: &Client, css: &str) -> String {
     c.find(Locator::Css(css))
         .await
@@ -153,12 +160,7 @@ async fn sign_in(c: &Client, base: &str, token: &str) {
         .send_keys(token)
         .await
         .unwrap();
-    c.find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "form button[type=submit]").await;
     c.wait()
         .for_element(Locator::Css("#live-status"))
         .await
@@ -313,22 +315,8 @@ async fn the_console_in_a_browser_follows_an_incident_live_and_answers_approvals
 
     // 2. A plan waiting for an approval in an approve-mode namespace.
     let dir = tempfile::tempdir().unwrap();
-    let mut opts = LabOptions::new(dir.path().join("approve.db"));
-    opts.speed = 60.0;
-    opts.policy = Policy::parse(
-        &LAB_POLICY.replace("\nmode: auto\n", "\nmode: approve\n"),
-        "policy.yaml",
-    )
-    .unwrap();
-    opts.engine = EngineConfig {
-        settle: Duration::from_secs(5),
-        ..EngineConfig::default()
-    };
-    opts.auth = credentials();
-    let scenario =
-        nightshift_scenario::load_file(&common::scenario_path("hang-orders-worker-deadlock"))
-            .unwrap();
-    let lab = Lab::start(&scenario, opts).await.unwrap();
+    let lab =
+        common::browser::deadlock_lab(dir.path().join("approve.db"), credentials(), true).await;
     let base = format!("http://{}", lab.agent.addr);
     let store = lab.agent.engine.store().clone();
     let id = first_incident(&store, Some(State::AwaitingApproval)).await;
@@ -380,12 +368,7 @@ async fn the_console_in_a_browser_follows_an_incident_live_and_answers_approvals
     )
     .await
     .unwrap();
-    c.find(Locator::Css("button.approve"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "button.approve").await;
     let refused = until(
         &c,
         "the form without its token is refused",
@@ -406,12 +389,7 @@ async fn the_console_in_a_browser_follows_an_incident_live_and_answers_approvals
         .send_keys("restart is the known fix for this deadlock")
         .await
         .unwrap();
-    c.find(Locator::Css("button.approve"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "button.approve").await;
     let done = until(
         &c,
         "the page says it was approved",

@@ -7,15 +7,12 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use common::browser::{Browser, Page, awaiting, send};
+use common::browser::{Browser, Page, awaiting, deadlock_lab, send};
 use common::oidc_provider::{CLIENT_ID, CLIENT_SECRET, Mischief, OidcProvider, Person, Signing};
 use nightshift::config::AgentConfig;
-use nightshift::lab::{LAB_POLICY, Lab, LabOptions};
-use nightshift_agent::engine::EngineConfig;
+use nightshift::lab::Lab;
 use nightshift_agent::http::{Auth, Credential, Role};
-use nightshift_core::policy::Policy;
 
 /// The agent's configuration with `console.oidc` for `provider`, loaded as the binary loads
 /// it, and its client set on the running agent.
@@ -48,24 +45,7 @@ fn tokens() -> Auth {
 }
 
 async fn lab(dir: &std::path::Path, approve: bool) -> Lab {
-    let mut opts = LabOptions::new(dir.join("record.db"));
-    opts.speed = 60.0;
-    if approve {
-        opts.policy = Policy::parse(
-            &LAB_POLICY.replace("\nmode: auto\n", "\nmode: approve\n"),
-            "policy.yaml",
-        )
-        .unwrap();
-    }
-    opts.engine = EngineConfig {
-        settle: Duration::from_secs(5),
-        ..EngineConfig::default()
-    };
-    opts.auth = tokens();
-    let scenario =
-        nightshift_scenario::load_file(&common::scenario_path("hang-orders-worker-deadlock"))
-            .unwrap();
-    Lab::start(&scenario, opts).await.unwrap()
+    deadlock_lab(dir.join("record.db"), tokens(), approve).await
 }
 
 fn path_on(addr: SocketAddr, url: &str) -> String {

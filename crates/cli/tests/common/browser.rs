@@ -193,3 +193,31 @@ pub async fn awaiting(store: &Store) -> IncidentId {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A lab running the deadlocked-worker scenario at 60× with `auth`: its plan (a pod restart)
+/// waits for an approval when `approve` puts the lab's policy in approve mode.
+pub async fn deadlock_lab(
+    db: std::path::PathBuf,
+    auth: nightshift_agent::http::Auth,
+    approve: bool,
+) -> nightshift::lab::Lab {
+    use nightshift::lab::{LAB_POLICY, Lab, LabOptions};
+    let mut opts = LabOptions::new(db);
+    opts.speed = 60.0;
+    if approve {
+        opts.policy = nightshift_core::policy::Policy::parse(
+            &LAB_POLICY.replace("\nmode: auto\n", "\nmode: approve\n"),
+            "policy.yaml",
+        )
+        .unwrap();
+    }
+    opts.engine = nightshift_agent::engine::EngineConfig {
+        settle: Duration::from_secs(5),
+        ..Default::default()
+    };
+    opts.auth = auth;
+    let scenario =
+        nightshift_scenario::load_file(&super::scenario_path("hang-orders-worker-deadlock"))
+            .unwrap();
+    Lab::start(&scenario, opts).await.unwrap()
+}
