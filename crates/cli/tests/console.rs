@@ -111,6 +111,7 @@ async fn the_console_signs_in_shows_incidents_and_answers_approvals() {
         list.body
             .contains("<th scope=\"col\">time to mitigate</th>")
     );
+    assert!(list.body.contains("<th scope=\"col\">severity</th>"));
     // The filters narrow the list.
     let none = alice.get("/console/?namespace=nowhere").await;
     assert!(none.body.contains("No incidents match."), "{}", none.body);

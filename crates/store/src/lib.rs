@@ -334,6 +334,15 @@ impl Store {
         on_pool!(self, notices(incident))
     }
 
+    /// The distinct `severity` labels of the signals of each of `incidents` (a page of the
+    /// incident list; signals without the label are left out).
+    pub async fn incident_severities(
+        &self,
+        incidents: &[IncidentId],
+    ) -> Result<Vec<(IncidentId, String)>, StoreError> {
+        on_pool!(self, incident_severities(incidents))
+    }
+
     // ---- console sessions ------------------------------------------------------------------
 
     /// Keeps a console entry (`kind`: `session` or `oidc`) under the hash of its key until

@@ -134,6 +134,15 @@ async fn resolved_signals_reach_their_incident(db: &TestDb) {
             incident: Some(id.clone())
         }
     );
+    // The list's severity column: the incident's alerts' labels, for a page of ids at once.
+    assert_eq!(
+        store
+            .incident_severities(&[id.clone(), nightshift_core::IncidentId("inc-none".into())])
+            .await
+            .unwrap(),
+        vec![(id.clone(), "critical".to_string())]
+    );
+    assert!(store.incident_severities(&[]).await.unwrap().is_empty());
     let timeline = store.timeline(&id).await.unwrap();
     let signal_lines: Vec<&str> = timeline
         .iter()

@@ -103,7 +103,27 @@ pub(super) async fn incidents<A: Analyzer + 'static>(
         }
     };
     let now = st.engine.now();
-    let rows = shown.iter().map(|i| view::row(&i.incident, now)).collect();
+    let ids: Vec<IncidentId> = shown.iter().map(|i| i.incident.id.clone()).collect();
+    // A page without severities is still a page: the column says `-`.
+    let severities = st
+        .engine
+        .store()
+        .incident_severities(&ids)
+        .await
+        .unwrap_or_default();
+    let rows = shown
+        .iter()
+        .map(|i| {
+            let mut row = view::row(&i.incident, now);
+            row.severity = view::highest_severity(
+                severities
+                    .iter()
+                    .filter(|(id, _)| *id == i.incident.id)
+                    .map(|(_, s)| s.as_str()),
+            );
+            row
+        })
+        .collect();
     let link = |p: usize| {
         let query = serde_urlencoded::to_string([
             ("state", q.state.as_str()),

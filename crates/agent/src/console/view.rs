@@ -56,6 +56,8 @@ pub struct IncidentRow {
     pub state: String,
     /// Whether it waits for an approval.
     pub awaiting: bool,
+    /// The highest `severity` label of its alerts, or `-`.
+    pub severity: String,
     /// Namespace, or `-`.
     pub namespace: String,
     /// Resource.
@@ -127,12 +129,32 @@ pub fn span(seconds: i64) -> String {
     }
 }
 
+/// The rank of a `severity` label as Alertmanager rules and paging tools spell them; unknown
+/// words rank lowest.
+fn severity_rank(label: &str) -> u8 {
+    match label.to_ascii_lowercase().as_str() {
+        "critical" | "page" | "fatal" | "emergency" | "p1" => 4,
+        "error" | "high" | "major" | "p2" => 3,
+        "warning" | "warn" | "medium" | "minor" | "p3" => 2,
+        "info" | "low" | "notice" | "p4" | "p5" => 1,
+        _ => 0,
+    }
+}
+
+/// The highest of an incident's alerts' `severity` labels, or `-` when none has one.
+pub fn highest_severity<'a>(labels: impl Iterator<Item = &'a str>) -> String {
+    labels
+        .max_by_key(|l| (severity_rank(l), std::cmp::Reverse(l.to_string())))
+        .map_or("-".into(), str::to_string)
+}
+
 /// A row of the list.
 pub fn row(i: &Incident, now: DateTime<Utc>) -> IncidentRow {
     IncidentRow {
         id: i.id.0.clone(),
         state: label(&i.state),
         awaiting: i.state == State::AwaitingApproval,
+        severity: "-".into(),
         namespace: i.resource.namespace().unwrap_or("-").to_string(),
         resource: i.resource.to_string(),
         title: i.title.clone(),
@@ -165,6 +187,15 @@ mod tests {
         assert!(!page.contains("<script>"), "{page}");
         assert!(!page.contains("<b>eve"), "{page}");
         assert!(page.contains("&#60;script&#62;alert(1)"), "{page}");
+    }
+
+    #[test]
+    fn the_highest_severity_is_shown() {
+        let h = |l: &[&str]| highest_severity(l.iter().copied());
+        assert_eq!(h(&["warning", "critical", "info"]), "critical");
+        assert_eq!(h(&["info", "Warning"]), "Warning");
+        assert_eq!(h(&["whatever", "low"]), "low");
+        assert_eq!(h(&[]), "-");
     }
 
     #[test]

@@ -61,6 +61,11 @@ pub(crate) mod sqlite {
         "SELECT term FROM leadership WHERE id = 1"
     }
 
+    /// A signal's `severity` label, from its stored body.
+    fn severity_sql() -> &'static str {
+        "json_extract(body, '$.labels.severity')"
+    }
+
     /// Serializes correlation for one resource; the IMMEDIATE transaction already holds
     /// the database's only write lock.
     async fn lock_resource(_conn: &mut Conn, _key: &str) -> Result<(), sqlx::Error> {
@@ -103,6 +108,11 @@ pub(crate) mod postgres {
     /// claim waits for an intent being recorded under the old term, never interleaves.
     fn lock_term_sql() -> &'static str {
         "SELECT term FROM leadership WHERE id = 1 FOR SHARE"
+    }
+
+    /// A signal's `severity` label, from its stored body.
+    fn severity_sql() -> &'static str {
+        "body->'labels'->>'severity'"
     }
 
     /// Serializes correlation for one resource with a transaction-scoped advisory lock, so

@@ -325,3 +325,32 @@ pub(crate) async fn firing_signals(
     .map_err(|e| StoreError::query("read the firing signals", e))?;
     Ok(rows.into_iter().map(|(Json(signal),)| signal).collect())
 }
+
+/// The distinct `severity` labels of the signals of each of `incidents` (one query for a page
+/// of the incident list).
+pub(crate) async fn incident_severities(
+    pool: &Pool,
+    incidents: &[IncidentId],
+) -> Result<Vec<(IncidentId, String)>, StoreError> {
+    if incidents.is_empty() {
+        return Ok(vec![]);
+    }
+    let marks: Vec<String> = (1..=incidents.len()).map(|n| format!("${n}")).collect();
+    let sql = format!(
+        "SELECT DISTINCT incident_id, {} FROM signals WHERE incident_id IN ({})",
+        severity_sql(),
+        marks.join(", ")
+    );
+    let mut q = sqlx::query_as::<Db, (String, Option<String>)>(sqlx::AssertSqlSafe(sql));
+    for i in incidents {
+        q = q.bind(&i.0);
+    }
+    let rows = q
+        .fetch_all(pool)
+        .await
+        .map_err(|e| StoreError::query("read the severities of incidents", e))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, sev)| sev.map(|s| (IncidentId(id), s)))
+        .collect())
+}
