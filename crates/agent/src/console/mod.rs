@@ -11,6 +11,7 @@
 #![allow(clippy::result_large_err)]
 
 mod answer;
+mod axis;
 pub mod form;
 mod incident_view;
 mod live;
