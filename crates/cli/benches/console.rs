@@ -71,15 +71,6 @@ const CATEGORIES: [Category; 5] = [
     Category::ImagePull,
 ];
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// The resource incident `i` is about: mostly workloads, some pods, nodes and storms; one
 /// resource per incident, so that each signal opens its own incident.
 fn resource(i: usize) -> ResourceRef {
@@ -552,8 +543,8 @@ async fn main() {
         println!("console: a benchmark; run it with `cargo bench -p nightshift --bench console`");
         return;
     }
-    let total = arg("--incidents", 10_000);
-    let requests = arg("--requests", 200);
+    let total = common::bench_arg("--incidents", 10_000);
+    let requests = common::bench_arg("--requests", 200);
     println!("console: {total} incidents, {requests} requests per page, server time");
 
     let dir = tempfile::tempdir().expect("temporary directory");

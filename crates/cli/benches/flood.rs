@@ -25,15 +25,6 @@ use serde_json::{Value, json};
 const BIN: &str = env!("CARGO_BIN_EXE_nightshift");
 const SETTLE_SECS: u64 = 5;
 
-fn arg(name: &str, default: f64) -> f64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn junk(prefix: &str, batch: usize, n: usize) -> String {
     let now = chrono::Utc::now().to_rfc3339();
     let alerts: Vec<Value> = (0..n)
@@ -273,8 +264,8 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let seconds = arg("--seconds", 60.0);
-    let rate = arg("--rate", 1500.0);
+    let seconds = common::bench_arg("--seconds", 60.0);
+    let rate = common::bench_arg("--rate", 1500.0);
     let dir = tempfile::tempdir().expect("a temporary directory");
     let bin = Path::new(BIN);
     let sim = common::start_sim(

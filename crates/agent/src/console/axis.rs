@@ -159,7 +159,7 @@ pub fn axis(incident: &Incident, timeline: &[TimelineEntry]) -> Axis {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use chrono::TimeZone;
     use nightshift_core::resource::ResourceRef;
@@ -169,7 +169,8 @@ mod tests {
         Utc.timestamp_opt(1_700_000_000 + s, 0).unwrap()
     }
 
-    fn e(s: i64, kind: TimelineKind, message: &str) -> TimelineEntry {
+    /// An entry `s` seconds after the incident opened.
+    pub(in crate::console) fn e(s: i64, kind: TimelineKind, message: &str) -> TimelineEntry {
         TimelineEntry {
             at: at(s),
             kind,

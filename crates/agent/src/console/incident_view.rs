@@ -545,21 +545,7 @@ pub fn incident_page(r: &Record<'_>, chrome: Chrome) -> IncidentPage {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    use chrono::{DateTime, TimeZone, Utc};
-
-    fn at(s: i64) -> DateTime<Utc> {
-        Utc.timestamp_opt(1_700_000_000 + s, 0).unwrap()
-    }
-
-    fn e(s: i64, kind: TimelineKind, message: &str) -> TimelineEntry {
-        TimelineEntry {
-            at: at(s),
-            kind,
-            message: message.into(),
-            data: serde_json::json!({}),
-        }
-    }
+    use crate::console::axis::tests::e;
 
     #[test]
     fn verification_entries_show_criteria_and_measurements() {

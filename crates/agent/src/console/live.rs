@@ -56,8 +56,8 @@ pub(super) async fn script() -> Response {
     res
 }
 
-/// What a stream is waiting for next.
-enum Next_ {
+/// What woke a stream.
+enum Woke {
     Live(Result<LiveEvent, RecvError>),
     Tick,
 }
@@ -138,20 +138,20 @@ fn changes<A: Analyzer + 'static>(
                 return None;
             }
             let next = tokio::select! {
-                r = rx.recv() => Next_::Live(r),
-                _ = tokio::time::sleep(POLL) => Next_::Tick,
+                r = rx.recv() => Woke::Live(r),
+                _ = tokio::time::sleep(POLL) => Woke::Tick,
             };
             let event = match next {
-                Next_::Live(Ok(e)) => {
+                Woke::Live(Ok(e)) => {
                     if only.as_ref().is_some_and(|id| *id != e.incident.0) {
                         continue;
                     }
                     change(&e.incident.0, &view::label(&e.entry.kind), e.entry.at)
                 }
                 // Missed some: say something changed, the page reads it all again anyway.
-                Next_::Live(Err(RecvError::Lagged(_))) => change("", "lagged", Utc::now()),
-                Next_::Live(Err(RecvError::Closed)) => return None,
-                Next_::Tick => {
+                Woke::Live(Err(RecvError::Lagged(_))) => change("", "lagged", Utc::now()),
+                Woke::Live(Err(RecvError::Closed)) => return None,
+                Woke::Tick => {
                     st.console.get(sid).await?;
                     let now = newest_entry(st, only.as_deref()).await;
                     if now == *newest {

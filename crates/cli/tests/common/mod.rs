@@ -56,6 +56,16 @@ pub fn fresh_pg_schema(prefix: &str) -> Option<String> {
 }
 
 /// A loopback port nobody listens on right now.
+/// A bench's `--name VALUE` argument, or `default` when absent or unparsable.
+pub fn bench_arg<T: std::str::FromStr>(name: &str, default: T) -> T {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
     l.local_addr().expect("bound").port()
