@@ -247,7 +247,7 @@ async fn unknown_paths_verbs_and_conflicts() {
         "/api/v1/namespaces/default/pods/web-1/exec",
         "/api/v2/pods",
         "/nothing/here",
-        "/openapi/v2",
+        "/openapi/v3/apis/widgets.example.com/v1",
     ] {
         let got = raw(&server, Method::GET, path, "", "").await;
         expect_failure(

@@ -10,7 +10,7 @@ use super::status::ApiError;
 use crate::resources::{self, RESOURCE_TYPES, ResourceType};
 
 /// The Kubernetes version the simulated server claims.
-const GIT_VERSION: &str = "v1.34.0";
+pub(super) const GIT_VERSION: &str = "v1.34.0";
 
 /// `GET /version`.
 pub async fn version() -> Response {

@@ -90,13 +90,8 @@ async fn handle(
         body
     };
     let path = uri.path().trim_end_matches('/');
-    if method == Method::GET && path == "/openapi/v3" {
-        return Ok(json_value(200, &openapi::root()));
-    }
-    if method == Method::GET
-        && let Some(gv) = path.strip_prefix("/openapi/v3/")
-    {
-        return Ok(json_value(200, &openapi::group_version(gv)?));
+    if let Some(resp) = openapi::serve(method, path, uri.query(), headers) {
+        return resp;
     }
     let target = parse_path(path).ok_or_else(ApiError::unknown_resource)?;
     let discovery_doc = |v: Result<Value, ApiError>| -> Result<Response, ApiError> {
