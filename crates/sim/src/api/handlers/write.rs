@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::current;
 use crate::api::ApiState;
+use crate::api::openapi::fields::{self, Write};
 use crate::api::patch::{self, PatchKind};
 use crate::api::request::{ObjectPath, Query, check_type, decode_object, json_bytes};
 use crate::api::status::ApiError;
@@ -27,12 +28,17 @@ pub(super) fn create(
         return Err(ApiError::method_not_allowed());
     }
     let dry = query.dry_run()?;
-    let obj = decode_object(p.rt, body)?;
+    let mut obj = decode_object(p.rt, body)?;
+    let validation = query.get("fieldValidation");
+    let warnings = fields::admit(p.rt, validation, Write::Create, &mut obj, None)?;
     let entry = state
         .store
         .create(p.rt, p.ns(), obj, dry)
         .map_err(|e| ApiError::from_store(p.rt, e))?;
-    Ok(json_bytes(201, entry.json().clone()))
+    Ok(fields::with_warnings(
+        json_bytes(201, entry.json().clone()),
+        &warnings,
+    ))
 }
 
 pub(super) fn update(
@@ -43,12 +49,19 @@ pub(super) fn update(
     part: Part,
 ) -> Result<Response, ApiError> {
     let dry = query.dry_run()?;
-    let obj = decode_object(p.rt, body)?;
+    let mut obj = decode_object(p.rt, body)?;
+    let stored = state.store.get(p.rt, p.ns(), p.name());
+    let before = stored.as_ref().map(|e| e.value());
+    let validation = query.get("fieldValidation");
+    let warnings = fields::admit(p.rt, validation, Write::Update, &mut obj, before)?;
     let entry = state
         .store
         .update(p.rt, p.ns(), p.name(), obj, part, dry)
         .map_err(|e| ApiError::from_store(p.rt, e))?;
-    Ok(json_bytes(200, entry.json().clone()))
+    Ok(fields::with_warnings(
+        json_bytes(200, entry.json().clone()),
+        &warnings,
+    ))
 }
 
 /// The content type of a patch request.
@@ -132,14 +145,27 @@ pub(super) fn patch(
                 )));
             }
             obj["metadata"]["name"] = json!(p.name());
+            let validation = query.get("fieldValidation");
+            let warnings = fields::admit(p.rt, validation, Write::Patch, &mut obj, None)?;
             match state.store.create(p.rt, p.ns(), obj, dry) {
-                Ok(entry) => return Ok(json_bytes(201, entry.json().clone())),
+                Ok(entry) => {
+                    let resp = json_bytes(201, entry.json().clone());
+                    return Ok(fields::with_warnings(resp, &warnings));
+                }
                 // Someone else created it first: fall through and merge into theirs.
                 Err(StoreError::AlreadyExists { .. }) => {}
                 Err(e) => return Err(ApiError::from_store(p.rt, e)),
             }
         }
     }
-    let entry = read_modify_write(state, p, part, dry, |cur| patch::apply(kind, cur, &doc))?;
-    Ok(json_bytes(200, entry.json().clone()))
+    let warnings = std::cell::RefCell::new(Vec::new());
+    let entry = read_modify_write(state, p, part, dry, |cur| {
+        let mut new = patch::apply(kind, cur, &doc)?;
+        let validation = query.get("fieldValidation");
+        *warnings.borrow_mut() =
+            fields::admit(p.rt, validation, Write::Patch, &mut new, Some(cur))?;
+        Ok(new)
+    })?;
+    let resp = json_bytes(200, entry.json().clone());
+    Ok(fields::with_warnings(resp, &warnings.borrow()))
 }

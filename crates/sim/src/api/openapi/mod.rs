@@ -18,6 +18,7 @@
 //! it.
 
 mod extensions;
+pub(super) mod fields;
 mod params;
 mod paths;
 mod schemas;
@@ -68,6 +69,12 @@ struct Documents {
 }
 
 static DOCUMENTS: OnceLock<Documents> = OnceLock::new();
+static DEFINITIONS: OnceLock<Definitions> = OnceLock::new();
+
+/// Every definition, generated once.
+fn definitions() -> &'static Definitions {
+    DEFINITIONS.get_or_init(schemas::build)
+}
 
 fn documents() -> &'static Documents {
     DOCUMENTS.get_or_init(|| {
@@ -84,16 +91,19 @@ fn documents() -> &'static Documents {
 }
 
 fn build() -> Documents {
-    let defs = schemas::build();
+    build_with(definitions())
+}
+
+fn build_with(defs: &Definitions) -> Documents {
     let mut v3 = BTreeMap::new();
     let mut all_paths = Map::new();
     for (group, version) in schemas::group_versions() {
-        let paths = paths::paths(&defs, group, version);
+        let paths = paths::paths(defs, group, version);
         if paths.is_empty() {
             continue;
         }
         let key = paths::prefix(group, version)[1..].to_string();
-        v3.insert(key, Served::new(&v3_document(&defs, &paths)));
+        v3.insert(key, Served::new(&v3_document(defs, &paths)));
         all_paths.extend(paths);
     }
     let root: Map<String, Value> = v3
@@ -106,7 +116,7 @@ fn build() -> Documents {
     let root = serde_json::to_vec(&json!({"paths": root})).expect("a JSON value serializes");
     Documents {
         root: root.into(),
-        v2: Served::new(&v2_document(&defs, all_paths)),
+        v2: Served::new(&v2_document(defs, all_paths)),
         v3,
     }
 }
@@ -163,7 +173,8 @@ fn rewrite_refs(value: &mut Value, prefix: &str, all_of: bool) {
 
 fn v3_document(defs: &Definitions, paths: &Map<String, Value>) -> Value {
     let prefix = "#/components/schemas/";
-    let schemas = used_definitions(defs, paths, prefix);
+    let mut schemas = used_definitions(defs, paths, prefix);
+    schemas::openapi3_scalar_unions(&mut schemas);
     let mut paths = Value::Object(paths.clone());
     rewrite_refs(&mut paths, prefix, true);
     json!({

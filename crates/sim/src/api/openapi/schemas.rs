@@ -212,8 +212,8 @@ pub fn build() -> Definitions {
     }
 
     extensions::apply(&mut schemas);
+    scalar_unions(&mut schemas);
     for schema in schemas.values_mut() {
-        int_or_string(schema);
         not_required(schema, "metadata");
     }
     for (name, required) in REQUIRED {
@@ -264,14 +264,33 @@ fn not_required(schema: &mut Value, field: &str) {
     }
 }
 
-/// kube-apiserver writes `IntOrString` as a string of format `int-or-string`, which kubectl
-/// explain prints; k8s-openapi writes the CRD extension instead.
-fn int_or_string(schema: &mut Value) {
-    if let Value::Object(map) = schema
-        && map.remove("x-kubernetes-int-or-string").is_some()
-    {
-        map.insert("type".into(), json!("string"));
-        map.insert("format".into(), json!("int-or-string"));
+const INT_OR_STRING: &str = "io.k8s.apimachinery.pkg.util.intstr.IntOrString";
+const QUANTITY: &str = "io.k8s.apimachinery.pkg.api.resource.Quantity";
+
+/// The two scalars that take a number or a string, as kube-apiserver's Swagger 2.0 writes
+/// them: `IntOrString` a string of format `int-or-string`, `Quantity` a string. k8s-openapi
+/// marks both with the CRD extension `x-kubernetes-int-or-string` instead.
+fn scalar_unions(schemas: &mut Map<String, Value>) {
+    for (name, format) in [(INT_OR_STRING, Some("int-or-string")), (QUANTITY, None)] {
+        if let Some(Value::Object(schema)) = schemas.get_mut(name) {
+            schema.remove("x-kubernetes-int-or-string");
+            schema.insert("type".into(), json!("string"));
+            if let Some(format) = format {
+                schema.insert("format".into(), json!(format));
+            }
+        }
+    }
+}
+
+/// The same scalars as kube-apiserver's OpenAPI 3 documents write them: a `oneOf` without a
+/// type, so kubectl explain names them (`<IntOrString>`, `<Quantity>`).
+pub fn openapi3_scalar_unions(schemas: &mut Map<String, Value>) {
+    for (name, other) in [(INT_OR_STRING, "integer"), (QUANTITY, "number")] {
+        if let Some(Value::Object(schema)) = schemas.get_mut(name) {
+            schema.remove("type");
+            schema.remove("format");
+            schema.insert("oneOf".into(), json!([{"type": "string"}, {"type": other}]));
+        }
     }
 }
 

@@ -144,7 +144,16 @@ fn descriptions_and_extensions_come_through() {
         &s["io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"]["properties"]["finalizers"];
     assert_eq!(finalizers["x-kubernetes-list-type"], "set");
     let int_or_string = &s["io.k8s.apimachinery.pkg.util.intstr.IntOrString"];
+    assert_eq!(int_or_string["oneOf"][1]["type"], "integer");
+    assert!(int_or_string.get("type").is_none());
+    let v2 = doc(&documents().v2);
+    let int_or_string = &v2["definitions"]["io.k8s.apimachinery.pkg.util.intstr.IntOrString"];
     assert_eq!(int_or_string["format"], "int-or-string");
+    let quantity = &v2["definitions"]["io.k8s.apimachinery.pkg.api.resource.Quantity"];
+    assert_eq!(
+        (&quantity["type"], quantity.get("format")),
+        (&"string".into(), None)
+    );
     let d = v3("apis/apps/v1");
     let replicas =
         &d["components"]["schemas"]["io.k8s.api.apps.v1.DeploymentSpec"]["properties"]["replicas"];
@@ -429,8 +438,11 @@ fn serving_negotiates_caches_and_redirects() {
 #[test]
 fn sizes_and_build_time() {
     let started = Instant::now();
-    let docs = build();
+    let defs = schemas::build();
+    let generated = started.elapsed();
+    let docs = build_with(&defs);
     let elapsed = started.elapsed();
+    println!("schemas generated in {generated:?}");
     let v3_total: usize = docs.v3.values().map(|d| d.body.len()).sum();
     println!(
         "built in {elapsed:?}: v2 {} bytes, v3 {} documents, {v3_total} bytes in all",
@@ -447,4 +459,72 @@ fn sizes_and_build_time() {
             std::fs::write(format!("{dir}/{}.json", key.replace('/', "_")), &d.body).unwrap();
         }
     }
+}
+
+fn deployment_with_typos() -> Value {
+    serde_json::json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "labels": {"app": "web"}},
+        "spec": {
+            "replcas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "app", "image": "nginx", "imagee": "x"}]},
+            },
+        },
+    })
+}
+
+#[test]
+fn strict_field_validation_refuses_unknown_fields_as_kube_apiserver_does() {
+    let rt = crate::resources::find("apps", "v1", "deployments").unwrap();
+    let mut obj = deployment_with_typos();
+    let err = fields::admit(rt, Some("Strict"), fields::Write::Create, &mut obj, None).unwrap_err();
+    assert_eq!((err.code, err.reason), (400, "BadRequest"));
+    assert_eq!(
+        err.message,
+        "Deployment in version \"v1\" cannot be handled as a Deployment: strict decoding error: unknown field \"spec.replcas\", unknown field \"spec.template.spec.containers[0].imagee\""
+    );
+    let err = fields::admit(rt, Some("Strict"), fields::Write::Patch, &mut obj, None).unwrap_err();
+    assert!(
+        err.message
+            .starts_with("strict decoding error: unknown field \"spec.replcas\"")
+    );
+
+    let warnings = fields::admit(rt, None, fields::Write::Create, &mut obj, None).unwrap();
+    assert_eq!(warnings[0], "unknown field \"spec.replcas\"");
+    assert!(obj["spec"].get("replcas").is_none(), "dropped");
+    assert!(
+        obj["spec"]["template"]["spec"]["containers"][0]
+            .get("imagee")
+            .is_none()
+    );
+    assert_eq!(
+        obj["metadata"]["labels"]["app"], "web",
+        "maps keep their keys"
+    );
+
+    let mut obj = deployment_with_typos();
+    let before = deployment_with_typos();
+    let warnings = fields::admit(
+        rt,
+        Some("Strict"),
+        fields::Write::Patch,
+        &mut obj,
+        Some(&before),
+    )
+    .unwrap();
+    assert!(
+        warnings.is_empty(),
+        "what the stored object had is no patch's doing"
+    );
+    assert_eq!(obj["spec"]["replcas"], 2);
+
+    let err = fields::admit(rt, Some("Loose"), fields::Write::Update, &mut obj, None).unwrap_err();
+    assert_eq!(err.code, 422);
+    assert!(err.message.starts_with(
+        "UpdateOptions.meta.k8s.io \"\" is invalid: fieldValidation: Unsupported value: \"Loose\""
+    ));
 }
