@@ -323,3 +323,67 @@ async fn get(
     let req = req.body(kube::client::Body::empty()).unwrap();
     server.client().send(req).await.unwrap()
 }
+
+/// The official Python client (`kubernetes` on PyPI), where it is installed.
+fn python_client() -> bool {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import kubernetes"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("skipping: the kubernetes Python client is not installed");
+    }
+    ok
+}
+
+const PYTHON_OPENAPI: &str = r#"
+import json, sys
+from kubernetes import client
+conf = client.Configuration()
+conf.host = sys.argv[1]
+api = client.ApiClient(conf)
+resp = api.call_api("GET", conf.host + "/openapi/v2", header_params={"Accept": "application/json"})
+resp.read()
+v2 = json.loads(resp.data)
+resp = api.call_api("GET", conf.host + "/openapi/v3")
+resp.read()
+v3 = json.loads(resp.data)
+print(json.dumps({
+    "status": resp.status,
+    "swagger": v2["swagger"],
+    "pod": v2["definitions"]["io.k8s.api.core.v1.Pod"]["description"],
+    "v3": sorted(v3["paths"]),
+}))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_client_reads_the_documents() {
+    if !python_client() {
+        return;
+    }
+    let server = start().await;
+    let url = server.url();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .args(["-c", PYTHON_OPENAPI, &url])
+            .output()
+            .expect("run python3")
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let got: Value = serde_json::from_slice(&out.stdout).expect("JSON from the script");
+    // kube-apiserver: the Swagger 2.0 document in JSON, the v3 index by group version.
+    assert_eq!(got["status"], 200);
+    assert_eq!(got["swagger"], "2.0");
+    assert_eq!(
+        got["pod"],
+        "Pod is a collection of containers that can run on a host. This resource is created by clients and scheduled onto hosts."
+    );
+    let v3 = got["v3"].as_array().unwrap();
+    assert!(
+        v3.contains(&json!("api/v1")) && v3.contains(&json!("apis/apps/v1")),
+        "{v3:?}"
+    );
+}

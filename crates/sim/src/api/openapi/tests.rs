@@ -453,12 +453,6 @@ fn sizes_and_build_time() {
         println!("  {key}: {} bytes", d.body.len());
     }
     assert!(docs.v2.body.len() > 100_000);
-    if let Ok(dir) = std::env::var("TMP_OPENAPI_DUMP") {
-        std::fs::write(format!("{dir}/v2.json"), &docs.v2.body).unwrap();
-        for (key, d) in &docs.v3 {
-            std::fs::write(format!("{dir}/{}.json", key.replace('/', "_")), &d.body).unwrap();
-        }
-    }
 }
 
 fn deployment_with_typos() -> Value {
