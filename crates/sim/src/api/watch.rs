@@ -38,7 +38,7 @@ pub fn serve(
     query: &Query,
     format: Format,
 ) -> Result<Response, ApiError> {
-    let selectors = Selectors::from_query(query)?;
+    let selectors = Selectors::from_query(query, p.rt)?;
     let timeout = query
         .number("timeoutSeconds")?
         .filter(|t| *t > 0)

@@ -30,12 +30,12 @@ use tokio::sync::broadcast;
 use crate::clock::Clock;
 use crate::resources::{self, RESOURCE_TYPES, ResourceType};
 
-pub use admission::Invalid;
+pub use admission::{Invalid, check_immutable, unknown_fields, validate};
 pub use change::{Change, ChangeType, WatchStart};
 pub use delete::{DeleteOptions, Propagation};
 pub use entry::Entry;
 pub use error::StoreError;
-pub use write::Part;
+pub use write::{Admit, NO_ADMIT, Part};
 
 use change::CHANGE_LOG_CAPACITY;
 

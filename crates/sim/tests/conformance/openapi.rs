@@ -1,44 +1,28 @@
 //! `/openapi/v2` and `/openapi/v3` as kubectl 1.32 reads them: `kubectl explain`, the patches
 //! of `kubectl apply` (computed from the merge keys of the v3 schemas) and the server-side
-//! field validation that the v3 documents announce. Each assertion says what kube-apiserver
-//! 1.34 answers.
+//! field validation that the v3 documents announce; and as the official Python client reads
+//! them. Each assertion says what kube-apiserver 1.34 answers.
 
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use crate::common::{Kubeconfig, TestServer, kubectl_available, start};
+use crate::harness::{Cluster, Ran};
 
-/// A server and a kubeconfig for it, or `None` where kubectl is not installed.
-async fn cluster() -> Option<(TestServer, Kubeconfig)> {
-    if !kubectl_available() {
-        eprintln!("skipping: kubectl is not installed");
-        return None;
-    }
-    let server = start().await;
-    let kc = Kubeconfig::new(&server);
-    Some((server, kc))
+/// Runs kubectl.
+async fn run(cluster: &Cluster, args: &[&str]) -> Ran {
+    cluster.kubectl(args).await
 }
 
-/// Runs kubectl, returning (success, stdout, stderr).
-async fn run(kc: &Kubeconfig, args: &[&str]) -> (bool, String, String) {
-    let out = kc.kubectl(args).await;
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn manifest(kc: &Kubeconfig, name: &str, doc: &Value) -> PathBuf {
-    let path = kc.dir.path().join(name);
+fn manifest(cluster: &Cluster, name: &str, doc: &Value) -> PathBuf {
+    let path = cluster.dir().join(name);
     std::fs::write(&path, serde_json::to_string_pretty(doc).unwrap()).unwrap();
     path
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explain_prints_the_descriptions_of_the_types() {
-    let Some((_server, kc)) = cluster().await else {
+    let Some(kc) = Cluster::start().await else {
         return;
     };
     // kube-apiserver 1.34 + kubectl 1.32:
@@ -98,14 +82,16 @@ async fn explain_prints_the_descriptions_of_the_types() {
     );
 
     // A field that does not exist: kubectl's own message, as against kube-apiserver.
-    let (ok, _, err) = run(&kc, &["explain", "deployment.spec.replcas"]).await;
+    let Ran {
+        ok, stderr: err, ..
+    } = run(&kc, &["explain", "deployment.spec.replcas"]).await;
     assert!(!ok);
     assert!(err.contains("field \"replcas\" does not exist"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explain_follows_the_served_kinds() {
-    let Some((_server, kc)) = cluster().await else {
+    let Some(kc) = Cluster::start().await else {
         return;
     };
     // The metrics kinds, as metrics-server describes them to kube-apiserver's aggregator.
@@ -119,7 +105,11 @@ async fn explain_follows_the_served_kinds() {
     // Jobs are described as soon as they are served: kube-apiserver prints
     // "Job represents the configuration of a single job."; a server without them says
     // `the server doesn't have a resource type "jobs"`.
-    let (ok, out, err) = run(&kc, &["explain", "jobs"]).await;
+    let Ran {
+        ok,
+        stdout: out,
+        stderr: err,
+    } = run(&kc, &["explain", "jobs"]).await;
     if nightshift_sim::resources::find("batch", "v1", "jobs").is_some() {
         assert!(ok, "{err}");
         assert!(out.contains("KIND:       Job"), "{out}");
@@ -158,7 +148,7 @@ fn deployment(spec_extra: Value, containers: Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_with_a_typo_is_refused_by_the_server() {
-    let Some((server, kc)) = cluster().await else {
+    let Some(kc) = Cluster::start().await else {
         return;
     };
     let typo = deployment(
@@ -173,7 +163,9 @@ async fn apply_with_a_typo_is_refused_by_the_server() {
     //   Error from server (BadRequest): error when creating "typo.json": Deployment in
     //   version "v1" cannot be handled as a Deployment: strict decoding error: unknown
     //   field "spec.replcas"
-    let (ok, _, err) = run(&kc, &["apply", "--validate=strict", "-f", file]).await;
+    let Ran {
+        ok, stderr: err, ..
+    } = run(&kc, &["apply", "--validate=strict", "-f", file]).await;
     assert!(!ok, "the typo was accepted");
     assert!(
         err.contains(&format!(
@@ -181,20 +173,20 @@ async fn apply_with_a_typo_is_refused_by_the_server() {
         )),
         "{err}"
     );
+    let ran = run(&kc, &["get", "deployment", "web", "-n", "default"]).await;
     assert!(
-        server
-            .store
-            .get(
-                nightshift_sim::resources::find("apps", "v1", "deployments").unwrap(),
-                "default",
-                "web"
-            )
-            .is_none()
+        ran.stderr
+            .contains("Error from server (NotFound): deployments.apps \"web\" not found"),
+        "{ran:?}"
     );
 
     // `--validate=warn`: created without the field, and kubectl prints
     //   Warning: unknown field "spec.replcas"
-    let (ok, out, err) = run(&kc, &["apply", "--validate=warn", "-f", file]).await;
+    let Ran {
+        ok,
+        stdout: out,
+        stderr: err,
+    } = run(&kc, &["apply", "--validate=warn", "-f", file]).await;
     assert!(ok, "{err}");
     assert!(out.contains("deployment.apps/web created"), "{out}");
     assert!(
@@ -216,7 +208,9 @@ async fn apply_with_a_typo_is_refused_by_the_server() {
         json!([{"name": "app", "image": "nginx", "imagePullPolicyy": "Always"}]),
     );
     let path = manifest(&kc, "typo2.json", &typo);
-    let (ok, _, err) = run(
+    let Ran {
+        ok, stderr: err, ..
+    } = run(
         &kc,
         &["apply", "--validate=strict", "-f", path.to_str().unwrap()],
     )
@@ -233,7 +227,7 @@ async fn apply_with_a_typo_is_refused_by_the_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_patches_lists_by_their_merge_keys() {
-    let Some((_server, kc)) = cluster().await else {
+    let Some(kc) = Cluster::start().await else {
         return;
     };
     let two = deployment(
@@ -255,7 +249,11 @@ async fn apply_patches_lists_by_their_merge_keys() {
         json!([{"name": "app", "image": "nginx:2", "env": [{"name": "A", "value": "1"}]}]),
     );
     let path = manifest(&kc, "one.json", &one);
-    let (ok, out, err) = run(&kc, &["apply", "-f", path.to_str().unwrap()]).await;
+    let Ran {
+        ok,
+        stdout: out,
+        stderr: err,
+    } = run(&kc, &["apply", "-f", path.to_str().unwrap()]).await;
     assert!(ok, "{err}");
     assert!(out.contains("deployment.apps/web configured"), "{out}");
     assert!(!err.contains("openapi"), "kubectl fell back: {err}");
@@ -271,7 +269,7 @@ async fn apply_patches_lists_by_their_merge_keys() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn documents_are_served_as_kube_apiserver_serves_them() {
-    let Some((server, kc)) = cluster().await else {
+    let Some(kc) = Cluster::start().await else {
         return;
     };
     // The v3 index: every group version with a hashed URL.
@@ -291,7 +289,7 @@ async fn documents_are_served_as_kube_apiserver_serves_them() {
     );
 
     // A hashed URL is immutable; the body's SHA-512 is its ETag and its hash.
-    let resp = get(&server, &url, None).await;
+    let resp = get(&kc, &url, None).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["cache-control"], "public, immutable");
     let etag = resp.headers()["etag"].to_str().unwrap().to_string();
@@ -306,74 +304,48 @@ async fn documents_are_served_as_kube_apiserver_serves_them() {
     assert_eq!(v2["swagger"], "2.0");
     assert!(v2["definitions"]["io.k8s.api.core.v1.Pod"].is_object());
     let proto = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
-    let resp = get(&server, "/openapi/v2", Some(proto)).await;
+    let resp = get(&kc, "/openapi/v2", Some(proto)).await;
     assert_eq!(resp.status(), 406);
 }
 
-/// A GET through kube-rs, for the status and headers.
-async fn get(
-    server: &TestServer,
-    path: &str,
-    accept: Option<&str>,
-) -> axum::http::Response<kube::client::Body> {
-    let mut req = axum::http::Request::get(path);
+/// A GET with an `Accept` header: status and response headers.
+async fn get(cluster: &Cluster, path: &str, accept: Option<&str>) -> reqwest::Response {
+    let client = nightshift_net::client(&Default::default())
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut req = client.get(format!("{}{path}", cluster.url()));
     if let Some(accept) = accept {
         req = req.header("accept", accept);
     }
-    let req = req.body(kube::client::Body::empty()).unwrap();
-    server.client().send(req).await.unwrap()
+    req.send().await.unwrap()
 }
 
-/// The official Python client (`kubernetes` on PyPI), where it is installed.
-fn python_client() -> bool {
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import kubernetes"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("skipping: the kubernetes Python client is not installed");
-    }
-    ok
-}
-
-const PYTHON_OPENAPI: &str = r#"
-import json, sys
-from kubernetes import client
-conf = client.Configuration()
-conf.host = sys.argv[1]
-api = client.ApiClient(conf)
-resp = api.call_api("GET", conf.host + "/openapi/v2", header_params={"Accept": "application/json"})
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_client_reads_the_documents() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    let got = cluster
+        .python(
+            r#"
+host = api.configuration.host
+resp = api.call_api("GET", host + "/openapi/v2", header_params={"Accept": "application/json"})
 resp.read()
 v2 = json.loads(resp.data)
-resp = api.call_api("GET", conf.host + "/openapi/v3")
-resp.read()
-v3 = json.loads(resp.data)
+root = api.call_api("GET", host + "/openapi/v3")
+root.read()
+v3 = json.loads(root.data)
 print(json.dumps({
     "status": resp.status,
     "swagger": v2["swagger"],
     "pod": v2["definitions"]["io.k8s.api.core.v1.Pod"]["description"],
     "v3": sorted(v3["paths"]),
 }))
-"#;
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_python_client_reads_the_documents() {
-    if !python_client() {
-        return;
-    }
-    let server = start().await;
-    let url = server.url();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("python3")
-            .args(["-c", PYTHON_OPENAPI, &url])
-            .output()
-            .expect("run python3")
-    })
-    .await
-    .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let got: Value = serde_json::from_slice(&out.stdout).expect("JSON from the script");
+"#,
+        )
+        .await
+        .json();
     // kube-apiserver: the Swagger 2.0 document in JSON, the v3 index by group version.
     assert_eq!(got["status"], 200);
     assert_eq!(got["swagger"], "2.0");

@@ -365,6 +365,7 @@ async fn a_least_privilege_chart_applies_to_a_served_simulation_and_binds_its_ac
             alert_webhook: None,
             kubeconfig_out: Some(kubeconfig.clone()),
             stop_at_horizon: false,
+            field_validation: Default::default(),
         },
         &AccessOptions {
             rbac: true,

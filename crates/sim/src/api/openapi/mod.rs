@@ -18,7 +18,6 @@
 //! it.
 
 mod extensions;
-pub(super) mod fields;
 mod params;
 mod paths;
 mod schemas;
@@ -69,12 +68,6 @@ struct Documents {
 }
 
 static DOCUMENTS: OnceLock<Documents> = OnceLock::new();
-static DEFINITIONS: OnceLock<Definitions> = OnceLock::new();
-
-/// Every definition, generated once.
-fn definitions() -> &'static Definitions {
-    DEFINITIONS.get_or_init(schemas::build)
-}
 
 fn documents() -> &'static Documents {
     DOCUMENTS.get_or_init(|| {
@@ -91,7 +84,7 @@ fn documents() -> &'static Documents {
 }
 
 fn build() -> Documents {
-    build_with(definitions())
+    build_with(&schemas::build())
 }
 
 fn build_with(defs: &Definitions) -> Documents {
