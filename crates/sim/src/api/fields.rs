@@ -51,6 +51,20 @@ impl FieldValidation {
     }
 }
 
+impl std::str::FromStr for FieldValidation {
+    type Err = String;
+
+    /// `Strict`, `Warn` or `Ignore`, in any case (for command lines).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "strict" => Ok(FieldValidation::Strict),
+            "warn" => Ok(FieldValidation::Warn),
+            "ignore" => Ok(FieldValidation::Ignore),
+            _ => Err(format!("{s:?} is not one of Strict, Warn, Ignore")),
+        }
+    }
+}
+
 /// How undeclared fields are reported: in a decoding error of a create, update or patch
 /// (`unknown field "spec.replicaz"`), or in a server-side apply (`.spec.replicaz: field not
 /// declared in schema`).
