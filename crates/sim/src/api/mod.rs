@@ -90,6 +90,7 @@ pub fn router(state: ApiState) -> Router {
             state.clone(),
             auth::gate,
         ))
+        .layer(axum::middleware::from_fn(protobuf::negotiate))
         .with_state(state)
 }
 

@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""Writes crates/sim/src/api/protobuf/schema.txt, the table the simulated API server's
+protobuf codec reads: every Kubernetes protobuf message reachable from the API groups the
+simulation serves, with each field's JSON name, field number and type.
+
+Sources (both crates.io packages, fetched by `cargo fetch` into ~/.cargo/registry):
+  * k8s-pb 0.9.0 (kube-rs's prost bindings of Kubernetes 1.34's generated.proto files):
+    messages, field numbers (`#[prost(<type>, <label>, tag = "N")]`), field types, and the
+    API version of each package (its `impl crate::Resource` blocks).
+  * k8s-openapi 0.29.0 (`v1_34`): the JSON name of each field (`"hostIP" => Field::Key_host_ip`)
+    and whether the OpenAPI schema requires it. prost renames fields to snake_case, which loses
+    the JSON spelling (`hostIP` becomes `host_ip`), so the JSON name comes from here.
+
+Go's protobuf encoder writes every non-pointer field, zero or not, while Go's JSON encoder
+omits zero `omitempty` fields; the .proto files do not say which fields are Go pointers. A
+scalar field is marked "keeps zero" (`!`) when the JSON schema requires it, or when its
+documentation says that unset and zero differ (it is a pointer, mentions nil, or defaults to
+something other than zero). The decoder drops zero values of the other scalar fields, as Go's
+JSON encoder would.
+
+Regenerate (from the repository root):
+    cargo fetch
+    python3 scripts/gen_k8s_protobuf_schema.py > crates/sim/src/api/protobuf/schema.txt
+"""
+
+import glob
+import os
+import re
+import sys
+
+REGISTRY = os.path.expanduser("~/.cargo/registry/src")
+PB_VERSION = "k8s-pb-0.9.0"
+OPENAPI_VERSION = "k8s-openapi-0.29.0"
+OPENAPI_K8S = "v1_34"
+
+# Modules (paths under k8s-pb's src/) whose messages are included with everything they
+# reference. The groups the simulated API server serves, the subresource and review types it
+# answers, and meta/v1 (Status, DeleteOptions, WatchEvent, lists' metadata, discovery).
+MODULES = [
+    "api/core/v1",
+    "api/apps/v1",
+    "api/batch/v1",
+    "api/policy/v1",
+    "api/coordination/v1",
+    "api/events/v1",
+    "api/networking/v1",
+    "api/rbac/v1",
+    "api/authorization/v1",
+    "api/autoscaling/v1",
+    "metrics/pkg/apis/metrics/v1beta1",
+    "apimachinery/pkg/apis/meta/v1",
+]
+
+# API versions of modules without a Resource impl to read it from.
+EXTRA_API_VERSIONS = {
+    "apimachinery/pkg/apis/meta/v1": "meta.k8s.io/v1",
+    "metrics/pkg/apis/metrics/v1beta1": "metrics.k8s.io/v1beta1",
+}
+
+SHORT_PREFIXES = [
+    "apimachinery/pkg/apis/",
+    "apimachinery/pkg/util/",
+    "apimachinery/pkg/api/",
+    "apimachinery/pkg/",
+    "metrics/pkg/apis/",
+    "api/",
+]
+
+SCALARS = {"string", "bytes", "int32", "int64", "bool", "double", "float", "uint32", "uint64"}
+
+
+def short(module):
+    for p in SHORT_PREFIXES:
+        if module.startswith(p):
+            return module[len(p):].replace("/", ".")
+    return module.replace("/", ".")
+
+
+def crate_dir(name):
+    found = glob.glob(os.path.join(REGISTRY, "*", name))
+    if not found:
+        sys.exit(f"{name} is not in {REGISTRY}: run `cargo fetch` first")
+    return found[0]
+
+
+def resolve(module, path):
+    """The (module, name) a Rust type path names, seen from `module`."""
+    parts = path.split("::")
+    mod = module.split("/")
+    while parts and parts[0] == "super":
+        mod.pop()
+        parts.pop(0)
+    if parts and parts[0] == "crate":
+        mod = []
+        parts.pop(0)
+    return "/".join(mod + parts[:-1]), parts[-1]
+
+
+def inner_type(ty):
+    """The element type of an Option/Vec/Box wrapped prost field type."""
+    ty = re.sub(r"\s+", "", ty).replace(",>", ">")
+    for wrapper in ("::core::option::Option<", "::prost::alloc::vec::Vec<",
+                    "::prost::alloc::boxed::Box<"):
+        if ty.startswith(wrapper):
+            return inner_type(ty[len(wrapper):-1])
+    return ty
+
+
+def parse_pb(root):
+    """{module: {message: [field]}} and {module: api_version} from k8s-pb's sources."""
+    messages, versions = {}, {}
+    for path in sorted(glob.glob(os.path.join(root, "src", "**", "mod.rs"), recursive=True)):
+        module = os.path.relpath(os.path.dirname(path), os.path.join(root, "src"))
+        lines = open(path, encoding="utf-8").read().split("\n")
+        i, current, doc, attr = 0, None, [], None
+        while i < len(lines):
+            line = lines[i].strip()
+            m = re.match(r"pub struct (\w+) \{$", line)
+            if m:
+                current = messages.setdefault(module, {}).setdefault(m.group(1), [])
+                doc, attr = [], None
+            elif current is not None and line == "}":
+                current = None
+            elif current is not None and line.startswith("///"):
+                doc.append(line[3:].strip())
+            elif current is not None and line.startswith("#[prost("):
+                attr = line
+            elif current is not None and attr and line.startswith("pub "):
+                decl = line
+                while not decl.endswith(",") or decl.count("<") != decl.count(">"):
+                    i += 1
+                    decl += lines[i].strip()
+                ident, ty = decl[4:-1].split(":", 1)
+                current.append(field(module, ident.strip(), ty.strip(), attr, " ".join(doc)))
+                doc, attr = [], None
+            m = re.match(r'const API_VERSION: &\'static str = "([^"]+)";', line)
+            if m:
+                versions.setdefault(module, m.group(1))
+            i += 1
+    return messages, versions
+
+
+def field(module, ident, ty, attr, doc):
+    tag = int(re.search(r'tag = "(\d+)"', attr).group(1))
+    spec = attr[len("#[prost("):-2]
+    f = {"ident": ident.removeprefix("r#"), "tag": tag, "doc": doc, "label": "single"}
+    m = re.match(r'btree_map = "(\w+), (\w+)"', spec)
+    if m:
+        f["label"] = "map"
+        if m.group(1) != "string":
+            sys.exit(f"{module}: map key {m.group(1)} is not supported")
+        value = m.group(2)
+        if value == "message":
+            inner = re.sub(r"\s+", "", ty)
+            value_path = inner[inner.index(",") + 1:-1].rstrip(",")
+            f["type"] = resolve(module, value_path)
+        else:
+            f["type"] = value
+        return f
+    kind = spec.split(",")[0].split(" ")[0]
+    if "repeated" in spec:
+        f["label"] = "repeated"
+    if kind == "message":
+        f["type"] = resolve(module, inner_type(ty))
+    elif kind in SCALARS:
+        f["type"] = kind
+    else:
+        sys.exit(f"{module}.{ident}: unknown prost type {kind}")
+    return f
+
+
+def parse_openapi(root):
+    """{(module, lowercase type): {normalized ident: (json name, required)}} from k8s-openapi.
+    The type name is compared in lowercase: prost renames `HTTPGetAction` to `HttpGetAction`."""
+    base = os.path.join(root, "src", OPENAPI_K8S)
+    out = {}
+    for path in glob.glob(os.path.join(base, "**", "*.rs"), recursive=True):
+        module = os.path.relpath(os.path.dirname(path), base)
+        text = open(path, encoding="utf-8").read()
+        for m in re.finditer(r"pub struct (\w+) \{(.*?)\n\}", text, re.S):
+            name, body = m.group(1), m.group(2)
+            required = {}
+            for fm in re.finditer(r"pub (\w+): ([^\n]+),", body):
+                required[fm.group(1).removeprefix("r#")] = not fm.group(2).startswith("Option<")
+            keys = {}
+            for km in re.finditer(r'"([^"]+)" => Field::Key_(\w+),', text):
+                ident = km.group(2)
+                if ident in required:
+                    keys[norm(ident)] = (km.group(1), required[ident])
+            if keys:
+                out[(module, name.lower())] = keys
+    return out
+
+
+def norm(s):
+    return re.sub(r"[_\-$]", "", s).lower()
+
+
+def camel(ident):
+    head, *rest = ident.split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+# Documentation saying that unset and zero differ.
+ZERO_DIFFERS = re.compile(
+    r"pointer|\bnil\b|not specified|unspecified|\bunset\b|not set|if specified|"
+    r"defaults? (?:to|is) (?!0\b|false\b|zero\b)\S",
+    re.I,
+)
+# Documentation saying the default is the zero value: dropping an explicit zero loses nothing.
+ZERO_DEFAULT = re.compile(r"defaults? (?:to|is) (?:0|false|zero)\b", re.I)
+
+
+def keeps_zero(ty, required, doc):
+    """Whether a decoded zero value of a singular scalar field stays in the JSON."""
+    if required:
+        return True
+    if ty in ("string", "bytes"):
+        # An empty string is Go's "unset" for every string field the server serves.
+        return False
+    return bool(ZERO_DIFFERS.search(doc)) and not ZERO_DEFAULT.search(doc)
+
+
+def find_inlines(wanted, messages, json_names):
+    """The message fields that are Go structs embedded with `json:",inline"`: the JSON of the
+    parent has no key for the field but has every field of the embedded message. An embedded
+    message that k8s-openapi has no type for takes its JSON names from the parent."""
+    inline = set()
+    changed = True
+    while changed:
+        changed = False
+        for module, name in wanted:
+            keys = json_names.get((module, name.lower()))
+            if not keys:
+                continue
+            for f in messages[module][name]:
+                ty = f["type"]
+                if norm(f["ident"]) in keys or not isinstance(ty, tuple):
+                    continue
+                idents = [norm(g["ident"]) for g in messages[ty[0]][ty[1]]]
+                if (module, name, f["ident"]) in inline or not all(i in keys for i in idents):
+                    continue
+                inline.add((module, name, f["ident"]))
+                json_names.setdefault((ty[0], ty[1].lower()), {i: keys[i] for i in idents})
+                changed = True
+    return inline
+
+
+def main():
+    pb_root, oa_root = crate_dir(PB_VERSION), crate_dir(OPENAPI_VERSION)
+    messages, versions = parse_pb(pb_root)
+    versions.update(EXTRA_API_VERSIONS)
+    json_names = parse_openapi(oa_root)
+
+    wanted, queue = set(), [(m, n) for m in MODULES for n in messages.get(m, {})]
+    while queue:
+        key = queue.pop()
+        if key in wanted:
+            continue
+        if key[1] not in messages.get(key[0], {}):
+            sys.exit(f"message {key} is referenced but not defined")
+        wanted.add(key)
+        for f in messages[key[0]][key[1]]:
+            if isinstance(f["type"], tuple):
+                queue.append(f["type"])
+
+    inline = find_inlines(wanted, messages, json_names)
+    unmatched = []
+    out = [
+        "# Kubernetes 1.34 protobuf messages, as the simulated API server's codec reads them.",
+        "# Generated by scripts/gen_k8s_protobuf_schema.py from the k8s-pb 0.9.0 and",
+        "# k8s-openapi 0.29.0 crates; do not edit. To regenerate, from the repository root:",
+        "#   cargo fetch && python3 scripts/gen_k8s_protobuf_schema.py > crates/sim/src/api/protobuf/schema.txt",
+        "#",
+        "# `@ <apiVersion> <package>`: the package whose messages are the kinds of an apiVersion.",
+        "# `<package>.<Message> <field>...`, a field being `<json>=<number>:<type>` where the type",
+        "# is a scalar or a message, `[]T` repeated, `map[T]` a map with string keys, and a",
+        "# trailing `!` marks a scalar whose zero value is kept when decoding (see the script).",
+        "# A field named `~` is a Go struct embedded inline: its fields are the parent's in JSON.",
+    ]
+    for module in MODULES:
+        if module not in versions:
+            sys.exit(f"no API version known for {module}")
+        out.append(f"@ {versions[module]} {short(module)}")
+    for module, name in sorted(wanted, key=lambda k: (short(k[0]), k[1])):
+        keys = json_names.get((module, name.lower()), {})
+        tokens = [f"{short(module)}.{name}"]
+        for f in sorted(messages[module][name], key=lambda f: f["tag"]):
+            found = keys.get(norm(f["ident"]))
+            if found is None and (module, name, f["ident"]) in inline:
+                found = ("~", False)
+            if found is None:
+                json_name, required = camel(f["ident"]), False
+                if keys:
+                    unmatched.append(f"{short(module)}.{name}.{f['ident']}")
+            else:
+                json_name, required = found
+            ty = f["type"]
+            ty = f"{short(ty[0])}.{ty[1]}" if isinstance(ty, tuple) else ty
+            if f["label"] == "repeated":
+                ty = "[]" + ty
+            elif f["label"] == "map":
+                ty = f"map[{ty}]"
+            elif ty in SCALARS and keeps_zero(ty, required, f["doc"]):
+                ty += "!"
+            tokens.append(f"{json_name}={f['tag']}:{ty}")
+        out.append(" ".join(tokens))
+    for u in unmatched:
+        print(f"warning: no JSON name in k8s-openapi for {u}; using its camelCase", file=sys.stderr)
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
