@@ -11,21 +11,27 @@ Sources (both crates.io packages, fetched by `cargo fetch` into ~/.cargo/registr
     and whether the OpenAPI schema requires it. prost renames fields to snake_case, which loses
     the JSON spelling (`hostIP` becomes `host_ip`), so the JSON name comes from here.
 
-Go's protobuf encoder writes every non-pointer field, zero or not, while Go's JSON encoder
-omits zero `omitempty` fields; the .proto files do not say which fields are Go pointers. A
-scalar field is marked "keeps zero" (`!`) when the JSON schema requires it, or when its
-documentation says that unset and zero differ (it is a pointer, mentions nil, or defaults to
-something other than zero). The decoder drops zero values of the other scalar fields, as Go's
-JSON encoder would.
+  * a kubectl binary (a Go program built from the same types): the Go struct fields behind
+    each message, read from the binary's runtime type information (`go_types`). Go's
+    protobuf encoder writes every non-pointer field, zero or not, and Go's JSON encoder omits
+    zero `omitempty` fields; the .proto files say neither, the Go types say both.
 
-Regenerate (from the repository root):
+Per field, `!` marks a scalar whose zero value stays when decoding (a Go pointer, where a
+written zero is an explicit zero, or a field without `omitempty`); `?` marks a singular field
+Go writes only when set (a pointer). Other singular fields are written by Go even when zero,
+and the encoder does the same. For fields the kubectl binary does not know (newer than it),
+the documentation decides `!` (it says unset and zero differ) and the field counts as `?`.
+
+Regenerate (from the repository root; KUBECTL is the newest kubectl binary at hand, not a
+wrapper script, by default /usr/lib/google-cloud-sdk/bin/kubectl.1.33):
     cargo fetch
-    python3 scripts/gen_k8s_protobuf_schema.py > crates/sim/src/api/protobuf/schema.txt
+    python3 scripts/gen_k8s_protobuf_schema.py [KUBECTL] > crates/sim/src/api/protobuf/schema.txt
 """
 
 import glob
 import os
 import re
+import struct
 import sys
 
 REGISTRY = os.path.expanduser("~/.cargo/registry/src")
@@ -246,7 +252,109 @@ def find_inlines(wanted, messages, json_names):
     return inline
 
 
+def go_types(path):
+    """{(module, lowercase struct name): {field number: (json name, pointer, omitempty)}} for
+    the Kubernetes API structs compiled into a Go binary (amd64, Go 1.21 or later).
+
+    Walks the runtime type descriptors (internal/abi.Type and friends) from the `.typelink`
+    section, which lists the binary's composite types, through pointer, slice, array, map and
+    struct types; reads each struct field's name, tag and type kind."""
+    data = open(path, "rb").read()
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    secs = [struct.unpack_from("<IIQQQQ", data, shoff + i * shentsize) for i in range(shnum)]
+    names_off = secs[shstrndx][4]
+    sections = {}
+    for name, typ, _flags, addr, off, size in secs:
+        end = data.index(b"\0", names_off + name)
+        sections[data[names_off + name:end].decode()] = (typ, addr, off, size)
+    loaded = [v for v in sections.values() if v[1] and v[0] != 8]  # 8: SHT_NOBITS
+
+    def at(va):
+        for _typ, addr, off, size in loaded:
+            if addr <= va < addr + size:
+                return off + va - addr
+        raise KeyError(hex(va))
+
+    def u8(va):
+        return data[at(va)]
+
+    def u64(va):
+        return struct.unpack_from("<Q", data, at(va))[0]
+
+    def i32(va):
+        return struct.unpack_from("<i", data, at(va))[0]
+
+    def varint(va):
+        value, shift = 0, 0
+        while True:
+            b = u8(va)
+            va += 1
+            value |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                return value, va
+
+    def name(va):
+        flags = u8(va)
+        n, p = varint(va + 1)
+        text = data[at(p):at(p) + n].decode("utf-8", "replace")
+        tag = ""
+        if flags & 2:
+            tn, p2 = varint(p + n)
+            tag = data[at(p2):at(p2) + tn].decode("utf-8", "replace")
+        return text, tag
+
+    types = sections[".rodata"][1]  # runtime.types: the start of the type data
+    kind = lambda t: u8(t + 23) & 0x1F  # noqa: E731
+    PTR, SLICE, ARRAY, CHAN, MAP, STRUCT = 22, 23, 17, 18, 21, 25
+
+    def type_name(t):
+        text = name(types + i32(t + 40))[0]
+        return text[1:] if u8(t + 20) & 2 else text  # TFlagExtraStar
+
+    def pkg_path(t):
+        if u64(t + 48):
+            return name(u64(t + 48))[0]
+        if u8(t + 20) & 1:  # TFlagUncommon: the uncommon type follows the struct type
+            return name(types + i32(t + 80))[0]
+        return ""
+
+    _, _, off, size = sections[".typelink"]
+    stack = [types + o for o in struct.unpack_from(f"<{size // 4}i", data, off)]
+    seen, out = set(), {}
+    while stack:
+        t = stack.pop()
+        if not t or t in seen:
+            continue
+        seen.add(t)
+        k = kind(t)
+        if k in (PTR, SLICE, ARRAY, CHAN):
+            stack.append(u64(t + 48))
+        elif k == MAP:
+            stack += [u64(t + 48), u64(t + 56)]
+        elif k == STRUCT:
+            pkg = pkg_path(t)
+            fields = {}
+            for i in range(u64(t + 64)):
+                f = u64(t + 56) + 24 * i
+                _fname, tag = name(u64(f))
+                ftype = u64(f + 8)
+                stack.append(ftype)
+                pb = re.search(r'protobuf:"\w+,(\d+),', tag)
+                js = re.search(r'json:"([^"]*)"', tag)
+                if pb and js:
+                    parts = js.group(1).split(",")
+                    fields[int(pb.group(1))] = (parts[0], kind(ftype) == PTR, "omitempty" in parts)
+            if pkg.startswith("k8s.io/") and fields:
+                module = pkg[len("k8s.io/"):]
+                out[(module, type_name(t).rsplit(".", 1)[-1].lower())] = fields
+    return out
+
+
 def main():
+    kubectl = sys.argv[1] if len(sys.argv) > 1 else "/usr/lib/google-cloud-sdk/bin/kubectl.1.33"
+    go = go_types(kubectl)
     pb_root, oa_root = crate_dir(PB_VERSION), crate_dir(OPENAPI_VERSION)
     messages, versions = parse_pb(pb_root)
     versions.update(EXTRA_API_VERSIONS)
@@ -265,17 +373,19 @@ def main():
                 queue.append(f["type"])
 
     inline = find_inlines(wanted, messages, json_names)
-    unmatched = []
+    unmatched, missing_go = [], []
     out = [
         "# Kubernetes 1.34 protobuf messages, as the simulated API server's codec reads them.",
         "# Generated by scripts/gen_k8s_protobuf_schema.py from the k8s-pb 0.9.0 and",
-        "# k8s-openapi 0.29.0 crates; do not edit. To regenerate, from the repository root:",
-        "#   cargo fetch && python3 scripts/gen_k8s_protobuf_schema.py > crates/sim/src/api/protobuf/schema.txt",
+        "# k8s-openapi 0.29.0 crates and the Go types of " + os.path.basename(kubectl) + "; do not edit.",
+        "# To regenerate, from the repository root:",
+        "#   cargo fetch && python3 scripts/gen_k8s_protobuf_schema.py [KUBECTL] > crates/sim/src/api/protobuf/schema.txt",
         "#",
         "# `@ <apiVersion> <package>`: the package whose messages are the kinds of an apiVersion.",
         "# `<package>.<Message> <field>...`, a field being `<json>=<number>:<type>` where the type",
         "# is a scalar or a message, `[]T` repeated, `map[T]` a map with string keys, and a",
-        "# trailing `!` marks a scalar whose zero value is kept when decoding (see the script).",
+        "# trailing `!` marks a scalar whose zero value is kept when decoding, a trailing `?` a",
+        "# singular field Go writes only when set (a pointer); Go writes the others even when zero.",
         "# A field named `~` is a Go struct embedded inline: its fields are the parent's in JSON.",
     ]
     for module in MODULES:
@@ -295,16 +405,30 @@ def main():
                     unmatched.append(f"{short(module)}.{name}.{f['ident']}")
             else:
                 json_name, required = found
+            gofield = go.get((module, name.lower()), {}).get(f["tag"])
+            if gofield and gofield[0] and json_name != "~":
+                json_name = gofield[0]
             ty = f["type"]
             ty = f"{short(ty[0])}.{ty[1]}" if isinstance(ty, tuple) else ty
             if f["label"] == "repeated":
                 ty = "[]" + ty
             elif f["label"] == "map":
                 ty = f"map[{ty}]"
-            elif ty in SCALARS and keeps_zero(ty, required, f["doc"]):
-                ty += "!"
+            elif gofield:
+                _, pointer, omitempty = gofield
+                if ty in SCALARS and (pointer or not omitempty):
+                    ty += "!"
+                if pointer:
+                    ty += "?"
+            else:
+                missing_go.append(f"{short(module)}.{name}.{f['ident']}")
+                if ty in SCALARS and keeps_zero(ty, required, f["doc"]):
+                    ty += "!"
+                ty += "?"
             tokens.append(f"{json_name}={f['tag']}:{ty}")
         out.append(" ".join(tokens))
+    for u in missing_go:
+        print(f"note: {kubectl} has no Go field for {u}", file=sys.stderr)
     for u in unmatched:
         print(f"warning: no JSON name in k8s-openapi for {u}; using its camelCase", file=sys.stderr)
     print("\n".join(out))

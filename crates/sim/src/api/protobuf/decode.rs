@@ -116,9 +116,7 @@ fn value(s: &Schema, ty: Type, wire: Wire) -> Result<Option<Value>, String> {
             _ => return Err(wrong_wire(ty, wire)),
         },
         (Type::Scalar(Scalar::String), Wire::Bytes(b)) => Value::String(utf8(b)?.to_string()),
-        (Type::Scalar(Scalar::Bytes), Wire::Bytes(b)) => {
-            Value::String(special::base64_encode(b))
-        }
+        (Type::Scalar(Scalar::Bytes), Wire::Bytes(b)) => Value::String(special::base64_encode(b)),
         (Type::Scalar(Scalar::Double), Wire::Fixed64(v)) => float(f64::from_bits(v))?,
         (Type::Scalar(Scalar::Float), Wire::Fixed32(v)) => float(f64::from(f32::from_bits(v)))?,
         (Type::Message(id), Wire::Bytes(b)) => {
@@ -198,8 +196,5 @@ fn wrong_wire(ty: Type, wire: Wire) -> String {
         }
         Type::Scalar(_) => "0 (varint)",
     };
-    format!(
-        "wrong wire type {}, expected {expected}",
-        wire.describe()
-    )
+    format!("wrong wire type {}, expected {expected}", wire.describe())
 }

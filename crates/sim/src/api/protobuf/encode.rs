@@ -1,9 +1,10 @@
 //! JSON to protobuf, following the schema table.
 //!
 //! Fields are written in field-number order and map entries in key order, as Go writes them.
-//! A field is written when the JSON has it (not null), so explicit zeros and `false` survive;
-//! Go reads an absent field as its zero value, so omitting what the JSON omits loses nothing.
-//! JSON keys the message has no field for are left out.
+//! A field is written when the JSON has it (not null), so explicit zeros and `false` survive.
+//! A singular field the JSON lacks is written as its zero value unless it is a Go pointer, as
+//! Go's encoder does, so the bytes are the ones kube-apiserver would send. JSON keys the
+//! message has no field for are left out.
 
 use serde_json::{Map, Value};
 
@@ -38,6 +39,9 @@ fn field(s: &Schema, f: &Field, obj: &Map<String, Value>, out: &mut Vec<u8>) -> 
         return Ok(());
     }
     let Some(v) = obj.get(f.json).filter(|v| !v.is_null()) else {
+        if f.label == Label::Single && !f.pointer {
+            zero(s, f.tag, f.ty, out)?;
+        }
         return Ok(());
     };
     match f.label {
@@ -63,7 +67,8 @@ fn field(s: &Schema, f: &Field, obj: &Map<String, Value>, out: &mut Vec<u8>) -> 
                 put_bytes(&mut entry, 1, key.as_bytes());
                 let value = &map[key];
                 if !value.is_null() {
-                    one(s, 2, f.ty, value, &mut entry).map_err(|e| format!("{e} at key {key:?}"))?;
+                    one(s, 2, f.ty, value, &mut entry)
+                        .map_err(|e| format!("{e} at key {key:?}"))?;
                 }
                 put_bytes(out, f.tag, &entry);
             }
@@ -113,6 +118,36 @@ fn one(s: &Schema, tag: u32, ty: Type, v: &Value, out: &mut Vec<u8>) -> Result<(
             put_bytes(out, tag, &inner);
         }
         Type::Special(sp) => put_bytes(out, tag, &special::encode(sp, v)?),
+    }
+    Ok(())
+}
+
+/// Writes the zero value of a type, as Go writes an unset non-pointer field.
+fn zero(s: &Schema, tag: u32, ty: Type, out: &mut Vec<u8>) -> Result<(), String> {
+    match ty {
+        Type::Scalar(Scalar::String | Scalar::Bytes) => put_bytes(out, tag, b""),
+        Type::Scalar(Scalar::Double) => {
+            put_key(out, tag, 1);
+            out.extend_from_slice(&0f64.to_le_bytes());
+        }
+        Type::Scalar(Scalar::Float) => {
+            put_key(out, tag, 5);
+            out.extend_from_slice(&0f32.to_le_bytes());
+        }
+        Type::Scalar(_) => {
+            put_key(out, tag, 0);
+            put_varint(out, 0);
+        }
+        Type::Message(id) => {
+            let mut inner = Vec::new();
+            message(s, id, &Map::new(), &mut inner)?;
+            put_bytes(out, tag, &inner);
+        }
+        Type::Special(sp) => {
+            if let Some(bytes) = special::zero(sp) {
+                put_bytes(out, tag, &bytes);
+            }
+        }
     }
     Ok(())
 }

@@ -86,6 +86,9 @@ pub struct Field {
     pub label: Label,
     /// Whether a decoded zero value stays in the JSON (see the generator).
     pub keeps_zero: bool,
+    /// Whether Go writes the (singular) field only when set: a pointer. Go writes the other
+    /// singular fields even when they are zero.
+    pub pointer: bool,
 }
 
 impl Field {
@@ -130,7 +133,10 @@ impl Schema {
     fn parse(text: &'static str) -> Self {
         let mut packages = HashMap::new();
         let mut lines = Vec::new();
-        for line in text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        for line in text
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
             let mut tokens = line.split(' ');
             let head = tokens.next().unwrap_or_default();
             if head == "@" {
@@ -181,6 +187,10 @@ fn parse_field(token: &'static str, by_name: &HashMap<String, usize>) -> Field {
     let bad = || format!("schema: malformed field {token:?}");
     let (json, rest) = token.split_once('=').expect("schema: field without `=`");
     let (tag, ty) = rest.split_once(':').expect("schema: field without `:`");
+    let (ty, pointer) = match ty.strip_suffix('?') {
+        Some(t) => (t, true),
+        None => (ty, false),
+    };
     let (ty, keeps_zero) = match ty.strip_suffix('!') {
         Some(t) => (t, true),
         None => (ty, false),
@@ -217,6 +227,7 @@ fn parse_field(token: &'static str, by_name: &HashMap<String, usize>) -> Field {
         ty,
         label,
         keeps_zero,
+        pointer,
     }
 }
 

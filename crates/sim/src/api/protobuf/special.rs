@@ -30,12 +30,17 @@ pub fn decode(kind: Special, buf: &[u8]) -> Result<Option<Value>, String> {
         }
     }
     Ok(match kind {
-        Special::Time if buf.is_empty() => None,
+        // Go's zero time, which its JSON writes as null.
+        Special::Time if buf.is_empty() => Some(Value::Null),
         Special::Time => Some(json!(rfc3339(ints[0], 0, SecondsFormat::Secs)?)),
-        Special::MicroTime if buf.is_empty() => None,
+        Special::MicroTime if buf.is_empty() => Some(Value::Null),
         Special::MicroTime => {
             let micros = ints[1].clamp(0, 999_999_999) / 1000 * 1000;
-            Some(json!(rfc3339(ints[0], micros as u32, SecondsFormat::Micros)?))
+            Some(json!(rfc3339(
+                ints[0],
+                micros as u32,
+                SecondsFormat::Micros
+            )?))
         }
         Special::Duration => Some(json!(go_duration(ints[0]))),
         Special::Quantity => Some(json!(text[1].map(utf8).transpose()?.unwrap_or("0"))),
@@ -53,6 +58,19 @@ pub fn decode(kind: Special, buf: &[u8]) -> Result<Option<Value>, String> {
             ),
         },
         Special::Verbs => Some(json!(verbs)),
+    })
+}
+
+/// The protobuf Go writes for the zero value of a special message held by value; `None` when
+/// it writes nothing.
+pub fn zero(kind: Special) -> Option<Vec<u8>> {
+    Some(match kind {
+        // A zero time is an empty message; so are an empty RawExtension and FieldsV1.
+        Special::Time | Special::MicroTime | Special::RawExtension | Special::FieldsV1 => vec![],
+        Special::Duration => vec![0x08, 0x00],
+        Special::Quantity => vec![0x0a, 0x01, b'0'],
+        Special::IntOrString => vec![0x08, 0x00, 0x10, 0x00, 0x1a, 0x00],
+        Special::Verbs => return None,
     })
 }
 
@@ -107,7 +125,9 @@ pub fn encode(kind: Special, v: &Value) -> Result<Vec<u8>, String> {
         }
         Special::Verbs => {
             for verb in v.as_array().ok_or_else(|| expected("an array"))? {
-                let verb = verb.as_str().ok_or_else(|| expected("an array of strings"))?;
+                let verb = verb
+                    .as_str()
+                    .ok_or_else(|| expected("an array of strings"))?;
                 put_bytes(&mut out, 1, verb.as_bytes());
             }
         }
@@ -205,7 +225,9 @@ pub fn parse_go_duration(s: &str) -> Result<i64, String> {
         let num_len = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .ok_or_else(bad)?;
-        let (int, frac) = rest[..num_len].split_once('.').unwrap_or((&rest[..num_len], ""));
+        let (int, frac) = rest[..num_len]
+            .split_once('.')
+            .unwrap_or((&rest[..num_len], ""));
         if int.is_empty() && frac.is_empty() {
             return Err(bad());
         }
@@ -223,7 +245,11 @@ pub fn parse_go_duration(s: &str) -> Result<i64, String> {
             _ => return Err(bad()),
         };
         rest = &rest[unit_len..];
-        let whole = if int.is_empty() { 0 } else { int.parse::<i64>().map_err(|_| bad())? };
+        let whole = if int.is_empty() {
+            0
+        } else {
+            int.parse::<i64>().map_err(|_| bad())?
+        };
         let mut part = whole.checked_mul(scale).ok_or_else(bad)?;
         let mut unit = scale;
         for digit in frac.bytes() {
