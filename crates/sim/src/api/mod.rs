@@ -16,7 +16,7 @@ mod logs;
 mod metrics_api;
 mod openapi;
 mod patch;
-mod protobuf;
+pub mod protobuf;
 mod request;
 mod scale;
 mod selectors;

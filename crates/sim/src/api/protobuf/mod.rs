@@ -188,7 +188,9 @@ fn embedded_to_json(raw: &[u8]) -> Result<Value, String> {
 /// The body form a client accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
+    /// `application/json`.
     Json,
+    /// `application/vnd.kubernetes.protobuf`.
     Protobuf,
 }
 
