@@ -18,7 +18,7 @@ mod managed;
 mod metrics_api;
 mod openapi;
 mod patch;
-mod protobuf;
+pub mod protobuf;
 mod request;
 mod scale;
 mod selectors;
@@ -97,6 +97,7 @@ pub fn router(state: ApiState) -> Router {
             state.clone(),
             auth::gate,
         ))
+        .layer(axum::middleware::from_fn(protobuf::negotiate))
         .with_state(state)
 }
 

@@ -5,6 +5,10 @@
 
 #[allow(dead_code)]
 mod harness;
+// The API server over a bare store, for tests that need no running simulation.
+#[path = "../common/mod.rs"]
+mod common;
 
 mod fields;
 mod openapi;
+mod protobuf;

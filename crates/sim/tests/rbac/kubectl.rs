@@ -443,7 +443,8 @@ async fn a_least_privilege_chart_applies_to_a_served_simulation_and_binds_its_ac
     assert_eq!(code, Some(0), "{out}{stderr}");
     // kubectl always patches a PodDisruptionBudget's selector (its patch strategy is
     // `replace`), so that one reads "configured", on a real cluster too; so does a Secret
-    // written with `stringData`, which the server folds into `data` (kubernetes#87736).
+    // written with `stringData`, which the server turns into `data`, so the live object never
+    // has the `stringData` kubectl's last applied configuration has.
     assert_eq!(
         out.lines()
             .filter(|l| l.ends_with(" unchanged")

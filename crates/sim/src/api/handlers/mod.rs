@@ -133,7 +133,10 @@ async fn object(
     let named = p.name.is_some();
     let watching = p.legacy_watch || query.flag("watch");
     match (p.sub.as_deref(), method.clone(), named) {
-        (None, Method::GET, _) if watching => watch::serve(state, p, query, format),
+        (None, Method::GET, _) if watching => {
+            let encoding = protobuf::Encoding::accepted(headers);
+            watch::serve(state, p, query, format, encoding)
+        }
         (None, Method::GET, false) => read::list(state, p, query, format),
         (None, Method::POST, false) => write::create(state, p, query, headers, &body),
         (None, Method::DELETE, false) => delete::delete_collection(state, p, query, &body),
