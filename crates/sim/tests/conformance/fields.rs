@@ -134,21 +134,7 @@ async fn immutable_fields_stay_as_they_were() {
     let Some(c) = Cluster::start().await else {
         return;
     };
-    c.until("web pods scheduled", |s| {
-        s.store()
-            .list_typed::<Pod>(Some("shop"))
-            .iter()
-            .any(|p| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some())
-    })
-    .await;
-    let pod = c
-        .sim
-        .store()
-        .list_typed::<Pod>(Some("shop"))
-        .iter()
-        .find(|p| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some())
-        .and_then(|p| p.metadata.name.clone())
-        .unwrap();
+    let pod = c.scheduled_pod("shop").await;
 
     // Moving a pod to another node: 422 Invalid, `Pod "<name>" is invalid: spec: Forbidden:
     // pod updates may not change fields other than ...`, a cause on `spec`.
@@ -436,13 +422,7 @@ async fn field_selectors_are_the_ones_each_kind_declares() {
     assert_eq!((code, body["reason"].as_str()), (400, Some("BadRequest")));
 
     // Declared ones work, and a node without `spec.unschedulable` matches `=false`.
-    c.until("web pods scheduled", |s| {
-        s.store()
-            .list_typed::<Pod>(Some("shop"))
-            .iter()
-            .any(|p| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some())
-    })
-    .await;
+    c.scheduled_pod("shop").await;
     let on_a = c
         .kubectl_ok(&[
             "get",

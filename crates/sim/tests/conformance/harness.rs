@@ -222,6 +222,20 @@ impl Cluster {
         panic!("timed out waiting for {what}");
     }
 
+    /// Waits until a pod of `namespace` is bound to a node; its name.
+    pub async fn scheduled_pod(&self, namespace: &str) -> String {
+        let bound = |s: &Simulation| {
+            s.store()
+                .list_typed::<k8s_openapi::api::core::v1::Pod>(Some(namespace))
+                .iter()
+                .find(|p| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some())
+                .and_then(|p| p.metadata.name.clone())
+        };
+        self.until("a pod bound to a node", |s| bound(s).is_some())
+            .await;
+        bound(&self.sim).expect("waited for it")
+    }
+
     /// A scratch directory that lives as long as the cluster.
     pub fn dir(&self) -> &Path {
         self.dir.path()
