@@ -90,7 +90,10 @@ impl Simulation {
         faults::sync(&mut world, store, now, self.clock.start_ms());
         lap("faults", &mut t);
         use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-        use k8s_openapi::api::core::v1::{Node, Pod, Service};
+        use k8s_openapi::api::batch::v1::Job;
+        use k8s_openapi::api::core::v1::{
+            ConfigMap, Namespace, Node, Pod, ReplicationController, Service, ServiceAccount,
+        };
         let v = |s: &Store| {
             (
                 s.kind_version::<Pod>(),
@@ -122,7 +125,8 @@ impl Simulation {
         }
         lap("deployments", &mut t);
         let (pv, rv, _) = (pv, store.kind_version::<ReplicaSet>(), dv);
-        if world.must_run("replicasets", vec![pv, rv], now, 5_000) {
+        let rcv = store.kind_version::<ReplicationController>();
+        if world.must_run("replicasets", vec![pv, rv, rcv], now, 5_000) {
             controllers::replicaset::sync(&mut world, store, now);
         }
         lap("replicasets", &mut t);
@@ -155,6 +159,25 @@ impl Simulation {
             controllers::daemonset::sync(&mut world, store, now);
         }
         lap("statefulsets+daemonsets", &mut t);
+        let jv = store.kind_version::<Job>();
+        if jv > 0 && world.must_run("jobs", vec![store.kind_version::<Pod>(), jv], now, 1_000) {
+            controllers::job::sync(&mut world, store, now);
+        }
+        lap("jobs", &mut t);
+        // Namespaces: their default objects, and the removal of those being deleted.
+        if world.must_run(
+            "namespaces",
+            vec![
+                store.kind_version::<Namespace>(),
+                store.kind_version::<ServiceAccount>(),
+                store.kind_version::<ConfigMap>(),
+            ],
+            now,
+            1_000,
+        ) {
+            controllers::namespace::sync(store, now);
+        }
+        lap("namespaces", &mut t);
         // Garbage collection and event expiry scan many objects; every few seconds is as
         // prompt as needed.
         if now % 5_000 == 0 {

@@ -32,6 +32,10 @@ impl Store {
         mut obj: Value,
         dry_run: bool,
     ) -> Result<Arc<Entry>, StoreError> {
+        if let Some(b) = super::view::base(rt) {
+            let stored = self.create(b, ns, super::view::store_form(rt, obj), dry_run)?;
+            return Ok(super::view::show(rt, &stored));
+        }
         if !rt.writable {
             return Err(StoreError::read_only(rt));
         }
@@ -95,6 +99,7 @@ impl Store {
             obj["metadata"]["generation"] = json!(1);
         }
         crate::defaults::apply(rt, &mut obj);
+        self.admit_create(&inner, rt, ns, &mut obj)?;
         let rv = inner.rv + 1;
         obj["metadata"]["resourceVersion"] = json!(rv.to_string());
         let typed = admission::validate_typed(rt, &obj)?;
@@ -119,6 +124,11 @@ impl Store {
         part: Part,
         dry_run: bool,
     ) -> Result<Arc<Entry>, StoreError> {
+        if let Some(b) = super::view::base(rt) {
+            let obj = super::view::store_form(rt, obj);
+            let stored = self.update(b, ns, name, obj, part, dry_run)?;
+            return Ok(super::view::show(rt, &stored));
+        }
         if !rt.writable {
             return Err(StoreError::read_only(rt));
         }
