@@ -13,7 +13,11 @@ pub fn apply(rt: &ResourceType, obj: &mut Value) {
                 pod_spec(spec);
                 pod_admission(spec);
             }
-            if obj.get("status").is_none_or(Value::is_null) {
+            // A new pod (its status empty, or not there) is Pending, with its QoS class.
+            let fresh = obj
+                .get("status")
+                .is_none_or(|s| s.is_null() || s.as_object().is_some_and(|m| m.is_empty()));
+            if fresh {
                 let qos = qos_class(obj.get("spec").unwrap_or(&Value::Null));
                 obj["status"] = json!({"phase": "Pending", "qosClass": qos});
             }

@@ -314,8 +314,8 @@ fn start_container(
         // A command prints what it echoes, when it echoes it, and nothing else.
         Some(script) => {
             let mut log = LogTimeline::new(0, now, model.every_ms, LineSource::Silent);
-            for (i, (at, line)) in script.lines.iter().enumerate() {
-                log.push(now.saturating_add(*at) + i as i64 % 1000, line.clone());
+            for (at, line) in &script.lines {
+                log.push(now.saturating_add(*at), line.clone());
             }
             log
         }
