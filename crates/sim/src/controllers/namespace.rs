@@ -76,7 +76,7 @@ fn namespaced_types() -> impl Iterator<Item = &'static ResourceType> {
         .iter()
         .filter(|rt| rt.namespaced && rt.writable && !rt.is_review())
         // events.k8s.io Events are the core Events seen through another API.
-        .filter(|rt| !(rt.group == "events.k8s.io"))
+        .filter(|rt| rt.group != "events.k8s.io")
 }
 
 /// Deletes what is left in the namespace `name` and removes it once nothing is left.
