@@ -185,7 +185,10 @@ impl Store {
     }
 
     fn orphan_dependents(&self, owner_uid: &str) {
-        for rt in RESOURCE_TYPES.iter().filter(|rt| rt.writable) {
+        for rt in RESOURCE_TYPES
+            .iter()
+            .filter(|rt| rt.writable && super::view::base(rt).is_none())
+        {
             let (items, _) = self.list(rt, None);
             for e in items {
                 let Some(refs) = e
