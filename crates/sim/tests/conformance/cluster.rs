@@ -867,3 +867,136 @@ async fn a_bad_release_prints_its_faults_lines() {
     );
     assert!(!logs.contains("panic: runtime error"), "{logs}");
 }
+
+/// The cluster of [`SCENARIO`] stepped `seconds` simulated seconds, without a server.
+fn stepped(yaml: &str, seconds: u32) -> Arc<Simulation> {
+    let scenario = nightshift_scenario::parse_str(yaml, "stepped.yaml").unwrap();
+    let sim = Simulation::new(&scenario, 1_767_225_600_000);
+    for _ in 0..seconds {
+        sim.step();
+    }
+    sim
+}
+
+fn step(sim: &Simulation, seconds: u32) {
+    for _ in 0..seconds {
+        sim.step();
+    }
+}
+
+#[test]
+fn a_hung_process_prints_its_faults_lines_then_falls_silent() {
+    use nightshift_sim::telemetry::Telemetry;
+    let yaml = SCENARIO.replace(
+        "  - at: 30s\n    type: bad-rollout\n    target: shop/catalog\n    params: {image: registry.local/shop/catalog:3.4.0, effect: crash}\n    logs:\n      - 'INFO catalog 3.4.0 starting, schema version expected=58'\n      - 'FATAL schema check failed: database is at version 57, expected 58'\n",
+        "  - at: 30s\n    type: hang\n    target: shop/catalog\n    logs: ['WARN worker pool exhausted: 0/16 threads free']\n",
+    );
+    assert!(yaml.contains("type: hang"));
+    let sim = stepped(&yaml, 90);
+    let pods = sim.store().list_typed::<Pod>(Some("shop"));
+    let logs: Vec<Vec<String>> = pods
+        .iter()
+        .map(|p| {
+            sim.logs("shop", p.metadata.name.as_deref().unwrap(), None, false)
+                .unwrap()
+                .into_iter()
+                .map(|l| l.text)
+                .collect()
+        })
+        .collect();
+    // One replica hangs: its last line is the fault's, and nothing follows.
+    let hung: Vec<&Vec<String>> = logs
+        .iter()
+        .filter(|l| l.iter().any(|t| t.contains("worker pool exhausted")))
+        .collect();
+    assert_eq!(hung.len(), 1, "{logs:?}");
+    assert_eq!(
+        hung[0].last().unwrap(),
+        "WARN worker pool exhausted: 0/16 threads free"
+    );
+}
+
+#[test]
+fn job_restarts_count_against_the_backoff_limit_and_finished_jobs_expire() {
+    let sim = stepped(SCENARIO, 5);
+    let rt = nightshift_sim::resources::find("batch", "v1", "jobs").unwrap();
+    let job = |name: &str, extra: serde_json::Value, policy: &str, script: &str| {
+        let mut v = serde_json::json!({"metadata": {"name": name, "namespace": "shop"}, "spec": {
+            "template": {"spec": {"restartPolicy": policy, "containers": [
+                {"name": "c", "image": "busybox", "command": ["sh", "-c", script]}]}}}});
+        for (k, val) in extra.as_object().unwrap() {
+            v["spec"][k] = val.clone();
+        }
+        sim.store().create(rt, "shop", v, false).unwrap();
+    };
+    // OnFailure: the container restarts in its pod; its restarts count (backoffLimit 2).
+    job(
+        "flaky",
+        serde_json::json!({"backoffLimit": 2}),
+        "OnFailure",
+        "echo try; exit 2",
+    );
+    // A finished Job with ttlSecondsAfterFinished is deleted that long after it finished.
+    job(
+        "short",
+        serde_json::json!({"ttlSecondsAfterFinished": 20}),
+        "Never",
+        "echo ok",
+    );
+    step(&sim, 10);
+    assert!(job_condition(&sim, "short", "Complete").is_some());
+    step(&sim, 25);
+    assert!(sim.store().get_typed::<Job>("shop", "short").is_none());
+    // Its pods go with it.
+    step(&sim, 10);
+    assert!(
+        !sim.store().list_typed::<Pod>(Some("shop")).iter().any(|p| {
+            p.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("job-name"))
+                .map(String::as_str)
+                == Some("short")
+        })
+    );
+    // Restarts after 0s, 10s, 20s: the third exceeds the limit of two.
+    step(&sim, 60);
+    assert_eq!(
+        job_condition(&sim, "flaky", "Failed").as_deref(),
+        Some("BackoffLimitExceeded")
+    );
+
+    // A command that ends in a Deployment's pod is restarted and backs off, as on a real node.
+    let deploy = nightshift_sim::resources::find("apps", "v1", "deployments").unwrap();
+    sim.store()
+        .create(
+            deploy,
+            "shop",
+            serde_json::json!({"metadata": {"name": "oneshot"}, "spec": {
+            "selector": {"matchLabels": {"app": "oneshot"}},
+            "template": {"metadata": {"labels": {"app": "oneshot"}}, "spec": {"containers": [
+                {"name": "c", "image": "busybox", "command": ["echo", "bye"]}]}}}}),
+            false,
+        )
+        .unwrap();
+    step(&sim, 40);
+    let crashing = sim
+        .store()
+        .list_typed::<Pod>(Some("shop"))
+        .into_iter()
+        .find(|p| p.metadata.name.as_deref().unwrap().starts_with("oneshot-"));
+    let status = crashing.unwrap().status.clone().unwrap();
+    let c = &status.container_statuses.unwrap()[0];
+    assert!(c.restart_count >= 2, "{c:?}");
+    assert_eq!(
+        c.last_state
+            .as_ref()
+            .unwrap()
+            .terminated
+            .as_ref()
+            .unwrap()
+            .reason
+            .as_deref(),
+        Some("Completed")
+    );
+}
