@@ -161,6 +161,26 @@ fn sync_one(world: &mut World, store: &Store, job: &Job, pods: &[Arc<Pod>], now:
             );
         }
     };
+    // Suspending stops the pods and the clock of the deadline; resuming starts them again.
+    let was_suspended = conditions
+        .iter()
+        .any(|c| c["type"] == "Suspended" && c["status"] == "True");
+    if suspended != was_suspended {
+        let (st, reason, message, event) = if suspended {
+            ("True", "JobSuspended", "Job suspended", "Suspended")
+        } else {
+            ("False", "JobResumed", "Job resumed", "Resumed")
+        };
+        conditions.retain(|c| c["type"] != "Suspended");
+        conditions.push(
+            json!({"type": "Suspended", "status": st, "reason": reason, "message": message,
+            "lastProbeTime": now_s, "lastTransitionTime": now_s}),
+        );
+        record(world, EventType::Normal, event, message);
+        if let Some(m) = status.as_object_mut() {
+            m.remove("startTime");
+        }
+    }
     if status.get("startTime").is_none_or(Value::is_null) && !suspended {
         status["startTime"] = json!(now_s);
     }
@@ -251,7 +271,29 @@ fn sync_one(world: &mut World, store: &Store, job: &Job, pods: &[Arc<Pod>], now:
             status["completionTime"] = json!(now_s);
             record(world, EventType::Normal, "Completed", "Job completed");
         }
-    } else if !suspended {
+    } else if suspended {
+        for p in &active {
+            let pname = p.metadata.name.clone().unwrap_or_default();
+            if store
+                .delete(
+                    resources::of::<Pod>(),
+                    &ns,
+                    &pname,
+                    &DeleteOptions::default(),
+                )
+                .is_ok()
+            {
+                terminating_count += 1;
+                record(
+                    world,
+                    EventType::Normal,
+                    "SuccessfulDelete",
+                    &format!("Deleted pod: {pname}"),
+                );
+            }
+        }
+        active_count = 0;
+    } else {
         // Pods to run now: no more than `parallelism`, nor than the completions still wanted,
         // and after a failure not before its back-off has passed.
         let remaining = completions.map_or(parallelism, |c| i64::from(c) - succeeded);

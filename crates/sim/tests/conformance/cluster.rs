@@ -1000,3 +1000,60 @@ fn job_restarts_count_against_the_backoff_limit_and_finished_jobs_expire() {
         Some("Completed")
     );
 }
+
+#[test]
+fn a_suspended_job_runs_no_pods_until_resumed() {
+    let sim = stepped(SCENARIO, 5);
+    let rt = nightshift_sim::resources::find("batch", "v1", "jobs").unwrap();
+    let spec = serde_json::json!({"metadata": {"name": "later", "namespace": "shop"}, "spec": {
+        "suspend": true,
+        "template": {"spec": {"restartPolicy": "Never", "containers": [
+            {"name": "c", "image": "busybox", "command": ["sleep", "5"]}]}}}});
+    sim.store().create(rt, "shop", spec, false).unwrap();
+    step(&sim, 5);
+    let job_pods = |sim: &Simulation| {
+        sim.store()
+            .list_typed::<Pod>(Some("shop"))
+            .iter()
+            .filter(|p| {
+                p.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("job-name"))
+                    .map(String::as_str)
+                    == Some("later")
+            })
+            .count()
+    };
+    // Suspended: condition Suspended True (reason JobSuspended), no pods, no startTime.
+    assert_eq!(
+        job_condition(&sim, "later", "Suspended").as_deref(),
+        Some("JobSuspended")
+    );
+    assert_eq!(job_pods(&sim), 0);
+    let job = sim.store().get_typed::<Job>("shop", "later").unwrap();
+    assert!(job.status.as_ref().unwrap().start_time.is_none());
+    let mut v = sim
+        .store()
+        .get(rt, "shop", "later")
+        .unwrap()
+        .value()
+        .clone();
+    v["spec"]["suspend"] = serde_json::json!(false);
+    sim.store()
+        .update(
+            rt,
+            "shop",
+            "later",
+            v,
+            nightshift_sim::store::Part::Main,
+            false,
+        )
+        .unwrap();
+    step(&sim, 15);
+    assert_eq!(
+        job_condition(&sim, "later", "Complete").as_deref(),
+        Some("CompletionsReached")
+    );
+    assert_eq!(job_pods(&sim), 1);
+}
