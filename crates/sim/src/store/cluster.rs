@@ -430,6 +430,17 @@ mod tests {
             err.to_string(),
             "configmaps \"x\" is forbidden: unable to create new content in namespace shop because it is being terminated"
         );
+        let StoreError::Forbidden { causes, .. } = &err else {
+            panic!("{err:?}");
+        };
+        // details.causes: [{reason: NamespaceTerminating, message: "namespace shop is being
+        // terminated", field: metadata.namespace}].
+        assert_eq!(
+            causes,
+            &vec![
+                json!({"reason": "NamespaceTerminating", "message": "namespace shop is being terminated", "field": "metadata.namespace"})
+            ]
+        );
         // `default` may not be deleted: 403 `namespaces "default" is forbidden: this namespace
         // may not be deleted`.
         let err = s

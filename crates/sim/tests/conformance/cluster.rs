@@ -635,6 +635,20 @@ async fn namespaces_get_their_defaults_and_are_terminated_with_their_content() {
             && err.contains("configmaps \"late\" is forbidden: unable to create new content in namespace tmp because it is being terminated"),
         "{err}"
     );
+    // The same through kube-rs: 403, reason Forbidden.
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(c.client(), "tmp");
+    let mut cm = k8s_openapi::api::core::v1::ConfigMap::default();
+    cm.metadata.name = Some("late".into());
+    match cms.create(&Default::default(), &cm).await {
+        Err(kube::Error::Api(e)) => {
+            assert_eq!((e.code, e.reason.as_str()), (403, "Forbidden"));
+            assert_eq!(
+                e.message,
+                "configmaps \"late\" is forbidden: unable to create new content in namespace tmp because it is being terminated"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
     let remaining = c
         .until_kubectl(
             "content remaining reported",
