@@ -1,6 +1,7 @@
 //! The simulation: the store, the runtime world and the order in which one simulated second
 //! runs the fault injector, the controllers and the kubelets.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use k8s_openapi::api::core::v1::Pod;
@@ -23,6 +24,8 @@ pub struct Simulation {
     store: Arc<Store>,
     world: Mutex<World>,
     clock: Clock,
+    /// Never step simulated time past the machine's clock.
+    wall_clock_bound: AtomicBool,
 }
 
 impl Simulation {
@@ -35,7 +38,16 @@ impl Simulation {
             store,
             world: Mutex::new(world),
             clock,
+            wall_clock_bound: AtomicBool::new(false),
         })
+    }
+
+    /// With `on`, a step that would take simulated time past the machine's clock does
+    /// nothing: the simulation runs at its speed while it is behind the wall clock and at the
+    /// wall clock's pace once it has caught up, so no timestamp it writes is in the future
+    /// (kubectl's ages stay valid whatever `--speed`).
+    pub fn bind_to_wall_clock(&self, on: bool) {
+        self.wall_clock_bound.store(on, Ordering::Relaxed);
     }
 
     /// The object store.
@@ -77,6 +89,11 @@ impl Simulation {
 
     fn step_timed(&self, mut timings: Option<&mut Vec<(&'static str, std::time::Duration)>>) {
         let now = self.clock.now_ms() + STEP_MS;
+        if self.wall_clock_bound.load(Ordering::Relaxed)
+            && now > chrono::Utc::now().timestamp_millis()
+        {
+            return;
+        }
         self.clock.advance_to(now);
         let mut world = self.world();
         let store = &*self.store;
@@ -298,5 +315,32 @@ impl Telemetry for Simulation {
 
     fn prometheus_text(&self) -> String {
         metrics::render(&self.samples())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bound_to_the_wall_clock_it_never_runs_ahead_of_it() {
+        let scenario = nightshift_scenario::parse_str(
+            "name: t\ncluster:\n  workloads:\n    - {kind: Deployment, namespace: shop, name: web, image: registry.local/web:1}\nfaults:\n  - {at: 1m, type: noop, target: shop/web}\nexpect: {detect: false, diagnosis: [none], locate: shop/web, actions: {acceptable: [none]}, resolved: false}\n",
+            "t.yaml",
+        )
+        .unwrap();
+        let wall = chrono::Utc::now().timestamp_millis();
+        let sim = Simulation::new(&scenario, wall - 10_000);
+        sim.bind_to_wall_clock(true);
+        for _ in 0..60 {
+            sim.step();
+        }
+        // Ten seconds behind: it caught up and stopped there.
+        let now = sim.clock().now_ms();
+        assert!(now >= wall - 1_000, "{now} {wall}");
+        assert!(now <= chrono::Utc::now().timestamp_millis());
+        sim.bind_to_wall_clock(false);
+        sim.step();
+        assert_eq!(sim.clock().now_ms(), now + STEP_MS);
     }
 }
