@@ -334,6 +334,16 @@ fn job(obj: &mut Value) {
         }
     }
     template(spec);
+    // A Job without labels carries its pods' labels, as the API server defaults them.
+    let pod_labels = spec.pointer("/template/metadata/labels").cloned();
+    if let Some(labels) = pod_labels.filter(|l| l.as_object().is_some_and(|m| !m.is_empty()))
+        && obj
+            .pointer("/metadata/labels")
+            .is_none_or(|l| l.as_object().is_none_or(|m| m.is_empty()))
+        && obj.get("metadata").is_some_and(Value::is_object)
+    {
+        obj["metadata"]["labels"] = labels;
+    }
 }
 
 fn set_default(obj: &mut Value, field: &str, value: Value) {

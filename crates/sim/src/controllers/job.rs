@@ -381,6 +381,8 @@ mod tests {
         assert_eq!(labels["job-name"], "migrate");
         assert_eq!(labels["controller-uid"], uid);
         assert_eq!(labels["batch.kubernetes.io/job-name"], "migrate");
+        // The Job itself carries its pods' labels.
+        assert_eq!(v["metadata"]["labels"]["job-name"], "migrate");
         sync(&mut world, &store, 1_000);
         let pods = store.list_typed::<Pod>(Some("default"));
         assert_eq!(pods.len(), 1);
