@@ -128,6 +128,7 @@ async fn serve_sim() -> (std::sync::Arc<Simulation>, Running, kube::Client) {
             alert_webhook: None,
             kubeconfig_out: None,
             stop_at_horizon: false,
+            field_validation: Default::default(),
         },
     )
     .await

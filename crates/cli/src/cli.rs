@@ -283,6 +283,11 @@ pub struct SimArgs {
         requires = "service_account_tokens"
     )]
     pub service_account: Vec<nightshift_sim::api::auth::ServiceAccountRef>,
+    /// What the API server does with fields a type does not declare when a request names no
+    /// `fieldValidation`: Warn (drop them with a warning, kube-apiserver's default), Strict
+    /// (refuse the request) or Ignore.
+    #[arg(long, value_name = "LEVEL", default_value = "Warn")]
+    pub field_validation: nightshift_sim::api::fields::FieldValidation,
 }
 
 /// `nightshift scenario ...`.

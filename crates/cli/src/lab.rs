@@ -126,6 +126,7 @@ impl<A: Analyzer + 'static> Lab<A> {
                     .then(|| format!("http://127.0.0.1:{agent_port}/api/v1/alerts/alertmanager")),
                 kubeconfig_out: None,
                 stop_at_horizon: true,
+                field_validation: nightshift_sim::api::fields::FieldValidation::Strict,
             },
             &AccessOptions {
                 rbac: opts.rbac.is_some(),

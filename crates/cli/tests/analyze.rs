@@ -45,6 +45,7 @@ async fn analyzes_a_crashing_workload_with_the_model_and_with_the_rules() {
             alert_webhook: None,
             kubeconfig_out: Some(kubeconfig.clone()),
             stop_at_horizon: false,
+            field_validation: Default::default(),
         },
     )
     .await

@@ -245,6 +245,7 @@ impl WriteCluster {
                 alert_webhook: None,
                 kubeconfig_out: None,
                 stop_at_horizon: false,
+                field_validation: Default::default(),
             },
             &AccessOptions {
                 rbac: true,
@@ -567,6 +568,7 @@ async fn reads_secret(manifest: &RbacManifest) -> Result<Secret, u16> {
             alert_webhook: None,
             kubeconfig_out: None,
             stop_at_horizon: false,
+            field_validation: Default::default(),
         },
         &AccessOptions {
             rbac: true,

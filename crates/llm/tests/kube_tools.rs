@@ -25,6 +25,7 @@ async fn the_tools_read_a_crash_looping_workload() {
             alert_webhook: None,
             kubeconfig_out: None,
             stop_at_horizon: false,
+            field_validation: Default::default(),
         },
     )
     .await

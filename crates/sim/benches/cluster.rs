@@ -102,6 +102,7 @@ fn main() {
             alert_webhook: None,
             kubeconfig_out: None,
             stop_at_horizon: false,
+            field_validation: Default::default(),
         };
         let running = start(sim.clone(), &opts).await.expect("server starts");
         let url = format!("http://{}/api/v1/pods", running.addr);

@@ -37,6 +37,15 @@ impl ResourceType {
         }
     }
 
+    /// The resource as kube-apiserver names it in messages: `pods`, `deployments.apps`.
+    pub fn qualified(&self) -> String {
+        if self.group.is_empty() {
+            self.plural.to_string()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
+    }
+
     /// Verbs advertised in discovery.
     pub fn verbs(&self) -> &'static [&'static str] {
         if self.is_review() {

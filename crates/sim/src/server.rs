@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::Simulation;
 use crate::api::auth::{Access, ServiceAccountRef};
+use crate::api::fields::FieldValidation;
 use crate::api::{ApiState, router, tls};
 use crate::monitoring::Monitoring;
 
@@ -25,6 +26,9 @@ pub struct ServeOptions {
     pub kubeconfig_out: Option<PathBuf>,
     /// Stop at the scenario's horizon instead of running on.
     pub stop_at_horizon: bool,
+    /// What happens to fields a type does not declare when a request names no
+    /// `fieldValidation`: `Warn` as kube-apiserver does, `Strict` to refuse them.
+    pub field_validation: FieldValidation,
 }
 
 /// Who may do what on the served cluster. The default enforces nothing: every request is
@@ -174,6 +178,7 @@ pub async fn start_with_access(
         Access::open()
     });
     let mut state = ApiState::new(sim.store().clone(), sim.clone());
+    state.field_validation = opts.field_validation;
     state
         .set_access(rules.clone())
         .map_err(ServeError::Bootstrap)?;

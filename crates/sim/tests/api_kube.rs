@@ -219,14 +219,12 @@ async fn merge_json_and_strategic_patches() {
         Some("proxy:2")
     );
 
-    // Strategic merge: containers merge by name, env by name; the proxy container stays.
+    // Strategic merge: containers merge by name; the proxy container and the app's env stay.
     let p = pods
         .patch(
             "web-1",
             &pp,
-            &Patch::Strategic(json!({"spec": {"containers": [
-                {"name": "app", "image": "web:2", "env": [{"name": "B", "value": "2"}]}
-            ]}})),
+            &Patch::Strategic(json!({"spec": {"containers": [{"name": "app", "image": "web:2"}]}})),
         )
         .await
         .unwrap();
@@ -241,7 +239,25 @@ async fn merge_json_and_strategic_patches() {
         .iter()
         .map(|e| e.name.clone())
         .collect();
-    assert_eq!(env, ["A", "B"]);
+    assert_eq!(env, ["A"]);
+
+    // A pod's env is fixed once it exists (kube-apiserver: 422, spec: Forbidden).
+    let (code, _, message) = api_error(
+        pods.patch(
+            "web-1",
+            &pp,
+            &Patch::Strategic(json!({"spec": {"containers": [
+                {"name": "app", "env": [{"name": "B", "value": "2"}]}
+            ]}})),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(code, 422);
+    assert!(
+        message.contains("spec: Forbidden: pod updates may not change fields"),
+        "{message}"
+    );
 
     // A merge patch carrying a stale resourceVersion is a precondition: 409.
     let stale = json!({"metadata": {"resourceVersion": "2", "labels": {"x": "y"}}});
@@ -295,7 +311,7 @@ async fn server_side_apply_creates_and_updates_a_lease() {
     assert_eq!(spec.lease_duration_seconds, Some(15));
     assert_eq!(updated.metadata.uid, created.metadata.uid);
 
-    // Apply without a field manager is refused.
+    // Apply without a field manager is refused as an invalid option (422).
     let no_manager = PatchParams::default();
     let (code, _, message) = api_error(
         leases
@@ -303,7 +319,7 @@ async fn server_side_apply_creates_and_updates_a_lease() {
             .await
             .unwrap_err(),
     );
-    assert_eq!(code, 400, "{message}");
+    assert_eq!(code, 422, "{message}");
 }
 
 #[tokio::test]

@@ -141,6 +141,7 @@ async fn tour() -> Option<Tour> {
             alert_webhook: None,
             kubeconfig_out: None,
             stop_at_horizon: false,
+            field_validation: Default::default(),
         },
     )
     .await

@@ -75,6 +75,7 @@ async fn real_prometheus_and_alertmanager_agree_with_the_sim() {
         alert_webhook: Some(format!("http://{hook}/sim")),
         kubeconfig_out: None,
         stop_at_horizon: false,
+        field_validation: Default::default(),
     };
     let running = start(sim.clone(), &opts).await.expect("the sim serves");
     let started = Instant::now();

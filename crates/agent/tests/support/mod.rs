@@ -93,6 +93,7 @@ impl Cluster {
             alert_webhook: None,
             kubeconfig_out: None,
             stop_at_horizon: false,
+            field_validation: nightshift_sim::api::fields::FieldValidation::Strict,
         };
         let running = start(sim.clone(), &opts).await.expect("server starts");
         let addr = running.addr;

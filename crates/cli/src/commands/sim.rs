@@ -46,6 +46,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
             alert_webhook: args.alert_webhook.clone(),
             kubeconfig_out: args.kubeconfig_out.clone(),
             stop_at_horizon: args.exit_at_horizon,
+            field_validation: args.field_validation,
         };
         let access = AccessOptions {
             rbac: args.rbac,

@@ -66,7 +66,7 @@ pub fn serve(
         .store
         .delete(p.rt, p.ns(), p.name(), &opts)
         .map_err(|e| ApiError::from_store(p.rt, e))?;
-    Ok(json_value(201, &success(201, None)))
+    Ok(json_value(201, &success(Some(201), None)))
 }
 
 fn is_healthy(pod: &Value) -> bool {

@@ -34,7 +34,7 @@ pub fn serve(state: &ApiState, p: &ObjectPath, query: &Query) -> Result<Response
     if p.legacy_watch || query.flag("watch") {
         return Err(ApiError::method_not_allowed());
     }
-    let selectors = Selectors::from_query(query)?;
+    let selectors = Selectors::from_query(query, p.rt)?;
     let now = rfc3339(state.store.clock().now_ms());
     let pods = p.rt.kind == "PodMetrics";
     let source = if pods {

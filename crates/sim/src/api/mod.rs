@@ -11,12 +11,14 @@
 pub mod auth;
 mod discovery;
 mod eviction;
+pub mod fields;
 mod handlers;
 mod logs;
+mod managed;
 mod metrics_api;
 mod openapi;
 mod patch;
-mod protobuf;
+pub mod protobuf;
 mod request;
 mod scale;
 mod selectors;
@@ -53,6 +55,8 @@ pub struct ApiState {
     pub log_poll_interval: Duration,
     /// Whether requests are authenticated and authorized, and the tokens accepted.
     pub access: Arc<auth::Access>,
+    /// What happens to undeclared fields when a request names no `fieldValidation`.
+    pub field_validation: fields::FieldValidation,
 }
 
 impl ApiState {
@@ -64,6 +68,7 @@ impl ApiState {
             bookmark_interval: Duration::from_secs(5),
             log_poll_interval: Duration::from_millis(200),
             access: Arc::new(auth::Access::open()),
+            field_validation: fields::FieldValidation::default(),
         }
     }
 
@@ -81,6 +86,8 @@ pub fn router(state: ApiState) -> Router {
     let state = Arc::new(state);
     Router::new()
         .route("/version", get(discovery::version))
+        // kube-apiserver serves it with a trailing slash too; the Python client asks so.
+        .route("/version/", get(discovery::version))
         .route("/healthz", get(ok))
         .route("/livez", get(ok))
         .route("/readyz", get(ok))
@@ -90,6 +97,7 @@ pub fn router(state: ApiState) -> Router {
             state.clone(),
             auth::gate,
         ))
+        .layer(axum::middleware::from_fn(protobuf::negotiate))
         .with_state(state)
 }
 

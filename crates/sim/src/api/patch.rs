@@ -103,14 +103,14 @@ enum Outcome {
     Delete,
 }
 
-/// How a list field merges.
-enum ListStrategy {
+/// How a list field merges (and, for managed fields, how its items are named).
+pub(crate) enum ListStrategy {
     Replace,
     ByKey(&'static str),
     Union,
 }
 
-fn list_strategy(field: &str, parent: &str) -> ListStrategy {
+pub(crate) fn list_strategy(field: &str, parent: &str) -> ListStrategy {
     use ListStrategy::*;
     match field {
         "containers"

@@ -6,7 +6,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::ApiState;
-use super::handlers::{current, patch_kind, read_modify_write};
+use super::handlers::{ClientWrite, current, patch_kind, read_modify_write};
 use super::patch;
 use super::request::{ObjectPath, Query, check_type, json_value};
 use super::selectors::LabelSelector;
@@ -53,14 +53,16 @@ pub fn update(
     state: &ApiState,
     p: &ObjectPath,
     query: &Query,
+    headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, ApiError> {
     let dry = query.dry_run()?;
+    let w = ClientWrite::new(state, p, query, headers, "scale")?;
     let scale: Value = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
     })?;
     check_type(&scale, "autoscaling/v1", "Scale")?;
-    write(state, p, dry, &scale)
+    write(state, p, dry, &w, &scale)
 }
 
 /// `PATCH .../<name>/scale`: the patch applies to the `Scale`, whose replicas are then written.
@@ -73,13 +75,20 @@ pub fn patch(
 ) -> Result<Response, ApiError> {
     let kind = patch_kind(headers)?;
     let dry = query.dry_run()?;
+    let w = ClientWrite::new(state, p, query, headers, "scale")?;
     let doc = patch::parse(kind, body)?;
     let cur = current(state, p)?;
     let scale = patch::apply(kind, &scale_of(cur.value()), &doc)?;
-    write(state, p, dry, &scale)
+    write(state, p, dry, &w, &scale)
 }
 
-fn write(state: &ApiState, p: &ObjectPath, dry: bool, scale: &Value) -> Result<Response, ApiError> {
+fn write(
+    state: &ApiState,
+    p: &ObjectPath,
+    dry: bool,
+    w: &ClientWrite,
+    scale: &Value,
+) -> Result<Response, ApiError> {
     let replicas = match scale.pointer("/spec/replicas") {
         None | Some(Value::Null) => 0,
         Some(v) => v.as_i64().ok_or_else(|| {
@@ -101,7 +110,7 @@ fn write(state: &ApiState, p: &ObjectPath, dry: bool, scale: &Value) -> Result<R
         .and_then(Value::as_str)
         .filter(|rv| !rv.is_empty())
         .map(String::from);
-    let entry = read_modify_write(state, p, Part::Main, dry, |cur| {
+    let entry = read_modify_write(state, p, Part::Main, dry, (w, true), |cur| {
         let mut v = cur.clone();
         v["spec"]["replicas"] = json!(replicas);
         if let Some(rv) = &precondition {

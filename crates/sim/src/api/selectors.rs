@@ -316,6 +316,8 @@ impl FieldSelector {
             }
             let found = match v {
                 Value::String(s) => s == want,
+                // Booleans the real server reads from Go fields default to false.
+                Value::Null if BOOLEAN_LABELS.contains(&path.join(".").as_str()) => want == "false",
                 Value::Null => want.is_empty(),
                 Value::Bool(b) => want == if *b { "true" } else { "false" },
                 Value::Number(n) => *want == n.to_string(),
@@ -325,6 +327,29 @@ impl FieldSelector {
         })
     }
 
+    /// Checks every requirement against the field labels kube-apiserver 1.34 declares for the
+    /// type (`metadata.name` and `metadata.namespace` for all, a few more for pods, events,
+    /// nodes and others), so `spec.replicas=3` on Deployments is refused rather than matching
+    /// nothing; the message is the real server's. Labels that name another place in the
+    /// object (`source` of an event is `source.component`) are rewritten here.
+    pub fn for_type(mut self, group: &str, kind: &str) -> Result<Self, String> {
+        let extra = supported_fields(group, kind);
+        for (path, _, _) in &mut self.requirements {
+            let label = path.join(".");
+            let known = matches!(label.as_str(), "metadata.name" | "metadata.namespace")
+                || extra.contains(&label.as_str());
+            if !known {
+                return Err(format!("field label not supported: {label}"));
+            }
+            match label.as_str() {
+                "source" if kind == "Event" => *path = vec!["source".into(), "component".into()],
+                "status.podIPs" => *path = vec!["status".into(), "podIP".into()],
+                _ => {}
+            }
+        }
+        Ok(self)
+    }
+
     /// The value a requirement `path=value` pins, if the selector has one (used to pick a
     /// single object cheaply, as `metadata.name=x` does for `kubectl rollout status`).
     pub fn pinned(&self, path: &str) -> Option<&str> {
@@ -332,6 +357,47 @@ impl FieldSelector {
             .iter()
             .find(|(p, eq, _)| *eq && p.join(".") == path)
             .map(|(_, _, v)| v.as_str())
+    }
+}
+
+/// Field labels that are booleans in the API types: missing means `false`.
+const BOOLEAN_LABELS: &[&str] = &["spec.unschedulable", "spec.hostNetwork"];
+
+/// The field labels a type supports beyond `metadata.name` and `metadata.namespace`, as
+/// kube-apiserver 1.34 registers them (each type's `GetAttrs` / field label conversion).
+fn supported_fields(group: &str, kind: &str) -> &'static [&'static str] {
+    match (group, kind) {
+        ("", "Pod") => &[
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.podIPs",
+            "status.nominatedNodeName",
+        ],
+        ("", "Event") | ("events.k8s.io", "Event") => &[
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+        ],
+        ("", "Node") => &["spec.unschedulable"],
+        ("", "Namespace") => &["status.phase"],
+        ("", "Secret") => &["type"],
+        ("", "Service") => &["spec.clusterIP", "spec.type"],
+        ("", "ReplicationController") | ("apps", "ReplicaSet") => &["status.replicas"],
+        ("batch", "Job") => &["status.successful"],
+        _ => &[],
     }
 }
 

@@ -55,7 +55,7 @@ impl ApiError {
         Self::new(
             404,
             "NotFound",
-            format!("{} \"{name}\" not found", rt.plural),
+            format!("{} \"{name}\" not found", rt.qualified()),
         )
         .with_details(details(rt, name, rt.plural))
     }
@@ -130,7 +130,8 @@ impl ApiError {
         }
     }
 
-    /// The `Status` object.
+    /// The `Status` object, its fields in kube-apiserver's order (clients that compare
+    /// whole bodies notice).
     pub fn to_status(&self) -> Value {
         let mut status = json!({
             "kind": "Status",
@@ -139,11 +140,11 @@ impl ApiError {
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
-            "code": self.code,
         });
         if let Some(d) = &self.details {
             status["details"] = d.clone();
         }
+        status["code"] = json!(self.code);
         status
     }
 }
@@ -167,28 +168,52 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A `Status` of success, as answered to evictions and some deletions.
-pub fn success(code: u16, details: Option<Value>) -> Value {
+/// A `Status` of success, as answered to evictions (with a code) and to deletions that
+/// removed the object at once (with details naming it, and no code).
+pub fn success(code: Option<u16>, details: Option<Value>) -> Value {
     let mut status = json!({
         "kind": "Status",
         "apiVersion": "v1",
         "metadata": {},
         "status": "Success",
-        "code": code,
     });
     if let Some(d) = details {
         status["details"] = d;
     }
+    if let Some(code) = code {
+        status["code"] = json!(code);
+    }
     status
+}
+
+/// The details of a deleted object: name, group, resource plural and uid.
+pub fn deleted_details(rt: &ResourceType, obj: &Value) -> Value {
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let mut d = details(rt, name, rt.plural);
+    if let Some(uid) = obj.pointer("/metadata/uid") {
+        d["uid"] = uid.clone();
+    }
+    d
 }
 
 /// `Status.details` naming an object: `{name, group?, kind}`. The group is the request's
 /// only when the error is about an object of the request's type (not, say, its namespace).
+/// Store errors name the resource as messages do (`deployments.apps`); details split it.
 fn details(rt: &ResourceType, name: &str, kind: &str) -> Value {
-    let mut d = json!({ "name": name, "kind": kind });
+    let kind = if kind == rt.qualified() {
+        rt.plural
+    } else {
+        kind
+    };
+    // kube-apiserver's order: name, group, kind.
+    let mut d = json!({ "name": name });
     if !rt.group.is_empty() && (kind == rt.plural || kind == rt.kind) {
         d["group"] = json!(rt.group);
     }
+    d["kind"] = json!(kind);
     d
 }
 
@@ -198,10 +223,13 @@ fn causes(message: &str) -> Vec<Value> {
         .split("; ")
         .map(|part| match part.split_once(": ") {
             Some((field, msg)) if !field.contains(' ') => {
-                let reason = if msg.starts_with("Required value") {
-                    "FieldValueRequired"
-                } else {
-                    "FieldValueInvalid"
+                let reason = match msg.split(':').next().unwrap_or("") {
+                    "Required value" => "FieldValueRequired",
+                    "Forbidden" => "FieldValueForbidden",
+                    "Unsupported value" => "FieldValueNotSupported",
+                    "Duplicate value" => "FieldValueDuplicate",
+                    "Too long" => "FieldValueTooLong",
+                    _ => "FieldValueInvalid",
                 };
                 json!({ "reason": reason, "message": msg, "field": field })
             }

@@ -1,5 +1,8 @@
 //! Watches: newline-delimited JSON events streamed from the store's change feed.
 //!
+//! A client that asks for protobuf gets length-prefixed `WatchEvent` frames instead
+//! ([`protobuf::watch_frame`]).
+//!
 //! A watch without a resource version (or `0`, or with `sendInitialEvents=true`) starts with
 //! the current objects as synthetic `ADDED` events; one with a version `N` replays the changes
 //! after `N`, or answers a 410 `ERROR` event if they have left the change log. Selectors apply
@@ -21,7 +24,7 @@ use tokio::time::{Instant, Interval};
 use super::handlers::{Selectors, streaming};
 use super::request::{Format, ObjectPath, Query};
 use super::status::ApiError;
-use super::{ApiState, tables};
+use super::{ApiState, protobuf, tables};
 use crate::resources::ResourceType;
 use crate::store::{Change, ChangeType, Entry, StoreError};
 
@@ -37,8 +40,9 @@ pub fn serve(
     p: &ObjectPath,
     query: &Query,
     format: Format,
+    encoding: protobuf::Encoding,
 ) -> Result<Response, ApiError> {
-    let selectors = Selectors::from_query(query)?;
+    let selectors = Selectors::from_query(query, p.rt)?;
     let timeout = query
         .number("timeoutSeconds")?
         .filter(|t| *t > 0)
@@ -65,6 +69,7 @@ pub fn serve(
         namespace: p.namespace.clone(),
         filter,
         format,
+        proto: encoding == protobuf::Encoding::Protobuf && format != Format::Table,
         rx: None,
         last_rv: 0,
         pending: VecDeque::new(),
@@ -99,8 +104,13 @@ pub fn serve(
             }
         }
     }
+    let content_type = if watch.proto {
+        protobuf::WATCH_MEDIA_TYPE
+    } else {
+        "application/json"
+    };
     let stream = futures::stream::unfold(watch, Watch::next);
-    Ok(streaming("application/json", Body::from_stream(stream)))
+    Ok(streaming(content_type, Body::from_stream(stream)))
 }
 
 /// Selector state of one watch: which objects the client currently holds as matching.
@@ -165,6 +175,8 @@ struct Watch {
     namespace: Option<String>,
     filter: Option<Filter>,
     format: Format,
+    /// Whether events are protobuf frames rather than JSON lines.
+    proto: bool,
     rx: Option<broadcast::Receiver<Arc<Change>>>,
     /// The newest change this watch has consumed (of any type): what a bookmark may promise.
     last_rv: u64,
@@ -229,6 +241,14 @@ impl Watch {
     }
 
     fn event(&mut self, ty: &str, e: &Entry) {
+        if self.proto {
+            let object = match self.format {
+                Format::Metadata => tables::partial_metadata(e.value()),
+                _ => e.value().clone(),
+            };
+            self.frame(ty, &object);
+            return;
+        }
         let mut buf = BytesMut::with_capacity(e.json().len() + 32);
         buf.put_slice(b"{\"type\":\"");
         buf.put_slice(ty.as_bytes());
@@ -275,9 +295,28 @@ impl Watch {
     }
 
     fn line(&mut self, v: &Value) {
+        if self.proto {
+            self.frame(v["type"].as_str().unwrap_or_default(), &v["object"]);
+            return;
+        }
         let mut text = v.to_string();
         text.push('\n');
         self.pending.push_back(Bytes::from(text));
+    }
+
+    /// Queues a protobuf frame; an object without a protobuf form ends the watch with an
+    /// `ERROR` event, as a broken stream would.
+    fn frame(&mut self, ty: &str, object: &Value) {
+        match protobuf::watch_frame(ty, object) {
+            Ok(frame) => self.pending.push_back(frame),
+            Err(e) => {
+                let status = ApiError::internal(format!("encoding a {ty} event: {e}")).to_status();
+                if let Ok(frame) = protobuf::watch_frame("ERROR", &status) {
+                    self.pending.push_back(frame);
+                }
+                self.done = true;
+            }
+        }
     }
 
     /// Takes the pending events, coalesced into one chunk of bounded size.

@@ -62,7 +62,7 @@ impl Store {
         let k = key(rt, ns, name);
         let Some(old) = inner.tables[idx].get(&k).cloned() else {
             return Err(StoreError::NotFound {
-                kind: rt.plural.to_string(),
+                kind: rt.qualified(),
                 name: name.to_string(),
             });
         };
@@ -73,7 +73,7 @@ impl Store {
             .is_some_and(|rv| rv != old.resource_version())
         {
             return Err(StoreError::Conflict {
-                kind: rt.plural.to_string(),
+                kind: rt.qualified(),
                 name: name.to_string(),
             });
         }
@@ -104,10 +104,12 @@ impl Store {
             value["metadata"]["deletionTimestamp"] = json!(rfc3339(at));
             value["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
         }
-        let entry = Arc::new(Entry::new(value, rv, None));
         if opts.dry_run {
-            return Ok(entry);
+            // Nothing is stored, so the answer carries the version the object has.
+            value["metadata"]["resourceVersion"] = json!(old.resource_version().to_string());
+            return Ok(Arc::new(Entry::new(value, old.resource_version(), None)));
         }
+        let entry = Arc::new(Entry::new(value, rv, None));
         inner.rv = rv;
         if graceful {
             inner.tables[idx].insert(k, entry.clone());

@@ -32,7 +32,7 @@ use tokio::sync::broadcast;
 use crate::clock::Clock;
 use crate::resources::{self, RESOURCE_TYPES, ResourceType};
 
-pub use admission::Invalid;
+pub use admission::{Invalid, check_immutable, unknown_fields, validate};
 pub use change::{Change, ChangeType, WatchStart};
 pub use cluster::{
     IMMORTAL_NAMESPACES, KUBERNETES_SERVICE_IP, namespace_terminating, preferred_offset, qualified,
@@ -42,7 +42,7 @@ pub use delete::{DeleteOptions, Propagation};
 pub use entry::Entry;
 pub use error::StoreError;
 pub use view::seen_as;
-pub use write::Part;
+pub use write::{Admit, NO_ADMIT, Part};
 
 use change::CHANGE_LOG_CAPACITY;
 

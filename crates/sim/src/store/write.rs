@@ -22,6 +22,15 @@ pub enum Part {
     Status,
 }
 
+/// What the API layer checks and records on a client's write, under the store's lock and
+/// after defaulting: given the stored object (`None` on create) and the one about to be
+/// stored, it may refuse the write (immutable fields) or change the new object (managed
+/// fields). The controllers' own writes pass [`NO_ADMIT`].
+pub type Admit<'a> = &'a (dyn Fn(Option<&Value>, &mut Value) -> Result<(), StoreError> + 'a);
+
+/// Admits every write as it is.
+pub const NO_ADMIT: Admit<'static> = &|_, _| Ok(());
+
 impl Store {
     /// Creates an object. Fills uid, timestamps, resource version and generation, and a name
     /// from `generateName`.
@@ -29,11 +38,24 @@ impl Store {
         &self,
         rt: &'static ResourceType,
         ns: &str,
-        mut obj: Value,
+        obj: Value,
         dry_run: bool,
     ) -> Result<Arc<Entry>, StoreError> {
+        self.create_admitted(rt, ns, obj, dry_run, NO_ADMIT)
+    }
+
+    /// [`Store::create`] with the API layer's `admit` run on the defaulted object.
+    pub fn create_admitted(
+        &self,
+        rt: &'static ResourceType,
+        ns: &str,
+        mut obj: Value,
+        dry_run: bool,
+        admit: Admit<'_>,
+    ) -> Result<Arc<Entry>, StoreError> {
         if let Some(b) = super::view::base(rt) {
-            let stored = self.create(b, ns, super::view::store_form(rt, obj), dry_run)?;
+            let obj = super::view::store_form(rt, obj);
+            let stored = self.create_admitted(b, ns, obj, dry_run, admit)?;
             return Ok(super::view::show(rt, &stored));
         }
         if !rt.writable {
@@ -73,7 +95,7 @@ impl Store {
         let idx = resources::index_of(rt);
         if inner.tables[idx].contains_key(&k) {
             return Err(StoreError::AlreadyExists {
-                kind: rt.plural.to_string(),
+                kind: rt.qualified(),
                 name,
             });
         }
@@ -100,13 +122,17 @@ impl Store {
         }
         crate::defaults::apply(rt, &mut obj);
         self.admit_create(&inner, rt, ns, &mut obj)?;
+        admit(None, &mut obj)?;
+        if dry_run {
+            // Nothing is stored, so nothing has a version yet: kube-apiserver answers a dry
+            // run create without one.
+            let typed = admission::validate_typed(rt, &obj)?;
+            return Ok(Arc::new(Entry::new(obj, 0, typed)));
+        }
         let rv = inner.rv + 1;
         obj["metadata"]["resourceVersion"] = json!(rv.to_string());
         let typed = admission::validate_typed(rt, &obj)?;
         let entry = Arc::new(Entry::new(obj, rv, typed));
-        if dry_run {
-            return Ok(entry);
-        }
         inner.rv = rv;
         inner.tables[idx].insert(k, entry.clone());
         self.record(&mut inner, rt, ChangeType::Added, entry.clone());
@@ -120,13 +146,28 @@ impl Store {
         rt: &'static ResourceType,
         ns: &str,
         name: &str,
-        mut obj: Value,
+        obj: Value,
         part: Part,
         dry_run: bool,
     ) -> Result<Arc<Entry>, StoreError> {
+        self.update_admitted(rt, ns, name, obj, part, dry_run, NO_ADMIT)
+    }
+
+    /// [`Store::update`] with the API layer's `admit` run on the defaulted object.
+    #[allow(clippy::too_many_arguments)]
+    pub fn update_admitted(
+        &self,
+        rt: &'static ResourceType,
+        ns: &str,
+        name: &str,
+        mut obj: Value,
+        part: Part,
+        dry_run: bool,
+        admit: Admit<'_>,
+    ) -> Result<Arc<Entry>, StoreError> {
         if let Some(b) = super::view::base(rt) {
             let obj = super::view::store_form(rt, obj);
-            let stored = self.update(b, ns, name, obj, part, dry_run)?;
+            let stored = self.update_admitted(b, ns, name, obj, part, dry_run, admit)?;
             return Ok(super::view::show(rt, &stored));
         }
         if !rt.writable {
@@ -143,7 +184,7 @@ impl Store {
         let k = key(rt, ns, name);
         let Some(old) = inner.tables[idx].get(&k).cloned() else {
             return Err(StoreError::NotFound {
-                kind: rt.plural.to_string(),
+                kind: rt.qualified(),
                 name: name.to_string(),
             });
         };
@@ -167,7 +208,7 @@ impl Store {
             })?;
             if want != old.resource_version() {
                 return Err(StoreError::Conflict {
-                    kind: rt.plural.to_string(),
+                    kind: rt.qualified(),
                     name: name.to_string(),
                 });
             }
@@ -228,6 +269,7 @@ impl Store {
         {
             m.remove("status");
         }
+        admit(Some(old_value), &mut new)?;
         admission::validate_update(rt, old_value, &new)?;
         // Writes that change nothing keep the version, as the real API server does.
         new["metadata"]["resourceVersion"] = old_value["metadata"]["resourceVersion"].clone();
@@ -235,13 +277,16 @@ impl Store {
             admission::validate_typed(rt, &new)?;
             return Ok(old);
         }
+        if dry_run {
+            // Nothing is stored: the answer keeps the version the object has, so a diff
+            // against it shows only what the write would change.
+            let typed = admission::validate_typed(rt, &new)?;
+            return Ok(Arc::new(Entry::new(new, old.resource_version(), typed)));
+        }
         let rv = inner.rv + 1;
         new["metadata"]["resourceVersion"] = json!(rv.to_string());
         let typed = admission::validate_typed(rt, &new)?;
         let entry = Arc::new(Entry::new(new, rv, typed));
-        if dry_run {
-            return Ok(entry);
-        }
         inner.rv = rv;
         inner.tables[idx].insert(k, entry.clone());
         self.record(&mut inner, rt, ChangeType::Modified, entry.clone());

@@ -87,6 +87,7 @@ impl Cluster {
                 alert_webhook: None,
                 kubeconfig_out: None,
                 stop_at_horizon: false,
+                field_validation: Default::default(),
             },
         )
         .await
@@ -129,24 +130,13 @@ impl Cluster {
         text
     }
 
-    /// A `kubectl create ...`/`kubectl run ...` command, sent as JSON: kubectl builds the
-    /// object (`--dry-run=client`) and `kubectl create -f` sends it, with `extra` arguments.
-    /// (Those commands send protobuf, which the simulated server decodes for a few kinds.)
-    fn create_as_json(&self, args: &[&str], extra: &[&str]) -> (bool, String) {
-        let mut build = args.to_vec();
-        let at = build.iter().position(|a| *a == "--").unwrap_or(build.len());
-        build.splice(at..at, ["--dry-run=client", "-o", "json"]);
-        let manifest = self.ok(&build);
-        let stem: String = args
-            .join("-")
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-            .take(60)
-            .collect();
-        let path = self.file(&format!("gen-{stem}.json"), &manifest);
-        let mut create = vec!["create", "-f", path.as_str()];
-        create.extend(extra);
-        self.kubectl(&create)
+    /// A `kubectl create ...`/`kubectl run ...` command (kubectl sends these as protobuf),
+    /// with `extra` flags put before any `--`.
+    fn create_cmd(&self, args: &[&str], extra: &[&str]) -> (bool, String) {
+        let mut all = args.to_vec();
+        let at = all.iter().position(|a| *a == "--").unwrap_or(all.len());
+        all.splice(at..at, extra.iter().copied());
+        self.kubectl(&all)
     }
 
     fn file(&self, name: &str, text: &str) -> String {
@@ -237,7 +227,7 @@ async fn jobs_succeed_fail_and_run_past_their_deadline() {
         return;
     };
     // kubectl create job: `job.batch/migrate created`.
-    let (ok, out) = c.create_as_json(
+    let (ok, out) = c.create_cmd(
         &[
             "create",
             "job",
@@ -576,7 +566,7 @@ async fn namespaces_get_their_defaults_and_are_terminated_with_their_content() {
     let Some(c) = Cluster::start(2.0).await else {
         return;
     };
-    let (ok, out) = c.create_as_json(&["create", "namespace", "tmp"], &[]);
+    let (ok, out) = c.create_cmd(&["create", "namespace", "tmp"], &[]);
     assert!(ok, "{out}");
     // kubectl get sa,cm: the default ServiceAccount and kube-root-ca.crt, made by the
     // controllers within a second.
@@ -590,7 +580,7 @@ async fn namespaces_get_their_defaults_and_are_terminated_with_their_content() {
     assert_eq!(ca["data"]["ca.crt"], nightshift_sim::api::tls::CA_PEM);
 
     // kubectl create deployment web --image=nginx: any image pulls; the pods run.
-    let (ok, out) = c.create_as_json(
+    let (ok, out) = c.create_cmd(
         &[
             "create",
             "deployment",
@@ -627,11 +617,21 @@ async fn namespaces_get_their_defaults_and_are_terminated_with_their_content() {
         "{table}"
     );
     // Creating in it: 403 Forbidden `configmaps "late" is forbidden: unable to create new
-    // content in namespace tmp because it is being terminated`.
-    let (ok, err) = c.create_as_json(&["create", "configmap", "late", "-n", "tmp"], &[]);
+    // content in namespace tmp because it is being terminated`, as kubectl create configmap
+    // words it, and as kubectl create -f does.
+    let (ok, err) = c.create_cmd(&["create", "configmap", "late", "-n", "tmp"], &[]);
     assert!(!ok, "{err}");
+    assert_eq!(
+        err.trim(),
+        "error: failed to create configmap: configmaps \"late\" is forbidden: unable to create new content in namespace tmp because it is being terminated"
+    );
+    let late = c.file(
+        "late.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: late, namespace: tmp}\n",
+    );
+    let err = c.fails(&["create", "-f", &late]);
     assert!(
-        err.contains("Error from server (Forbidden)")
+        err.contains("Error from server (Forbidden): error when creating")
             && err.contains("configmaps \"late\" is forbidden: unable to create new content in namespace tmp because it is being terminated"),
         "{err}"
     );
@@ -710,7 +710,7 @@ async fn nodes_leases_services_history_and_admission_defaults() {
     assert_eq!(svc["metadata"]["labels"]["component"], "apiserver");
     assert_eq!(svc["metadata"]["labels"]["provider"], "kubernetes");
     // Allocated cluster IPs; a taken one is refused with 422.
-    let (ok, out) = c.create_as_json(
+    let (ok, out) = c.create_cmd(
         &[
             "create",
             "service",
@@ -729,7 +729,7 @@ async fn nodes_leases_services_history_and_admission_defaults() {
     assert_eq!(a["spec"]["ipFamilies"], serde_json::json!(["IPv4"]));
     assert_eq!(a["spec"]["ipFamilyPolicy"], "SingleStack");
     assert_eq!(a["spec"]["internalTrafficPolicy"], "Cluster");
-    let (ok, err) = c.create_as_json(
+    let (ok, err) = c.create_cmd(
         &[
             "create",
             "service",
@@ -747,7 +747,7 @@ async fn nodes_leases_services_history_and_admission_defaults() {
         err.contains(&format!("Service \"b\" is invalid: spec.clusterIPs: Invalid value: []string{{\"{ip}\"}}: failed to allocate IP {ip}: provided IP is already allocated")),
         "{err}"
     );
-    let (ok, out) = c.create_as_json(
+    let (ok, out) = c.create_cmd(
         &[
             "create", "service", "nodeport", "np", "--tcp=80", "-n", "shop",
         ],
@@ -759,7 +759,7 @@ async fn nodes_leases_services_history_and_admission_defaults() {
     assert!((30000..=32767).contains(&port), "{np}");
 
     // Pod admission defaults, seen on a server-side dry run.
-    let (ok, out) = c.create_as_json(
+    let (ok, out) = c.create_cmd(
         &["run", "p", "--image=nginx:1.27", "-n", "shop"],
         &["--dry-run=server", "-o", "json"],
     );
@@ -777,7 +777,7 @@ async fn nodes_leases_services_history_and_admission_defaults() {
     assert_eq!(spec["containers"][0]["imagePullPolicy"], "IfNotPresent");
     assert_eq!(spec["containers"][0]["terminationMessagePolicy"], "File");
     assert_eq!(spec["tolerations"].as_array().unwrap().len(), 2);
-    let (ok, out) = c.create_as_json(
+    let (ok, out) = c.create_cmd(
         &["run", "g", "--image=nginx:1.27", "-n", "shop", "--overrides",
             r#"{"spec":{"containers":[{"name":"g","image":"nginx:1.27","resources":{"limits":{"cpu":"1","memory":"1Gi"}}}]}}"#],
         &["--dry-run=server", "-o", "json"],
@@ -787,7 +787,7 @@ async fn nodes_leases_services_history_and_admission_defaults() {
     assert_eq!(limited["status"]["qosClass"], "Guaranteed");
 
     // kubectl rollout history lists the change causes.
-    let (ok, out) = c.create_as_json(
+    let (ok, out) = c.create_cmd(
         &[
             "create",
             "deployment",

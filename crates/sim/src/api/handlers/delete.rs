@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 
 use super::read::{Selectors, list_body};
 use crate::api::ApiState;
-use crate::api::request::{ObjectPath, Query, dry_run_values, json_bytes};
-use crate::api::status::ApiError;
+use crate::api::request::{ObjectPath, Query, dry_run_values, json_bytes, json_value};
+use crate::api::status::{ApiError, deleted_details, success};
 use crate::store::{DeleteOptions, Propagation, StoreError};
 
 /// Reads deletion options from the query and the `DeleteOptions` body (the body wins).
@@ -93,7 +93,18 @@ pub(super) fn delete(
         .store
         .delete(p.rt, p.ns(), p.name(), &opts)
         .map_err(|e| ApiError::from_store(p.rt, e))?;
-    Ok(json_bytes(200, entry.json().clone()))
+    // kube-apiserver answers with the object while it still exists (a graceful deletion or
+    // one waiting on finalizers) and for pods, whose storage returns the deleted object;
+    // otherwise with a Status of success naming what was deleted.
+    let pending = entry
+        .value()
+        .pointer("/metadata/deletionTimestamp")
+        .is_some();
+    if pending || (p.rt.group.is_empty() && p.rt.kind == "Pod") {
+        return Ok(json_bytes(200, entry.json().clone()));
+    }
+    let details = deleted_details(p.rt, entry.value());
+    Ok(json_value(200, &success(None, Some(details))))
 }
 
 pub(super) fn delete_collection(
@@ -105,7 +116,7 @@ pub(super) fn delete_collection(
     let mut opts = delete_options(query, body)?;
     opts.uid = None;
     opts.resource_version = None;
-    let selectors = Selectors::from_query(query)?;
+    let selectors = Selectors::from_query(query, p.rt)?;
     let (all, _) = state.store.list(p.rt, p.namespace.as_deref());
     let mut deleted = Vec::new();
     for e in all.iter().filter(|e| selectors.matches(e.value())) {

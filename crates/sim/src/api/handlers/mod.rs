@@ -25,7 +25,7 @@ use crate::store::{Entry, Part};
 
 pub use delete::delete_options_from;
 pub use read::Selectors;
-pub use write::{patch_kind, read_modify_write};
+pub use write::{ClientWrite, patch_kind, read_modify_write};
 
 /// Largest request body accepted, as the real API server's limit.
 const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -138,20 +138,25 @@ async fn object(
     let named = p.name.is_some();
     let watching = p.legacy_watch || query.flag("watch");
     match (p.sub.as_deref(), method.clone(), named) {
-        (None, Method::GET, _) if watching => watch::serve(state, p, query, format),
+        (None, Method::GET, _) if watching => {
+            let encoding = protobuf::Encoding::accepted(headers);
+            watch::serve(state, p, query, format, encoding)
+        }
         (None, Method::GET, false) => read::list(state, p, query, format),
-        (None, Method::POST, false) => write::create(state, p, query, &body),
+        (None, Method::POST, false) => write::create(state, p, query, headers, &body),
         (None, Method::DELETE, false) => delete::delete_collection(state, p, query, &body),
         (None | Some("status"), Method::GET, true) => read::get(state, p, format),
-        (None, Method::PUT, true) => write::update(state, p, query, &body, Part::Main),
-        (Some("status"), Method::PUT, true) => write::update(state, p, query, &body, Part::Status),
+        (None, Method::PUT, true) => write::update(state, p, query, headers, &body, Part::Main),
+        (Some("status"), Method::PUT, true) => {
+            write::update(state, p, query, headers, &body, Part::Status)
+        }
         (None, Method::PATCH, true) => write::patch(state, p, query, headers, &body, Part::Main),
         (Some("status"), Method::PATCH, true) => {
             write::patch(state, p, query, headers, &body, Part::Status)
         }
         (None, Method::DELETE, true) => delete::delete(state, p, query, &body),
         (Some("scale"), Method::GET, true) => scale::get(state, p),
-        (Some("scale"), Method::PUT, true) => scale::update(state, p, query, &body),
+        (Some("scale"), Method::PUT, true) => scale::update(state, p, query, headers, &body),
         (Some("scale"), Method::PATCH, true) => scale::patch(state, p, query, headers, &body),
         (Some("log"), Method::GET, true) => logs::serve(state, p, query),
         (Some("eviction"), Method::POST, true) => eviction::serve(state, p, query, &body),

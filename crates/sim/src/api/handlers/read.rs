@@ -47,11 +47,13 @@ pub struct Selectors {
 }
 
 impl Selectors {
-    /// Parses `labelSelector` and `fieldSelector`; 400 on bad syntax.
-    pub fn from_query(query: &Query) -> Result<Self, ApiError> {
+    /// Parses `labelSelector` and `fieldSelector` of a request on `rt`; 400 on bad syntax
+    /// and on field labels the type does not support.
+    pub fn from_query(query: &Query, rt: &ResourceType) -> Result<Self, ApiError> {
         let labels = LabelSelector::parse(query.get("labelSelector").unwrap_or(""))
             .map_err(ApiError::bad_request)?;
         let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or(""))
+            .and_then(|f| f.for_type(rt.group, rt.kind))
             .map_err(ApiError::bad_request)?;
         Ok(Selectors { labels, fields })
     }
@@ -121,7 +123,7 @@ pub struct Page {
 
 /// Selects the objects of a list request: namespace, selectors, `limit` and `continue`.
 pub fn select(state: &ApiState, p: &ObjectPath, query: &Query) -> Result<Page, ApiError> {
-    let selectors = Selectors::from_query(query)?;
+    let selectors = Selectors::from_query(query, p.rt)?;
     let limit = query
         .number("limit")?
         .filter(|l| *l > 0)

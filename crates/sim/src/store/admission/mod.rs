@@ -7,6 +7,7 @@
 //! Nothing here knows about storage: the store wraps [`Invalid`] in its own error. The checks
 //! of RBAC objects are in [`rbac`].
 
+mod immutable;
 mod rbac;
 
 use std::any::Any;
@@ -18,6 +19,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::resources::ResourceType;
+
+pub use immutable::check_immutable;
 
 /// An object admission rejects (422), with what is wrong as the API server words it.
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
@@ -108,15 +111,53 @@ fn validate_name(rt: &ResourceType, name: &str) -> Result<(), Invalid> {
     }
 }
 
+/// Calls `$f::<T>($args)` with the k8s-openapi type `T` of the resource type `$rt`, or
+/// evaluates `$none` for types without one. The one list of which Rust type each served
+/// kind parses as.
+macro_rules! with_type {
+    ($rt:expr, $f:ident($($args:expr),*), $none:expr) => {{
+        use k8s_openapi::api::{
+            apps::v1 as apps, batch::v1 as batch, coordination::v1 as coord, core::v1 as core,
+            events::v1 as events, networking::v1 as networking, policy::v1 as policy,
+            rbac::v1 as rbac_v1,
+        };
+        match ($rt.group, $rt.kind) {
+            ("", "Pod") => $f::<core::Pod>($($args),*),
+            ("", "Node") => $f::<core::Node>($($args),*),
+            ("", "Namespace") => $f::<core::Namespace>($($args),*),
+            ("", "Service") => $f::<core::Service>($($args),*),
+            ("", "Endpoints") => $f::<core::Endpoints>($($args),*),
+            ("", "ConfigMap") => $f::<core::ConfigMap>($($args),*),
+            ("", "Secret") => $f::<core::Secret>($($args),*),
+            ("", "ServiceAccount") => $f::<core::ServiceAccount>($($args),*),
+            ("", "ReplicationController") => $f::<core::ReplicationController>($($args),*),
+            ("", "Event") => $f::<core::Event>($($args),*),
+            ("events.k8s.io", "Event") => $f::<events::Event>($($args),*),
+            ("apps", "Deployment") => $f::<apps::Deployment>($($args),*),
+            ("apps", "ReplicaSet") => $f::<apps::ReplicaSet>($($args),*),
+            ("apps", "StatefulSet") => $f::<apps::StatefulSet>($($args),*),
+            ("apps", "DaemonSet") => $f::<apps::DaemonSet>($($args),*),
+            ("apps", "ControllerRevision") => $f::<apps::ControllerRevision>($($args),*),
+            ("batch", "Job") => $f::<batch::Job>($($args),*),
+            ("policy", "PodDisruptionBudget") => $f::<policy::PodDisruptionBudget>($($args),*),
+            ("coordination.k8s.io", "Lease") => $f::<coord::Lease>($($args),*),
+            ("networking.k8s.io", "NetworkPolicy") => {
+                $f::<networking::NetworkPolicy>($($args),*)
+            }
+            (rbac::GROUP, "Role") => $f::<rbac_v1::Role>($($args),*),
+            (rbac::GROUP, "ClusterRole") => $f::<rbac_v1::ClusterRole>($($args),*),
+            (rbac::GROUP, "RoleBinding") => $f::<rbac_v1::RoleBinding>($($args),*),
+            (rbac::GROUP, "ClusterRoleBinding") => $f::<rbac_v1::ClusterRoleBinding>($($args),*),
+            _ => $none,
+        }
+    }};
+}
+
 /// Checks that an object parses as its k8s-openapi type, so malformed fields are a 422 at
 /// write time rather than a surprise in a controller, and that it passes the semantic checks;
 /// the parsed value becomes the entry's typed view (events excepted: nothing reads them
 /// typed, and there are many).
 pub(super) fn validate_typed(rt: &ResourceType, obj: &Value) -> Result<Typed, Invalid> {
-    use k8s_openapi::api::{
-        apps::v1 as apps, coordination::v1 as coord, core::v1 as core,
-        networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac_v1,
-    };
     fn check<K: DeserializeOwned + Send + Sync + 'static>(
         rt: &ResourceType,
         obj: &Value,
@@ -131,31 +172,66 @@ pub(super) fn validate_typed(rt: &ResourceType, obj: &Value) -> Result<Typed, In
                 Invalid::new(rt, name, e.to_string())
             })
     }
-    let typed = match (rt.group, rt.kind) {
-        ("", "Pod") => check::<core::Pod>(rt, obj)?,
-        ("", "Node") => check::<core::Node>(rt, obj)?,
-        ("", "Namespace") => check::<core::Namespace>(rt, obj)?,
-        ("", "Service") => check::<core::Service>(rt, obj)?,
-        ("", "Endpoints") => check::<core::Endpoints>(rt, obj)?,
-        ("", "ConfigMap") => check::<core::ConfigMap>(rt, obj)?,
-        ("", "Secret") => check::<core::Secret>(rt, obj)?,
-        ("", "Event") => check::<core::Event>(rt, obj).map(|_| None)?,
-        ("apps", "Deployment") => check::<apps::Deployment>(rt, obj)?,
-        ("apps", "ReplicaSet") => check::<apps::ReplicaSet>(rt, obj)?,
-        ("apps", "StatefulSet") => check::<apps::StatefulSet>(rt, obj)?,
-        ("apps", "DaemonSet") => check::<apps::DaemonSet>(rt, obj)?,
-        ("apps", "ControllerRevision") => check::<apps::ControllerRevision>(rt, obj)?,
-        ("policy", "PodDisruptionBudget") => check::<policy::PodDisruptionBudget>(rt, obj)?,
-        ("coordination.k8s.io", "Lease") => check::<coord::Lease>(rt, obj)?,
-        ("networking.k8s.io", "NetworkPolicy") => check::<networking::NetworkPolicy>(rt, obj)?,
-        (rbac::GROUP, "Role") => check::<rbac_v1::Role>(rt, obj)?,
-        (rbac::GROUP, "ClusterRole") => check::<rbac_v1::ClusterRole>(rt, obj)?,
-        (rbac::GROUP, "RoleBinding") => check::<rbac_v1::RoleBinding>(rt, obj)?,
-        (rbac::GROUP, "ClusterRoleBinding") => check::<rbac_v1::ClusterRoleBinding>(rt, obj)?,
-        _ => None,
-    };
+    let typed = with_type!(rt, check(rt, obj), Ok(None))?;
+    let typed = if rt.kind == "Event" { None } else { typed };
     validate_semantics(rt, obj)?;
     Ok(typed)
+}
+
+/// Whether `obj` would pass admission's own checks, for callers that check more after them
+/// (an update's immutable fields are judged on an object that is otherwise valid, so the
+/// client hears of its first mistake first).
+pub fn validate(rt: &ResourceType, obj: &Value) -> Result<(), Invalid> {
+    validate_typed(rt, obj).map(|_| ())
+}
+
+/// The fields of `obj` its type does not declare, as kube-apiserver names them in a strict
+/// decoding error (`spec.replicaz`, `spec.template.spec.containers[0].imagez`): the object
+/// is read as its k8s-openapi type and written back, and whatever did not survive was not
+/// declared. Empty for types without a Rust type and for objects that do not parse (those
+/// fail validation with their own message).
+pub fn unknown_fields(rt: &ResourceType, obj: &Value) -> Vec<String> {
+    fn round_trip<K: DeserializeOwned + serde::Serialize>(obj: &Value) -> Option<Value> {
+        K::deserialize(obj)
+            .ok()
+            .and_then(|k| serde_json::to_value(k).ok())
+    }
+    let Some(known) = with_type!(rt, round_trip(obj), None) else {
+        return Vec::new();
+    };
+    let mut unknown = Vec::new();
+    missing_from(obj, &known, &mut String::new(), &mut unknown);
+    unknown
+}
+
+/// Appends the paths of `given` that `known` lacks.
+fn missing_from(given: &Value, known: &Value, path: &mut String, out: &mut Vec<String>) {
+    match (given, known) {
+        (Value::Object(g), Value::Object(k)) => {
+            for (key, value) in g {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(key);
+                match k.get(key) {
+                    Some(kv) => missing_from(value, kv, path, out),
+                    None if !value.is_null() => out.push(path.clone()),
+                    None => {}
+                }
+                path.truncate(len);
+            }
+        }
+        (Value::Array(g), Value::Array(k)) if g.len() == k.len() => {
+            for (i, (gv, kv)) in g.iter().zip(k).enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                missing_from(gv, kv, path, out);
+                path.truncate(len);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Semantic validation the real API server performs on write, beyond parsing.
