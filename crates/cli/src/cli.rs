@@ -262,6 +262,10 @@ pub struct SimArgs {
     /// Exit when the scenario's horizon is reached instead of serving on.
     #[arg(long)]
     pub exit_at_horizon: bool,
+    /// Run at `--speed` only while simulated time is behind the wall clock, then at the wall
+    /// clock's pace, so no timestamp is ever in the future and kubectl's ages stay valid.
+    #[arg(long)]
+    pub wall_clock_timestamps: bool,
     /// Authenticate bearer tokens and authorize every request with RBAC, as a real cluster
     /// does. The server then speaks HTTPS with the simulator's test certificate authority, and
     /// the `--kubeconfig-out` kubeconfig carries that authority and the admin token.

@@ -43,6 +43,7 @@ pub fn build(store: &Store, scenario: &Scenario) -> World {
             false,
         );
     }
+    kubernetes_service(store);
     let mut nodes = BTreeMap::new();
     let node_rt = resources::find("", "v1", "nodes").expect("registered");
     for (i, n) in scenario.cluster.nodes.iter().enumerate() {
@@ -71,7 +72,9 @@ pub fn build(store: &Store, scenario: &Scenario) -> World {
                 "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
             },
         });
-        let _ = store.create(node_rt, "", node, false);
+        if let Ok(e) = store.create(node_rt, "", node, false) {
+            crate::controllers::nodes::renew_lease(store, &e.typed(), store.clock().now_ms());
+        }
         nodes.insert(
             n.name.clone(),
             NodeRuntime {
@@ -103,6 +106,9 @@ pub fn build(store: &Store, scenario: &Scenario) -> World {
             body,
             false,
         );
+    }
+    for ns in &namespaces {
+        crate::controllers::namespace::defaults(store, ns);
     }
     let mut workloads = HashMap::new();
     for w in &scenario.cluster.workloads {
@@ -158,9 +164,19 @@ pub fn build(store: &Store, scenario: &Scenario) -> World {
             _ => {}
         }
     }
+    // Every image pulls except those the scenario says the registry lacks.
+    let missing_images = scenario
+        .faults
+        .iter()
+        .filter_map(|f| match &f.kind {
+            FaultKind::ImagePull { image } => Some(image.clone()),
+            _ => None,
+        })
+        .collect();
     World {
         scenario: scenario.clone(),
         registry,
+        missing_images,
         workloads,
         nodes,
         pods: HashMap::new(),
@@ -176,6 +192,46 @@ pub fn build(store: &Store, scenario: &Scenario) -> World {
         seen_versions: HashMap::new(),
     }
 }
+
+/// The API server's own Service, `default/kubernetes`, and its Endpoints, as kube-apiserver
+/// keeps them: the first address of the service range, port 443 to the server's 6443.
+fn kubernetes_service(store: &Store) {
+    let svc = json!({
+        "metadata": {"name": "kubernetes", "namespace": "default",
+            "labels": {"component": "apiserver", "provider": "kubernetes"}},
+        "spec": {
+            "clusterIP": crate::store::KUBERNETES_SERVICE_IP,
+            "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": APISERVER_PORT}],
+            "sessionAffinity": "None",
+            "type": "ClusterIP",
+        },
+    });
+    let _ = store.create(
+        resources::find("", "v1", "services").expect("registered"),
+        "default",
+        svc,
+        false,
+    );
+    let ep = json!({
+        "metadata": {"name": "kubernetes", "namespace": "default",
+            "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+        "subsets": [{
+            "addresses": [{"ip": APISERVER_IP}],
+            "ports": [{"name": "https", "port": APISERVER_PORT, "protocol": "TCP"}],
+        }],
+    });
+    let _ = store.create(
+        resources::find("", "v1", "endpoints").expect("registered"),
+        "default",
+        ep,
+        false,
+    );
+}
+
+/// The address the API server advertises in `default/kubernetes`.
+pub const APISERVER_IP: &str = "10.0.0.2";
+/// The port it advertises.
+pub const APISERVER_PORT: i32 = 6443;
 
 /// The pod template of a scenario workload.
 pub fn pod_template(w: &Workload) -> Value {
@@ -254,16 +310,12 @@ fn create_workload(store: &Store, w: &Workload) {
         false,
     );
     if w.service {
-        let mut h: u32 = 0x811c_9dc5;
-        for b in w.key().bytes() {
-            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
-        }
+        // The cluster IP is allocated on create, from a hash of the name first.
         let svc = json!({
             "metadata": {"name": w.name, "namespace": w.namespace, "labels": w.labels},
             "spec": {
                 "selector": w.labels,
                 "ports": [{"name": "http", "port": 80, "targetPort": APP_PORT, "protocol": "TCP"}],
-                "clusterIP": format!("10.96.{}.{}", (h >> 8) % 250, h % 250 + 2),
                 "type": "ClusterIP",
             },
         });

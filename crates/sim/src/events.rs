@@ -238,3 +238,84 @@ impl Recorder {
             .retain(|_, r| now - r.first_ms < AGGREGATION_WINDOW_MS);
     }
 }
+
+/// The fields of a `core/v1` Event and their names in `events.k8s.io/v1`, as the API server
+/// converts between the two.
+const FIELD_NAMES: &[(&str, &str)] = &[
+    ("involvedObject", "regarding"),
+    ("related", "related"),
+    ("message", "note"),
+    ("reason", "reason"),
+    ("type", "type"),
+    ("action", "action"),
+    ("eventTime", "eventTime"),
+    ("series", "series"),
+    ("reportingComponent", "reportingController"),
+    ("reportingInstance", "reportingInstance"),
+    ("source", "deprecatedSource"),
+    ("firstTimestamp", "deprecatedFirstTimestamp"),
+    ("lastTimestamp", "deprecatedLastTimestamp"),
+    ("count", "deprecatedCount"),
+];
+
+/// A `core/v1` Event as `events.k8s.io/v1` serves it.
+pub fn to_events_v1(core: &Value) -> Value {
+    convert(core, "events.k8s.io/v1", false)
+}
+
+/// An `events.k8s.io/v1` Event as `core/v1` stores it.
+pub fn to_core(v1: &Value) -> Value {
+    convert(v1, "v1", true)
+}
+
+fn convert(from: &Value, api_version: &str, to_core: bool) -> Value {
+    let mut out = serde_json::Map::new();
+    out.insert("kind".into(), json!("Event"));
+    out.insert("apiVersion".into(), json!(api_version));
+    if let Some(m) = from.get("metadata") {
+        out.insert("metadata".into(), m.clone());
+    }
+    for &(core, v1) in FIELD_NAMES {
+        let (src, dst) = if to_core { (v1, core) } else { (core, v1) };
+        match from.get(src) {
+            Some(v) if !v.is_null() => {
+                out.insert(dst.into(), v.clone());
+            }
+            // `eventTime` is always there, null for events the old API recorded.
+            _ if dst == "eventTime" => {
+                out.insert(dst.into(), Value::Null);
+            }
+            _ => {}
+        }
+    }
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_and_events_v1_convert_both_ways() {
+        let core = json!({
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": "web.1", "namespace": "shop"},
+            "involvedObject": {"kind": "Pod", "name": "web", "namespace": "shop"},
+            "reason": "Started", "message": "Started container web", "type": "Normal",
+            "source": {"component": "kubelet", "host": "node-a"},
+            "firstTimestamp": "2026-01-01T00:00:00Z", "lastTimestamp": "2026-01-01T00:01:00Z", "count": 2,
+            "eventTime": null, "reportingComponent": "kubelet", "reportingInstance": "node-a",
+        });
+        let v1 = to_events_v1(&core);
+        assert_eq!(v1["apiVersion"], "events.k8s.io/v1");
+        assert_eq!(v1["regarding"]["name"], "web");
+        assert_eq!(v1["note"], "Started container web");
+        assert_eq!(v1["reportingController"], "kubelet");
+        assert_eq!(v1["reportingInstance"], "node-a");
+        assert_eq!(v1["deprecatedSource"]["host"], "node-a");
+        assert_eq!(v1["deprecatedCount"], 2);
+        assert_eq!(v1["deprecatedLastTimestamp"], "2026-01-01T00:01:00Z");
+        assert!(v1["eventTime"].is_null() && v1.get("involvedObject").is_none());
+        assert_eq!(to_core(&v1), core);
+    }
+}

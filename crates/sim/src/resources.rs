@@ -207,6 +207,17 @@ pub static RESOURCE_TYPES: &[ResourceType] = &[
         &[]
     ),
     rt!(
+        "",
+        "v1",
+        "ReplicationController",
+        "replicationcontrollers",
+        "replicationcontroller",
+        true,
+        &["rc"],
+        &["status", "scale"],
+        &["all"]
+    ),
+    rt!(
         "apps",
         "v1",
         "Deployment",
@@ -260,6 +271,17 @@ pub static RESOURCE_TYPES: &[ResourceType] = &[
         &[],
         &[],
         &[]
+    ),
+    rt!(
+        "batch",
+        "v1",
+        "Job",
+        "jobs",
+        "job",
+        true,
+        &[],
+        &["status"],
+        &["all"]
     ),
     rt!(
         "policy",

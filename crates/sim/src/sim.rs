@@ -1,6 +1,7 @@
 //! The simulation: the store, the runtime world and the order in which one simulated second
 //! runs the fault injector, the controllers and the kubelets.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use k8s_openapi::api::core::v1::Pod;
@@ -23,6 +24,8 @@ pub struct Simulation {
     store: Arc<Store>,
     world: Mutex<World>,
     clock: Clock,
+    /// Never step simulated time past the machine's clock.
+    wall_clock_bound: AtomicBool,
 }
 
 impl Simulation {
@@ -35,7 +38,16 @@ impl Simulation {
             store,
             world: Mutex::new(world),
             clock,
+            wall_clock_bound: AtomicBool::new(false),
         })
+    }
+
+    /// With `on`, a step that would take simulated time past the machine's clock does
+    /// nothing: the simulation runs at its speed while it is behind the wall clock and at the
+    /// wall clock's pace once it has caught up, so no timestamp it writes is in the future
+    /// (kubectl's ages stay valid whatever `--speed`).
+    pub fn bind_to_wall_clock(&self, on: bool) {
+        self.wall_clock_bound.store(on, Ordering::Relaxed);
     }
 
     /// The object store.
@@ -77,6 +89,11 @@ impl Simulation {
 
     fn step_timed(&self, mut timings: Option<&mut Vec<(&'static str, std::time::Duration)>>) {
         let now = self.clock.now_ms() + STEP_MS;
+        if self.wall_clock_bound.load(Ordering::Relaxed)
+            && now > chrono::Utc::now().timestamp_millis()
+        {
+            return;
+        }
         self.clock.advance_to(now);
         let mut world = self.world();
         let store = &*self.store;
@@ -90,7 +107,10 @@ impl Simulation {
         faults::sync(&mut world, store, now, self.clock.start_ms());
         lap("faults", &mut t);
         use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-        use k8s_openapi::api::core::v1::{Node, Pod, Service};
+        use k8s_openapi::api::batch::v1::Job;
+        use k8s_openapi::api::core::v1::{
+            ConfigMap, Namespace, Node, Pod, ReplicationController, Service, ServiceAccount,
+        };
         let v = |s: &Store| {
             (
                 s.kind_version::<Pod>(),
@@ -122,7 +142,8 @@ impl Simulation {
         }
         lap("deployments", &mut t);
         let (pv, rv, _) = (pv, store.kind_version::<ReplicaSet>(), dv);
-        if world.must_run("replicasets", vec![pv, rv], now, 5_000) {
+        let rcv = store.kind_version::<ReplicationController>();
+        if world.must_run("replicasets", vec![pv, rv, rcv], now, 5_000) {
             controllers::replicaset::sync(&mut world, store, now);
         }
         lap("replicasets", &mut t);
@@ -155,6 +176,25 @@ impl Simulation {
             controllers::daemonset::sync(&mut world, store, now);
         }
         lap("statefulsets+daemonsets", &mut t);
+        let jv = store.kind_version::<Job>();
+        if jv > 0 && world.must_run("jobs", vec![store.kind_version::<Pod>(), jv], now, 1_000) {
+            controllers::job::sync(&mut world, store, now);
+        }
+        lap("jobs", &mut t);
+        // Namespaces: their default objects, and the removal of those being deleted.
+        if world.must_run(
+            "namespaces",
+            vec![
+                store.kind_version::<Namespace>(),
+                store.kind_version::<ServiceAccount>(),
+                store.kind_version::<ConfigMap>(),
+            ],
+            now,
+            1_000,
+        ) {
+            controllers::namespace::sync(store, now);
+        }
+        lap("namespaces", &mut t);
         // Garbage collection and event expiry scan many objects; every few seconds is as
         // prompt as needed.
         if now % 5_000 == 0 {
@@ -275,5 +315,32 @@ impl Telemetry for Simulation {
 
     fn prometheus_text(&self) -> String {
         metrics::render(&self.samples())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bound_to_the_wall_clock_it_never_runs_ahead_of_it() {
+        let scenario = nightshift_scenario::parse_str(
+            "name: t\ncluster:\n  workloads:\n    - {kind: Deployment, namespace: shop, name: web, image: registry.local/web:1}\nfaults:\n  - {at: 1m, type: noop, target: shop/web}\nexpect: {detect: false, diagnosis: [none], locate: shop/web, actions: {acceptable: [none]}, resolved: false}\n",
+            "t.yaml",
+        )
+        .unwrap();
+        let wall = chrono::Utc::now().timestamp_millis();
+        let sim = Simulation::new(&scenario, wall - 10_000);
+        sim.bind_to_wall_clock(true);
+        for _ in 0..60 {
+            sim.step();
+        }
+        // Ten seconds behind: it caught up and stopped there.
+        let now = sim.clock().now_ms();
+        assert!(now >= wall - 1_000, "{now} {wall}");
+        assert!(now <= chrono::Utc::now().timestamp_millis());
+        sim.bind_to_wall_clock(false);
+        sim.step();
+        assert_eq!(sim.clock().now_ms(), now + STEP_MS);
     }
 }

@@ -154,6 +154,9 @@ pub struct ContainerRuntime {
     pub cfs: (f64, f64),
     /// Next time a config error is retried.
     pub retry_ms: i64,
+    /// What the container runs to its end, when its command is one the sim reads (or it
+    /// belongs to a Job); `None` for a long-running application.
+    pub script: Option<Arc<crate::kubelet::script::Script>>,
 }
 
 /// Latency histogram bucket bounds in seconds, as client libraries default to.
@@ -180,6 +183,7 @@ impl ContainerRuntime {
             latency_sum: 0.0,
             cfs: (0.0, 0.0),
             retry_ms: 0,
+            script: None,
         }
     }
 
@@ -214,6 +218,8 @@ pub struct PodRuntime {
     pub ip: String,
     /// Containers.
     pub containers: Vec<ContainerRuntime>,
+    /// `spec.restartPolicy`: `Always`, `OnFailure` or `Never`.
+    pub restart_policy: String,
     /// When the kubelet started working on it.
     pub started_ms: i64,
     /// Evicted by the kubelet (phase Failed).
@@ -254,6 +260,15 @@ impl World {
 }
 
 impl PodRuntime {
+    /// Every container ended and none will restart: the pod's phase is final.
+    pub fn finished(&self) -> bool {
+        !self.containers.is_empty()
+            && self
+                .containers
+                .iter()
+                .all(|c| matches!(c.state, CState::Terminated(_)))
+    }
+
     /// All containers ready.
     pub fn ready(&self) -> bool {
         self.evicted.is_none()
@@ -314,8 +329,11 @@ pub struct FaultState {
 pub struct World {
     /// The scenario.
     pub scenario: Scenario,
-    /// Images the registry has, with their profile.
+    /// Images whose behaviour the scenario gives (by a fault), with their profile; every
+    /// other image behaves as its workload's `behavior`.
     pub registry: HashMap<String, ImageProfile>,
+    /// Images the registry does not have: pulling them fails.
+    pub missing_images: HashSet<String>,
     /// Workload models by `namespace/name`.
     pub workloads: HashMap<String, Arc<WorkloadModel>>,
     /// The model of pods that belong to no scenario workload.

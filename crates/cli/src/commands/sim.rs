@@ -39,6 +39,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         .context("unable to start the async runtime")?;
     rt.block_on(async move {
         let sim = Simulation::new(&scenario, start_ms);
+        sim.bind_to_wall_clock(args.wall_clock_timestamps);
         let opts = ServeOptions {
             listen: args.listen,
             speed: args.speed,

@@ -113,6 +113,13 @@ impl ApiError {
                 Some(d)
             }
             StoreError::Gone { .. } | StoreError::MethodNotAllowed(_) => Some(json!({})),
+            StoreError::Forbidden { name, causes, .. } => {
+                let mut d = details(rt, name, rt.plural);
+                if !causes.is_empty() {
+                    d["causes"] = json!(causes);
+                }
+                Some(d)
+            }
             StoreError::BadRequest(_) | StoreError::TooManyRequests(_) => None,
         };
         ApiError {

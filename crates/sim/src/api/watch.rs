@@ -220,11 +220,14 @@ impl Watch {
             return;
         }
         self.last_rv = rv;
-        if !std::ptr::eq(change.rt, self.rt)
-            || self
-                .namespace
-                .as_deref()
-                .is_some_and(|ns| ns != change.entry.namespace())
+        // Changes of this type, or of the type it is a view of, converted.
+        let Some(change) = crate::store::seen_as(self.rt, change) else {
+            return;
+        };
+        if self
+            .namespace
+            .as_deref()
+            .is_some_and(|ns| ns != change.entry.namespace())
         {
             return;
         }

@@ -78,6 +78,26 @@ fn same_template(a: &PodTemplateSpec, b: &PodTemplateSpec) -> bool {
     strip(a) == strip(b)
 }
 
+/// The annotations of a Deployment its ReplicaSets carry too: all but the controller's own
+/// and kubectl's last applied configuration.
+fn copied_annotations(d: &Deployment) -> Vec<(String, String)> {
+    const SKIPPED: &[&str] = &[
+        "kubectl.kubernetes.io/last-applied-configuration",
+        REVISION,
+        "deployment.kubernetes.io/revision-history",
+        "deployment.kubernetes.io/desired-replicas",
+        "deployment.kubernetes.io/max-replicas",
+        "deprecated.deployment.rollback.to",
+    ];
+    d.metadata
+        .annotations
+        .iter()
+        .flatten()
+        .filter(|(k, _)| !SKIPPED.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 fn revision(rs: &ReplicaSet) -> i64 {
     rs.metadata
         .annotations
@@ -164,7 +184,7 @@ fn sync_one(
         let rs_name = format!("{name}-{hash}");
         // New ReplicaSets start empty; the rollout below scales them.
         let initial = 0;
-        let rs = json!({
+        let mut rs = json!({
             "apiVersion": "apps/v1",
             "kind": "ReplicaSet",
             "metadata": {
@@ -176,6 +196,9 @@ fn sync_one(
             },
             "spec": {"replicas": initial, "selector": selector, "template": template, "minReadySeconds": spec.min_ready_seconds.unwrap_or(0)},
         });
+        for (k, v) in copied_annotations(d) {
+            rs["metadata"]["annotations"][k] = json!(v);
+        }
         match store.create(resources::of::<ReplicaSet>(), &ns, rs, false) {
             Ok(e) => {
                 let rs = e.typed::<ReplicaSet>();
@@ -190,6 +213,36 @@ fn sync_one(
     if revision(&new_rs) < max_rev {
         let mut v = serde_json::to_value(&*new_rs).unwrap_or_default();
         v["metadata"]["annotations"][REVISION] = json!((max_rev + 1).to_string());
+        if let Ok(e) = store.update(
+            resources::of::<ReplicaSet>(),
+            &ns,
+            new_rs.metadata.name.as_deref().unwrap_or(""),
+            v,
+            Part::Main,
+            false,
+        ) {
+            new_rs = e.typed::<ReplicaSet>();
+            if let Some(slot) = owned
+                .iter_mut()
+                .find(|r| r.metadata.uid == new_rs.metadata.uid)
+            {
+                *slot = new_rs.clone();
+            }
+        }
+    }
+    // The Deployment's own annotations (`kubernetes.io/change-cause` and the like) follow it
+    // onto its newest ReplicaSet, which is what `kubectl rollout history` reads.
+    let rs_annotations = new_rs.metadata.annotations.clone().unwrap_or_default();
+    let missing: Vec<(String, String)> = copied_annotations(d)
+        .into_iter()
+        .filter(|(k, v)| rs_annotations.get(k) != Some(v))
+        .collect();
+    if !missing.is_empty() {
+        let mut v = serde_json::to_value(&*new_rs).unwrap_or_default();
+        for (k, val) in missing {
+            v["metadata"]["annotations"][k] = json!(val);
+        }
+        v["metadata"]["resourceVersion"] = json!("");
         if let Ok(e) = store.update(
             resources::of::<ReplicaSet>(),
             &ns,

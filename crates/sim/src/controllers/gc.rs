@@ -7,7 +7,8 @@ use std::sync::Arc;
 use k8s_openapi::api::apps::v1::{
     ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet,
 };
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::resources;
@@ -35,6 +36,8 @@ pub fn sync(store: &Store) {
     let statefulsets = store.list_typed::<StatefulSet>(None);
     let daemonsets = store.list_typed::<DaemonSet>(None);
     let replicasets = store.list_typed::<ReplicaSet>(None);
+    let controllers = store.list_typed::<ReplicationController>(None);
+    let jobs = store.list_typed::<Job>(None);
     let pods = store.list_typed::<Pod>(None);
     let revisions = store.list_typed::<ControllerRevision>(None);
     let mut owners: HashSet<&str> = HashSet::new();
@@ -42,6 +45,8 @@ pub fn sync(store: &Store) {
     uids(statefulsets.iter().map(|d| &d.metadata), &mut owners);
     uids(daemonsets.iter().map(|d| &d.metadata), &mut owners);
     uids(replicasets.iter().map(|d| &d.metadata), &mut owners);
+    uids(controllers.iter().map(|d| &d.metadata), &mut owners);
+    uids(jobs.iter().map(|d| &d.metadata), &mut owners);
     fn sweep<K>(
         store: &Store,
         list: &[Arc<K>],

@@ -4,6 +4,8 @@ pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
 pub mod gc;
+pub mod job;
+pub mod namespace;
 pub mod nodes;
 pub mod replicaset;
 pub mod scheduler;
@@ -55,12 +57,31 @@ pub fn pod_available(p: &Pod, min_ready_ms: i64, now: i64) -> bool {
         })
 }
 
-/// A pod object from a template, owned by a controller.
+/// A pod object from a template, owned by an `apps/v1` controller.
 pub fn new_pod(
     template: &PodTemplateSpec,
     ns: &str,
     name: &str,
     owner_kind: &str,
+    owner_name: &str,
+    owner_uid: &str,
+) -> Value {
+    new_pod_of(
+        template,
+        ns,
+        name,
+        ("apps/v1", owner_kind),
+        owner_name,
+        owner_uid,
+    )
+}
+
+/// A pod object from a template, owned by a controller of `(apiVersion, kind)`.
+pub fn new_pod_of(
+    template: &PodTemplateSpec,
+    ns: &str,
+    name: &str,
+    (owner_api_version, owner_kind): (&str, &str),
     owner_name: &str,
     owner_uid: &str,
 ) -> Value {
@@ -76,7 +97,7 @@ pub fn new_pod(
         m.remove("creationTimestamp");
     }
     meta["ownerReferences"] = json!([{
-        "apiVersion": "apps/v1",
+        "apiVersion": owner_api_version,
         "kind": owner_kind,
         "name": owner_name,
         "uid": owner_uid,

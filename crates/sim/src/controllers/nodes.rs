@@ -68,6 +68,7 @@ pub fn sync(world: &mut World, store: &Store, now: i64) {
         let mut new_taints = taints.clone();
         let new_conds: Vec<Value>;
         if nr.alive {
+            renew_lease(store, &node, now);
             let hb = conds
                 .iter()
                 .find(|c| c.type_ == "Ready")
@@ -281,6 +282,47 @@ pub fn sync(world: &mut World, store: &Store, now: i64) {
                 v["metadata"]["resourceVersion"] = json!("");
                 let _ = store.update(resources::of::<Node>(), "", &name, v, Part::Main, false);
             }
+        }
+    }
+}
+
+/// Namespace of the node heartbeat Leases.
+pub const LEASE_NAMESPACE: &str = "kube-node-lease";
+/// How long a node Lease holds, as the kubelet writes it.
+const LEASE_DURATION_S: i64 = 40;
+/// The kubelet renews its Lease every quarter of its duration.
+const LEASE_RENEW_MS: i64 = LEASE_DURATION_S * 1000 / 4;
+
+/// The kubelet's heartbeat: creates the node's Lease in `kube-node-lease` or moves its
+/// `renewTime`, every ten seconds while the kubelet runs.
+pub fn renew_lease(store: &Store, node: &Node, now: i64) {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let name = node.metadata.name.clone().unwrap_or_default();
+    let rt = resources::of::<Lease>();
+    match store.get(rt, LEASE_NAMESPACE, &name) {
+        Some(e) => {
+            let renewed = e
+                .value()
+                .pointer("/spec/renewTime")
+                .and_then(Value::as_str)
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.timestamp_millis());
+            if renewed.is_some_and(|r| now - r < LEASE_RENEW_MS) {
+                return;
+            }
+            let mut v = e.value().clone();
+            v["spec"]["renewTime"] = json!(crate::clock::rfc3339_micro(now));
+            v["metadata"]["resourceVersion"] = json!("");
+            let _ = store.update(rt, LEASE_NAMESPACE, &name, v, Part::Main, false);
+        }
+        None => {
+            let lease = json!({
+                "metadata": {"name": name, "namespace": LEASE_NAMESPACE,
+                    "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": name, "uid": node.metadata.uid}]},
+                "spec": {"holderIdentity": name, "leaseDurationSeconds": LEASE_DURATION_S,
+                    "renewTime": crate::clock::rfc3339_micro(now)},
+            });
+            let _ = store.create(rt, LEASE_NAMESPACE, lease, false);
         }
     }
 }

@@ -190,7 +190,10 @@ pub fn sync(world: &mut World, store: &Store, now: i64) {
                     .update(resources::of::<Pod>(), &ns, &pname, v, Part::Main, false)
                     .is_ok()
                 {
-                    let cond = json!({"metadata": {"name": pname, "namespace": ns}, "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": rfc3339(now)}]}});
+                    let mut cond = json!({"metadata": {"name": pname, "namespace": ns}, "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": rfc3339(now)}]}});
+                    if let Some(q) = p.status.as_ref().and_then(|s| s.qos_class.as_ref()) {
+                        cond["status"]["qosClass"] = json!(q);
+                    }
                     let _ = store.update(
                         resources::of::<Pod>(),
                         &ns,
@@ -223,7 +226,10 @@ pub fn sync(world: &mut World, store: &Store, now: i64) {
                     "0/{total} nodes are available: {}. preemption: 0/{total} nodes are available: {total} Preemption is not helpful for scheduling.",
                     detail.join(", ")
                 );
-                let cond = json!({"metadata": {"name": pname, "namespace": ns}, "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message, "lastProbeTime": null, "lastTransitionTime": rfc3339(now)}]}});
+                let mut cond = json!({"metadata": {"name": pname, "namespace": ns}, "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message, "lastProbeTime": null, "lastTransitionTime": rfc3339(now)}]}});
+                if let Some(q) = p.status.as_ref().and_then(|s| s.qos_class.as_ref()) {
+                    cond["status"]["qosClass"] = json!(q);
+                }
                 let was = p
                     .status
                     .as_ref()

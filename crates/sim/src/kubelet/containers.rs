@@ -140,7 +140,7 @@ pub(super) fn step_container(
         Waiting::Pulling(done) => {
             if now < done {
                 false
-            } else if world.registry.contains_key(&image) {
+            } else if !world.missing_images.contains(&image) {
                 world
                     .nodes
                     .get_mut(&node)
@@ -310,20 +310,33 @@ fn start_container(
         counter.wrapping_mul(0x9e37_79b9),
         seed ^ counter
     );
-    let mut log = LogTimeline::new(
-        seed ^ counter.wrapping_mul(0x2545_f491_4f6c_dd1d),
-        now,
-        model.every_ms,
-        LineSource::Lines {
-            templates: model.lines.clone(),
-            deps: model.deps.clone(),
-        },
-    );
-    let tag = image.rsplit(':').next().unwrap_or("latest");
-    log.push(
-        now,
-        format!("INFO starting {} version {tag} listening on :8080", c.name),
-    );
+    let log = match &c.script {
+        // A command prints what it echoes, when it echoes it, and nothing else.
+        Some(script) => {
+            let mut log = LogTimeline::new(0, now, model.every_ms, LineSource::Silent);
+            for (at, line) in &script.lines {
+                log.push(now.saturating_add(*at), line.clone());
+            }
+            log
+        }
+        None => {
+            let mut log = LogTimeline::new(
+                seed ^ counter.wrapping_mul(0x2545_f491_4f6c_dd1d),
+                now,
+                model.every_ms,
+                LineSource::Lines {
+                    templates: model.lines.clone(),
+                    deps: model.deps.clone(),
+                },
+            );
+            let tag = image.rsplit(':').next().unwrap_or("latest");
+            log.push(
+                now,
+                format!("INFO starting {} version {tag} listening on :8080", c.name),
+            );
+            log
+        }
+    };
     c.previous_log = c.log.take().or(c.previous_log.take());
     c.log = Some(log);
     c.image = image.to_string();
@@ -377,17 +390,28 @@ pub(super) fn terminate(
     now: i64,
 ) {
     pr.dirty = true;
+    let restart = match pr.restart_policy.as_str() {
+        "Never" => false,
+        "OnFailure" => code != 0,
+        _ => true,
+    };
     let c = &mut pr.containers[ci];
     if let Some(log) = c.log.as_mut() {
         log.end(now);
     }
-    c.last = Some(Terminated {
+    let ended = Terminated {
         exit_code: code,
         reason: reason.to_string(),
         started_ms: started,
         finished_ms: now,
         container_id,
-    });
+    };
+    if !restart {
+        // The restart policy keeps it down: its end is final.
+        c.state = CState::Terminated(ended);
+        return;
+    }
+    c.last = Some(ended);
     if now - started >= BACKOFF_RESET_MS {
         c.backoff_ms = 0;
     }

@@ -8,6 +8,7 @@ use k8s_openapi::api::core::v1::Pod;
 
 use super::Traffic;
 use super::containers::step_container;
+use super::script;
 use super::status::write_status;
 use crate::app;
 use crate::events::{EventType, ObjectRef, Source};
@@ -34,16 +35,37 @@ pub(super) fn new_runtime(
     let nr = world.nodes.get_mut(node).expect("node checked by caller");
     nr.next_ip += 1;
     let ip = format!("10.244.{}.{}", nr.index, nr.next_ip % 250 + 2);
+    let job_pod = pod
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.kind == "Job" && o.controller == Some(true));
     let containers = pod
         .spec
         .as_ref()
         .map(|s| {
             s.containers
                 .iter()
-                .map(|c| ContainerRuntime::new(&c.name, c.image.as_deref().unwrap_or("")))
+                .map(|c| {
+                    let mut rt = ContainerRuntime::new(&c.name, c.image.as_deref().unwrap_or(""));
+                    let empty = Vec::new();
+                    rt.script = script::parse(
+                        c.command.as_ref().unwrap_or(&empty),
+                        c.args.as_ref().unwrap_or(&empty),
+                    )
+                    .or_else(|| job_pod.then(script::Script::opaque_job))
+                    .map(Arc::new);
+                    rt
+                })
                 .collect()
         })
         .unwrap_or_default();
+    let restart_policy = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.restart_policy.clone())
+        .unwrap_or_else(|| "Always".into());
     PodRuntime {
         namespace: ns,
         name,
@@ -52,6 +74,7 @@ pub(super) fn new_runtime(
         workload,
         ip,
         containers,
+        restart_policy,
         started_ms: now,
         evicted: None,
         stopping_since: None,
@@ -130,15 +153,17 @@ pub(super) fn sync_pod(
     traffic: &Traffic,
     now: i64,
 ) -> bool {
-    if pr.evicted.is_some() {
-        if pr.dirty {
-            write_status(store, pod, pr, world.nodes[&pr.node].index, now);
-        }
-        return true;
-    }
     let pod_ref = pod_ref(pr);
     if pod.metadata.deletion_timestamp.is_some() {
         return !stop(world, store, pr, &pod_ref, now);
+    }
+    if pr.evicted.is_some() || pr.finished() {
+        if pr.dirty {
+            write_status(store, pod, pr, world.nodes[&pr.node].index, now);
+        }
+        // Nothing runs any more: only a deletion changes it.
+        pr.next_sync_ms = now + 60_000;
+        return true;
     }
     let Some(spec) = pod.spec.as_ref() else {
         return true;
@@ -167,6 +192,13 @@ pub(super) fn sync_pod(
     let steady = steady_state(world, pr, now);
     pr.last_sync_ms = now;
     pr.next_sync_ms = now + if steady { STEADY_SYNC_MS } else { 1_000 };
+    // A command that ends is seen ending when it does.
+    for c in &pr.containers {
+        if let (Some(s), Some(i)) = (&c.script, c.running()) {
+            let end = i.started_ms.saturating_add(s.duration_ms);
+            pr.next_sync_ms = pr.next_sync_ms.min(end.max(now + 1_000));
+        }
+    }
     let ready = pr.ready();
     if ready != pr.last_ready {
         pr.last_ready = ready;

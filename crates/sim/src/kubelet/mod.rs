@@ -16,6 +16,7 @@ mod eviction;
 mod lifecycle;
 mod probes;
 mod run;
+pub mod script;
 mod status;
 
 use std::collections::{HashMap, HashSet};

@@ -12,6 +12,7 @@ use super::containers::terminate;
 use super::probes::probe;
 use crate::app::{self, Condition, Inputs};
 use crate::events::{EventType, ObjectRef, Source};
+use crate::logs::LineSource;
 use crate::quantity;
 use crate::store::Store;
 use crate::world::{CState, ImageProfile, LATENCY_BUCKETS, PodRuntime, WorkloadModel, World};
@@ -28,6 +29,9 @@ pub(super) fn run_container(
     traffic: &Traffic,
     (now, dt): (i64, f64),
 ) {
+    if let Some(script) = pr.containers[ci].script.clone() {
+        return run_script(world, store, cref, pr, ci, &script, now);
+    }
     let workload = pr.workload.clone().unwrap_or_default();
     let image = pr.containers[ci].image.clone();
     let profile = world
@@ -170,7 +174,25 @@ pub(super) fn run_container(
     } else {
         Condition::Normal
     };
-    let override_lines = active_override(world, &workload, condition);
+    let override_lines = active_override(world, &workload, condition, &profile);
+    // A process that stops serving (a hang, or a release that hangs) prints its fault's
+    // lines, if the scenario gives any, as its last before it falls silent.
+    if !t.serving
+        && let Some(log) = pr.containers[ci].log.as_mut()
+        && *log.current() != LineSource::Silent
+    {
+        let fault = if matches!(profile, ImageProfile::Bad { .. }) {
+            "bad-rollout"
+        } else {
+            "hang"
+        };
+        if let Some(lines) = world.faults.logs.get(&(workload.clone(), fault)) {
+            let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(now as u64);
+            for (i, l) in lines.iter().enumerate() {
+                log.push(now + i as i64, l.render(&mut rng, &model.deps));
+            }
+        }
+    }
     let source = app::log_source(
         model,
         t.serving,
@@ -244,10 +266,16 @@ pub(super) fn run_container(
                 Source { component: "kernel-monitor", host: Some(node.clone()) },
             );
         } else {
+            // A bad release crashes with the lines its fault gives; a crash fault with its own.
+            let fault = if matches!(profile, ImageProfile::Bad { .. }) {
+                "bad-rollout"
+            } else {
+                "crash"
+            };
             let lines = world
                 .faults
                 .logs
-                .get(&(workload.clone(), "crash"))
+                .get(&(workload.clone(), fault))
                 .cloned()
                 .unwrap_or_else(|| crate::logs::builtin(app::CRASH_LINES));
             if let Some(log) = c.log.as_mut() {
@@ -266,12 +294,67 @@ pub(super) fn run_container(
     probe(world, store, cref, pr, ci, cspec, model, &t, &failing, now);
 }
 
+/// A container running a command: ready while it runs (the sim runs no probes against a
+/// command), and ended with the command's exit code once it has run its course.
+fn run_script(
+    world: &mut World,
+    store: &Store,
+    cref: &ObjectRef,
+    pr: &mut PodRuntime,
+    ci: usize,
+    script: &crate::kubelet::script::Script,
+    now: i64,
+) {
+    let CState::Running(inst) = &mut pr.containers[ci].state else {
+        return;
+    };
+    inst.cpu_millis = 5.0;
+    inst.memory_bytes = 8 << 20;
+    if !inst.ready {
+        inst.ready = true;
+        pr.dirty = true;
+    }
+    if now - inst.started_ms < script.duration_ms {
+        return;
+    }
+    let (started, cid) = (inst.started_ms, inst.container_id.clone());
+    let reason = if script.exit_code == 0 {
+        "Completed"
+    } else {
+        "Error"
+    };
+    let end = started.saturating_add(script.duration_ms).min(now);
+    terminate(
+        world,
+        store,
+        cref,
+        pr,
+        ci,
+        script.exit_code,
+        reason,
+        started,
+        cid,
+        end,
+    );
+}
+
 /// The log lines a scenario gives for the fault behind `condition`, if it gave any.
 fn active_override(
     world: &World,
     workload: &str,
     condition: Condition,
+    profile: &ImageProfile,
 ) -> Option<Arc<Vec<LogTemplate>>> {
+    // What a bad release prints is its fault's lines, whatever its symptom.
+    if condition != Condition::Normal
+        && matches!(profile, ImageProfile::Bad { .. })
+        && let Some(lines) = world
+            .faults
+            .logs
+            .get(&(workload.to_string(), "bad-rollout"))
+    {
+        return Some(lines.clone());
+    }
     let kind = match condition {
         Condition::Normal => return None,
         Condition::Transient => "transient",

@@ -85,8 +85,15 @@ fn status_json(pr: &PodRuntime, pod: &Pod, node_index: usize, now: i64) -> Value
         .containers
         .iter()
         .any(|c| c.running().is_some() || c.last.is_some());
+    let finished = pr.evicted.is_none() && pr.finished();
     let phase = if pr.evicted.is_some() {
         "Failed"
+    } else if finished {
+        let all_ok = pr
+            .containers
+            .iter()
+            .all(|c| matches!(&c.state, CState::Terminated(t) if t.exit_code == 0));
+        if all_ok { "Succeeded" } else { "Failed" }
     } else if started_any {
         "Running"
     } else {
@@ -157,6 +164,17 @@ fn status_json(pr: &PodRuntime, pod: &Pod, node_index: usize, now: i64) -> Value
         "containerStatuses": statuses,
         "qosClass": qos,
     });
+    if finished {
+        for i in [0, 2, 3] {
+            status["conditions"][i]["status"] = json!("False");
+        }
+        for i in [2, 3] {
+            status["conditions"][i]["reason"] = json!("PodCompleted");
+            if let Some(c) = status["conditions"][i].as_object_mut() {
+                c.remove("message");
+            }
+        }
+    }
     if let Some(m) = &pr.evicted {
         status["reason"] = json!("Evicted");
         status["message"] = json!(m);

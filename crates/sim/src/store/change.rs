@@ -91,8 +91,14 @@ impl Store {
             Some(rv) => inner
                 .log
                 .iter()
-                .filter(|c| c.entry.resource_version() > rv && std::ptr::eq(c.rt, rt))
-                .cloned()
+                .filter(|c| c.entry.resource_version() > rv)
+                .filter_map(|c| {
+                    if std::ptr::eq(c.rt, rt) {
+                        Some(c.clone())
+                    } else {
+                        super::view::seen_as(rt, c)
+                    }
+                })
                 .collect(),
         };
         Ok((backlog, rx))

@@ -50,6 +50,10 @@ impl Store {
         name: &str,
         opts: &DeleteOptions,
     ) -> Result<Arc<Entry>, StoreError> {
+        if let Some(b) = super::view::base(rt) {
+            let gone = self.delete(b, ns, name, opts)?;
+            return Ok(super::view::show(rt, &gone));
+        }
         if !rt.writable {
             return Err(StoreError::read_only(rt));
         }
@@ -72,6 +76,9 @@ impl Store {
                 kind: rt.qualified(),
                 name: name.to_string(),
             });
+        }
+        if rt.group.is_empty() && rt.kind == "Namespace" {
+            return self.terminate_namespace(&mut inner, rt, old, opts.dry_run);
         }
         let graceful = rt.kind == "Pod"
             && opts.grace_period_seconds != Some(0)
@@ -124,6 +131,47 @@ impl Store {
         Ok(entry)
     }
 
+    /// Deleting a namespace: the immortal ones are refused (403), the others are marked
+    /// (`deletionTimestamp`, phase `Terminating`, the `kubernetes` finalizer) for the namespace
+    /// controller, which deletes their content and then removes them.
+    fn terminate_namespace(
+        &self,
+        inner: &mut super::Inner,
+        rt: &'static ResourceType,
+        old: Arc<Entry>,
+        dry_run: bool,
+    ) -> Result<Arc<Entry>, StoreError> {
+        let name = old.name().to_string();
+        if super::IMMORTAL_NAMESPACES.contains(&name.as_str()) {
+            return Err(StoreError::Forbidden {
+                resource: "namespaces".into(),
+                name,
+                why: "this namespace may not be deleted".into(),
+                causes: Vec::new(),
+            });
+        }
+        if old.value().pointer("/metadata/deletionTimestamp").is_some() {
+            return Ok(old);
+        }
+        let rv = inner.rv + 1;
+        let mut value = old.value().clone();
+        value["metadata"]["resourceVersion"] = json!(rv.to_string());
+        value["metadata"]["deletionTimestamp"] = json!(rfc3339(self.clock.now_ms()));
+        value["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+        if value.pointer("/spec/finalizers").is_none() {
+            value["spec"] = json!({"finalizers": ["kubernetes"]});
+        }
+        value["status"]["phase"] = json!("Terminating");
+        let entry = Arc::new(Entry::new(value, rv, None));
+        if dry_run {
+            return Ok(entry);
+        }
+        inner.rv = rv;
+        inner.tables[resources::index_of(rt)].insert(key(rt, "", &name), entry.clone());
+        self.record(inner, rt, ChangeType::Modified, entry.clone());
+        Ok(entry)
+    }
+
     /// Removes an object at once, whatever its grace period (the kubelet's final step).
     pub fn remove(&self, rt: &'static ResourceType, ns: &str, name: &str) -> Option<Arc<Entry>> {
         let mut inner = self.lock();
@@ -139,7 +187,10 @@ impl Store {
     }
 
     fn orphan_dependents(&self, owner_uid: &str) {
-        for rt in RESOURCE_TYPES.iter().filter(|rt| rt.writable) {
+        for rt in RESOURCE_TYPES
+            .iter()
+            .filter(|rt| rt.writable && super::view::base(rt).is_none())
+        {
             let (items, _) = self.list(rt, None);
             for e in items {
                 let Some(refs) = e

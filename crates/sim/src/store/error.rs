@@ -51,6 +51,27 @@ pub enum StoreError {
     /// 405 on writes to read-only resources.
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// 403 from admission: `<resource> "<name>" is forbidden: <why>`.
+    #[error("{}", forbidden_message(resource, name, why))]
+    Forbidden {
+        /// Qualified resource (`configmaps`, `deployments.apps`).
+        resource: String,
+        /// Object name (empty when the server had not named it yet).
+        name: String,
+        /// Why.
+        why: String,
+        /// `details.causes`.
+        causes: Vec<serde_json::Value>,
+    },
+}
+
+/// The message of a 403 as `errors.NewForbidden` words it.
+fn forbidden_message(resource: &str, name: &str, why: &str) -> String {
+    if name.is_empty() {
+        format!("{resource} is forbidden: {why}")
+    } else {
+        format!("{resource} \"{name}\" is forbidden: {why}")
+    }
 }
 
 impl StoreError {
@@ -64,6 +85,7 @@ impl StoreError {
             StoreError::Gone { .. } => 410,
             StoreError::TooManyRequests(_) => 429,
             StoreError::MethodNotAllowed(_) => 405,
+            StoreError::Forbidden { .. } => 403,
         }
     }
 
@@ -78,6 +100,7 @@ impl StoreError {
             StoreError::Gone { .. } => "Expired",
             StoreError::TooManyRequests(_) => "TooManyRequests",
             StoreError::MethodNotAllowed(_) => "MethodNotAllowed",
+            StoreError::Forbidden { .. } => "Forbidden",
         }
     }
 

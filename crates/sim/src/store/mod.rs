@@ -14,10 +14,12 @@
 
 mod admission;
 mod change;
+mod cluster;
 mod delete;
 mod entry;
 mod error;
 mod typed;
+mod view;
 mod write;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -32,9 +34,14 @@ use crate::resources::{self, RESOURCE_TYPES, ResourceType};
 
 pub use admission::{Invalid, check_immutable, unknown_fields, validate};
 pub use change::{Change, ChangeType, WatchStart};
+pub use cluster::{
+    IMMORTAL_NAMESPACES, KUBERNETES_SERVICE_IP, namespace_terminating, preferred_offset, qualified,
+    terminating,
+};
 pub use delete::{DeleteOptions, Propagation};
 pub use entry::Entry;
 pub use error::StoreError;
+pub use view::seen_as;
 pub use write::{Admit, NO_ADMIT, Part};
 
 use change::CHANGE_LOG_CAPACITY;
@@ -113,6 +120,9 @@ impl Store {
 
     /// One object.
     pub fn get(&self, rt: &'static ResourceType, ns: &str, name: &str) -> Option<Arc<Entry>> {
+        if let Some(b) = view::base(rt) {
+            return self.get(b, ns, name).map(|e| view::show(rt, &e));
+        }
         let inner = self.lock();
         inner.tables[resources::index_of(rt)]
             .get(&key(rt, ns, name))
@@ -122,6 +132,10 @@ impl Store {
     /// Objects of a type, in one namespace or all, sorted by namespace and name, with the
     /// store's resource version at the time of the list.
     pub fn list(&self, rt: &'static ResourceType, ns: Option<&str>) -> (Vec<Arc<Entry>>, u64) {
+        if let Some(b) = view::base(rt) {
+            let (items, rv) = self.list(b, ns);
+            return (items.iter().map(|e| view::show(rt, e)).collect(), rv);
+        }
         let inner = self.lock();
         let table = &inner.tables[resources::index_of(rt)];
         let items = match ns.filter(|_| rt.namespaced) {

@@ -53,6 +53,11 @@ impl Store {
         dry_run: bool,
         admit: Admit<'_>,
     ) -> Result<Arc<Entry>, StoreError> {
+        if let Some(b) = super::view::base(rt) {
+            let obj = super::view::store_form(rt, obj);
+            let stored = self.create_admitted(b, ns, obj, dry_run, admit)?;
+            return Ok(super::view::show(rt, &stored));
+        }
         if !rt.writable {
             return Err(StoreError::read_only(rt));
         }
@@ -116,6 +121,7 @@ impl Store {
             obj["metadata"]["generation"] = json!(1);
         }
         crate::defaults::apply(rt, &mut obj);
+        self.admit_create(&inner, rt, ns, &mut obj)?;
         admit(None, &mut obj)?;
         if dry_run {
             // Nothing is stored, so nothing has a version yet: kube-apiserver answers a dry
@@ -159,6 +165,11 @@ impl Store {
         dry_run: bool,
         admit: Admit<'_>,
     ) -> Result<Arc<Entry>, StoreError> {
+        if let Some(b) = super::view::base(rt) {
+            let obj = super::view::store_form(rt, obj);
+            let stored = self.update_admitted(b, ns, name, obj, part, dry_run, admit)?;
+            return Ok(super::view::show(rt, &stored));
+        }
         if !rt.writable {
             return Err(StoreError::read_only(rt));
         }

@@ -9,6 +9,7 @@ mod harness;
 #[path = "../common/mod.rs"]
 mod common;
 
+mod cluster;
 mod fields;
 mod openapi;
 mod protobuf;

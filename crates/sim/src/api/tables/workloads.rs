@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::format::{int_at, labels_text, str_at};
+use super::format::{human_duration, int_at, labels_text, parse_ms, str_at};
 use super::{Column, I, S};
 use crate::api::selectors::LabelSelector;
 
@@ -25,6 +25,18 @@ pub(super) const REPLICA_SET_COLUMNS: &[Column] = &[
     ("Desired", I, 0),
     ("Current", I, 0),
     ("Ready", I, 0),
+    ("Age", S, 0),
+    ("Containers", S, 1),
+    ("Images", S, 1),
+    ("Selector", S, 1),
+];
+
+/// The columns of `kubectl get jobs`.
+pub(super) const JOB_COLUMNS: &[Column] = &[
+    ("Name", S, 0),
+    ("Status", S, 0),
+    ("Completions", S, 0),
+    ("Duration", S, 0),
     ("Age", S, 0),
     ("Containers", S, 1),
     ("Images", S, 1),
@@ -86,6 +98,75 @@ pub(super) fn replica_set(o: &Value, name: Value, age: Value) -> Vec<Value> {
         json!(int_at(o, "/spec/replicas")),
         json!(int_at(o, "/status/replicas")),
         json!(int_at(o, "/status/readyReplicas")),
+        age,
+        json!(containers(o, "name")),
+        json!(containers(o, "image")),
+        json!(selector_text(o.pointer("/spec/selector"))),
+    ]
+}
+
+pub(super) fn replication_controller(o: &Value, name: Value, age: Value) -> Vec<Value> {
+    vec![
+        name,
+        json!(int_at(o, "/spec/replicas")),
+        json!(int_at(o, "/status/replicas")),
+        json!(int_at(o, "/status/readyReplicas")),
+        age,
+        json!(containers(o, "name")),
+        json!(containers(o, "image")),
+        json!(labels_text(o.pointer("/spec/selector"))),
+    ]
+}
+
+/// A Job's row, as the 1.34 printer words its status, completions and duration.
+pub(super) fn job(o: &Value, name: Value, age: Value, now: i64) -> Vec<Value> {
+    let has = |t: &str| {
+        o.pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|cs| cs.iter().any(|c| c["type"] == t && c["status"] == "True"))
+    };
+    let status = if has("Complete") {
+        "Complete"
+    } else if has("Failed") {
+        "Failed"
+    } else if o.pointer("/metadata/deletionTimestamp").is_some() {
+        "Terminating"
+    } else if has("Suspended") {
+        "Suspended"
+    } else if has("FailureTarget") {
+        "FailureTarget"
+    } else if has("SuccessCriteriaMet") {
+        "SuccessCriteriaMet"
+    } else {
+        "Running"
+    };
+    let succeeded = int_at(o, "/status/succeeded");
+    let completions = match (
+        o.pointer("/spec/completions").and_then(Value::as_i64),
+        o.pointer("/spec/parallelism").and_then(Value::as_i64),
+    ) {
+        (Some(c), _) => format!("{succeeded}/{c}"),
+        (None, Some(p)) if p > 1 => format!("{succeeded}/1 of {p}"),
+        _ => format!("{succeeded}/1"),
+    };
+    let start = o
+        .pointer("/status/startTime")
+        .and_then(Value::as_str)
+        .and_then(parse_ms);
+    let end = o
+        .pointer("/status/completionTime")
+        .and_then(Value::as_str)
+        .and_then(parse_ms);
+    let duration = match (start, end) {
+        (None, _) => String::new(),
+        (Some(s), None) => human_duration(now - s),
+        (Some(s), Some(e)) => human_duration(e - s),
+    };
+    vec![
+        name,
+        json!(status),
+        json!(completions),
+        json!(duration),
         age,
         json!(containers(o, "name")),
         json!(containers(o, "image")),
