@@ -83,11 +83,16 @@ impl Cluster {
     /// Starts the conformance scenario at 20x speed, an hour in the past so object ages are
     /// positive. `None` (with a message) when kubectl is missing outside CI.
     pub async fn start() -> Option<Cluster> {
+        Cluster::start_scenario(SCENARIO, "conformance.yaml", 20.0).await
+    }
+
+    /// Starts the scenario `yaml` (named `file` in errors) at `speed`, an hour in the past.
+    pub async fn start_scenario(yaml: &str, file: &str, speed: f64) -> Option<Cluster> {
         if !kubectl_available() {
             eprintln!("kubectl is not installed: skipping");
             return None;
         }
-        let scenario = nightshift_scenario::parse_str(SCENARIO, "conformance.yaml").unwrap();
+        let scenario = nightshift_scenario::parse_str(yaml, file).unwrap();
         let start_ms = chrono::Utc::now().timestamp_millis() - 3_600_000;
         let sim = Simulation::new(&scenario, start_ms);
         let dir = tempfile::tempdir().unwrap();
@@ -96,7 +101,7 @@ impl Cluster {
             sim.clone(),
             &ServeOptions {
                 listen: "127.0.0.1:0".parse().unwrap(),
-                speed: 20.0,
+                speed,
                 alert_webhook: None,
                 kubeconfig_out: None,
                 stop_at_horizon: false,

@@ -11,5 +11,7 @@ mod common;
 
 mod cluster;
 mod fields;
+mod jobs;
+mod lifecycle;
 mod openapi;
 mod protobuf;
