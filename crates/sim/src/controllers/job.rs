@@ -226,8 +226,8 @@ fn sync_one(world: &mut World, store: &Store, job: &Job, pods: &[Arc<Pod>], now:
         }
     }
     let mut terminating_count = terminating.len();
-    if target.is_some() || success {
-        // Whatever still runs is stopped.
+    // Stops every pod still running, as the controller does when a Job ends or is suspended.
+    let stop_active = |world: &mut World, terminating_count: &mut usize| {
         for p in &active {
             let pname = p.metadata.name.clone().unwrap_or_default();
             if store
@@ -239,7 +239,7 @@ fn sync_one(world: &mut World, store: &Store, job: &Job, pods: &[Arc<Pod>], now:
                 )
                 .is_ok()
             {
-                terminating_count += 1;
+                *terminating_count += 1;
                 record(
                     world,
                     EventType::Normal,
@@ -248,6 +248,10 @@ fn sync_one(world: &mut World, store: &Store, job: &Job, pods: &[Arc<Pod>], now:
                 );
             }
         }
+    };
+    if target.is_some() || success {
+        // Whatever still runs is stopped.
+        stop_active(world, &mut terminating_count);
     }
     let mut active_count = if target.is_some() || success {
         0
@@ -272,26 +276,7 @@ fn sync_one(world: &mut World, store: &Store, job: &Job, pods: &[Arc<Pod>], now:
             record(world, EventType::Normal, "Completed", "Job completed");
         }
     } else if suspended {
-        for p in &active {
-            let pname = p.metadata.name.clone().unwrap_or_default();
-            if store
-                .delete(
-                    resources::of::<Pod>(),
-                    &ns,
-                    &pname,
-                    &DeleteOptions::default(),
-                )
-                .is_ok()
-            {
-                terminating_count += 1;
-                record(
-                    world,
-                    EventType::Normal,
-                    "SuccessfulDelete",
-                    &format!("Deleted pod: {pname}"),
-                );
-            }
-        }
+        stop_active(world, &mut terminating_count);
         active_count = 0;
     } else {
         // Pods to run now: no more than `parallelism`, nor than the completions still wanted,
