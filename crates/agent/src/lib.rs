@@ -13,6 +13,7 @@ pub mod engine;
 pub mod facts;
 pub mod http;
 pub mod lead;
+pub mod learn;
 pub mod notify;
 pub mod perceive;
 pub mod prometheus;

@@ -41,6 +41,45 @@ pub enum Command {
     /// Analyze a pod, a workload or a recorded incident now, and print the diagnosis,
     /// evidence and plans (nothing is changed).
     Analyze(AnalyzeArgs),
+    /// The knowledge base: past incidents, imported postmortems and runbook documents.
+    #[command(subcommand)]
+    Kb(KbCommand),
+}
+
+/// `nightshift kb ...`.
+#[derive(Debug, Subcommand)]
+pub enum KbCommand {
+    /// Import the postmortems and runbook documents of a directory (Markdown files with YAML
+    /// front matter, `*.md`, searched recursively): all of them, or none when one is broken.
+    Import {
+        /// The directory (or one file).
+        dir: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// The entries most like some words, best first.
+    Search {
+        /// What to look for (alert names, log lines, a workload, a category).
+        text: Vec<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// How many.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value = "table")]
+        output: Output,
+    },
+    /// One entry.
+    Show {
+        /// Entry id (`inc-000012`, `doc/checkout-oom`).
+        id: String,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value = "table")]
+        output: Output,
+    },
 }
 
 /// `nightshift analyze`.
@@ -180,6 +219,19 @@ pub enum IncidentsCommand {
         /// Only incidents not closed.
         #[arg(long)]
         open: bool,
+    },
+    /// Add a note to an incident (its timeline and its knowledge-base entry): what a person
+    /// found, what the remedy missed. Redacted before it is stored.
+    Note {
+        /// Incident id.
+        id: String,
+        /// The note.
+        text: Vec<String>,
+        /// Who writes it.
+        #[arg(long = "as", value_name = "NAME")]
+        by: String,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// One incident with its timeline.
     Show {

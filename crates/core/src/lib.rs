@@ -13,6 +13,7 @@ pub mod catalogue;
 pub mod decision;
 pub mod evidence;
 pub mod incident;
+pub mod knowledge;
 pub mod notice;
 pub mod policy;
 pub mod redact;

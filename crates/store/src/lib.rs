@@ -59,6 +59,9 @@ macro_rules! on_pool {
     };
 }
 
+mod kb;
+pub use kb::KbQuery;
+
 /// Which database a store is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dialect {

@@ -54,7 +54,7 @@ impl<A: Analyzer + 'static> Engine<A> {
             .await?;
         }
         let signals = self.signals_of(&id).await;
-        let evidence = match self
+        let mut evidence = match self
             .collector
             .collect(&stored.incident.resource, &signals, now)
             .await
@@ -74,6 +74,10 @@ impl<A: Analyzer + 'static> Engine<A> {
                 Evidence::default()
             }
         };
+        let history = self.store.timeline(&id).await?;
+        let recalled = self
+            .recall(stored, &signals, &mut evidence, &history, now)
+            .await;
         let round = self.store.analyses(&id).await?.len() as u32;
         self.store
             .record_evidence(&id, round, &evidence, now)
@@ -102,7 +106,7 @@ impl<A: Analyzer + 'static> Engine<A> {
             evidence: &evidence,
             history: &history,
         };
-        let analysis = match self.analyzer.analyze(&input).await {
+        let mut analysis = match self.analyzer.analyze(&input).await {
             Ok(a) => a,
             Err(e) => {
                 let note = entry(
@@ -117,6 +121,7 @@ impl<A: Analyzer + 'static> Engine<A> {
             }
         };
         let now = self.clock.now();
+        self.unmask(stored, &mut analysis, recalled.as_ref(), now);
         self.store
             .record_analysis(&id, stored.incident.attempts, &analysis, now)
             .await?;

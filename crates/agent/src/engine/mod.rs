@@ -20,6 +20,7 @@ mod analyze;
 mod crash_test;
 mod intake;
 mod lead;
+mod learn;
 mod page;
 mod schedule;
 mod storm;

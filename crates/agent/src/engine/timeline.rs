@@ -45,6 +45,7 @@ impl<A: Analyzer + 'static> Engine<A> {
         entries: Vec<TimelineEntry>,
     ) -> Result<(), EngineError> {
         self.store.update_incident(stored, &entries).await?;
+        self.remember(stored).await;
         for e in entries {
             let _ = self.live.send(LiveEvent {
                 incident: stored.incident.id.clone(),

@@ -11,6 +11,7 @@
 //! as HTML pages.
 
 mod admission;
+mod knowledge;
 mod metrics;
 mod serve;
 pub mod slack;
@@ -159,10 +160,13 @@ pub fn router<A: Analyzer + 'static>(state: Arc<ApiState<A>>) -> Router {
     let read = Router::new()
         .route("/api/v1/incidents", get(list::<A>))
         .route("/api/v1/incidents/{id}", get(show::<A>))
+        .route("/api/v1/kb", get(knowledge::search::<A>))
+        .route("/api/v1/kb/entries/{*id}", get(knowledge::entry::<A>))
         .route_layer(guarded(Scope::Read));
     let approve = Router::new()
         .route("/api/v1/incidents/{id}/approve", post(approve::<A>))
         .route("/api/v1/incidents/{id}/reject", post(reject::<A>))
+        .route("/api/v1/incidents/{id}/notes", post(knowledge::note::<A>))
         .route_layer(guarded(Scope::Approve));
     Router::new()
         .merge(alerts)

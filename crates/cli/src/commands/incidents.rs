@@ -12,7 +12,7 @@ use nightshift_store::{ApprovalAnswer, IncidentFilter, Store, VoteOutcome};
 
 use crate::cli::{AnswerArgs, IncidentsCommand, Output, StoreArgs};
 
-fn store_url(a: &StoreArgs) -> anyhow::Result<String> {
+pub(super) fn store_url(a: &StoreArgs) -> anyhow::Result<String> {
     if let Some(s) = &a.store {
         return Ok(if s.contains("://") || s.starts_with("sqlite:") {
             s.clone()
@@ -26,7 +26,7 @@ fn store_url(a: &StoreArgs) -> anyhow::Result<String> {
     Ok(AgentConfig::default().store)
 }
 
-async fn open(a: &StoreArgs) -> anyhow::Result<Store> {
+pub(super) async fn open(a: &StoreArgs) -> anyhow::Result<Store> {
     let url = store_url(a)?;
     Store::open(&url)
         .await
@@ -77,6 +77,25 @@ pub fn run(cmd: IncidentsCommand) -> anyhow::Result<ExitCode> {
                         }
                     }
                 }
+                Ok(ExitCode::SUCCESS)
+            }
+            IncidentsCommand::Note {
+                id,
+                text,
+                by,
+                store,
+            } => {
+                let text = text.join(" ");
+                if text.trim().is_empty() || by.trim().is_empty() {
+                    eprintln!("error: a note needs words and --as NAME");
+                    return Ok(ExitCode::from(super::EXIT_BAD_INPUT));
+                }
+                let s = open(&store).await?;
+                let id = IncidentId(id);
+                let note =
+                    nightshift_agent::learn::add_note(&s, &id, &by, &text, chrono::Utc::now())
+                        .await?;
+                println!("{}: note by {} added", id.0, note.by);
                 Ok(ExitCode::SUCCESS)
             }
             IncidentsCommand::Show { id, store, output } => {

@@ -4,6 +4,7 @@ mod analyze;
 mod demo;
 mod eval;
 mod incidents;
+mod kb;
 mod policy;
 mod run;
 mod scenario;
@@ -29,6 +30,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Policy(cmd) => policy::run(cmd),
         Command::Eval(args) => eval::run(args),
         Command::Analyze(args) => analyze::run(args),
+        Command::Kb(cmd) => kb::run(cmd),
     };
     match result {
         Ok(code) => code,

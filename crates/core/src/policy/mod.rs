@@ -13,9 +13,9 @@ mod decide;
 mod error;
 mod freeze;
 mod operation;
-mod read;
+pub(crate) mod read;
 mod report;
-mod tree;
+pub(crate) mod tree;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -273,6 +273,8 @@ pub struct Policy {
     pub freeze: Vec<FreezeWindow>,
     /// Who may answer approvals where, and how many distinct approvals each risk class needs.
     pub approvals: ApprovalRules,
+    /// What the knowledge base may decide.
+    pub learning: Learning,
 }
 
 impl Default for Policy {
@@ -295,8 +297,17 @@ impl Default for Policy {
             blast_radius: BlastRadius::default(),
             freeze: Vec::new(),
             approvals: ApprovalRules::default(),
+            learning: Learning::default(),
         }
     }
+}
+
+/// `learning`: what the knowledge base may decide.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Learning {
+    /// When a fault that keeps coming back after its remedy goes to a person (3 in 24h by
+    /// default).
+    pub recurrence: crate::knowledge::RecurrenceLimit,
 }
 
 /// The base risk and limits of every infra-changing action when the file says nothing.

@@ -105,6 +105,19 @@ fn write_report(p: &Policy, out: &mut String) -> std::fmt::Result {
         num(p.blast_radius.max_replica_share * 100.0)
     )?;
 
+    let r = &p.learning.recurrence;
+    if r.limit == 0 {
+        writeln!(out, "recurrence: never escalated for coming back")?;
+    } else {
+        writeln!(
+            out,
+            "recurrence: after {} remedied incidents of one category on one resource within {}, \
+             the next is escalated instead of remedied again",
+            r.limit,
+            format_duration(r.window)
+        )?;
+    }
+
     write_approvals(p, out)?;
 
     if p.freeze.is_empty() {

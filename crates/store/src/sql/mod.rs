@@ -72,6 +72,22 @@ pub(crate) mod sqlite {
         Ok(())
     }
 
+    /// Full-text search of the knowledge base: FTS5's bm25 (lower is better, so negated).
+    /// `$1` the match expression, `$2` the limit, `$3` an id to leave out.
+    fn kb_search_sql() -> &'static str {
+        "SELECT e.body, -kb_fts.rank FROM kb_fts JOIN kb_entries e ON e.seq = kb_fts.rowid \
+         WHERE kb_fts MATCH $1 AND e.id <> $3 ORDER BY kb_fts.rank LIMIT $2"
+    }
+
+    /// Any of the terms, each quoted (they are letters and digits only).
+    fn kb_match_query(terms: &[String]) -> String {
+        terms
+            .iter()
+            .map(|t| format!("\"{t}\""))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    }
+
     include!("incidents.rs");
     include!("list.rs");
     include!("signals.rs");
@@ -82,6 +98,7 @@ pub(crate) mod sqlite {
     include!("leadership.rs");
     include!("outbox.rs");
     include!("console.rs");
+    include!("kb.rs");
 }
 
 /// PostgreSQL.
@@ -125,6 +142,19 @@ pub(crate) mod postgres {
         Ok(())
     }
 
+    /// Full-text search of the knowledge base: `ts_rank_cd` over the GIN-indexed vector.
+    /// `$1` the tsquery, `$2` the limit, `$3` an id to leave out.
+    fn kb_search_sql() -> &'static str {
+        "SELECT body, ts_rank_cd(tsv, q)::float8 AS rank \
+         FROM kb_entries, to_tsquery('simple', $1) AS q \
+         WHERE tsv @@ q AND id <> $3 ORDER BY rank DESC LIMIT $2"
+    }
+
+    /// Any of the terms (letters and digits only, so nothing needs quoting).
+    fn kb_match_query(terms: &[String]) -> String {
+        terms.join(" | ")
+    }
+
     include!("incidents.rs");
     include!("list.rs");
     include!("signals.rs");
@@ -135,4 +165,5 @@ pub(crate) mod postgres {
     include!("leadership.rs");
     include!("outbox.rs");
     include!("console.rs");
+    include!("kb.rs");
 }

@@ -26,6 +26,31 @@ impl Reader<'_> {
         Ok(())
     }
 
+    /// `learning`: what the knowledge base may decide. `recurrence.limit` earlier incidents
+    /// of the same category on the same resource within `recurrence.window`, each remedied,
+    /// make the next one recurring: it is escalated rather than remedied again (0: never).
+    pub(super) fn learning(&self, node: &Node, path: &KeyPath, policy: &mut Policy) -> Result<()> {
+        for (_, node, path) in self.entries(node, path, &["recurrence"])? {
+            for (key, node, path) in self.entries(node, &path, &["limit", "window"])? {
+                match key {
+                    "limit" => policy.learning.recurrence.limit = self.count(node, &path)?,
+                    _ => {
+                        let window = self.duration(node, &path)?;
+                        if window.is_zero() {
+                            return Err(self.invalid(
+                                &path,
+                                node.at,
+                                "the recurrence window must be longer than zero, e.g. 24h",
+                            ));
+                        }
+                        policy.learning.recurrence.window = window;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// `blast_radius`: the share of replicas one action may take down at once.
     pub(super) fn blast_radius(
         &self,

@@ -37,6 +37,7 @@ const TOP_KEYS: &[&str] = &[
     "approver_groups",
     "approvers",
     "min_approvers",
+    "learning",
 ];
 
 pub(super) fn parse(text: &str, origin: &str) -> Result<Policy> {
@@ -87,6 +88,7 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<Policy> {
             }
             "budgets" => reader.budgets(node, &path, &mut policy)?,
             "blast_radius" => reader.blast_radius(node, &path, &mut policy)?,
+            "learning" => reader.learning(node, &path, &mut policy)?,
             "approver_groups" => policy.approvals.groups = reader.approver_groups(node, &path)?,
             "approvers" => approvers = Some((node, path)),
             "min_approvers" => {
@@ -102,13 +104,13 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<Policy> {
 }
 
 /// The walk over one policy text; `origin` names it in every error.
-struct Reader<'a> {
-    origin: &'a str,
+pub(crate) struct Reader<'a> {
+    pub(crate) origin: &'a str,
 }
 
 impl Reader<'_> {
     /// An error naming the origin, the key path and the line.
-    fn invalid(
+    pub(crate) fn invalid(
         &self,
         path: &KeyPath,
         at: Option<Position>,
@@ -124,7 +126,7 @@ impl Reader<'_> {
     }
 
     /// An error of the YAML reader itself (bad indentation, an unclosed quote).
-    fn yaml(&self, err: &serde_saphyr::Error) -> PolicyError {
+    pub(crate) fn yaml(&self, err: &serde_saphyr::Error) -> PolicyError {
         let err = err.without_snippet();
         let at = err.location().and_then(|l| Position::from_location(&l));
         let message = err.to_string();
@@ -137,7 +139,7 @@ impl Reader<'_> {
 
     /// The entries of a mapping whose keys must be among `allowed`; nothing (`~`) counts as
     /// an empty mapping.
-    fn entries<'n>(
+    pub(crate) fn entries<'n>(
         &self,
         node: &'n Node,
         path: &KeyPath,
@@ -195,7 +197,11 @@ impl Reader<'_> {
     }
 
     /// The items of a list; nothing (`~`) counts as an empty list.
-    fn list<'n>(&self, node: &'n Node, path: &KeyPath) -> Result<Vec<(&'n Node, KeyPath)>> {
+    pub(crate) fn list<'n>(
+        &self,
+        node: &'n Node,
+        path: &KeyPath,
+    ) -> Result<Vec<(&'n Node, KeyPath)>> {
         match &node.value {
             Value::Seq(items) => Ok(items
                 .iter()

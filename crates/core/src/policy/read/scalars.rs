@@ -8,7 +8,7 @@ use crate::policy::tree::{KeyPath, Node, Value};
 use crate::units::parse_duration;
 
 impl Reader<'_> {
-    pub(super) fn string<'n>(&self, node: &'n Node, path: &KeyPath, what: &str) -> Result<&'n str> {
+    pub(crate) fn string<'n>(&self, node: &'n Node, path: &KeyPath, what: &str) -> Result<&'n str> {
         match &node.value {
             Value::Str(s) => Ok(s),
             other => Err(self.invalid(

@@ -1,0 +1,260 @@
+//! The knowledge base's domain: what an entry is (a closed incident, or an imported
+//! postmortem or runbook document), the signature that makes two incidents alike, the words
+//! that are indexed, how a lexical rank and structured matches fuse into one similarity, and
+//! what the record of similar incidents says ("seen 3 times in 30 days; rollback fixed
+//! it 3 of 3 times").
+//!
+//! Retrieval itself (full-text ranking) is the store's; everything here is plain values, so
+//! that SQLite and PostgreSQL rank the same words and fuse them the same way.
+
+pub mod document;
+mod recall;
+mod signature;
+mod words;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::catalogue::{ActionName, Category};
+
+pub use document::{DocumentError, parse_document};
+pub use recall::{
+    ActionRecord, Recall, Recurrence, RecurrenceLimit, SAME_THING, recall, recurrence,
+};
+pub use signature::{Signature, log_template};
+pub use words::{query_terms, words};
+
+/// Where an entry comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntrySource {
+    /// An incident of this agent, written when it closed, escalated or was observed.
+    Incident,
+    /// An imported postmortem.
+    Postmortem,
+    /// An imported runbook document.
+    Runbook,
+}
+
+impl EntrySource {
+    /// As stored and printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntrySource::Incident => "incident",
+            EntrySource::Postmortem => "postmortem",
+            EntrySource::Runbook => "runbook",
+        }
+    }
+
+    /// Reads the stored form.
+    pub fn parse(s: &str) -> Option<EntrySource> {
+        match s {
+            "incident" => Some(EntrySource::Incident),
+            "postmortem" => Some(EntrySource::Postmortem),
+            "runbook" => Some(EntrySource::Runbook),
+            _ => None,
+        }
+    }
+}
+
+/// How an entry's incident ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A remedy was verified and the incident closed.
+    Resolved,
+    /// A remedy ran and the service did not recover; a person took over.
+    Unresolved,
+    /// Handed to a person without a remedy that ran (rejected, unsure, forbidden).
+    Escalated,
+    /// Observe or dry-run mode: a plan was proposed and nothing changed.
+    Observed,
+    /// A document: what it says happened, nothing this agent measured.
+    Documented,
+}
+
+impl Outcome {
+    /// As stored, printed and written into past-incident evidence.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Resolved => "resolved",
+            Outcome::Unresolved => "unresolved",
+            Outcome::Escalated => "escalated",
+            Outcome::Observed => "observed",
+            Outcome::Documented => "documented",
+        }
+    }
+}
+
+/// One action an entry's incident ran (or a document names), and whether it was verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionTaken {
+    /// Catalogue name.
+    pub action: ActionName,
+    /// `namespace/name` or `node/<name>`, when the action has a target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// `Some(true)` when verification found the service recovered after it, `Some(false)`
+    /// when it did not or the action failed, `None` when nothing was measured (documents,
+    /// proposals in observe mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed: Option<bool>,
+}
+
+/// A note a person added to an incident or entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub by: String,
+    /// What (redacted before it is stored).
+    pub text: String,
+}
+
+/// One entry of the knowledge base.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// `inc-000012` for an incident; `doc/<file stem>` for an imported document.
+    pub id: String,
+    /// Where it comes from.
+    pub source: EntrySource,
+    /// One line.
+    pub title: String,
+    /// The diagnosis' summary, or a document's body (Markdown), redacted.
+    pub summary: String,
+    /// What makes it like another incident.
+    pub signature: Signature,
+    /// What was done, in order.
+    #[serde(default)]
+    pub actions: Vec<ActionTaken>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// When it happened (the incident opened; the document's `date`, else its import).
+    pub occurred_at: DateTime<Utc>,
+    /// Seconds from opening to a verified recovery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mitigated_after_s: Option<u64>,
+    /// Who approved its actions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approved_by: Vec<String>,
+    /// Services a document is about (workload names).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<String>,
+    /// Notes people added.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<Note>,
+    /// The file a document was imported from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+impl Entry {
+    /// The words the store indexes: title, summary, signature, actions, services and notes,
+    /// folded by [`words`] so that both databases see the same tokens.
+    pub fn index_text(&self) -> String {
+        let mut parts: Vec<String> = vec![self.title.clone(), self.summary.clone()];
+        parts.push(self.signature.text());
+        parts.extend(self.actions.iter().map(|a| a.action.as_str().to_string()));
+        parts.extend(self.services.iter().cloned());
+        parts.extend(self.notes.iter().map(|n| n.text.clone()));
+        words(&parts.join("\n")).join(" ")
+    }
+
+    /// The category the entry is about: the diagnosis', or a document's first.
+    pub fn category(&self) -> Option<Category> {
+        self.signature.category
+    }
+
+    /// The action that fixed it, if one was verified.
+    pub fn fix(&self) -> Option<&ActionTaken> {
+        self.actions.iter().rev().find(|a| a.fixed == Some(true))
+    }
+}
+
+/// An entry found for a probe, with how alike they are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hit {
+    /// The entry.
+    pub entry: Entry,
+    /// 0..=1: the fused similarity ([`similarity`]).
+    pub similarity: f64,
+    /// The store's full-text rank, normalized to 0..=1 against the best candidate; 0 when
+    /// the entry came from a structured match alone.
+    pub lexical: f64,
+}
+
+/// How alike a probe and an entry are, 0..=1: the lexical rank and the overlap of their
+/// signature words, plus what they share structurally (the same workload, the same service,
+/// the same category, the same alerts).
+///
+/// The weights make "the same workload with the same alert and similar words" land near
+/// 0.8 and "another workload of another kind with a few shared words" below 0.5, the line
+/// the rule analyzer draws.
+pub fn similarity(probe: &Signature, entry: &Entry, lexical: f64) -> f64 {
+    let lexical = if lexical.is_finite() {
+        lexical.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let overlap = dice(&probe.words(), &entry.signature.words());
+    let mut s = 0.25 * lexical + 0.3 * overlap;
+    let same_resource = probe.resource.is_some() && probe.resource == entry.signature.resource;
+    let same_service = probe
+        .name
+        .as_deref()
+        .is_some_and(|n| entry.services.iter().any(|s| s == n));
+    if same_resource || same_service {
+        s += 0.2;
+    } else if probe.namespace.is_some() && probe.namespace == entry.signature.namespace {
+        s += 0.05;
+    }
+    if probe.kind.is_some() && probe.kind == entry.signature.kind {
+        s += 0.05;
+    }
+    match (probe.category, entry.signature.category) {
+        (Some(a), Some(b)) if a == b => s += 0.15,
+        (Some(_), Some(_)) => s -= 0.15,
+        _ => {}
+    }
+    s += 0.15 * jaccard(&probe.alerts, &entry.signature.alerts);
+    s.clamp(0.0, 1.0)
+}
+
+/// Ranks candidates by [`similarity`], best first; equal ones newest first.
+pub fn rank(probe: &Signature, candidates: Vec<(Entry, f64)>) -> Vec<Hit> {
+    let mut hits: Vec<Hit> = candidates
+        .into_iter()
+        .map(|(entry, lexical)| Hit {
+            similarity: similarity(probe, &entry, lexical),
+            lexical,
+            entry,
+        })
+        .collect();
+    hits.sort_by(|a, b| {
+        b.similarity
+            .total_cmp(&a.similarity)
+            .then(b.entry.occurred_at.cmp(&a.entry.occurred_at))
+    });
+    hits
+}
+
+fn dice(a: &[String], b: &[String]) -> f64 {
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    let common = a.iter().filter(|w| b.contains(w)).count();
+    2.0 * common as f64 / (a.len() + b.len()) as f64
+}
+
+fn jaccard(a: &[String], b: &[String]) -> f64 {
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    let common = a.iter().filter(|w| b.contains(w)).count();
+    let union = a.len() + b.iter().filter(|w| !a.contains(w)).count();
+    common as f64 / union as f64
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,23 @@
+-- The knowledge base: closed incidents and imported postmortems and runbooks, ranked by
+-- full-text search (ts_rank_cd over a GIN-indexed tsvector) and structured matches. Kept in
+-- step with ../sqlite/0007_knowledge.sql.
+--
+-- `body`: the entry whole. `text`: the words that are indexed, already folded by Rust
+-- (`nightshift_core::knowledge::words`); the `simple` configuration neither stems nor drops
+-- words, so both databases see the same tokens.
+CREATE TABLE kb_entries (
+    seq         BIGSERIAL PRIMARY KEY,
+    id          TEXT NOT NULL UNIQUE,
+    source      TEXT NOT NULL,
+    category    TEXT,
+    namespace   TEXT,
+    resource    TEXT,
+    outcome     TEXT NOT NULL,
+    occurred_at TIMESTAMPTZ NOT NULL,
+    body        JSONB NOT NULL,
+    text        TEXT NOT NULL,
+    tsv         TSVECTOR GENERATED ALWAYS AS (to_tsvector('simple', text)) STORED
+);
+CREATE INDEX kb_entries_resource ON kb_entries (resource, occurred_at);
+CREATE INDEX kb_entries_category ON kb_entries (category, occurred_at);
+CREATE INDEX kb_entries_tsv ON kb_entries USING GIN (tsv);

@@ -1,0 +1,150 @@
+// The knowledge base: entries written whole with their index words, found by full text
+// (each dialect's own ranking, `kb_search_sql`) or by resource.
+
+/// Writes `entries` (new or replacing those with the same id) in one transaction: all or
+/// none.
+pub(crate) async fn kb_put(
+    pool: &Pool,
+    entries: &[nightshift_core::knowledge::Entry],
+) -> Result<(), StoreError> {
+    let what = || format!("write {} knowledge-base entries", entries.len());
+    let mut tx = begin_write(pool)
+        .await
+        .map_err(|e| StoreError::query(what(), e))?;
+    for entry in entries {
+        kb_write(&mut tx, entry).await?;
+    }
+    tx.commit().await.map_err(|e| StoreError::query(what(), e))
+}
+
+async fn kb_write(
+    conn: &mut Conn,
+    entry: &nightshift_core::knowledge::Entry,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO kb_entries (id, source, category, namespace, resource, outcome, \
+         occurred_at, body, text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (id) DO UPDATE SET source = excluded.source, category = \
+         excluded.category, namespace = excluded.namespace, resource = excluded.resource, \
+         outcome = excluded.outcome, occurred_at = excluded.occurred_at, body = excluded.body, \
+         text = excluded.text",
+    )
+    .bind(&entry.id)
+    .bind(entry.source.as_str())
+    .bind(entry.signature.category.map(|c| c.as_str()))
+    .bind(entry.signature.namespace.as_deref())
+    .bind(entry.signature.resource.as_deref())
+    .bind(entry.outcome.as_str())
+    .bind(entry.occurred_at)
+    .bind(Json(entry))
+    .bind(entry.index_text())
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| StoreError::query(format!("write knowledge-base entry {}", entry.id), e))?;
+    Ok(())
+}
+
+/// One entry.
+pub(crate) async fn kb_get(
+    pool: &Pool,
+    id: &str,
+) -> Result<Option<nightshift_core::knowledge::Entry>, StoreError> {
+    let row: Option<(Json<nightshift_core::knowledge::Entry>,)> =
+        sqlx::query_as("SELECT body FROM kb_entries WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+            .map_err(|e| StoreError::query(format!("read knowledge-base entry {id}"), e))?;
+    Ok(row.map(|(Json(e),)| e))
+}
+
+/// Adds a note to an entry and indexes its words; `false` when there is no such entry.
+pub(crate) async fn kb_note(
+    pool: &Pool,
+    id: &str,
+    note: &nightshift_core::knowledge::Note,
+) -> Result<bool, StoreError> {
+    let what = || format!("add a note to knowledge-base entry {id}");
+    let mut tx = begin_write(pool)
+        .await
+        .map_err(|e| StoreError::query(what(), e))?;
+    let row: Option<(Json<nightshift_core::knowledge::Entry>,)> =
+        sqlx::query_as("SELECT body FROM kb_entries WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| StoreError::query(what(), e))?;
+    let Some((Json(mut entry),)) = row else {
+        return Ok(false);
+    };
+    entry.notes.push(note.clone());
+    kb_write(&mut tx, &entry).await?;
+    tx.commit()
+        .await
+        .map_err(|e| StoreError::query(what(), e))?;
+    Ok(true)
+}
+
+/// Entries matching any of `terms` (letters and digits only), best full-text rank first, at
+/// most `limit`, without `exclude`; with each its rank (higher is better).
+pub(crate) async fn kb_lexical(
+    pool: &Pool,
+    terms: &[String],
+    exclude: Option<&str>,
+    limit: i64,
+) -> Result<Vec<(nightshift_core::knowledge::Entry, f64)>, StoreError> {
+    if terms.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(Json<nightshift_core::knowledge::Entry>, f64)> = sqlx::query_as(kb_search_sql())
+        .bind(kb_match_query(terms))
+        .bind(limit)
+        .bind(exclude.unwrap_or(""))
+        .fetch_all(pool)
+        .await
+        .map_err(|e| StoreError::query("search the knowledge base", e))?;
+    Ok(rows.into_iter().map(|(Json(e), rank)| (e, rank)).collect())
+}
+
+/// Incident entries on `resource` since `since`, newest first, at most `limit`.
+pub(crate) async fn kb_on_resource(
+    pool: &Pool,
+    resource: &str,
+    since: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<nightshift_core::knowledge::Entry>, StoreError> {
+    let rows: Vec<(Json<nightshift_core::knowledge::Entry>,)> = sqlx::query_as(
+        "SELECT body FROM kb_entries WHERE resource = $1 AND occurred_at >= $2 \
+         ORDER BY occurred_at DESC LIMIT $3",
+    )
+    .bind(resource)
+    .bind(since)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .map_err(|e| StoreError::query(format!("read knowledge-base entries on {resource}"), e))?;
+    Ok(rows.into_iter().map(|(Json(e),)| e).collect())
+}
+
+/// Entries, newest first, at most `limit`.
+pub(crate) async fn kb_list(
+    pool: &Pool,
+    limit: i64,
+) -> Result<Vec<nightshift_core::knowledge::Entry>, StoreError> {
+    let rows: Vec<(Json<nightshift_core::knowledge::Entry>,)> =
+        sqlx::query_as("SELECT body FROM kb_entries ORDER BY occurred_at DESC, seq DESC LIMIT $1")
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+            .map_err(|e| StoreError::query("list the knowledge base", e))?;
+    Ok(rows.into_iter().map(|(Json(e),)| e).collect())
+}
+
+/// How many entries there are.
+pub(crate) async fn kb_count(pool: &Pool) -> Result<u64, StoreError> {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM kb_entries")
+        .fetch_one(pool)
+        .await
+        .map_err(|e| StoreError::query("count the knowledge base", e))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
