@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod act;
+pub mod agreement;
 pub mod auth;
 pub mod clock;
 pub mod collect;
@@ -20,4 +21,5 @@ pub mod prometheus;
 pub mod redact;
 pub mod runtime;
 pub mod topology;
+pub mod trust;
 pub mod verify;

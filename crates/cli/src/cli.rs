@@ -44,6 +44,88 @@ pub enum Command {
     /// The knowledge base: past incidents, imported postmortems and runbook documents.
     #[command(subcommand)]
     Kb(KbCommand),
+    /// The trust ladder: per namespace × action × category, the record of the agent's
+    /// proposals, the mode it earned and the mode it is in; pin, unpin, or judge a proposal.
+    Trust(TrustArgs),
+}
+
+/// `nightshift trust [pin|unpin|mark]`.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct TrustArgs {
+    /// What to do; without one, the ladder is shown.
+    #[command(subcommand)]
+    pub command: Option<TrustCommand>,
+    #[command(flatten)]
+    pub show: TrustShow,
+}
+
+/// Where the ladder is and which policy's thresholds apply.
+#[derive(Debug, clap::Args)]
+pub struct TrustShow {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The policy whose `promotion:` thresholds apply (default: the one in --config, else the
+    /// built-in defaults).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value = "table")]
+    pub output: Output,
+}
+
+/// One row of the ladder, as `pin` and `unpin` name it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TrustRowArgs {
+    /// Namespace (`-` for node actions).
+    #[arg(long)]
+    pub namespace: String,
+    /// Catalogue action (`rollout-restart`).
+    #[arg(long)]
+    pub action: String,
+    /// Diagnosis category (`resource/memory-leak`).
+    #[arg(long)]
+    pub category: String,
+}
+
+/// `nightshift trust ...`.
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// Pin a row in a mode: it stays there whatever its record, until unpinned.
+    Pin {
+        #[command(flatten)]
+        row: TrustRowArgs,
+        /// observe, dry-run, approve or auto.
+        #[arg(long)]
+        mode: String,
+        /// Who pins it.
+        #[arg(long = "as", value_name = "NAME")]
+        by: String,
+        #[command(flatten)]
+        show: TrustShow,
+    },
+    /// Let a pinned row move again (with `promotion.apply: auto`).
+    Unpin {
+        #[command(flatten)]
+        row: TrustRowArgs,
+        /// Who unpins it.
+        #[arg(long = "as", value_name = "NAME")]
+        by: String,
+        #[command(flatten)]
+        show: TrustShow,
+    },
+    /// Judge an incident's proposal: right, wrong, or harmful (an action that did damage).
+    Mark {
+        /// Incident id.
+        incident: String,
+        /// right, wrong or harmful.
+        verdict: String,
+        /// Who judges.
+        #[arg(long = "as", value_name = "NAME")]
+        by: String,
+        #[command(flatten)]
+        show: TrustShow,
+    },
 }
 
 /// `nightshift kb ...`.

@@ -21,6 +21,8 @@ use nightshift_store::Store;
 
 use crate::eval::rbac::{RbacManifest, service_account_config};
 
+mod humans;
+
 /// The lab's policy: auto mode, every action low risk on a disposable cluster.
 pub const LAB_POLICY: &str = include_str!("../../../deploy/policy.lab.yaml");
 
@@ -89,6 +91,8 @@ pub struct Lab<A: Analyzer = RuleAnalyzer> {
     pub cluster: server::Running,
     /// The agent.
     pub agent: RunningAgent<A>,
+    /// The scenario's scripted people, making their changes at their times.
+    pub humans: tokio::task::JoinHandle<()>,
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -134,6 +138,15 @@ impl<A: Analyzer + 'static> Lab<A> {
             },
         )
         .await?;
+        let admin = kube::Client::try_from(kube::Config::new(
+            format!("http://{}", cluster.addr).parse()?,
+        ))?;
+        let humans = tokio::spawn(humans::run(
+            scenario.clone(),
+            sim.clone(),
+            admin,
+            opts.start_ms,
+        ));
         let mut config = match &opts.rbac {
             Some(manifest) => service_account_config(&cluster, manifest)?,
             None => kube::Config::new(format!("http://{}", cluster.addr).parse()?),
@@ -176,6 +189,7 @@ impl<A: Analyzer + 'static> Lab<A> {
             sim,
             cluster,
             agent,
+            humans,
         })
     }
 
@@ -189,6 +203,7 @@ impl<A: Analyzer + 'static> Lab<A> {
     /// Stops the agent and the cluster.
     pub fn stop(&self) {
         self.agent.stop();
+        self.humans.abort();
         self.cluster.server.abort();
         self.cluster.clock.abort();
     }

@@ -3,6 +3,8 @@
 //! slower to mitigate), a leak masked by one remedy after another is escalated as recurring
 //! once the policy's limit is reached, and postmortems are imported whole or not at all.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -317,4 +319,343 @@ async fn a_note_on_an_incident_is_on_its_record_redacted() {
         store.timeline(&opened.incident.id).await.unwrap().len(),
         timeline.len()
     );
+}
+
+/// Observe mode, raising memory limits forbidden (so the proposal is a restart), and a ladder
+/// that recommends approve after three right proposals out of three.
+const OBSERVE_POLICY: &str = "
+mode: observe
+min_confidence: 0.55
+forbidden: [scale-to-zero, raise-memory-limit]
+budgets: {concurrent_actions: 10}
+promotion:
+  apply: recommend
+  min_samples: 3
+  min_lower_bound: 0.4
+  ceiling: auto
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_making_the_proposed_change_earn_the_row_its_recommended_mode() {
+    let scenario =
+        nightshift_scenario::load_file(&fixture("observed-leaks-and-people.yaml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("record.db");
+    let mut opts = LabOptions::new(db.clone());
+    opts.speed = 60.0;
+    opts.policy = nightshift_core::policy::Policy::parse(OBSERVE_POLICY, "test policy").unwrap();
+    let lab = Lab::start(&scenario, opts).await.unwrap();
+    let store = lab.agent.engine.store().clone();
+    let deadline = Instant::now() + Duration::from_secs(240);
+    // Four fates: three people agreed with a restart, one scaled instead.
+    let judged = loop {
+        let events = store
+            .trust_events(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+            .await
+            .unwrap();
+        if events.len() >= 4 || lab.cluster.clock.is_finished() || Instant::now() > deadline {
+            break events;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    lab.stop();
+    for i in incidents(&store).await {
+        for e in store.timeline(&i.incident.id).await.unwrap() {
+            if e.kind != TimelineKind::Signal {
+                eprintln!(
+                    "{} {} {:?} {}",
+                    i.incident.id,
+                    e.at.format("%H:%M:%S"),
+                    e.kind,
+                    e.message
+                );
+            }
+        }
+    }
+    let mut fates: Vec<(String, String, String)> = judged
+        .iter()
+        .map(|e| {
+            (
+                e.row.namespace.clone(),
+                e.fate.as_str().to_string(),
+                e.by.clone(),
+            )
+        })
+        .collect();
+    fates.sort();
+    assert_eq!(
+        fates,
+        [
+            ("billing".into(), "disagreed".into(), "kubectl-scale".into()),
+            ("pricing".into(), "agreed".into(), "kubectl-rollout".into()),
+            ("pricing".into(), "agreed".into(), "kubectl-rollout".into()),
+            ("pricing".into(), "agreed".into(), "kubectl-rollout".into()),
+        ],
+        "{judged:#?}"
+    );
+    // Nothing ran: every incident was only observed.
+    for i in incidents(&store).await {
+        assert!(store.actions(&i.incident.id).await.unwrap().is_empty());
+    }
+    store.close().await;
+
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(&policy, OBSERVE_POLICY).unwrap();
+    let url = format!("sqlite://{}", db.display());
+    let out = nightshift(&[
+        "trust",
+        "--store",
+        &url,
+        "--policy",
+        policy.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = |ns: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["namespace"] == ns)
+            .cloned()
+            .unwrap_or_else(|| panic!("no row for {ns} in {rows:#}"))
+    };
+    let pricing = row("pricing");
+    assert_eq!(pricing["action"], "rollout-restart");
+    assert_eq!(pricing["category"], "resource/memory-leak");
+    assert_eq!(
+        (pricing["successes"].as_u64(), pricing["samples"].as_u64()),
+        (Some(3), Some(3))
+    );
+    assert_eq!(pricing["earned"], "approve", "{pricing:#}");
+    // A recommendation only: the row stays in the policy's mode.
+    assert_eq!(pricing["mode"], "observe");
+    let billing = row("billing");
+    assert_eq!(
+        (billing["successes"].as_u64(), billing["samples"].as_u64()),
+        (Some(0), Some(1))
+    );
+    assert_eq!(billing["earned"], "observe");
+
+    // A person pins the pricing row in approve; a pinned row is what decisions use.
+    let out = nightshift(&[
+        "trust",
+        "pin",
+        "--namespace",
+        "pricing",
+        "--action",
+        "rollout-restart",
+        "--category",
+        "resource/memory-leak",
+        "--mode",
+        "approve",
+        "--as",
+        "alice",
+        "--store",
+        &url,
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = nightshift(&[
+        "trust",
+        "--store",
+        &url,
+        "--policy",
+        policy.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pricing = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["namespace"] == "pricing")
+        .unwrap();
+    assert_eq!(
+        (&pricing["mode"], &pricing["pinned"]),
+        (&serde_json::json!("approve"), &serde_json::json!(true))
+    );
+}
+
+/// With `promotion.apply: auto`, fates recorded one by one: a run of successes promotes the
+/// row a step at a time up to the ceiling, a single failure demotes it at once (and what came
+/// before no longer counts), every change is on the record, and a pinned row never moves.
+async fn promotion_moves_rows_and_pins_hold(url: &str) {
+    use nightshift_agent::trust;
+    use nightshift_core::policy::Mode;
+    use nightshift_core::trust::{Event, Fate, RowKey};
+    let store = Store::open(url).await.unwrap();
+    let policy = nightshift_core::policy::Policy::parse(
+        "mode: observe
+promotion: {apply: auto, min_samples: 3, min_lower_bound: 0.4, ceiling: auto, namespaces: {payments: approve}}
+",
+        "policy.yaml",
+    )
+    .unwrap();
+    let t0 = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    let row = |ns: &str| RowKey {
+        namespace: ns.into(),
+        action: nightshift_core::ActionName::RolloutRestart,
+        category: nightshift_core::Category::MemoryLeak,
+    };
+    let mut n = 0;
+    let mut feed = |ns: &str, fate: Fate| {
+        n += 1;
+        Event {
+            row: row(ns),
+            incident: format!("inc-{n:06}"),
+            fate,
+            at: t0 + chrono::Duration::minutes(n),
+            by: "someone".into(),
+            detail: fate.as_str().into(),
+        }
+    };
+    let mode = |store: Store, ns: &'static str| async move {
+        trust::mode_for(&store, &policy_clone(), &row(ns))
+            .await
+            .unwrap()
+            .map(|m| m.0)
+    };
+    fn policy_clone() -> nightshift_core::policy::Policy {
+        nightshift_core::policy::Policy::parse(
+            "mode: observe
+promotion: {apply: auto, min_samples: 3, min_lower_bound: 0.4, ceiling: auto, namespaces: {payments: approve}}
+",
+            "policy.yaml",
+        )
+        .unwrap()
+    }
+    let mut changes = Vec::new();
+    for fate in [Fate::Agreed, Fate::Agreed, Fate::Agreed] {
+        changes.extend(
+            trust::record(&store, &policy, &feed("shop", fate))
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(mode(store.clone(), "shop").await, Some(Mode::Approve));
+    for fate in [Fate::Approved, Fate::Approved, Fate::Approved] {
+        changes.extend(
+            trust::record(&store, &policy, &feed("shop", fate))
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(mode(store.clone(), "shop").await, Some(Mode::Auto));
+    // The same fate of the same incident twice counts once.
+    let again = feed("shop", Fate::Verified);
+    changes.extend(trust::record(&store, &policy, &again).await.unwrap());
+    assert!(
+        trust::record(&store, &policy, &again)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    changes.extend(
+        trust::record(&store, &policy, &feed("shop", Fate::Failed))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(mode(store.clone(), "shop").await, Some(Mode::Approve));
+    changes.extend(
+        trust::record(&store, &policy, &feed("shop", Fate::Verified))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        mode(store.clone(), "shop").await,
+        Some(Mode::Approve),
+        "climbed back on stale fates"
+    );
+    assert_eq!(
+        changes.iter().map(|c| (c.from, c.to)).collect::<Vec<_>>(),
+        [
+            (Mode::Observe, Mode::Approve),
+            (Mode::Approve, Mode::Auto),
+            (Mode::Auto, Mode::Approve)
+        ]
+    );
+    let recorded = store.trust_changes(10).await.unwrap();
+    assert_eq!(recorded.len(), 3);
+    assert!(
+        recorded[0].1.reason.contains("demoted at once"),
+        "{:?}",
+        recorded[0]
+    );
+
+    // The payments ceiling is approve however good the record.
+    for fate in [
+        Fate::Agreed,
+        Fate::Agreed,
+        Fate::Agreed,
+        Fate::Approved,
+        Fate::Approved,
+        Fate::Approved,
+        Fate::Approved,
+    ] {
+        trust::record(&store, &policy, &feed("payments", fate))
+            .await
+            .unwrap();
+    }
+    assert_eq!(mode(store.clone(), "payments").await, Some(Mode::Approve));
+
+    // Pinned in observe: successes and failures alike leave it there; unpinned, it moves.
+    let at = t0 + chrono::Duration::hours(1);
+    trust::pin(
+        &store,
+        &policy,
+        &row("shop"),
+        Some(Mode::Observe),
+        "alice",
+        at,
+    )
+    .await
+    .unwrap();
+    for fate in [Fate::Verified, Fate::Verified, Fate::Verified, Fate::Failed] {
+        assert!(
+            trust::record(&store, &policy, &feed("shop", fate))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    assert_eq!(mode(store.clone(), "shop").await, Some(Mode::Observe));
+    let ladder = trust::ladder(&store, &policy, at).await.unwrap();
+    let shop = ladder.iter().find(|r| r.key.namespace == "shop").unwrap();
+    assert!(shop.pinned);
+    assert_eq!(shop.mode, Mode::Observe);
+    trust::pin(&store, &policy, &row("shop"), None, "alice", at)
+        .await
+        .unwrap();
+    trust::record(&store, &policy, &feed("shop", Fate::Verified))
+        .await
+        .unwrap();
+    assert_eq!(mode(store.clone(), "shop").await, Some(Mode::Approve));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn promotion_moves_rows_and_pins_hold_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    promotion_moves_rows_and_pins_hold(&format!("sqlite://{}", dir.path().join("r.db").display()))
+        .await;
+}
+
+#[tokio::test]
+async fn promotion_moves_rows_and_pins_hold_on_postgres() {
+    let Some(url) = common::fresh_pg_schema("trust") else {
+        return;
+    };
+    promotion_moves_rows_and_pins_hold(&url).await;
 }

@@ -21,6 +21,7 @@ pub mod resource;
 pub mod rules;
 pub mod signal;
 pub mod text;
+pub mod trust;
 pub mod units;
 
 pub use action::Action;

@@ -40,11 +40,13 @@ pub enum NotifyEvent {
     Observed,
     /// Done.
     Closed,
+    /// A row of the trust ladder was promoted or demoted.
+    TrustChanged,
 }
 
 impl NotifyEvent {
     /// Every event, in the order of an incident's life.
-    pub const ALL: [NotifyEvent; 14] = [
+    pub const ALL: [NotifyEvent; 15] = [
         NotifyEvent::IncidentOpened,
         NotifyEvent::Planned,
         NotifyEvent::ApprovalNeeded,
@@ -59,6 +61,7 @@ impl NotifyEvent {
         NotifyEvent::Escalated,
         NotifyEvent::Observed,
         NotifyEvent::Closed,
+        NotifyEvent::TrustChanged,
     ];
 
     /// The name as written in configuration and payloads (`incident_opened`, ...).
@@ -78,6 +81,7 @@ impl NotifyEvent {
             NotifyEvent::Escalated => "escalated",
             NotifyEvent::Observed => "observed",
             NotifyEvent::Closed => "closed",
+            NotifyEvent::TrustChanged => "trust_changed",
         }
     }
 
@@ -92,6 +96,9 @@ impl std::fmt::Display for NotifyEvent {
         f.write_str(self.as_str())
     }
 }
+
+/// The `data` key of a note that says a row of the trust ladder changed mode.
+pub const TRUST_CHANGE_KEY: &str = "trust_change";
 
 /// The `data` key of a note that says a plan has waited too long for approval.
 pub const APPROVAL_WAITING_KEY: &str = "approval_waiting";
@@ -128,6 +135,9 @@ pub fn event_of(entry: &TimelineEntry) -> Option<NotifyEvent> {
         TimelineKind::Verification => Some(NotifyEvent::Verified),
         TimelineKind::Note if data.get(APPROVAL_WAITING_KEY).is_some() => {
             Some(NotifyEvent::ApprovalWaiting)
+        }
+        TimelineKind::Note if data.get(TRUST_CHANGE_KEY).is_some() => {
+            Some(NotifyEvent::TrustChanged)
         }
         _ => None,
     }

@@ -154,6 +154,58 @@ fn auto_runs_low_risk_and_sends_medium_to_approval() {
 }
 
 #[test]
+fn the_trust_ladder_sets_the_mode_of_its_row_but_no_rule_is_skipped() {
+    let p = Policy::default();
+    let mut c = ctx();
+    c.ladder = Some((
+        Mode::Auto,
+        "trust ladder: shop × restart-pod × app/crash".into(),
+    ));
+    let d = p.decide(&plan(restart_pod()), &c);
+    assert_decision(
+        &d,
+        Verdict::Execute,
+        "risk: low → execute (mode auto, trust ladder: shop × restart-pod × app/crash)",
+    );
+    // Risk still asks a person in auto.
+    let d = p.decide(&plan(rollback()), &c);
+    assert_eq!(d.verdict, Verdict::NeedsApproval, "{d:#?}");
+    // Rules before the mode still stop a plan.
+    let p = Policy {
+        min_confidence: 0.95,
+        ..Policy::default()
+    };
+    assert_eq!(
+        p.decide(&plan(restart_pod()), &c).verdict,
+        Verdict::Escalate
+    );
+    // A demoted row is stricter than the policy.
+    let mut c = ctx();
+    c.ladder = Some((
+        Mode::Approve,
+        "trust ladder: shop × restart-pod × app/crash".into(),
+    ));
+    assert_eq!(
+        auto().decide(&plan(restart_pod()), &c).verdict,
+        Verdict::NeedsApproval
+    );
+    // On a node, the ladder is never bolder than a namespace with pods there.
+    let p = Policy {
+        namespace_modes: [("shop".to_string(), Mode::Approve)].into(),
+        ..auto()
+    };
+    let mut c = node_ctx("node-a", &["shop"]);
+    c.ladder = Some((
+        Mode::Auto,
+        "trust ladder: - × drain-node × node/not-ready".into(),
+    ));
+    assert_eq!(
+        p.decide(&plan(drain("node-a")), &c).verdict,
+        Verdict::NeedsApproval
+    );
+}
+
+#[test]
 fn observe_changes_nothing() {
     let p = Policy::default();
     assert_eq!(p.mode, Mode::Observe);

@@ -494,3 +494,74 @@ fn hostile_yaml_is_refused_before_it_costs_a_stack_or_a_second() {
         .to_string();
     assert!(e.contains("laughs.yaml"), "{e}");
 }
+
+#[test]
+fn learning_and_promotion_read_into_what_they_say() {
+    let p = Policy::parse(
+        "mode: observe
+learning:
+  recurrence: {limit: 4, window: 12h}
+promotion:
+  apply: auto
+  window: 720h
+  min_samples: 8
+  min_lower_bound: 0.8
+  ceiling: approve
+  namespaces:
+    staging: auto
+    payments: observe
+",
+        "policy.yaml",
+    )
+    .unwrap();
+    assert_eq!(p.learning.recurrence.limit, 4);
+    assert_eq!(p.learning.recurrence.window, Duration::from_secs(12 * 3600));
+    let pr = &p.promotion;
+    assert!(pr.auto);
+    assert_eq!(pr.window, Duration::from_secs(720 * 3600));
+    assert_eq!((pr.min_samples, pr.min_lower_bound), (8, 0.8));
+    assert_eq!(pr.ceiling_for("shop"), Mode::Approve);
+    assert_eq!(pr.ceiling_for("staging"), Mode::Auto);
+    assert_eq!(pr.ceiling_for("payments"), Mode::Observe);
+    // Defaults: recommend only, 3 recurrences in a day.
+    let d = Policy::default();
+    assert!(!d.promotion.auto);
+    assert_eq!(d.learning.recurrence.limit, 3);
+
+    assert_error(
+        "promotion:\n  apply: sometimes\n",
+        "promotion.apply",
+        "unknown value",
+        2,
+    );
+    assert_error(
+        "promotion:\n  min_samples: 0\n",
+        "promotion.min_samples",
+        "at least one",
+        2,
+    );
+    assert_error(
+        "promotion:\n  ceiling: yolo\n",
+        "promotion.ceiling",
+        "unknown mode",
+        2,
+    );
+    assert_error(
+        "promotion:\n  namespaces:\n    shop: fast\n",
+        "promotion.namespaces.shop",
+        "unknown mode",
+        3,
+    );
+    assert_error(
+        "learning:\n  recurrence: {window: 0}\n",
+        "learning.recurrence.window",
+        "longer than zero",
+        2,
+    );
+    assert_error(
+        "learning:\n  recurence: {}\n",
+        "learning.recurence",
+        "unknown key",
+        2,
+    );
+}

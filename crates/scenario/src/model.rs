@@ -23,6 +23,10 @@ pub struct Scenario {
     pub cluster: Cluster,
     /// Faults in the order they were written (not necessarily sorted by time).
     pub faults: Vec<Fault>,
+    /// Changes people make on the cluster during the run (`humans:`), through its API like
+    /// any client, attributed to their field manager: what lets the evaluation see whether
+    /// the agent notices a person doing what it proposed.
+    pub humans: Vec<Human>,
     /// What a careful engineer would conclude and do.
     pub expect: Expect,
 }
@@ -443,6 +447,71 @@ pub struct Fault {
     pub target: Target,
     /// Lines the affected containers print while the fault holds, replacing the type's defaults.
     pub logs: Option<Vec<LogTemplate>>,
+}
+
+/// A change a person makes at a given time (`humans[i]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Human {
+    /// Simulated time after start.
+    pub at: Duration,
+    /// Who, for reports (`alice`).
+    pub who: String,
+    /// What they do.
+    pub action: HumanAction,
+    /// A workload `<namespace>/<name>`, or `node/<name>` for cordoning.
+    pub target: Target,
+    /// The field manager the change is recorded under (kubectl's for the command by default:
+    /// `kubectl-rollout`, `kubectl-scale`, `kubectl-cordon`).
+    pub field_manager: String,
+}
+
+/// What a scripted person does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HumanAction {
+    /// `kubectl rollout restart`.
+    RolloutRestart,
+    /// `kubectl rollout undo` (to the previous revision).
+    Rollback,
+    /// `kubectl scale --replicas N`.
+    Scale {
+        /// The new count.
+        replicas: i32,
+    },
+    /// `kubectl cordon`.
+    CordonNode,
+    /// `kubectl uncordon`.
+    UncordonNode,
+}
+
+impl HumanAction {
+    /// The names `humans[i].action` takes: the catalogue's for the same change.
+    pub const NAMES: &'static [&'static str] = &[
+        "rollout-restart",
+        "rollback",
+        "scale",
+        "cordon-node",
+        "uncordon-node",
+    ];
+
+    /// The catalogue name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            HumanAction::RolloutRestart => "rollout-restart",
+            HumanAction::Rollback => "rollback",
+            HumanAction::Scale { .. } => "scale",
+            HumanAction::CordonNode => "cordon-node",
+            HumanAction::UncordonNode => "uncordon-node",
+        }
+    }
+
+    /// kubectl's field manager for the command.
+    pub fn kubectl_manager(&self) -> &'static str {
+        match self {
+            HumanAction::RolloutRestart | HumanAction::Rollback => "kubectl-rollout",
+            HumanAction::Scale { .. } => "kubectl-scale",
+            HumanAction::CordonNode | HumanAction::UncordonNode => "kubectl-cordon",
+        }
+    }
 }
 
 /// Where the root cause lives: `namespace/name`, `node/<name>` or `external/<host:port>`.

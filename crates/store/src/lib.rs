@@ -60,7 +60,9 @@ macro_rules! on_pool {
 }
 
 mod kb;
+mod trust;
 pub use kb::KbQuery;
+pub use trust::{TrustChange, TrustState};
 
 /// Which database a store is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -8,6 +8,8 @@ use nightshift_core::{Action, Analyzer, Decision, IncidentId, Plan, State, Timel
 use nightshift_store::{ActionStatus, ApprovalAnswer, DecisionId, StoredIncident};
 use serde_json::json;
 
+use nightshift_core::trust::Fate;
+
 use super::timeline::entry;
 use super::{Engine, EngineError, LiveEvent};
 
@@ -107,6 +109,23 @@ impl<A: Analyzer + 'static> Engine<A> {
         &self,
         stored: &mut StoredIncident,
     ) -> Result<(), EngineError> {
+        if matches!(stored.incident.state, State::Approved | State::Rejected) {
+            let approved = stored.incident.state == State::Approved;
+            let by = self
+                .store
+                .approvals(&stored.incident.id)
+                .await?
+                .pop()
+                .and_then(|a| a.decided_by)
+                .unwrap_or_else(|| "someone".into());
+            let (fate, verb) = if approved {
+                (Fate::Approved, "approved")
+            } else {
+                (Fate::Rejected, "rejected")
+            };
+            self.fate(stored, None, fate, &by, format!("{verb} by {by}"))
+                .await;
+        }
         match stored.incident.state {
             State::Approved => {
                 self.go(stored, State::Acting, "approved; acting", vec![])
@@ -402,6 +421,8 @@ impl<A: Analyzer + 'static> Engine<A> {
             msg.clone(),
             json!({}),
         );
+        self.fate(stored, None, Fate::Failed, crate::trust::AGENT, msg.clone())
+            .await;
         stored.incident.attempts += 1;
         if stored.incident.attempts >= self.config.max_attempts {
             self.go(stored, State::Escalated, "action failed", vec![e])

@@ -203,6 +203,7 @@ impl<A: Analyzer + 'static> Engine<A> {
                 ctx.history =
                     crate::facts::history(&self.store, &t, owner, &plan.action, now).await;
             }
+            ctx.ladder = self.ladder_mode(stored, analysis, &plan.action).await;
             let d = self.policy().decide(plan, &ctx);
             if d.verdict != Verdict::Forbidden {
                 return (plan.clone(), d);

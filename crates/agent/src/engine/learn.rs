@@ -12,9 +12,13 @@ use nightshift_core::{
 use nightshift_store::StoredIncident;
 use serde_json::json;
 
+use nightshift_core::policy::Mode;
+use nightshift_core::trust::{Event, Fate};
+
 use super::Engine;
 use super::timeline::entry;
 use crate::learn::{self, Recalled};
+use crate::trust;
 
 impl<A: Analyzer + 'static> Engine<A> {
     /// Looks the incident up in the knowledge base and adds the similar past incidents to its
@@ -130,4 +134,189 @@ impl<A: Analyzer + 'static> Engine<A> {
             Err(e) => tracing::warn!(incident = %id, error = %e, "not remembered"),
         }
     }
+
+    /// The mode the trust ladder sets for a plan's row, if it sets one.
+    pub(super) async fn ladder_mode(
+        &self,
+        stored: &StoredIncident,
+        analysis: &Analysis,
+        action: &Action,
+    ) -> Option<(Mode, String)> {
+        let row = trust::row_for(
+            action,
+            &stored.incident.resource,
+            analysis.diagnosis.category,
+        )?;
+        trust::mode_for(&self.store, &self.policy(), &row)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(incident = %stored.incident.id, error = %e, "trust ladder not read");
+                None
+            })
+    }
+
+    /// Records the fate of the incident's plan (`action`, else the last decided one) on the
+    /// trust ladder; a change of the row's mode goes on the incident's record (and out to
+    /// whoever hears of trust changes).
+    pub(super) async fn fate(
+        &self,
+        stored: &StoredIncident,
+        action: Option<&Action>,
+        fate: Fate,
+        by: &str,
+        detail: String,
+    ) {
+        let id = &stored.incident.id;
+        let Some(category) = stored.incident.category else {
+            return;
+        };
+        let action = match action {
+            Some(a) => a.clone(),
+            None => match self.store.decisions(id).await {
+                Ok(d) => match d.last() {
+                    Some(d) => d.plan.action.clone(),
+                    None => return,
+                },
+                Err(e) => {
+                    tracing::warn!(incident = %id, error = %e, "decisions not read");
+                    return;
+                }
+            },
+        };
+        let Some(row) = trust::row_for(&action, &stored.incident.resource, category) else {
+            return;
+        };
+        let event = Event {
+            row,
+            incident: id.0.clone(),
+            fate,
+            at: self.clock.now(),
+            by: by.to_string(),
+            detail,
+        };
+        match trust::record(&self.store, &self.policy(), &event).await {
+            Ok(Some(change)) => {
+                let verb = if change.to > change.from {
+                    "promoted"
+                } else {
+                    "demoted"
+                };
+                let note = entry(
+                    event.at,
+                    TimelineKind::Note,
+                    format!(
+                        "trust ladder: {} {verb} from {} to {}: {}",
+                        change.row, change.from, change.to, change.reason
+                    ),
+                    json!({ nightshift_core::notice::TRUST_CHANGE_KEY: change }),
+                );
+                if let Err(e) = self.log(id, note).await {
+                    tracing::warn!(incident = %id, error = %e, "trust change not noted");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(incident = %id, error = %e, "fate not recorded"),
+        }
+    }
+
+    /// Watches observed proposals for a person making the change (or another one) on the
+    /// cluster, within the agreement window, and records the fate. Runs until aborted, while
+    /// this replica leads.
+    pub(super) async fn watch_agreements(self: Arc<Self>) {
+        let every = self.config.poll.max(std::time::Duration::from_secs(15));
+        loop {
+            self.clock.sleep(every).await;
+            if self.lead().standing() == crate::lead::Standing::Follows {
+                continue;
+            }
+            let filter = nightshift_store::IncidentFilter {
+                state: Some(State::Observed),
+                limit: Some(200),
+                ..Default::default()
+            };
+            let observed = match self.store.list(&filter).await {
+                Ok(list) => list,
+                Err(e) => {
+                    tracing::warn!(error = %e, "observed incidents not read");
+                    continue;
+                }
+            };
+            for stored in observed {
+                if let Err(e) = self.agreement(&stored).await {
+                    tracing::warn!(incident = %stored.incident.id, error = %e, "agreement not checked");
+                }
+            }
+        }
+    }
+
+    /// One observed incident: a person's change to its proposal's target since the proposal
+    /// is its fate (agreed when it is the same change), once.
+    async fn agreement(&self, stored: &StoredIncident) -> Result<(), super::EngineError> {
+        let id = &stored.incident.id;
+        let window = chrono::Duration::from_std(self.config.agreement_window).unwrap_or_default();
+        let Some(d) = self.store.decisions(id).await?.pop() else {
+            return Ok(());
+        };
+        let now = self.clock.now();
+        if !d.plan.action.changes_infra() || now > d.decided_at + window {
+            return Ok(());
+        }
+        let timeline = self.store.timeline(id).await?;
+        if timeline
+            .iter()
+            .any(|e| e.kind == TimelineKind::Note && e.data.get(FATE_KEY).is_some())
+        {
+            return Ok(());
+        }
+        let changes = match crate::agreement::changes_since(
+            &self.client,
+            &d.plan.action,
+            d.decided_at,
+            trust::AGENT,
+        )
+        .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(incident = %id, error = %e, "target not read for agreement");
+                return Ok(());
+            }
+        };
+        let Some(c) = changes
+            .iter()
+            .find(|c| c.change.matches(&d.plan.action))
+            .or_else(|| changes.first())
+        else {
+            return Ok(());
+        };
+        let agreed = c.change.matches(&d.plan.action);
+        let fate = if agreed {
+            Fate::Agreed
+        } else {
+            Fate::Disagreed
+        };
+        let detail = format!(
+            "{} {} after the proposal {}",
+            c.manager,
+            c.change.describe(),
+            d.plan.action
+        );
+        let note = entry(
+            now,
+            TimelineKind::Note,
+            if agreed {
+                format!("a person made the proposed change: {detail}")
+            } else {
+                format!("a person made another change: {detail}")
+            },
+            json!({ FATE_KEY: {"fate": fate, "by": c.manager, "at": c.at, "change": format!("{:?}", c.change)} }),
+        );
+        self.log(id, note).await?;
+        self.fate(stored, Some(&d.plan.action), fate, &c.manager, detail)
+            .await;
+        Ok(())
+    }
 }
+
+/// The `data` key of a note that records a proposal's fate (a person's change, a mark).
+pub const FATE_KEY: &str = "trust_fate";

@@ -50,6 +50,7 @@ use crate::verify::Verifier;
 pub use act::record_answer;
 #[cfg(feature = "crash-test-hooks")]
 pub use crash_test::{HOLD_AFTER_INTENT, PAUSE_AFTER_ACTION, PAUSE_AFTER_INTENT};
+pub use learn::FATE_KEY;
 pub use schedule::{Backlog, Priority};
 use schedule::{Next, Scheduler};
 use storm::Folding;
@@ -82,6 +83,9 @@ pub struct EngineConfig {
     /// A plan waiting for approval this long gets a note on its timeline that pages (see
     /// [`nightshift_core::notice::NotifyEvent::ApprovalWaiting`]); `None` never pages.
     pub approval_waiting_after: Option<Duration>,
+    /// How long after an observed proposal a person making the same change on the cluster
+    /// counts as agreeing with it (the trust ladder's observe-mode record).
+    pub agreement_window: Duration,
 }
 
 impl Default for EngineConfig {
@@ -97,6 +101,7 @@ impl Default for EngineConfig {
             prometheus: None,
             storms: StormLimits::default(),
             approval_waiting_after: Some(Duration::from_secs(10 * 60)),
+            agreement_window: Duration::from_secs(3600),
         }
     }
 }
@@ -338,9 +343,10 @@ impl<A: Analyzer + 'static> Engine<A> {
     /// Starts the workers (`concurrency` of them) and the timer that wakes waiting incidents.
     /// The tasks run until aborted.
     pub fn start_workers(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
-        let mut tasks = vec![tokio::spawn(
-            self.sched.clone().run_timers(self.clock.clone()),
-        )];
+        let mut tasks = vec![
+            tokio::spawn(self.sched.clone().run_timers(self.clock.clone())),
+            tokio::spawn(self.clone().watch_agreements()),
+        ];
         for _ in 0..self.config.concurrency.max(1) {
             let me = self.clone();
             tasks.push(tokio::spawn(async move {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use nightshift_core::trust::Fate;
 use nightshift_core::{Action, Analyzer, ResourceRef, State, TimelineKind};
 use nightshift_store::{ActionStatus, StoredIncident};
 use serde_json::json;
@@ -81,6 +82,19 @@ impl<A: Analyzer + 'static> Engine<A> {
         }
         let now = self.clock.now();
         let verified = status == VerifyStatus::Recovered;
+        let (fate, detail) = if verified {
+            (Fate::Verified, "verified recovered")
+        } else {
+            (Fate::Failed, "not recovered")
+        };
+        self.fate(
+            stored,
+            Some(&plan.action),
+            fate,
+            crate::trust::AGENT,
+            format!("{} {detail}", plan.action.name()),
+        )
+        .await;
         // Records from before outcomes were written at once are closed here.
         if let Some(r) = &record
             && r.status == ActionStatus::Intended

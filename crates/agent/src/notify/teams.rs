@@ -51,6 +51,7 @@ pub fn headline(event: NotifyEvent) -> &'static str {
         NotifyEvent::Escalated => "Escalated to humans",
         NotifyEvent::Observed => "Observed only",
         NotifyEvent::Closed => "Closed",
+        NotifyEvent::TrustChanged => "Autonomy changed",
     }
 }
 

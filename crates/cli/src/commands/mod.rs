@@ -9,6 +9,7 @@ mod policy;
 mod run;
 mod scenario;
 mod sim;
+mod trust;
 
 use std::process::ExitCode;
 
@@ -31,6 +32,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Analyze(args) => analyze::run(args),
         Command::Kb(cmd) => kb::run(cmd),
+        Command::Trust(args) => trust::run(args),
     };
     match result {
         Ok(code) => code,

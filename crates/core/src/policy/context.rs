@@ -26,6 +26,11 @@ pub struct DecisionContext {
     pub history: History,
     /// Actions being carried out right now, across the cluster.
     pub in_flight: u32,
+    /// The mode the trust ladder puts this plan's row in (a pinned row, or a row the agent
+    /// moved under `promotion.apply: auto`), with where it comes from; `None`: the policy's
+    /// mode decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ladder: Option<(super::Mode, String)>,
 }
 
 impl DecisionContext {
@@ -44,6 +49,7 @@ impl DecisionContext {
             target: TargetFacts::default(),
             history: History::default(),
             in_flight: 0,
+            ladder: None,
         }
     }
 }

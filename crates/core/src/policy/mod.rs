@@ -87,6 +87,19 @@ impl std::fmt::Display for Mode {
     }
 }
 
+impl serde::Serialize for Mode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Mode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl std::str::FromStr for Mode {
     type Err = String;
 
@@ -275,6 +288,8 @@ pub struct Policy {
     pub approvals: ApprovalRules,
     /// What the knowledge base may decide.
     pub learning: Learning,
+    /// What earns each row of the trust ladder its mode, and whether rows move themselves.
+    pub promotion: crate::trust::Promotion,
 }
 
 impl Default for Policy {
@@ -298,6 +313,7 @@ impl Default for Policy {
             freeze: Vec::new(),
             approvals: ApprovalRules::default(),
             learning: Learning::default(),
+            promotion: crate::trust::Promotion::default(),
         }
     }
 }

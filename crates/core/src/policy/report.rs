@@ -118,6 +118,26 @@ fn write_report(p: &Policy, out: &mut String) -> std::fmt::Result {
         )?;
     }
 
+    let pr = &p.promotion;
+    writeln!(
+        out,
+        "promotion: {}; a row earns a mode with {} fates within {} and a success lower bound of \
+         {} or more, no harm; ceiling {}{}",
+        if pr.auto {
+            "rows promote and demote themselves"
+        } else {
+            "recommended modes only"
+        },
+        pr.min_samples,
+        format_duration(pr.window),
+        num(pr.min_lower_bound),
+        pr.ceiling,
+        pr.namespace_ceilings
+            .iter()
+            .map(|(ns, m)| format!(", {m} in {ns}"))
+            .collect::<String>()
+    )?;
+
     write_approvals(p, out)?;
 
     if p.freeze.is_empty() {

@@ -9,6 +9,7 @@ mod cluster;
 mod error;
 mod expect;
 mod faults;
+mod humans;
 mod index;
 pub mod limits;
 mod params;
@@ -189,6 +190,7 @@ fn convert(raw: RawScenario, doc: &Doc) -> Result<Scenario> {
     let cluster = cluster::convert(raw.cluster, doc)?;
     let index = Index::new(&cluster);
     let faults = faults::convert(raw.faults.unwrap_or_default(), &index, horizon, doc)?;
+    let humans = humans::convert(raw.humans.unwrap_or_default(), &index, horizon, doc)?;
     let expect = expect::convert(raw_expect, &index, doc)?;
     Ok(Scenario {
         name,
@@ -197,6 +199,7 @@ fn convert(raw: RawScenario, doc: &Doc) -> Result<Scenario> {
         horizon,
         cluster,
         faults,
+        humans,
         expect,
     })
 }

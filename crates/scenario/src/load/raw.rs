@@ -17,7 +17,20 @@ pub struct RawScenario {
     pub horizon: Option<String>,
     pub cluster: Option<RawCluster>,
     pub faults: Option<Vec<RawFault>>,
+    pub humans: Option<Vec<RawHuman>>,
     pub expect: Option<RawExpect>,
+}
+
+/// `humans[i]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHuman {
+    pub at: Option<String>,
+    pub who: Option<String>,
+    pub action: Option<String>,
+    pub target: Option<String>,
+    pub replicas: Option<i64>,
+    pub field_manager: Option<String>,
 }
 
 /// `cluster`.

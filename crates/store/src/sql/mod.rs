@@ -34,6 +34,7 @@ mod prelude {
         PendingNotice, SignalKey, SignalOutcome, Stats, StoredIncident, TimelineRecord,
         resource_key,
     };
+    pub(super) use crate::trust::{TrustChange, TrustState};
 }
 
 /// SQLite: the embedded default.
@@ -99,6 +100,7 @@ pub(crate) mod sqlite {
     include!("outbox.rs");
     include!("console.rs");
     include!("kb.rs");
+    include!("trust.rs");
 }
 
 /// PostgreSQL.
@@ -166,4 +168,5 @@ pub(crate) mod postgres {
     include!("outbox.rs");
     include!("console.rs");
     include!("kb.rs");
+    include!("trust.rs");
 }

@@ -31,6 +31,16 @@ impl Evaluation<'_> {
     /// action follows the global mode, made stricter (never bolder) by the override of any
     /// namespace with pods on the node.
     fn effective_mode(&self) -> (Mode, String) {
+        let (mode, source) = self.policy_mode();
+        match &self.ctx.ladder {
+            // On a node, the ladder's row is no bolder than any namespace with pods there.
+            Some((m, from)) if !self.scope.cluster_scoped || *m <= mode => (*m, from.clone()),
+            _ => (mode, source),
+        }
+    }
+
+    /// The mode the policy file gives the plan's scope.
+    fn policy_mode(&self) -> (Mode, String) {
         if !self.scope.cluster_scoped {
             return self
                 .policy

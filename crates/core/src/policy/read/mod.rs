@@ -12,6 +12,7 @@ mod approvers;
 mod budgets;
 mod freeze;
 mod namespaces;
+mod promotion;
 mod scalars;
 
 use std::collections::BTreeSet;
@@ -38,6 +39,7 @@ const TOP_KEYS: &[&str] = &[
     "approvers",
     "min_approvers",
     "learning",
+    "promotion",
 ];
 
 pub(super) fn parse(text: &str, origin: &str) -> Result<Policy> {
@@ -89,6 +91,7 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<Policy> {
             "budgets" => reader.budgets(node, &path, &mut policy)?,
             "blast_radius" => reader.blast_radius(node, &path, &mut policy)?,
             "learning" => reader.learning(node, &path, &mut policy)?,
+            "promotion" => reader.promotion(node, &path, &mut policy)?,
             "approver_groups" => policy.approvals.groups = reader.approver_groups(node, &path)?,
             "approvers" => approvers = Some((node, path)),
             "min_approvers" => {
