@@ -61,6 +61,9 @@ pub struct Subject {
     pub verification: Option<TimelineEntry>,
     /// A link to the incident in the agent's web console, when its URL is configured.
     pub link: Option<String>,
+    /// What the knowledge base says of incidents like this one (`seen 3 times in 30 days;
+    /// rollback fixed it 3 of 3 times; ...`), when anything.
+    pub history: Option<String>,
 }
 
 impl Subject {
@@ -78,7 +81,7 @@ impl Subject {
     /// A sentence for a human about this step.
     pub fn text(&self) -> String {
         let i = &self.incident;
-        match self.event {
+        let text = match self.event {
             NotifyEvent::IncidentOpened => format!("Incident {} opened: {}", i.id, i.title),
             NotifyEvent::ApprovalNeeded => match &self.decision {
                 Some(d) => format!(
@@ -91,6 +94,13 @@ impl Subject {
                 None => format!("Incident {} needs approval", i.id),
             },
             _ => format!("Incident {}: {}", i.id, self.entry.message),
+        };
+        match (&self.history, self.event) {
+            (
+                Some(h),
+                NotifyEvent::ApprovalNeeded | NotifyEvent::Planned | NotifyEvent::Escalated,
+            ) => format!("{text} ({h})"),
+            _ => text,
         }
     }
 }

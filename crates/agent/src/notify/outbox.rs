@@ -393,6 +393,11 @@ impl Outbox {
             .rev()
             .find(|e| e.kind == TimelineKind::Verification)
             .cloned();
+        let history = timeline
+            .iter()
+            .rev()
+            .find(|e| e.kind == TimelineKind::Note && e.data.get("recall").is_some())
+            .map(|e| e.message.clone());
         let criticality = stored
             .incident
             .resource
@@ -413,6 +418,7 @@ impl Outbox {
             actions,
             dry_run,
             verification,
+            history,
         }))
     }
 }

@@ -116,8 +116,27 @@ mod tests {
             actions: vec![],
             dry_run: None,
             verification: None,
+            history: None,
             link: None,
         }
+    }
+
+    #[test]
+    fn what_the_knowledge_base_says_goes_with_the_steps_people_act_on() {
+        let mut s = subject(Some("shop"), Criticality::Low, NotifyEvent::Escalated);
+        s.entry.message = "escalated".into();
+        s.history = Some("seen 3 times in 30 days; rollback fixed it 3 of 3 times".into());
+        assert_eq!(
+            s.text(),
+            "Incident inc-1: escalated (seen 3 times in 30 days; rollback fixed it 3 of 3 times)"
+        );
+        let webhook = super::super::Notification::of(&s);
+        assert_eq!(
+            webhook.details["history"],
+            "seen 3 times in 30 days; rollback fixed it 3 of 3 times"
+        );
+        s.event = NotifyEvent::Closed;
+        assert_eq!(s.text(), "Incident inc-1: escalated");
     }
 
     fn routing() -> Routing {

@@ -122,6 +122,7 @@ pub fn card(s: &Subject) -> Value {
             ("Confidence", percent(d.confidence)),
             ("Root cause", d.root_cause.to_string()),
             ("Analyzer", a.analyzer.clone()),
+            ("Seen before", s.history.clone().unwrap_or_default()),
         ]));
     }
     if let Some(d) = &s.decision {
@@ -446,6 +447,7 @@ pub(super) mod tests {
             actions: vec![],
             dry_run: None,
             verification: None,
+            history: None,
             link: Some("https://ns.example/incidents/inc-000001".into()),
         }
     }

@@ -36,6 +36,9 @@ impl Notification {
     /// The document for `s`.
     pub fn of(s: &Subject) -> Self {
         let mut details = serde_json::json!({ "entry": s.entry.data });
+        if let Some(h) = &s.history {
+            details["history"] = h.clone().into();
+        }
         if let Some(d) = &s.decision {
             details["plan"] = serde_json::to_value(&d.plan).unwrap_or_default();
             details["decision"] = serde_json::to_value(&d.decision).unwrap_or_default();

@@ -130,6 +130,9 @@ pub fn message(s: &Subject) -> Value {
             "\n_Root cause:_ {}",
             escape(&d.root_cause.to_string())
         ));
+        if let Some(h) = &s.history {
+            text.push_str(&format!("\n_Seen before:_ {}", escape(h)));
+        }
         blocks.push(section(&text));
     }
 

@@ -27,6 +27,10 @@ pub struct Limits {
     pub text_chars: usize,
     /// Characters of the whole rendering; items past it are counted, not shown.
     pub total_chars: usize,
+    /// Characters of the past incidents and documents the knowledge base retrieved, a part of
+    /// `total_chars` of their own, so that context from the past never crowds out the
+    /// evidence of the present; the best matches come first and the rest are counted.
+    pub past_chars: usize,
 }
 
 impl Default for Limits {
@@ -36,6 +40,7 @@ impl Default for Limits {
             event_groups: 12,
             text_chars: 160,
             total_chars: 11_000,
+            past_chars: 900,
         }
     }
 }
@@ -211,10 +216,24 @@ pub fn digest(evidence: &Evidence, limits: Limits) -> Digest {
             blocks.push(s);
         }
     }
-    for item in of(EvidenceKind::PastIncident) {
+    let mut past = of(EvidenceKind::PastIncident);
+    past.sort_by(|a, b| similarity(b).total_cmp(&similarity(a)));
+    let (mut past_used, mut past_left) = (0, 0);
+    for item in past {
         if let Some((_, line)) = past_incident(item) {
-            blocks.push(format!("{} past incident {line}", item.id.0));
+            let line = format!("{} past incident {line}", item.id.0);
+            if past_used + line.len() > limits.past_chars {
+                past_left += 1;
+                continue;
+            }
+            past_used += line.len() + 1;
+            blocks.push(line);
         }
+    }
+    if past_left > 0 {
+        blocks.push(format!(
+            "({past_left} more past incidents not shown: budget)"
+        ));
     }
     blocks.extend(event_groups(&of(EvidenceKind::Event), limits));
     blocks.extend(log_groups(&of(EvidenceKind::Logs), limits));
@@ -270,6 +289,14 @@ fn metric(item: &EvidenceItem) -> Option<(String, String)> {
         let _ = write!(s, ", limit {}", human(name, *l));
     }
     Some((s, subject.clone()))
+}
+
+/// A past-incident item's similarity (0 for other items).
+fn similarity(item: &EvidenceItem) -> f64 {
+    match &item.data {
+        EvidenceData::PastIncident { similarity, .. } if similarity.is_finite() => *similarity,
+        _ => 0.0,
+    }
 }
 
 /// A past-incident item as one line (`inc-7 on deployment/shop/x: resource/memory-limit,
