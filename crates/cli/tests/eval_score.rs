@@ -41,6 +41,9 @@ fn incident(opened_s: f64, category: Category, root: &str) -> ObservedIncident {
         diagnosed_s: Some(opened_s + 1.0),
         escalated: false,
         escalated_s: None,
+        cited: vec![],
+        recurring: false,
+        mitigated_s: None,
     }
 }
 
@@ -579,4 +582,54 @@ fn the_json_report_has_exactly_the_documented_fields() {
             "llm_tokens"
         ]
     );
+}
+
+#[test]
+fn a_recurrence_is_recognized_when_each_return_cites_the_last_and_the_agent_escalates() {
+    let mut s = nightshift_scenario::parse_str(
+        "name: leak
+faults: [{at: 1m, type: memory-leak, target: shop/cart, params: {rate: 30Mi/min}}]
+cluster:
+  workloads: [{namespace: shop, name: cart, image: x:1}]
+expect:
+  detect: true
+  diagnosis: [resource/memory-leak]
+  locate: shop/cart
+  actions: {acceptable: [rollout-restart, raise-memory-limit]}
+  recurrence: true
+",
+        "leak.yaml",
+    )
+    .unwrap();
+    let mk = |id: &str, at: f64, cited: &[&str], mitigated: Option<f64>, recurring: bool| {
+        let mut i = incident(at, Category::MemoryLeak, "shop/cart");
+        i.id = id.into();
+        i.cited = cited.iter().map(|c| c.to_string()).collect();
+        i.mitigated_s = mitigated;
+        i.recurring = recurring;
+        i
+    };
+    let obs = |incidents| Observation {
+        incidents,
+        ..Observation::default()
+    };
+    let good = vec![
+        mk("inc-1", 600.0, &[], Some(120.0), false),
+        mk("inc-2", 3000.0, &["inc-1"], Some(110.0), false),
+        mk("inc-3", 6000.0, &["inc-2", "inc-1"], None, true),
+    ];
+    assert_eq!(run(&s, &obs(good.clone())).recurrence, Some(true));
+    // No escalation naming the recurrence; a return that cites nothing; a slower mitigation.
+    let mut no_escalation = good.clone();
+    no_escalation[2].recurring = false;
+    assert_eq!(run(&s, &obs(no_escalation)).recurrence, Some(false));
+    let mut uncited = good.clone();
+    uncited[1].cited.clear();
+    assert_eq!(run(&s, &obs(uncited)).recurrence, Some(false));
+    let mut slower = good.clone();
+    slower[1].mitigated_s = Some(400.0);
+    assert_eq!(run(&s, &obs(slower)).recurrence, Some(false));
+    // Not expected: not scored.
+    s.expect.recurrence = false;
+    assert_eq!(run(&s, &obs(good)).recurrence, None);
 }

@@ -539,4 +539,9 @@ pub struct Expect {
     pub actions: ExpectedActions,
     /// Whether the target should end healthy.
     pub resolved: bool,
+    /// The fault comes back after each remedy (`expect.recurrence`): every incident after the
+    /// first on `locate` must cite an earlier one, none may take longer to mitigate than the
+    /// first, and the agent must escalate naming the recurrence once its policy's limit is
+    /// reached.
+    pub recurrence: bool,
 }

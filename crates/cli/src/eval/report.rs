@@ -183,6 +183,9 @@ pub fn summary_text(s: &Summary) -> String {
     if let Some(n) = s.forbidden {
         text.push_str(&format!("{:<26}{n}\n", "forbidden (403)"));
     }
+    if let Some(r) = s.recurrence_rate {
+        text.push_str(&format!("{:<26}{}\n", "recurrence recognized", pct(r)));
+    }
     text
 }
 

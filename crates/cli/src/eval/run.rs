@@ -128,6 +128,23 @@ async fn read_record(
             })
             .map(|e| watcher.seconds(e.at.timestamp_millis()));
         let analyses = store.analyses(&i.id).await?;
+        let cited = timeline
+            .iter()
+            .filter(|e| e.kind == TimelineKind::Note)
+            .filter_map(|e| {
+                e.data
+                    .get("recall")?
+                    .as_object()
+                    .map(|_| &e.data["similar"])
+            })
+            .filter_map(|s| s.as_array())
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        let recurring = store.decisions(&i.id).await?.iter().any(|d| {
+            matches!(&d.plan.action, nightshift_core::Action::Escalate { reason }
+                if reason.starts_with("recurring:"))
+        });
         incidents.push(ObservedIncident {
             id: i.id.0.clone(),
             opened_s,
@@ -139,6 +156,11 @@ async fn read_record(
                 .map(|a| watcher.seconds(a.analyzed_at.timestamp_millis())),
             escalated: escalated_s.is_some() || i.state == State::Escalated,
             escalated_s,
+            cited,
+            recurring,
+            mitigated_s: i
+                .resolved_at
+                .map(|r| (r - i.opened_at).num_milliseconds() as f64 / 1000.0),
         });
         for a in store.actions(&i.id).await? {
             if a.status == ActionStatus::Done && a.action.changes_infra() {

@@ -32,6 +32,12 @@ pub struct ObservedIncident {
     pub escalated: bool,
     /// When it was first escalated.
     pub escalated_s: Option<f64>,
+    /// Earlier incidents its record cites as similar (the knowledge base's recall).
+    pub cited: Vec<String>,
+    /// It was escalated as a fault that keeps coming back after its remedy.
+    pub recurring: bool,
+    /// Seconds from opening to a verified recovery, when it recovered.
+    pub mitigated_s: Option<f64>,
 }
 
 /// An action the agent executed (the change was made).
@@ -123,6 +129,11 @@ pub struct ScenarioScore {
     /// report when it ran as the cluster administrator).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forbidden: Option<u64>,
+    /// For a fault that comes back (`expect.recurrence`): every incident after the first on
+    /// the located resource cited an earlier one, none took longer to mitigate than the first,
+    /// and the agent escalated naming the recurrence. Absent for other scenarios.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recurrence: Option<bool>,
 }
 
 /// The suite's summary, fields in the JSON report's order.
@@ -158,6 +169,39 @@ pub struct Summary {
     /// from the report when it ran as the cluster administrator).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forbidden: Option<u64>,
+    /// Recurrences recognized, among scenarios that expect one (absent when none does).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recurrence_rate: Option<f64>,
+}
+
+/// Slack on "not longer to mitigate": the agent looks again every few seconds.
+pub const RECURRENCE_TTM_SLACK_S: f64 = 30.0;
+
+/// `recurrence`: the incidents on the located resource, oldest first, are at least two; each
+/// after the first cites an earlier one; none took longer to mitigate than the first (with
+/// [`RECURRENCE_TTM_SLACK_S`]); and one was escalated as recurring.
+fn recurrence(s: &Scenario, obs: &Observation) -> Option<bool> {
+    if !s.expect.recurrence {
+        return None;
+    }
+    let locate = s.expect.locate.as_ref()?.to_string();
+    let on: Vec<&ObservedIncident> = obs
+        .incidents
+        .iter()
+        .filter(|i| i.resource == locate || i.root.as_deref() == Some(locate.as_str()))
+        .collect();
+    let cites = on.iter().enumerate().skip(1).all(|(k, i)| {
+        i.cited
+            .iter()
+            .any(|c| on[..k].iter().any(|earlier| &earlier.id == c))
+    });
+    let first = on.first().and_then(|i| i.mitigated_s);
+    let not_slower = on
+        .iter()
+        .skip(1)
+        .filter_map(|i| i.mitigated_s)
+        .all(|t| first.is_none_or(|f| t <= f + RECURRENCE_TTM_SLACK_S));
+    Some(on.len() >= 2 && cites && not_slower && on.iter().any(|i| i.recurring))
 }
 
 /// When the first fault strikes, in simulated seconds (the horizon when there is none).
@@ -385,6 +429,7 @@ pub fn score(s: &Scenario, obs: &Observation, policy: &Policy) -> ScenarioScore 
             .forbidden
             .as_ref()
             .map(|list| list.iter().map(|(_, n)| n).sum()),
+        recurrence: recurrence(s, obs),
     }
 }
 
@@ -457,5 +502,10 @@ pub fn summarize(scenarios: &[(&Scenario, &ScenarioScore)]) -> Summary {
         llm_calls: all.iter().map(|r| r.llm_calls).sum(),
         llm_tokens: all.iter().map(|r| r.llm_tokens).sum(),
         forbidden: all.iter().filter_map(|r| r.forbidden).reduce(|a, b| a + b),
+        recurrence_rate: {
+            let expected: Vec<bool> = all.iter().filter_map(|r| r.recurrence).collect();
+            (!expected.is_empty())
+                .then(|| ratio(expected.iter().filter(|r| **r).count(), expected.len()))
+        },
     }
 }

@@ -122,6 +122,12 @@ pub(crate) fn convert(raw: RawExpect, index: &Index, doc: &Doc) -> Result<Expect
         }
     }
 
+    if raw.recurrence == Some(true) && locate.is_none() {
+        return Err(doc.invalid(
+            &path.key("recurrence"),
+            "`recurrence: true` needs `locate`: the resource the fault keeps coming back on",
+        ));
+    }
     Ok(Expect {
         detect,
         diagnosis,
@@ -131,6 +137,7 @@ pub(crate) fn convert(raw: RawExpect, index: &Index, doc: &Doc) -> Result<Expect
             harmful,
         },
         resolved: raw.resolved.unwrap_or(false),
+        recurrence: raw.recurrence.unwrap_or(false),
     })
 }
 

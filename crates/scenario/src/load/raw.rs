@@ -136,6 +136,7 @@ pub struct RawExpect {
     pub locate: Option<String>,
     pub actions: Option<RawActions>,
     pub resolved: Option<bool>,
+    pub recurrence: Option<bool>,
 }
 
 /// `expect.actions`.
