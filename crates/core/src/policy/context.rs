@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ActionName;
+use crate::catalogue::Category;
+use crate::runbook::RunbookSpec;
 use crate::resource::ResourceRef;
 
 /// Everything [`Policy::decide`](super::Policy::decide) needs besides the plan.
@@ -26,6 +28,13 @@ pub struct DecisionContext {
     pub history: History,
     /// Actions being carried out right now, across the cluster.
     pub in_flight: u32,
+    /// The diagnosis category the plan answers; a `run-runbook` plan must fit it.
+    #[serde(default)]
+    pub category: Option<Category>,
+    /// For a `run-runbook` plan: the registered runbook it names, as the agent's
+    /// configuration has it; `None` when no runbook of that name is registered.
+    #[serde(default)]
+    pub runbook: Option<RunbookSpec>,
 }
 
 impl DecisionContext {
@@ -44,6 +53,8 @@ impl DecisionContext {
             target: TargetFacts::default(),
             history: History::default(),
             in_flight: 0,
+            category: None,
+            runbook: None,
         }
     }
 }
