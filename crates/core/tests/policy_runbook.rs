@@ -136,6 +136,20 @@ fn a_runbook_written_for_another_diagnosis_is_forbidden() {
 }
 
 #[test]
+fn the_actions_of_a_runbook_are_held_against_the_forbidden_operations() {
+    let reg = registry();
+    let mut policy = auto();
+    policy.forbidden.push(nightshift_core::policy::ForbiddenRule {
+        operation: nightshift_core::Operation::Action(nightshift_core::ActionName::RolloutRestart),
+        namespaces: vec!["shop".into()],
+    });
+    let p = run("flush-queue", "shop", "orders");
+    let d = policy.decide(&p, &ctx(&p, Category::Hang, &[("team", "orders")], &reg));
+    assert_eq!(d.verdict, Verdict::Forbidden);
+    assert_eq!(d.rule, "forbidden: rollout-restart in namespace shop");
+}
+
+#[test]
 fn the_risk_class_is_the_base_risk() {
     let reg = registry();
     let p = run("flush-queue", "shop", "orders");

@@ -321,7 +321,7 @@ impl<A: Analyzer + 'static> Engine<A> {
                 .await
                 .unwrap_or(false);
         if plan.action.changes_infra() && !applied {
-            match self.actuator.dry_run(&plan.action).await {
+            match self.actuator.dry_run_for(&plan.action, &key).await {
                 Ok(r) => {
                     self.log(
                         &id,
@@ -343,7 +343,7 @@ impl<A: Analyzer + 'static> Engine<A> {
                         self.clock.now(),
                         TimelineKind::Action,
                         msg.clone(),
-                        json!({}),
+                        json!({"jobs": crate::act::failed_jobs(&e)}),
                     );
                     self.go(stored, State::Escalated, "dry run failed", vec![note])
                         .await?;
@@ -384,6 +384,22 @@ impl<A: Analyzer + 'static> Engine<A> {
                 self.store
                     .mark_action_failed(intent, &msg, self.clock.now())
                     .await?;
+                // A runbook is what someone wrote down for this case: when it fails, a person
+                // reads its log rather than the agent trying something else.
+                if let Action::RunRunbook { name, .. } = &plan.action {
+                    if let Ok(mut k) = self.counters.lock() {
+                        k.human += 1;
+                    }
+                    let e = entry(
+                        self.clock.now(),
+                        TimelineKind::Action,
+                        msg,
+                        json!({"jobs": crate::act::failed_jobs(&err)}),
+                    );
+                    return self
+                        .go(stored, State::Escalated, &format!("runbook {name} failed"), vec![e])
+                        .await;
+                }
                 self.attempt_failed(stored, msg).await
             }
         }

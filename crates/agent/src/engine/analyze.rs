@@ -122,6 +122,7 @@ impl<A: Analyzer + 'static> Engine<A> {
         };
         let now = self.clock.now();
         self.unmask(stored, &mut analysis, recalled.as_ref(), now);
+        self.propose_runbooks(&mut analysis, &history).await;
         self.store
             .record_analysis(&id, stored.incident.attempts, &analysis, now)
             .await?;
@@ -203,6 +204,7 @@ impl<A: Analyzer + 'static> Engine<A> {
                 ctx.history =
                     crate::facts::history(&self.store, &t, owner, &plan.action, now).await;
             }
+            self.runbook_facts(&mut ctx, analysis, &plan.action);
             let d = self.policy().decide(plan, &ctx);
             if d.verdict != Verdict::Forbidden {
                 return (plan.clone(), d);

@@ -22,6 +22,7 @@ mod intake;
 mod lead;
 mod learn;
 mod page;
+mod runbooks;
 mod schedule;
 mod storm;
 mod timeline;
@@ -82,6 +83,9 @@ pub struct EngineConfig {
     /// A plan waiting for approval this long gets a note on its timeline that pages (see
     /// [`nightshift_core::notice::NotifyEvent::ApprovalWaiting`]); `None` never pages.
     pub approval_waiting_after: Option<Duration>,
+    /// The runbooks of the configuration: proposed after analysis when they fit, held against
+    /// the policy, and carried out by the actuator. Empty: none is proposed or runs.
+    pub runbooks: nightshift_core::runbook::RunbookRegistry,
 }
 
 impl Default for EngineConfig {
@@ -97,6 +101,7 @@ impl Default for EngineConfig {
             prometheus: None,
             storms: StormLimits::default(),
             approval_waiting_after: Some(Duration::from_secs(10 * 60)),
+            runbooks: Default::default(),
         }
     }
 }
@@ -257,7 +262,11 @@ impl<A: Analyzer + 'static> Engine<A> {
         Arc::new(Engine {
             collector: Collector::new(p.client.clone(), Default::default())
                 .with_prometheus(p.config.prometheus.clone().map(Prometheus::new)),
-            actuator: p.actuator.with_field_manager("nightshift"),
+            actuator: runbooks::wire(
+                p.actuator.with_field_manager("nightshift"),
+                &p.config.runbooks,
+                p.clock.clone(),
+            ),
             correlator: Correlator::new(p.client.clone(), p.caches),
             store: p.store,
             clock: p.clock,

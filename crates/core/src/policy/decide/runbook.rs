@@ -4,12 +4,14 @@
 use super::{Evaluation, Stop, risk_name, stop};
 use crate::action::Action;
 use crate::decision::Verdict;
-use crate::runbook::selector_text;
+use crate::policy::operation::operations;
+use crate::runbook::{RunbookKind, selector_text};
 
 impl Evaluation<'_> {
     /// The rules `runbook: NAME is not registered`, `runbook: NAME may not run on TARGET` and
     /// `runbook: NAME is not written for CATEGORY`, all forbidding; a runbook that passes sets
-    /// the base risk to its risk class.
+    /// the base risk to its risk class, and the operations of its catalogue actions join the
+    /// plan's for the forbidden rules.
     pub(super) fn runbook(&mut self) -> Result<(), Stop> {
         let Action::RunRunbook { name, target } = &self.plan.action else {
             return Ok(());
@@ -60,6 +62,18 @@ impl Evaluation<'_> {
             target.locate_key(),
             categories.join(", ")
         ));
+        // The runbook's own actions are held against the forbidden operations like any plan's.
+        if let RunbookKind::Actions(steps) = &spec.kind {
+            for step in steps {
+                if let Ok(action) = step.action_for(target) {
+                    for op in operations(&action, &self.ctx.target) {
+                        if !self.ops.contains(&op) {
+                            self.ops.push(op);
+                        }
+                    }
+                }
+            }
+        }
         self.risk = spec.risk;
         self.note(format!(
             "risk class of runbook {name}: {}",
