@@ -88,8 +88,10 @@ fn a_target_outside_the_runbooks_targets_is_forbidden() {
     let d = auto().decide(&p, &ctx(&p, Category::Hang, &[("team", "orders")], &reg));
     assert_eq!(d.verdict, Verdict::Forbidden);
     assert!(
-        d.rule.starts_with("runbook: flush-queue may not run on payments/ledger")
-            && d.rule.contains("namespace payments is not among its targets (shop)"),
+        d.rule
+            .starts_with("runbook: flush-queue may not run on payments/ledger")
+            && d.rule
+                .contains("namespace payments is not among its targets (shop)"),
         "{}",
         d.rule
     );
@@ -139,10 +141,14 @@ fn a_runbook_written_for_another_diagnosis_is_forbidden() {
 fn the_actions_of_a_runbook_are_held_against_the_forbidden_operations() {
     let reg = registry();
     let mut policy = auto();
-    policy.forbidden.push(nightshift_core::policy::ForbiddenRule {
-        operation: nightshift_core::Operation::Action(nightshift_core::ActionName::RolloutRestart),
-        namespaces: vec!["shop".into()],
-    });
+    policy
+        .forbidden
+        .push(nightshift_core::policy::ForbiddenRule {
+            operation: nightshift_core::Operation::Action(
+                nightshift_core::ActionName::RolloutRestart,
+            ),
+            namespaces: vec!["shop".into()],
+        });
     let p = run("flush-queue", "shop", "orders");
     let d = policy.decide(&p, &ctx(&p, Category::Hang, &[("team", "orders")], &reg));
     assert_eq!(d.verdict, Verdict::Forbidden);

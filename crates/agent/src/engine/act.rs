@@ -397,7 +397,12 @@ impl<A: Analyzer + 'static> Engine<A> {
                         json!({"jobs": crate::act::failed_jobs(&err)}),
                     );
                     return self
-                        .go(stored, State::Escalated, &format!("runbook {name} failed"), vec![e])
+                        .go(
+                            stored,
+                            State::Escalated,
+                            &format!("runbook {name} failed"),
+                            vec![e],
+                        )
                         .await;
                 }
                 self.attempt_failed(stored, msg).await

@@ -13,7 +13,11 @@ use crate::act::{Actuator, Runbooks};
 use crate::clock::Clock;
 
 /// The actuator with the configured runbooks registered (as it was when there are none).
-pub(super) fn wire(actuator: Actuator, registry: &RunbookRegistry, clock: Arc<dyn Clock>) -> Actuator {
+pub(super) fn wire(
+    actuator: Actuator,
+    registry: &RunbookRegistry,
+    clock: Arc<dyn Clock>,
+) -> Actuator {
     if registry.is_empty() {
         return actuator;
     }
@@ -36,7 +40,11 @@ fn already_run(history: &[TimelineEntry]) -> Vec<String> {
 impl<A: Analyzer + 'static> Engine<A> {
     /// Adds the plans of the configured runbooks that fit the diagnosis (see
     /// [`nightshift_core::runbook::propose`]); nothing without runbooks.
-    pub(super) async fn propose_runbooks(&self, analysis: &mut Analysis, history: &[TimelineEntry]) {
+    pub(super) async fn propose_runbooks(
+        &self,
+        analysis: &mut Analysis,
+        history: &[TimelineEntry],
+    ) {
         let registry = &self.config.runbooks;
         if registry.is_empty() {
             return;
@@ -47,7 +55,12 @@ impl<A: Analyzer + 'static> Engine<A> {
 
     /// The facts of a plan that concern runbooks: the diagnosis's category, and for a
     /// `run-runbook` plan the registered runbook it names (none when it is not registered).
-    pub(super) fn runbook_facts(&self, ctx: &mut DecisionContext, analysis: &Analysis, action: &Action) {
+    pub(super) fn runbook_facts(
+        &self,
+        ctx: &mut DecisionContext,
+        analysis: &Analysis,
+        action: &Action,
+    ) {
         ctx.category = Some(analysis.diagnosis.category);
         if let Action::RunRunbook { name, .. } = action {
             ctx.runbook = self.config.runbooks.get(name).cloned();

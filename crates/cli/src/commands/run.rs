@@ -79,10 +79,30 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     .with_investigator(Arc::new(investigator));
                 let metrics = analyzer.metrics().clone();
                 let hook: MetricsHook = Arc::new(move |reg| metrics.register(reg));
-                serve(&config, auth, oidc, kube, analyzer, policy, Some(hook), runbooks).await
+                serve(
+                    &config,
+                    auth,
+                    oidc,
+                    kube,
+                    analyzer,
+                    policy,
+                    Some(hook),
+                    runbooks,
+                )
+                .await
             }
             None => {
-                serve(&config, auth, oidc, kube, RuleAnalyzer::new(), policy, None, runbooks).await
+                serve(
+                    &config,
+                    auth,
+                    oidc,
+                    kube,
+                    RuleAnalyzer::new(),
+                    policy,
+                    None,
+                    runbooks,
+                )
+                .await
             }
         }
     })

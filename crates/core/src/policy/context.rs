@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ActionName;
 use crate::catalogue::Category;
-use crate::runbook::RunbookSpec;
 use crate::resource::ResourceRef;
+use crate::runbook::RunbookSpec;
 
 /// Everything [`Policy::decide`](super::Policy::decide) needs besides the plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

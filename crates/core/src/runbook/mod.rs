@@ -192,13 +192,7 @@ impl RunbookStep {
     /// The catalogue action this step is on `target`; an error when the target is of the
     /// wrong kind (a workload step on a node, a node step on a workload).
     pub fn action_for(&self, target: &ResourceRef) -> Result<Action, String> {
-        let wrong = || {
-            format!(
-                "{} cannot be aimed at {}",
-                self.action,
-                target.locate_key()
-            )
-        };
+        let wrong = || format!("{} cannot be aimed at {}", self.action, target.locate_key());
         let node = match target {
             ResourceRef::Node { name } => Some(name.clone()),
             _ => None,

@@ -279,8 +279,7 @@ impl RunbookSettings {
             }
         }
         let timeout_text = self.timeout.as_deref().unwrap_or(DEFAULT_TIMEOUT);
-        let timeout =
-            parse_duration(timeout_text).map_err(|e| err(format!("{at}.timeout"), e))?;
+        let timeout = parse_duration(timeout_text).map_err(|e| err(format!("{at}.timeout"), e))?;
         if timeout.is_zero() {
             return Err(err(format!("{at}.timeout"), "must be longer than 0s"));
         }
@@ -288,10 +287,7 @@ impl RunbookSettings {
             (Some(steps), None) => RunbookKind::Actions(check_steps(steps, &at)?),
             (None, Some(job)) => RunbookKind::Job(job.check(&format!("{at}.job"))?),
             (Some(_), Some(_)) => {
-                return Err(err(
-                    at,
-                    "give either `actions` or `job`, not both",
-                ));
+                return Err(err(at, "give either `actions` or `job`, not both"));
             }
             (None, None) => {
                 return Err(err(
@@ -394,7 +390,9 @@ fn check_steps(steps: &[StepSettings], at: &str) -> Result<Vec<RunbookStep>, Run
                         let parsed = match resource.as_str() {
                             "memory" => parse_memory(q).map(|_| ()),
                             "cpu" => parse_cpu(q).map(|_| ()),
-                            other => Err(format!("unknown resource {other:?}; expected cpu or memory")),
+                            other => Err(format!(
+                                "unknown resource {other:?}; expected cpu or memory"
+                            )),
                         };
                         parsed.map_err(|e| err(format!("{key}.{field}.{resource}"), e))?;
                     }

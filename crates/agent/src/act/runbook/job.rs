@@ -45,6 +45,8 @@ pub const KEY_LABEL: &str = "nightshift.io/action-id";
 const GRACE: Duration = Duration::from_secs(15);
 /// How often the Job's status is read (cluster time).
 const POLL: Duration = Duration::from_secs(1);
+/// The log is read every this many polls while the Job runs.
+const LOG_EVERY: u32 = 5;
 /// Lines of the pod's log kept.
 const LOG_LINES: i64 = 40;
 /// Bytes of the pod's log kept.
@@ -145,7 +147,10 @@ impl JobRunbook {
             ("NIGHTSHIFT_TARGET_KIND", kind),
             ("NIGHTSHIFT_TARGET_NAMESPACE", ns),
             ("NIGHTSHIFT_TARGET_NAME", tname),
-            ("NIGHTSHIFT_INCIDENT", incident.unwrap_or_default().to_string()),
+            (
+                "NIGHTSHIFT_INCIDENT",
+                incident.unwrap_or_default().to_string(),
+            ),
             (
                 "NIGHTSHIFT_DRY_RUN",
                 (phase == JobPhase::DryRun).to_string(),
@@ -207,7 +212,14 @@ impl JobRunbook {
         let api: Api<Job> = Api::namespaced(client.clone(), &namespace);
         let mut attached = key.is_some() && api.get_opt(&name).await?.is_some();
         if !attached {
-            let job = self.job_object(&name, &namespace, target, phase, key, &actuator.field_manager)?;
+            let job = self.job_object(
+                &name,
+                &namespace,
+                target,
+                phase,
+                key,
+                &actuator.field_manager,
+            )?;
             let pp = PostParams {
                 field_manager: Some(actuator.field_manager.clone()),
                 ..PostParams::default()
@@ -229,11 +241,8 @@ impl JobRunbook {
             }
         }
         tracing::info!(runbook = %self.spec.name, job = %name, phase = phase.as_str(), attached, "waiting for the runbook's job");
-        let mut run = self.wait(&api, &name, &namespace, phase).await?;
+        let mut run = self.wait(client, &api, &name, &namespace, phase).await?;
         run.attached = attached;
-        let (pod, logs) = self.logs(client, &namespace, &name).await;
-        run.pod = pod;
-        run.logs = logs;
         Ok(run)
     }
 
@@ -241,27 +250,48 @@ impl JobRunbook {
     /// deleted with its pods.
     async fn wait(
         &self,
+        client: &Client,
         api: &Api<Job>,
         name: &str,
         namespace: &str,
         phase: JobPhase,
     ) -> Result<JobRun, RunbookError> {
         let started = self.clock.now();
-        let limit = chrono::Duration::from_std(self.spec.timeout + GRACE)
-            .unwrap_or(chrono::Duration::MAX);
+        let limit =
+            chrono::Duration::from_std(self.spec.timeout + GRACE).unwrap_or(chrono::Duration::MAX);
+        // The log is read as the Job runs too: a Job stopped at its deadline takes its pods,
+        // and their logs, with it.
+        let mut seen: (Option<String>, String) = (None, String::new());
+        let mut polls = 0u32;
         loop {
+            if polls % LOG_EVERY == 0 {
+                let (pod, logs) = self.logs(client, namespace, name).await;
+                if pod.is_some() {
+                    seen = (pod, logs);
+                }
+            }
+            polls += 1;
             let job = api.get_opt(name).await?;
             let Some(job) = job else {
                 return Err(Box::new(RunbookFailure {
-                    message: format!("job {namespace}/{name} of runbook {} disappeared before it ended", self.spec.name),
+                    message: format!(
+                        "job {namespace}/{name} of runbook {} disappeared before it ended",
+                        self.spec.name
+                    ),
                     jobs: Vec::new(),
                 }));
             };
             let mut run = self.record(&job, name, namespace, phase);
-            let ended = run.conditions.iter().any(|c| {
-                c.status == "True" && (c.kind == "Complete" || c.kind == "Failed")
-            });
+            let ended = run
+                .conditions
+                .iter()
+                .any(|c| c.status == "True" && (c.kind == "Complete" || c.kind == "Failed"));
             if ended {
+                let (pod, logs) = self.logs(client, namespace, name).await;
+                if pod.is_some() {
+                    seen = (pod, logs);
+                }
+                (run.pod, run.logs) = seen;
                 return Ok(run);
             }
             if self.clock.now() - started >= limit {
@@ -273,6 +303,7 @@ impl JobRunbook {
                     tracing::warn!(job = %name, error = %e, "a runbook's job past its timeout was not deleted");
                 }
                 run.result = JobResult::TimedOut;
+                (run.pod, run.logs) = seen;
                 return Ok(run);
             }
             self.clock.sleep(POLL).await;
@@ -299,8 +330,7 @@ impl JobRunbook {
         };
         let result = if holds("Complete").is_some() {
             JobResult::Succeeded
-        } else if holds("Failed").is_some_and(|c| c.reason.as_deref() == Some("DeadlineExceeded"))
-        {
+        } else if holds("Failed").is_some_and(|c| c.reason.as_deref() == Some("DeadlineExceeded")) {
             JobResult::TimedOut
         } else {
             JobResult::Failed
@@ -369,10 +399,7 @@ impl JobRunbook {
             JobPhase::Run => "ran",
         };
         Ok(RunbookReport {
-            summary: format!(
-                "runbook {} {verb}: {}",
-                self.spec.name, last
-            ),
+            summary: format!("runbook {} {verb}: {}", self.spec.name, last),
             changes: Vec::new(),
             jobs: runs,
             affected: Vec::new(),
@@ -398,7 +425,9 @@ impl Runbook for JobRunbook {
             } else {
                 JobPhase::Run
             };
-            let run = self.run_phase(actuator, target, phase, idempotency_key).await?;
+            let run = self
+                .run_phase(actuator, target, phase, idempotency_key)
+                .await?;
             self.outcome(vec![run], phase)
         })
     }

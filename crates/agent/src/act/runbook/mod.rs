@@ -96,7 +96,9 @@ impl Runbooks {
         let mut runbooks = Runbooks::default();
         for spec in registry.iter() {
             let runbook: Arc<dyn Runbook> = match &spec.kind {
-                RunbookKind::Actions(_) => Arc::new(steps::StepsRunbook::new(spec.clone(), clock.clone())),
+                RunbookKind::Actions(_) => {
+                    Arc::new(steps::StepsRunbook::new(spec.clone(), clock.clone()))
+                }
                 RunbookKind::Job(_) => Arc::new(job::JobRunbook::new(spec.clone(), clock.clone())),
             };
             runbooks.register(runbook);

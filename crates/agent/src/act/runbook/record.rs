@@ -110,12 +110,10 @@ impl fmt::Display for JobRun {
         )?;
         if let Some(reason) = self.reason() {
             write!(f, ": {reason}")?;
+        } else if self.result == JobResult::TimedOut {
+            write!(f, ": still running, stopped by the agent")?;
         }
-        write!(
-            f,
-            " (succeeded {}, failed {})",
-            self.succeeded, self.failed
-        )?;
+        write!(f, " (succeeded {}, failed {})", self.succeeded, self.failed)?;
         if self.result != JobResult::Succeeded && !self.logs.trim().is_empty() {
             write!(f, "; log tail:\n{}", self.logs.trim_end())?;
         }

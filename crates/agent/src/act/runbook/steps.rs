@@ -61,7 +61,11 @@ impl StepsRunbook {
         0
     }
 
-    async fn dry(&self, actuator: &Actuator, actions: &[Action]) -> Result<RunbookReport, RunbookError> {
+    async fn dry(
+        &self,
+        actuator: &Actuator,
+        actions: &[Action],
+    ) -> Result<RunbookReport, RunbookError> {
         let mut report = RunbookReport::default();
         let mut lines = Vec::new();
         for (i, a) in actions.iter().enumerate() {

@@ -30,12 +30,7 @@ impl Evaluation<'_> {
             self.note(rule.clone());
             return stop(Verdict::Forbidden, rule);
         }
-        let categories: Vec<&str> = spec
-            .matches
-            .categories
-            .iter()
-            .map(|c| c.as_str())
-            .collect();
+        let categories: Vec<&str> = spec.matches.categories.iter().map(|c| c.as_str()).collect();
         match self.ctx.category {
             Some(c) if spec.matches.categories.contains(&c) => {}
             found => {
@@ -48,7 +43,12 @@ impl Evaluation<'_> {
                 return stop(Verdict::Forbidden, rule);
             }
         }
-        if !spec.matches.labels.iter().all(|(k, v)| labels.get(k) == Some(v)) {
+        if !spec
+            .matches
+            .labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
+        {
             let rule = format!(
                 "runbook: {name} is not written for {}: it matches workloads labelled {}",
                 target.locate_key(),
