@@ -284,7 +284,7 @@ impl RunbookSettings {
             return Err(err(format!("{at}.timeout"), "must be longer than 0s"));
         }
         let kind = match (&self.actions, &self.job) {
-            (Some(steps), None) => RunbookKind::Actions(check_steps(steps, &at)?),
+            (Some(steps), None) => RunbookKind::Actions(check_steps(steps, at)?),
             (None, Some(job)) => RunbookKind::Job(job.check(&format!("{at}.job"))?),
             (Some(_), Some(_)) => {
                 return Err(err(at, "give either `actions` or `job`, not both"));

@@ -264,7 +264,7 @@ impl JobRunbook {
         let mut seen: (Option<String>, String) = (None, String::new());
         let mut polls = 0u32;
         loop {
-            if polls % LOG_EVERY == 0 {
+            if polls.is_multiple_of(LOG_EVERY) {
                 let (pod, logs) = self.logs(client, namespace, name).await;
                 if pod.is_some() {
                     seen = (pod, logs);
