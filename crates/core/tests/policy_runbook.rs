@@ -156,6 +156,19 @@ fn the_actions_of_a_runbook_are_held_against_the_forbidden_operations() {
 }
 
 #[test]
+fn the_scale_steps_of_a_runbook_are_held_to_the_limits_of_scale() {
+    let settings: Vec<RunbookSettings> = serde_saphyr::from_str(
+        "- {name: widen, match: {categories: [app/hang]}, risk: low, targets: {namespaces: [shop]}, actions: [{action: scale, replicas: 50}]}\n",
+    )
+    .unwrap();
+    let reg = read::registry(&settings, |_| None).unwrap();
+    let p = run("widen", "shop", "orders");
+    let d = auto().decide(&p, &ctx(&p, Category::Hang, &[], &reg));
+    assert_eq!(d.verdict, Verdict::Escalate);
+    assert_eq!(d.rule, "blast-radius: scale to 50 > max_replicas 20");
+}
+
+#[test]
 fn the_risk_class_is_the_base_risk() {
     let reg = registry();
     let p = run("flush-queue", "shop", "orders");
