@@ -288,6 +288,9 @@ impl<A: Analyzer + 'static> Engine<A> {
                     "action failed: {}",
                     r.error.as_deref().unwrap_or("no reason recorded")
                 );
+                if let Action::RunRunbook { name, .. } = &plan.action {
+                    return self.runbook_failed(stored, name, msg, Vec::new()).await;
+                }
                 return self.attempt_failed(stored, msg).await;
             }
             Some(r) => {
@@ -384,26 +387,9 @@ impl<A: Analyzer + 'static> Engine<A> {
                 self.store
                     .mark_action_failed(intent, &msg, self.clock.now())
                     .await?;
-                // A runbook is what someone wrote down for this case: when it fails, a person
-                // reads its log rather than the agent trying something else.
                 if let Action::RunRunbook { name, .. } = &plan.action {
-                    if let Ok(mut k) = self.counters.lock() {
-                        k.human += 1;
-                    }
-                    let e = entry(
-                        self.clock.now(),
-                        TimelineKind::Action,
-                        msg,
-                        json!({"jobs": crate::act::failed_jobs(&err)}),
-                    );
-                    return self
-                        .go(
-                            stored,
-                            State::Escalated,
-                            &format!("runbook {name} failed"),
-                            vec![e],
-                        )
-                        .await;
+                    let jobs = crate::act::failed_jobs(&err);
+                    return self.runbook_failed(stored, name, msg, jobs).await;
                 }
                 self.attempt_failed(stored, msg).await
             }

@@ -8,8 +8,13 @@ use nightshift_core::policy::DecisionContext;
 use nightshift_core::runbook::{RunbookKind, RunbookRegistry};
 use nightshift_core::{Action, Analysis, Analyzer, TimelineEntry, TimelineKind};
 
-use super::Engine;
-use crate::act::{Actuator, Runbooks};
+use nightshift_core::State;
+use nightshift_store::StoredIncident;
+use serde_json::json;
+
+use super::timeline::entry;
+use super::{Engine, EngineError};
+use crate::act::{Actuator, JobRun, Runbooks};
 use crate::clock::Clock;
 
 /// The actuator with the configured runbooks registered (as it was when there are none).
@@ -65,6 +70,34 @@ impl<A: Analyzer + 'static> Engine<A> {
         if let Action::RunRunbook { name, .. } = action {
             ctx.runbook = self.config.runbooks.get(name).cloned();
         }
+    }
+
+    /// A runbook that failed escalates at once, with its Jobs (status and log) in the record:
+    /// a runbook is what someone wrote down for this case, and when it fails a person reads
+    /// why rather than the agent trying something else.
+    pub(super) async fn runbook_failed(
+        &self,
+        stored: &mut StoredIncident,
+        name: &str,
+        msg: String,
+        jobs: Vec<JobRun>,
+    ) -> Result<(), EngineError> {
+        if let Ok(mut k) = self.counters.lock() {
+            k.human += 1;
+        }
+        let e = entry(
+            self.clock.now(),
+            TimelineKind::Action,
+            msg,
+            json!({ "jobs": jobs }),
+        );
+        self.go(
+            stored,
+            State::Escalated,
+            &format!("runbook {name} failed"),
+            vec![e],
+        )
+        .await
     }
 
     /// The catalogue actions a `run-runbook` of an `actions` runbook carried out, on its target.
