@@ -121,6 +121,28 @@ pub async fn target_facts(client: &Client, action: &Action, exclude_label: &str)
     f
 }
 
+/// The labels of a workload or node (empty when it cannot be read, or for other resources).
+pub async fn labels_of(client: &Client, target: &ResourceRef) -> BTreeMap<String, String> {
+    match target {
+        ResourceRef::Workload {
+            kind,
+            namespace,
+            name,
+        } => read_workload(client, *kind, namespace, name)
+            .await
+            .map(|w| w.labels)
+            .unwrap_or_default(),
+        ResourceRef::Node { name } => Api::<k8s_openapi::api::core::v1::Node>::all(client.clone())
+            .get_opt(name)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|n| n.metadata.labels)
+            .unwrap_or_default(),
+        _ => BTreeMap::new(),
+    }
+}
+
 /// What the policy needs of a workload object.
 struct Workload {
     labels: BTreeMap<String, String>,

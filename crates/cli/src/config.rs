@@ -87,6 +87,8 @@ pub struct AgentConfig {
     /// What outgoing https connections (model, Prometheus, webhooks) trust beyond the
     /// system's roots: `ca_file`, a PEM file of CA certificates.
     pub tls: TlsSettings,
+    /// Named runbooks `run-runbook` may run (docs/runbooks.md).
+    pub runbooks: Vec<nightshift_core::runbook::RunbookSettings>,
 }
 
 /// The `leader_election` section of the configuration file.
@@ -265,6 +267,7 @@ impl Default for AgentConfig {
             redact: RedactSettings::default(),
             leader_election: None,
             tls: TlsSettings::default(),
+            runbooks: Vec::new(),
         }
     }
 }
@@ -362,6 +365,13 @@ impl AgentConfig {
             path: path.display().to_string(),
             message: format!("redact.patterns[{}]: {e}", e.index),
         })?;
+        // Variables named by `from_env` are read at start (`runbooks`), like credentials.
+        nightshift_core::runbook::read::registry(&cfg.runbooks, |_| Some("set".into())).map_err(
+            |e| ConfigError {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            },
+        )?;
         Ok(cfg)
     }
 
@@ -419,6 +429,13 @@ impl AgentConfig {
             basic_user: self.basic_user.as_deref(),
             basic_password_env: self.basic_password_env.as_deref(),
         }
+    }
+
+    /// The runbooks, with the values their Jobs take from the agent's environment; a
+    /// variable named but unset or empty is an error naming the key and the variable.
+    pub fn runbooks(&self) -> Result<nightshift_core::runbook::RunbookRegistry, String> {
+        nightshift_core::runbook::read::registry(&self.runbooks, |v| std::env::var(v).ok())
+            .map_err(|e| e.to_string())
     }
 
     /// The credentials the API requires, read from the environment; a variable named but

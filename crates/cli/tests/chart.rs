@@ -204,7 +204,12 @@ fn the_chart_installs_into_a_cluster_and_its_configuration_starts_the_agent() {
     let all = repo().join("deploy/helm/nightshift/ci/all-values.yaml");
     let everything = render(&dir.path().join("all"), &[&all, &no_operator]);
     let objects = apply_and_read_back(kc, &everything);
-    for kind in ["rolebinding/ns-agent-write", "configmap/ns-agent-dashboard"] {
+    for kind in [
+        "rolebinding/ns-agent-write",
+        "configmap/ns-agent-dashboard",
+        "clusterrole/ns-agent-runbooks",
+        "rolebinding/ns-agent-runbooks",
+    ] {
         assert!(objects.iter().any(|o| o == kind), "{kind} not rendered");
     }
     let bound = kubectl_ok(kc, &["get", "rolebinding", "-A", "-o", "name"]);

@@ -21,7 +21,7 @@ pub struct ResourceChange {
 }
 
 /// One action with its parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub enum Action {
     /// Delete one controller-owned pod so its controller replaces it. Never a bare pod.

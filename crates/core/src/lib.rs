@@ -19,6 +19,7 @@ pub mod policy;
 pub mod redact;
 pub mod resource;
 pub mod rules;
+pub mod runbook;
 pub mod signal;
 pub mod text;
 pub mod trust;

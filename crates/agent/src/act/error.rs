@@ -224,8 +224,8 @@ pub enum ActError {
         /// The runbook asked for.
         name: String,
     },
-    /// A registered runbook failed.
-    #[error("runbook {name:?} failed")]
+    /// A registered runbook failed (with the failed Job's status and log, for a Job).
+    #[error("runbook {name:?} failed: {source}")]
     Runbook {
         /// The runbook.
         name: String,

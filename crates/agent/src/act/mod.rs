@@ -17,7 +17,7 @@
 //! | (StatefulSet template changes) | then one eviction per pod of the StatefulSet that is not Ready, which `OrderedReady` would otherwise never replace |
 //! | cordon-node / uncordon-node | strategic merge patch of `spec.unschedulable` (`true` / removed) |
 //! | drain-node | the cordon patch, then one eviction per pod except DaemonSet pods, mirror pods, bare pods (reported, left for a person, as kubectl without `--force`) and terminating ones |
-//! | run-runbook | whatever the registered [`Runbook`] does; "no runbook registered named X" without one |
+//! | run-runbook | what the registered [`Runbook`] does: its catalogue actions, each as above, or its Job (created, waited for, its log read); "no runbook registered named X" without one |
 //! | escalate, none | nothing |
 //!
 //! A drain's dry run asks about each eviction on its own, so a budget that would let only one
@@ -84,7 +84,10 @@ use nightshift_core::Action;
 
 pub use error::ActError;
 pub use report::{ActionOutcome, Change, Disruption, DryRunReport, OutcomeStatus, PodDisruption};
-pub use runbook::{Runbook, RunbookError, RunbookReport, Runbooks};
+pub use runbook::{
+    JobCondition, JobPhase, JobResult, JobRun, Runbook, RunbookError, RunbookFailure,
+    RunbookReport, Runbooks, failed_jobs,
+};
 
 pub(crate) use node::evictable;
 pub(crate) use target::label_selector;
@@ -195,6 +198,11 @@ impl Actuator {
         self
     }
 
+    /// The runbooks run-runbook may name.
+    pub fn runbooks(&self) -> &Runbooks {
+        &self.runbooks
+    }
+
     /// The client.
     pub fn client(&self) -> &Client {
         &self.client
@@ -203,8 +211,27 @@ impl Actuator {
     /// Sends the requests `execute` would send with `dryRun=All` (without the idempotency
     /// stamp) and reports what the server says would change. Changes nothing.
     pub async fn dry_run(&self, action: &Action) -> Result<DryRunReport, ActError> {
+        self.dry_run_keyed(action, None).await
+    }
+
+    /// [`Actuator::dry_run`] on behalf of the change that will carry `idempotency_key`: a
+    /// runbook's dry run is then found again by `execute` under the same key (a Job runbook
+    /// runs its check once, not twice). Other actions ignore the key.
+    pub async fn dry_run_for(
+        &self,
+        action: &Action,
+        idempotency_key: &str,
+    ) -> Result<DryRunReport, ActError> {
+        self.dry_run_keyed(action, Some(idempotency_key)).await
+    }
+
+    async fn dry_run_keyed(
+        &self,
+        action: &Action,
+        key: Option<&str>,
+    ) -> Result<DryRunReport, ActError> {
         if let Action::RunRunbook { name, target } = action {
-            return runbook::dry_run(self, name, target).await;
+            return runbook::dry_run(self, name, target, key).await;
         }
         let plan = self.plan(action, None).await?;
         let sent = self.send(&plan, true).await?;
@@ -214,6 +241,7 @@ impl Actuator {
             summary: plan.summary.clone(),
             changes: sent.changes,
             pods: sent.pods,
+            jobs: Vec::new(),
         })
     }
 

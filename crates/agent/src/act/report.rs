@@ -106,6 +106,9 @@ pub struct DryRunReport {
     pub changes: Vec<Change>,
     /// Pods that would be evicted, are blocked, or are left alone.
     pub pods: Vec<PodDisruption>,
+    /// run-runbook of a Job runbook: the Job run in check mode, its status and log.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<super::JobRun>,
 }
 
 impl DryRunReport {
@@ -166,6 +169,10 @@ pub struct ActionOutcome {
     pub affected_workloads: Vec<ResourceRef>,
     /// restart-pod: the uid of the pod that was evicted.
     pub replaced_pod_uid: Option<String>,
+    /// run-runbook of a Job runbook: its Jobs (check mode, then the real run), their status
+    /// and logs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<super::JobRun>,
 }
 
 impl ActionOutcome {
@@ -185,6 +192,7 @@ impl ActionOutcome {
             pods: Vec::new(),
             affected_workloads: Vec::new(),
             replaced_pod_uid: None,
+            jobs: Vec::new(),
         }
     }
 }

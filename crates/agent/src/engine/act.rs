@@ -307,6 +307,9 @@ impl<A: Analyzer + 'static> Engine<A> {
                     "action failed: {}",
                     r.error.as_deref().unwrap_or("no reason recorded")
                 );
+                if let Action::RunRunbook { name, .. } = &plan.action {
+                    return self.runbook_failed(stored, name, msg, Vec::new()).await;
+                }
                 return self.attempt_failed(stored, msg).await;
             }
             Some(r) => {
@@ -340,7 +343,7 @@ impl<A: Analyzer + 'static> Engine<A> {
                 .await
                 .unwrap_or(false);
         if plan.action.changes_infra() && !applied {
-            match self.actuator.dry_run(&plan.action).await {
+            match self.actuator.dry_run_for(&plan.action, &key).await {
                 Ok(r) => {
                     self.log(
                         &id,
@@ -362,7 +365,7 @@ impl<A: Analyzer + 'static> Engine<A> {
                         self.clock.now(),
                         TimelineKind::Action,
                         msg.clone(),
-                        json!({}),
+                        json!({"jobs": crate::act::failed_jobs(&e)}),
                     );
                     self.go(stored, State::Escalated, "dry run failed", vec![note])
                         .await?;
@@ -403,6 +406,10 @@ impl<A: Analyzer + 'static> Engine<A> {
                 self.store
                     .mark_action_failed(intent, &msg, self.clock.now())
                     .await?;
+                if let Action::RunRunbook { name, .. } = &plan.action {
+                    let jobs = crate::act::failed_jobs(&err);
+                    return self.runbook_failed(stored, name, msg, jobs).await;
+                }
                 self.attempt_failed(stored, msg).await
             }
         }

@@ -121,6 +121,8 @@ impl<A: Analyzer + 'static> Engine<A> {
             }
         };
         let now = self.clock.now();
+        self.propose_runbooks(&mut analysis, &history).await;
+        // Last: a fault that keeps coming back goes to a person whatever would mask it again.
         self.unmask(stored, &mut analysis, recalled.as_ref(), now);
         self.store
             .record_analysis(&id, stored.incident.attempts, &analysis, now)
@@ -204,6 +206,7 @@ impl<A: Analyzer + 'static> Engine<A> {
                     crate::facts::history(&self.store, &t, owner, &plan.action, now).await;
             }
             ctx.ladder = self.ladder_mode(stored, analysis, &plan.action).await;
+            self.runbook_facts(&mut ctx, analysis, &plan.action);
             let d = self.policy().decide(plan, &ctx);
             if d.verdict != Verdict::Forbidden {
                 return (plan.clone(), d);

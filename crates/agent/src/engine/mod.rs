@@ -22,6 +22,7 @@ mod intake;
 mod lead;
 mod learn;
 mod page;
+mod runbooks;
 mod schedule;
 mod storm;
 mod timeline;
@@ -86,6 +87,9 @@ pub struct EngineConfig {
     /// How long after an observed proposal a person making the same change on the cluster
     /// counts as agreeing with it (the trust ladder's observe-mode record).
     pub agreement_window: Duration,
+    /// The runbooks of the configuration: proposed after analysis when they fit, held against
+    /// the policy, and carried out by the actuator. Empty: none is proposed or runs.
+    pub runbooks: nightshift_core::runbook::RunbookRegistry,
 }
 
 impl Default for EngineConfig {
@@ -102,6 +106,7 @@ impl Default for EngineConfig {
             storms: StormLimits::default(),
             approval_waiting_after: Some(Duration::from_secs(10 * 60)),
             agreement_window: Duration::from_secs(3600),
+            runbooks: Default::default(),
         }
     }
 }
@@ -262,7 +267,11 @@ impl<A: Analyzer + 'static> Engine<A> {
         Arc::new(Engine {
             collector: Collector::new(p.client.clone(), Default::default())
                 .with_prometheus(p.config.prometheus.clone().map(Prometheus::new)),
-            actuator: p.actuator.with_field_manager("nightshift"),
+            actuator: runbooks::wire(
+                p.actuator.with_field_manager("nightshift"),
+                &p.config.runbooks,
+                p.clock.clone(),
+            ),
             correlator: Correlator::new(p.client.clone(), p.caches),
             store: p.store,
             clock: p.clock,

@@ -51,6 +51,7 @@ impl<A: Analyzer + 'static> Engine<A> {
         {
             ctx.affected_workloads.push(root);
         }
+        ctx.runbook_steps = self.runbook_steps(&plan.action);
         let ctx = ctx
             .with_stabilization(self.config.stabilization)
             .with_deadline(self.config.verify_deadline);

@@ -130,6 +130,8 @@ pub struct CriteriaContext {
     pub affected_workloads: Vec<ResourceRef>,
     /// restart-pod: the uid of the evicted pod.
     pub replaced_pod_uid: Option<String>,
+    /// run-runbook of an `actions` runbook: its catalogue actions on its target.
+    pub runbook_steps: Vec<Action>,
 }
 
 impl Default for CriteriaContext {
@@ -139,6 +141,7 @@ impl Default for CriteriaContext {
             deadline: DEFAULT_DEADLINE,
             affected_workloads: Vec::new(),
             replaced_pod_uid: None,
+            runbook_steps: Vec::new(),
         }
     }
 }
@@ -175,7 +178,9 @@ impl CriteriaContext {
 /// - cordon-node / uncordon-node: the node unschedulable / schedulable (and Ready);
 /// - drain-node: the node unschedulable, no evictable pod left on it, and every workload it
 ///   evicted from healthy (its replicas available elsewhere);
-/// - run-runbook: its target healthy when that is a workload;
+/// - run-runbook: the criteria of each catalogue action of an `actions` runbook, and what
+///   the diagnosis implies for its target: a workload healthy, a node schedulable and Ready
+///   (for a Job runbook; an `actions` runbook on a node is held to its actions' criteria);
 /// - escalate, none: nothing.
 pub fn criteria(action: &Action, ctx: &CriteriaContext) -> RecoveryCriteria {
     let healthy = |w: &ResourceRef| Expectation::WorkloadHealthy {
@@ -231,10 +236,40 @@ pub fn criteria(action: &Action, ctx: &CriteriaContext) -> RecoveryCriteria {
             e.extend(affected());
             e
         }
-        Action::RunRunbook { target, .. } => match target {
-            ResourceRef::Workload { .. } => vec![healthy(target)],
-            _ => Vec::new(),
-        },
+        Action::RunRunbook { target, .. } => {
+            // Each catalogue action's own criteria; then what the diagnosis implies for the
+            // target whatever the runbook did: a workload healthy, a node back in service.
+            let mut e: Vec<Expectation> = Vec::new();
+            for step in &ctx.runbook_steps {
+                e.extend(criteria(step, ctx).expectations);
+            }
+            let implied = match target {
+                ResourceRef::Workload { .. } => Some(healthy(target)),
+                ResourceRef::Node { name } if ctx.runbook_steps.is_empty() => {
+                    Some(Expectation::NodeSchedulable {
+                        node: name.clone(),
+                        schedulable: true,
+                    })
+                }
+                _ => None,
+            };
+            e.extend(implied);
+            e.extend(affected());
+            let mut unique: Vec<Expectation> = Vec::new();
+            for x in e {
+                let covered = unique.iter().any(|u| {
+                    u == &x
+                        || matches!((u, &x), (
+                            Expectation::WorkloadHealthy { workload: a, replicas: Some(_) },
+                            Expectation::WorkloadHealthy { workload: b, replicas: None },
+                        ) if a == b)
+                });
+                if !covered {
+                    unique.push(x);
+                }
+            }
+            unique
+        }
         Action::Escalate { .. } | Action::None { .. } => Vec::new(),
     };
     RecoveryCriteria {

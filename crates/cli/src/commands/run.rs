@@ -44,6 +44,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(super::EXIT_BAD_INPUT));
         }
     };
+    let runbooks = match config.runbooks() {
+        Ok(runbooks) => runbooks,
+        Err(e) => {
+            eprintln!("error: {file}: {e}");
+            return Ok(ExitCode::from(super::EXIT_BAD_INPUT));
+        }
+    };
     let oidc = match config.console.oidc(&config.tls, |v| std::env::var(v).ok()) {
         Ok(oidc) => oidc,
         Err(e) => {
@@ -72,9 +79,31 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     .with_investigator(Arc::new(investigator));
                 let metrics = analyzer.metrics().clone();
                 let hook: MetricsHook = Arc::new(move |reg| metrics.register(reg));
-                serve(&config, auth, oidc, kube, analyzer, policy, Some(hook)).await
+                serve(
+                    &config,
+                    auth,
+                    oidc,
+                    kube,
+                    analyzer,
+                    policy,
+                    Some(hook),
+                    runbooks,
+                )
+                .await
             }
-            None => serve(&config, auth, oidc, kube, RuleAnalyzer::new(), policy, None).await,
+            None => {
+                serve(
+                    &config,
+                    auth,
+                    oidc,
+                    kube,
+                    RuleAnalyzer::new(),
+                    policy,
+                    None,
+                    runbooks,
+                )
+                .await
+            }
         }
     })
 }
@@ -108,6 +137,7 @@ async fn serve<A: Analyzer + 'static>(
     analyzer: A,
     policy: Policy,
     metrics: Option<MetricsHook>,
+    runbooks: nightshift_core::runbook::RunbookRegistry,
 ) -> anyhow::Result<ExitCode> {
     let store = Store::open(&config.store).await?;
     let name = analyzer.name().to_string();
@@ -125,7 +155,10 @@ async fn serve<A: Analyzer + 'static>(
                 .notify
                 .setup(config.notify_webhook.as_deref(), &config.tls)
                 .map_err(|e| anyhow::anyhow!("{e}"))?,
-            engine: config.engine(),
+            engine: nightshift_agent::engine::EngineConfig {
+                runbooks,
+                ..config.engine()
+            },
             watchers: config.watchers,
             watch_interval: config.watch_interval(),
             // The API server's clock through a dry-run ConfigMap in the agent's own

@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ActionName;
+use crate::catalogue::Category;
 use crate::resource::ResourceRef;
+use crate::runbook::RunbookSpec;
 
 /// Everything [`Policy::decide`](super::Policy::decide) needs besides the plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,6 +33,13 @@ pub struct DecisionContext {
     /// mode decides.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ladder: Option<(super::Mode, String)>,
+    /// The diagnosis category the plan answers; a `run-runbook` plan must fit it.
+    #[serde(default)]
+    pub category: Option<Category>,
+    /// For a `run-runbook` plan: the registered runbook it names, as the agent's
+    /// configuration has it; `None` when no runbook of that name is registered.
+    #[serde(default)]
+    pub runbook: Option<RunbookSpec>,
 }
 
 impl DecisionContext {
@@ -50,6 +59,8 @@ impl DecisionContext {
             history: History::default(),
             in_flight: 0,
             ladder: None,
+            category: None,
+            runbook: None,
         }
     }
 }

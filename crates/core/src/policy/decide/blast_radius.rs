@@ -1,60 +1,19 @@
 //! How much at once: the limits of `scale`, the share of replicas a restart or drain takes
-//! down and the PodDisruptionBudget, and how far `set-resources` moves a memory limit.
+//! down and the PodDisruptionBudget, and how far `set-resources` moves a memory limit; the
+//! scale and set-resources steps of an `actions` runbook are held to the same limits.
 
 use super::{Evaluation, Stop, num, stop};
 use crate::ActionName;
 use crate::action::Action;
 use crate::decision::{Risk, Verdict};
 use crate::policy::operation::Operation;
+use crate::runbook::RunbookKind;
 use crate::units::parse_memory;
 
 impl Evaluation<'_> {
     pub(super) fn blast_radius(&mut self) -> Result<(), Stop> {
-        let facts = &self.ctx.target;
         match &self.plan.action {
-            Action::Scale { replicas, .. } => {
-                let replicas = *replicas;
-                let rule = self.policy.action_rule(ActionName::Scale);
-                let max = rule.and_then(|r| r.max_replicas);
-                let step_limit = rule.and_then(|r| r.max_step_factor);
-                if let Some(max) = max {
-                    if replicas > max {
-                        return stop(
-                            Verdict::Escalate,
-                            format!("blast-radius: scale to {replicas} > max_replicas {max}"),
-                        );
-                    }
-                    self.note(format!("scale to {replicas} ≤ max_replicas {max}"));
-                }
-                match facts.replicas {
-                    Some(current) if current > 0 => {
-                        let (big, small) = (replicas.max(current), replicas.min(current).max(1));
-                        let step = f64::from(big) / f64::from(small);
-                        if let Some(limit) = step_limit
-                            && step > limit
-                        {
-                            return stop(
-                                Verdict::Escalate,
-                                format!(
-                                    "blast-radius: scale {current} → {replicas} is a step of {}x \
-                                     > max_step_factor {}",
-                                    num(step),
-                                    num(limit)
-                                ),
-                            );
-                        }
-                        self.note(format!(
-                            "scale {current} → {replicas}: a step of {}x",
-                            num(step)
-                        ));
-                    }
-                    Some(_) => self.note("scale up from zero: the step factor does not apply"),
-                    None => self.at_least(Risk::Medium, "current replicas unknown"),
-                }
-                if self.ops.contains(&Operation::ScaleDown) {
-                    self.at_least(Risk::Medium, "scale-down removes capacity");
-                }
-            }
+            Action::Scale { replicas, .. } => self.scale(*replicas)?,
             Action::RestartPod { .. }
             | Action::RolloutRestart { .. }
             | Action::DrainNode { .. } => {
@@ -66,7 +25,82 @@ impl Evaluation<'_> {
                 Some(new_text) => self.memory_change(container, new_text),
                 None => self.note("memory limit unchanged"),
             },
+            Action::RunRunbook { .. } => self.runbook_steps()?,
             other => self.note(format!("blast radius: not measured for {}", other.name())),
+        }
+        Ok(())
+    }
+
+    /// The limits of `scale` on a step to `replicas`.
+    fn scale(&mut self, replicas: i32) -> Result<(), Stop> {
+        let facts = &self.ctx.target;
+        let rule = self.policy.action_rule(ActionName::Scale);
+        let max = rule.and_then(|r| r.max_replicas);
+        let step_limit = rule.and_then(|r| r.max_step_factor);
+        if let Some(max) = max {
+            if replicas > max {
+                return stop(
+                    Verdict::Escalate,
+                    format!("blast-radius: scale to {replicas} > max_replicas {max}"),
+                );
+            }
+            self.note(format!("scale to {replicas} ≤ max_replicas {max}"));
+        }
+        match facts.replicas {
+            Some(current) if current > 0 => {
+                let (big, small) = (replicas.max(current), replicas.min(current).max(1));
+                let step = f64::from(big) / f64::from(small);
+                if let Some(limit) = step_limit
+                    && step > limit
+                {
+                    return stop(
+                        Verdict::Escalate,
+                        format!(
+                            "blast-radius: scale {current} → {replicas} is a step of {}x \
+                             > max_step_factor {}",
+                            num(step),
+                            num(limit)
+                        ),
+                    );
+                }
+                self.note(format!(
+                    "scale {current} → {replicas}: a step of {}x",
+                    num(step)
+                ));
+            }
+            Some(_) => self.note("scale up from zero: the step factor does not apply"),
+            None => self.at_least(Risk::Medium, "current replicas unknown"),
+        }
+        if self.ops.contains(&Operation::ScaleDown) {
+            self.at_least(Risk::Medium, "scale-down removes capacity");
+        }
+        Ok(())
+    }
+
+    /// An `actions` runbook's scale and set-resources steps, held to the limits of their
+    /// actions.
+    fn runbook_steps(&mut self) -> Result<(), Stop> {
+        let Some(RunbookKind::Actions(steps)) = self.ctx.runbook.as_ref().map(|r| r.kind.clone())
+        else {
+            self.note("blast radius: not measured for run-runbook");
+            return Ok(());
+        };
+        for step in &steps {
+            match step.action {
+                ActionName::Scale => {
+                    if let Some(replicas) = step.replicas {
+                        self.scale(replicas)?;
+                    }
+                }
+                ActionName::SetResources => {
+                    if let (Some(container), Some(limit)) =
+                        (&step.container, step.resources.limits.get("memory"))
+                    {
+                        self.memory_change(container, limit);
+                    }
+                }
+                _ => {}
+            }
         }
         Ok(())
     }

@@ -2,11 +2,12 @@
 //! that stops a plan names itself in the decision; a plan no rule stops is judged by the mode
 //! and the risk it has gathered on the way.
 //!
-//! Order: validity, forbidden operations, exclusion, plans that change nothing, confidence,
+//! Order: validity, runbook, forbidden operations, exclusion, plans that change nothing, confidence,
 //! freezes, budgets and cooldown, blast radius, scope, criticality, history, mode.
 //!
 //! [`Policy::decide`] is the list of rules in that order; each group of rules lives in its
-//! own file: `admission` (validity, forbidden operations, exclusion, confidence), `freeze`,
+//! own file: `admission` (validity, forbidden operations, exclusion, confidence), `runbook`
+//! (a `run-runbook` plan against the runbook it names), `freeze`,
 //! `budgets` (budgets and cooldown), `blast_radius`, `risk` (scope, criticality, history) and
 //! `mode`. `scope` holds the namespaces an action reaches.
 
@@ -16,6 +17,7 @@ mod budgets;
 mod freeze;
 mod mode;
 mod risk;
+mod runbook;
 mod scope;
 
 use super::Policy;
@@ -126,6 +128,7 @@ impl Evaluation<'_> {
         }
 
         self.validity()?;
+        self.runbook()?;
         self.forbidden()?;
         self.exclusion()?;
         if !action.changes_infra() {
