@@ -149,6 +149,19 @@ fn nightshift(args: &[&str]) -> Output {
         .expect("nightshift runs")
 }
 
+/// `nightshift trust -o json` on a record with a policy file.
+fn ladder_json(url: &str, policy: &Path) -> Output {
+    nightshift(&[
+        "trust",
+        "--store",
+        url,
+        "--policy",
+        policy.to_str().unwrap(),
+        "-o",
+        "json",
+    ])
+}
+
 fn write(dir: &Path, name: &str, text: &str) {
     std::fs::create_dir_all(dir.join(name).parent().unwrap()).unwrap();
     std::fs::write(dir.join(name), text).unwrap();
@@ -402,15 +415,7 @@ async fn people_making_the_proposed_change_earn_the_row_its_recommended_mode() {
     let policy = dir.path().join("policy.yaml");
     std::fs::write(&policy, OBSERVE_POLICY).unwrap();
     let url = format!("sqlite://{}", db.display());
-    let out = nightshift(&[
-        "trust",
-        "--store",
-        &url,
-        "--policy",
-        policy.to_str().unwrap(),
-        "-o",
-        "json",
-    ]);
+    let out = ladder_json(&url, &policy);
     assert!(
         out.status.success(),
         "{}",
@@ -466,15 +471,7 @@ async fn people_making_the_proposed_change_earn_the_row_its_recommended_mode() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = nightshift(&[
-        "trust",
-        "--store",
-        &url,
-        "--policy",
-        policy.to_str().unwrap(),
-        "-o",
-        "json",
-    ]);
+    let out = ladder_json(&url, &policy);
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let pricing = rows
         .as_array()

@@ -91,6 +91,29 @@ pub(crate) fn convert(
         .collect()
 }
 
+/// `at`: required, a duration, before the horizon; `what` names the thing in the error.
+pub(crate) fn at_before_horizon(
+    raw: Option<String>,
+    path: &KeyPath,
+    horizon: Duration,
+    what: &str,
+    doc: &Doc,
+) -> Result<Duration> {
+    let at_text = doc.required(raw, path, "at")?;
+    let at = cluster::duration(doc, &path.key("at"), &at_text)?;
+    if at >= horizon {
+        return Err(doc.invalid(
+            &path.key("at"),
+            format!(
+                "{what} at {} is not before the horizon ({}); move it earlier or raise `horizon`",
+                units::format_duration(at),
+                units::format_duration(horizon)
+            ),
+        ));
+    }
+    Ok(at)
+}
+
 fn convert_fault(
     raw: RawFault,
     path: &KeyPath,
@@ -98,18 +121,7 @@ fn convert_fault(
     horizon: Duration,
     doc: &Doc,
 ) -> Result<Fault> {
-    let at_text = doc.required(raw.at, path, "at")?;
-    let at = cluster::duration(doc, &path.key("at"), &at_text)?;
-    if at >= horizon {
-        return Err(doc.invalid(
-            &path.key("at"),
-            format!(
-                "the fault at {} is not before the horizon ({}); move it earlier or raise `horizon`",
-                units::format_duration(at),
-                units::format_duration(horizon)
-            ),
-        ));
-    }
+    let at = at_before_horizon(raw.at, path, horizon, "the fault", doc)?;
 
     let type_name = doc.required(raw.kind, path, "type")?;
     let Some((allowed, target_kinds)) = signature(&type_name) else {

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use super::cluster;
 use super::error::{Doc, Result};
 use super::index::Index;
 use super::limits::{self, too_many};
@@ -12,7 +11,6 @@ use super::raw::RawHuman;
 use super::refs;
 use super::source_map::KeyPath;
 use crate::model::{Human, HumanAction, Target};
-use crate::units;
 
 /// Converts `humans`.
 pub(crate) fn convert(
@@ -38,18 +36,7 @@ fn convert_one(
     horizon: Duration,
     doc: &Doc,
 ) -> Result<Human> {
-    let at_text = doc.required(raw.at, path, "at")?;
-    let at = cluster::duration(doc, &path.key("at"), &at_text)?;
-    if at >= horizon {
-        return Err(doc.invalid(
-            &path.key("at"),
-            format!(
-                "the change at {} is not before the horizon ({})",
-                units::format_duration(at),
-                units::format_duration(horizon)
-            ),
-        ));
-    }
+    let at = super::faults::at_before_horizon(raw.at, path, horizon, "the change", doc)?;
     let who = raw.who.unwrap_or_else(|| "someone".to_string());
     let name = doc.required(raw.action, path, "action")?;
     let action = match name.as_str() {
