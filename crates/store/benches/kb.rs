@@ -43,6 +43,7 @@ struct Args {
     size: usize,
     queries: usize,
     quick: bool,
+    misses: bool,
 }
 
 fn args() -> Result<Args, String> {
@@ -51,6 +52,7 @@ fn args() -> Result<Args, String> {
         size: 100_000,
         queries: 300,
         quick: !std::env::args().any(|a| a == "--bench"),
+        misses: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -74,6 +76,7 @@ fn args() -> Result<Args, String> {
                 }
             }
             "--quick" => out.quick = true,
+            "--misses" => out.misses = true,
             _ => {} // `--bench` and whatever else cargo passes
         }
     }
@@ -184,7 +187,7 @@ fn probe(e: &Entry, now: DateTime<Utc>) -> KbQuery {
 
 /// Leave-one-out quality on one database; the top 3 ids of each query, for comparing
 /// databases.
-async fn quality(db: &Db, store: &Store, entries: &[Entry]) -> Vec<Vec<String>> {
+async fn quality(db: &Db, store: &Store, entries: &[Entry], misses: bool) -> Vec<Vec<String>> {
     store.kb_put(entries).await.expect("store the suite's entries");
     let now = entries.iter().map(|e| e.occurred_at).max().unwrap_or_else(Utc::now);
     let mut count: BTreeMap<Category, usize> = BTreeMap::new();
@@ -205,6 +208,16 @@ async fn quality(db: &Db, store: &Store, entries: &[Entry]) -> Vec<Vec<String>> 
         }
         let hits = store.kb_search(&probe(e, now), TOP).await.expect("search");
         let found = hits.iter().any(|h| h.entry.category() == Some(category));
+        if misses && !found {
+            let top: Vec<String> = hits
+                .iter()
+                .map(|h| {
+                    let c = h.entry.category().map(|c| c.as_str()).unwrap_or("-");
+                    format!("{} {c} {:.2}/{:.2}", h.entry.id, h.similarity, h.lexical)
+                })
+                .collect();
+            println!("{:<10}   missed {} ({category}): {}", "", e.id, top.join(", "));
+        }
         let row = by_category.entry(category).or_default();
         row.0 += 1;
         row.1 += usize::from(found);
@@ -428,10 +441,10 @@ async fn main() {
 
     println!("quality, leave one out:");
     let (db, store) = Db::sqlite("quality").await;
-    let sqlite_answers = quality(&db, &store, &suite).await;
+    let sqlite_answers = quality(&db, &store, &suite, args.misses).await;
     db.drop(store).await;
     if let Some((db, store)) = Db::postgres("quality").await {
-        let answers = quality(&db, &store, &suite).await;
+        let answers = quality(&db, &store, &suite, args.misses).await;
         db.drop(store).await;
         let alike = answers
             .iter()
