@@ -2,6 +2,8 @@
 //! database and ranked in Rust by [`nightshift_core::knowledge::rank`], so both dialects
 //! answer alike.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use nightshift_core::knowledge::{self, Entry, Hit, Note, Signature};
 
@@ -10,6 +12,11 @@ use crate::{Store, StoreError, sql};
 
 /// Full-text candidates read for one search before ranking.
 const LEXICAL_CANDIDATES: i64 = 50;
+/// Entries the full-text part of one search may rank at most, summed over its terms: what
+/// keeps a search fast however large the knowledge base grows
+/// ([`knowledge::retrieval_terms`]). Ranking a few thousand entries takes a few
+/// milliseconds on either database; a knowledge base smaller than this sends every word.
+const RANKED_ENTRIES: u64 = 4_000;
 /// Earlier incidents on the same resource read for one search.
 const SAME_RESOURCE: i64 = 20;
 /// How far back the same resource's incidents are read.
@@ -66,24 +73,51 @@ impl Store {
     pub async fn kb_search(&self, query: &KbQuery, limit: usize) -> Result<Vec<Hit>, StoreError> {
         let terms = knowledge::query_terms(&format!("{}\n{}", query.text, query.signature.text()));
         let exclude = query.exclude.as_deref();
-        let lexical = on_pool!(self, kb_lexical(&terms, exclude, LEXICAL_CANDIDATES))?;
-        let best = lexical.iter().map(|(_, r)| *r).fold(0.0_f64, f64::max);
-        let mut candidates: Vec<(Entry, f64)> = lexical
+        let held: HashMap<String, u64> = if terms.is_empty() {
+            HashMap::new()
+        } else {
+            on_pool!(self, kb_term_entries(&terms))?
+                .into_iter()
+                .map(|(t, n)| (t, u64::try_from(n).unwrap_or(0)))
+                .collect()
+        };
+        let entries = |t: &str| held.get(t).copied().unwrap_or(0);
+        let total = entries("");
+        let retrieval = knowledge::retrieval_terms(&terms, entries, RANKED_ENTRIES);
+        let mut found: Vec<Entry> = on_pool!(self, kb_lexical(&retrieval, exclude, LEXICAL_CANDIDATES))?
             .into_iter()
-            .map(|(e, r)| (e, if best > 0.0 { r / best } else { 0.0 }))
+            .map(|(e, _)| e)
             .collect();
         if let Some(resource) = &query.signature.resource {
             let since =
                 query.before.unwrap_or_else(Utc::now) - chrono::Duration::days(SAME_RESOURCE_DAYS);
             for e in on_pool!(self, kb_on_resource(resource, since, SAME_RESOURCE))? {
-                if Some(e.id.as_str()) != exclude && !candidates.iter().any(|(c, _)| c.id == e.id) {
-                    candidates.push((e, 0.0));
+                if Some(e.id.as_str()) != exclude && !found.iter().any(|c| c.id == e.id) {
+                    found.push(e);
                 }
             }
         }
         if let Some(before) = query.before {
-            candidates.retain(|(e, _)| e.occurred_at <= before);
+            found.retain(|e| e.occurred_at <= before);
         }
+        // Every candidate, however found, is scored on all the query's words with the whole
+        // knowledge base's IDF; then normalized against the best, as `Hit::lexical` says.
+        let docs: Vec<Vec<String>> = found
+            .iter()
+            .map(|e| knowledge::words(&e.index_text()))
+            .collect();
+        let average_len =
+            docs.iter().map(Vec::len).sum::<usize>() as f64 / docs.len().max(1) as f64;
+        let scores: Vec<f64> = docs
+            .iter()
+            .map(|d| knowledge::bm25(&terms, d, entries, total, average_len))
+            .collect();
+        let best = scores.iter().copied().fold(0.0_f64, f64::max);
+        let candidates: Vec<(Entry, f64)> = found
+            .into_iter()
+            .zip(scores)
+            .map(|(e, r)| (e, if best > 0.0 { r / best } else { 0.0 }))
+            .collect();
         let mut hits = knowledge::rank(&query.signature, candidates);
         hits.truncate(limit);
         Ok(hits)
