@@ -30,7 +30,10 @@ use nightshift_store::{KbQuery, Store};
 use sqlx::AssertSqlSafe;
 
 const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/fixtures/kb-suite.json");
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/benches/fixtures/kb-suite.json"
+);
 /// Entries written per transaction while filling.
 const BATCH: usize = 1_000;
 /// What the agent asks for (`learn::recall`): more than it shows, for the counts.
@@ -88,8 +91,8 @@ fn args() -> Result<Args, String> {
 }
 
 fn load(path: &PathBuf) -> Result<Vec<Entry>, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("{}: unable to read: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: unable to read: {e}", path.display()))?;
     serde_json::from_str(&text).map_err(|e| {
         format!(
             "{}: line {}: not a JSON array of knowledge-base entries \
@@ -106,7 +109,10 @@ enum Db {
     Sqlite {
         _dir: tempfile::TempDir,
     },
-    Postgres { admin: sqlx::PgPool, schema: String },
+    Postgres {
+        admin: sqlx::PgPool,
+        schema: String,
+    },
 }
 
 impl Db {
@@ -188,8 +194,15 @@ fn probe(e: &Entry, now: DateTime<Utc>) -> KbQuery {
 /// Leave-one-out quality on one database; the top 3 ids of each query, for comparing
 /// databases.
 async fn quality(db: &Db, store: &Store, entries: &[Entry], misses: bool) -> Vec<Vec<String>> {
-    store.kb_put(entries).await.expect("store the suite's entries");
-    let now = entries.iter().map(|e| e.occurred_at).max().unwrap_or_else(Utc::now);
+    store
+        .kb_put(entries)
+        .await
+        .expect("store the suite's entries");
+    let now = entries
+        .iter()
+        .map(|e| e.occurred_at)
+        .max()
+        .unwrap_or_else(Utc::now);
     let mut count: BTreeMap<Category, usize> = BTreeMap::new();
     for c in entries.iter().filter_map(Entry::category) {
         *count.entry(c).or_default() += 1;
@@ -216,7 +229,12 @@ async fn quality(db: &Db, store: &Store, entries: &[Entry], misses: bool) -> Vec
                     format!("{} {c} {:.2}/{:.2}", h.entry.id, h.similarity, h.lexical)
                 })
                 .collect();
-            println!("{:<10}   missed {} ({category}): {}", "", e.id, top.join(", "));
+            println!(
+                "{:<10}   missed {} ({category}): {}",
+                "",
+                e.id,
+                top.join(", ")
+            );
         }
         let row = by_category.entry(category).or_default();
         row.0 += 1;
@@ -242,7 +260,13 @@ async fn quality(db: &Db, store: &Store, entries: &[Entry], misses: bool) -> Vec
     if !alone.is_empty() {
         let list: Vec<String> = alone
             .iter()
-            .map(|e| format!("{} ({})", e.id, e.category().map(|c| c.as_str()).unwrap_or("")))
+            .map(|e| {
+                format!(
+                    "{} ({})",
+                    e.id,
+                    e.category().map(|c| c.as_str()).unwrap_or("")
+                )
+            })
             .collect();
         println!(
             "{:<10}   not counted, the only entry of their category (nothing to find): {}",
@@ -279,18 +303,88 @@ impl Rng {
 }
 
 const TEAMS: &[&str] = &[
-    "shop", "payments", "search", "identity", "media", "ads", "billing", "growth", "risk",
-    "logistics", "catalog", "reviews", "messaging", "platform", "data", "ml", "edge", "mobile",
-    "partners", "support", "finance", "ledger", "orders", "inventory", "pricing", "loyalty",
-    "tracking", "maps", "video", "audio", "social", "trust", "fraud", "onboarding", "checkout",
-    "infra", "observability", "gateway", "auth", "notifications",
+    "shop",
+    "payments",
+    "search",
+    "identity",
+    "media",
+    "ads",
+    "billing",
+    "growth",
+    "risk",
+    "logistics",
+    "catalog",
+    "reviews",
+    "messaging",
+    "platform",
+    "data",
+    "ml",
+    "edge",
+    "mobile",
+    "partners",
+    "support",
+    "finance",
+    "ledger",
+    "orders",
+    "inventory",
+    "pricing",
+    "loyalty",
+    "tracking",
+    "maps",
+    "video",
+    "audio",
+    "social",
+    "trust",
+    "fraud",
+    "onboarding",
+    "checkout",
+    "infra",
+    "observability",
+    "gateway",
+    "auth",
+    "notifications",
 ];
 const PARTS: &[&str] = &[
-    "api", "worker", "gateway", "frontend", "backend", "cache", "indexer", "scheduler", "sync",
-    "exporter", "router", "proxy", "store", "writer", "reader", "consumer", "producer", "cron",
-    "renderer", "resolver", "broker", "collector", "ingest", "matcher", "planner", "ranker",
-    "notifier", "uploader", "thumbnailer", "validator", "auditor", "bridge", "relay", "mailer",
-    "session", "profile", "quote", "invoice", "cart", "feed",
+    "api",
+    "worker",
+    "gateway",
+    "frontend",
+    "backend",
+    "cache",
+    "indexer",
+    "scheduler",
+    "sync",
+    "exporter",
+    "router",
+    "proxy",
+    "store",
+    "writer",
+    "reader",
+    "consumer",
+    "producer",
+    "cron",
+    "renderer",
+    "resolver",
+    "broker",
+    "collector",
+    "ingest",
+    "matcher",
+    "planner",
+    "ranker",
+    "notifier",
+    "uploader",
+    "thumbnailer",
+    "validator",
+    "auditor",
+    "bridge",
+    "relay",
+    "mailer",
+    "session",
+    "profile",
+    "quote",
+    "invoice",
+    "cart",
+    "feed",
 ];
 
 /// Replaces whole words (not parts of longer ones) `from` by `to`.
@@ -363,7 +457,11 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 /// Fills a store with `size` perturbed entries and times queries from `queries` held-out
 /// ones.
 async fn speed(db: &Db, store: &Store, suite: &[Entry], size: usize, queries: usize) {
-    let now = suite.iter().map(|e| e.occurred_at).max().unwrap_or_else(Utc::now);
+    let now = suite
+        .iter()
+        .map(|e| e.occurred_at)
+        .max()
+        .unwrap_or_else(Utc::now);
     let start = Instant::now();
     let mut batch = Vec::with_capacity(BATCH);
     for i in 0..size {
@@ -457,6 +555,9 @@ async fn main() {
         );
     }
 
+    if args.size == 0 {
+        return;
+    }
     println!("speed:");
     let (db, store) = Db::sqlite("speed").await;
     speed(&db, &store, &suite, args.size, args.queries).await;

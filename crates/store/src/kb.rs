@@ -84,10 +84,11 @@ impl Store {
         let entries = |t: &str| held.get(t).copied().unwrap_or(0);
         let total = entries("");
         let retrieval = knowledge::retrieval_terms(&terms, entries, RANKED_ENTRIES);
-        let mut found: Vec<Entry> = on_pool!(self, kb_lexical(&retrieval, exclude, LEXICAL_CANDIDATES))?
-            .into_iter()
-            .map(|(e, _)| e)
-            .collect();
+        let mut found: Vec<Entry> =
+            on_pool!(self, kb_lexical(&retrieval, exclude, LEXICAL_CANDIDATES))?
+                .into_iter()
+                .map(|(e, _)| e)
+                .collect();
         if let Some(resource) = &query.signature.resource {
             let since =
                 query.before.unwrap_or_else(Utc::now) - chrono::Duration::days(SAME_RESOURCE_DAYS);

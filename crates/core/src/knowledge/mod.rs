@@ -198,7 +198,7 @@ pub fn similarity(probe: &Signature, entry: &Entry, lexical: f64) -> f64 {
         0.0
     };
     let overlap = dice(&probe.words(), &entry.signature.words());
-    let mut s = 0.25 * lexical + 0.3 * overlap;
+    let mut s = 0.2 * lexical + 0.25 * overlap;
     let same_resource = probe.resource.is_some() && probe.resource == entry.signature.resource;
     let same_service = probe
         .name
@@ -217,7 +217,7 @@ pub fn similarity(probe: &Signature, entry: &Entry, lexical: f64) -> f64 {
         (Some(_), Some(_)) => s -= 0.15,
         _ => {}
     }
-    s += 0.15 * jaccard(&probe.alerts, &entry.signature.alerts);
+    s += 0.25 * jaccard(&probe.symptoms(), &entry.signature.symptoms());
     s.clamp(0.0, 1.0)
 }
 

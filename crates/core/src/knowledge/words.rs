@@ -50,7 +50,11 @@ pub fn query_terms(text: &str) -> Vec<String> {
 /// ones still weigh in the score of those ([`super::bm25`]) and the structured matches find
 /// the same workload's incidents without words. A query whose every word is too common
 /// sends none and relies on those.
-pub fn retrieval_terms(terms: &[String], entries: impl Fn(&str) -> u64, budget: u64) -> Vec<String> {
+pub fn retrieval_terms(
+    terms: &[String],
+    entries: impl Fn(&str) -> u64,
+    budget: u64,
+) -> Vec<String> {
     let mut held: Vec<(u64, &String)> = terms
         .iter()
         .map(|t| (entries(t), t))
