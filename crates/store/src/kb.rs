@@ -14,9 +14,11 @@ use crate::{Store, StoreError, sql};
 const LEXICAL_CANDIDATES: i64 = 50;
 /// Entries the full-text part of one search may rank at most, summed over its terms: what
 /// keeps a search fast however large the knowledge base grows
-/// ([`knowledge::retrieval_terms`]). Ranking a few thousand entries takes a few
-/// milliseconds on either database; a knowledge base smaller than this sends every word.
-const RANKED_ENTRIES: u64 = 4_000;
+/// ([`knowledge::retrieval_terms`]). Each database reads and ranks every matching entry
+/// (PostgreSQL about 1.5 µs an entry, from the heap); 2,000 keep the full-text query to a
+/// few milliseconds with 100,000 entries (`benches/kb.rs`). A knowledge base smaller than
+/// this sends every word.
+const RANKED_ENTRIES: u64 = 2_000;
 /// Earlier incidents on the same resource read for one search.
 const SAME_RESOURCE: i64 = 20;
 /// How far back the same resource's incidents are read.
