@@ -126,3 +126,125 @@ impl Store {
         Ok(hits)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use nightshift_core::knowledge::{Entry, EntrySource, Note, Outcome, Signature};
+    use nightshift_core::{Category, ResourceRef};
+
+    use crate::open::Pools;
+    use crate::{Store, sql};
+
+    fn entry(id: &str, words: &str) -> Entry {
+        let mut signature = Signature::for_resource(&ResourceRef::deployment("shop", "cart"));
+        signature.category = Some(Category::MemoryLeak);
+        Entry {
+            id: id.into(),
+            source: EntrySource::Incident,
+            title: id.into(),
+            summary: words.into(),
+            signature,
+            actions: vec![],
+            outcome: Outcome::Resolved,
+            occurred_at: chrono::Utc::now(),
+            mitigated_after_s: None,
+            approved_by: vec![],
+            services: vec![],
+            notes: vec![],
+            file: None,
+        }
+    }
+
+    /// The counts as the store keeps them, and as a count of the entries it holds makes them.
+    async fn counts(store: &Store) -> (HashMap<String, u64>, HashMap<String, u64>) {
+        let entries = store.kb_list(1_000).await.unwrap();
+        let mut want: HashMap<String, u64> = HashMap::new();
+        for e in &entries {
+            let mut words = nightshift_core::knowledge::words(&e.index_text());
+            words.push(String::new());
+            words.sort();
+            words.dedup();
+            for w in words {
+                *want.entry(w).or_default() += 1;
+            }
+        }
+        let asked: Vec<String> = want.keys().cloned().chain(["gone".to_string()]).collect();
+        let kept = on_pool!(store, kb_term_entries(&asked))
+            .unwrap()
+            .into_iter()
+            .filter(|(_, n)| *n != 0)
+            .map(|(t, n)| (t, u64::try_from(n).unwrap()))
+            .collect();
+        (kept, want)
+    }
+
+    async fn word_counts_follow_writes_replacements_and_notes(store: &Store) {
+        store
+            .kb_put(&[
+                entry("inc-1", "heap grows gone"),
+                entry("inc-2", "heap grows"),
+                // The same id twice in one batch: the second replaces the first.
+                entry("inc-2", "readiness probe"),
+            ])
+            .await
+            .unwrap();
+        store.kb_put(&[entry("inc-1", "heap heap")]).await.unwrap();
+        let note = Note {
+            at: chrono::Utc::now(),
+            by: "sre".into(),
+            text: "probe timeout raised".into(),
+        };
+        assert!(store.kb_note("inc-2", &note).await.unwrap());
+        let (kept, want) = counts(store).await;
+        assert_eq!(kept, want);
+        assert_eq!(kept[""], 2, "two entries");
+        assert_eq!(kept["heap"], 1);
+        assert_eq!(kept["probe"], 1);
+        assert!(!kept.contains_key("gone"), "replaced words are taken back");
+    }
+
+    #[tokio::test]
+    async fn word_counts_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("kb.db").display().to_string())
+            .await
+            .unwrap();
+        word_counts_follow_writes_replacements_and_notes(&store).await;
+    }
+
+    /// On the test PostgreSQL (as `tests/common` reaches it), when it answers.
+    #[tokio::test]
+    async fn word_counts_on_postgres() {
+        const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+        let Ok(admin) = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(std::time::Duration::from_secs(3))
+            .connect(POSTGRES)
+            .await
+        else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{POSTGRES} is unreachable"
+            );
+            eprintln!("skipped: {POSTGRES} is unreachable");
+            return;
+        };
+        let schema = format!("nst_kb_terms_{}", std::process::id());
+        let sql = |s: String| sqlx::query(sqlx::AssertSqlSafe(s));
+        sql(format!("CREATE SCHEMA {schema}"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let store = Store::open(&format!("{POSTGRES}?options[search_path]={schema}"))
+            .await
+            .unwrap();
+        word_counts_follow_writes_replacements_and_notes(&store).await;
+        store.close().await;
+        sql(format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(&admin)
+            .await
+            .unwrap();
+    }
+}
