@@ -243,6 +243,11 @@ pub struct EvalArgs {
     /// Every 403 the agent receives is counted and reported.
     #[arg(long, value_name = "FILE")]
     pub rbac_manifest: Option<PathBuf>,
+    /// Write the knowledge-base entries every scenario's record holds at its end (one per
+    /// incident that ended), ids prefixed with the scenario's name, as one JSON array to this
+    /// file: the input of the retrieval benchmark (docs/knowledge-benchmark.md).
+    #[arg(long, value_name = "FILE")]
+    pub kb_out: Option<PathBuf>,
 }
 
 /// `nightshift demo`.

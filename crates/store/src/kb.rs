@@ -2,6 +2,8 @@
 //! database and ranked in Rust by [`nightshift_core::knowledge::rank`], so both dialects
 //! answer alike.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use nightshift_core::knowledge::{self, Entry, Hit, Note, Signature};
 
@@ -10,6 +12,13 @@ use crate::{Store, StoreError, sql};
 
 /// Full-text candidates read for one search before ranking.
 const LEXICAL_CANDIDATES: i64 = 50;
+/// Entries the full-text part of one search may rank at most, summed over its terms: what
+/// keeps a search fast however large the knowledge base grows
+/// ([`knowledge::retrieval_terms`]). Each database reads and ranks every matching entry
+/// (PostgreSQL about 1.5 µs an entry, from the heap); 2,000 keep the full-text query to a
+/// few milliseconds with 100,000 entries (`benches/kb.rs`). A knowledge base smaller than
+/// this sends every word.
+const RANKED_ENTRIES: u64 = 2_000;
 /// Earlier incidents on the same resource read for one search.
 const SAME_RESOURCE: i64 = 20;
 /// How far back the same resource's incidents are read.
@@ -66,26 +75,176 @@ impl Store {
     pub async fn kb_search(&self, query: &KbQuery, limit: usize) -> Result<Vec<Hit>, StoreError> {
         let terms = knowledge::query_terms(&format!("{}\n{}", query.text, query.signature.text()));
         let exclude = query.exclude.as_deref();
-        let lexical = on_pool!(self, kb_lexical(&terms, exclude, LEXICAL_CANDIDATES))?;
-        let best = lexical.iter().map(|(_, r)| *r).fold(0.0_f64, f64::max);
-        let mut candidates: Vec<(Entry, f64)> = lexical
-            .into_iter()
-            .map(|(e, r)| (e, if best > 0.0 { r / best } else { 0.0 }))
-            .collect();
+        let held: HashMap<String, u64> = if terms.is_empty() {
+            HashMap::new()
+        } else {
+            on_pool!(self, kb_term_entries(&terms))?
+                .into_iter()
+                .map(|(t, n)| (t, u64::try_from(n).unwrap_or(0)))
+                .collect()
+        };
+        let entries = |t: &str| held.get(t).copied().unwrap_or(0);
+        let total = entries("");
+        let retrieval = knowledge::retrieval_terms(&terms, entries, RANKED_ENTRIES);
+        let mut found: Vec<Entry> =
+            on_pool!(self, kb_lexical(&retrieval, exclude, LEXICAL_CANDIDATES))?
+                .into_iter()
+                .map(|(e, _)| e)
+                .collect();
         if let Some(resource) = &query.signature.resource {
             let since =
                 query.before.unwrap_or_else(Utc::now) - chrono::Duration::days(SAME_RESOURCE_DAYS);
             for e in on_pool!(self, kb_on_resource(resource, since, SAME_RESOURCE))? {
-                if Some(e.id.as_str()) != exclude && !candidates.iter().any(|(c, _)| c.id == e.id) {
-                    candidates.push((e, 0.0));
+                if Some(e.id.as_str()) != exclude && !found.iter().any(|c| c.id == e.id) {
+                    found.push(e);
                 }
             }
         }
         if let Some(before) = query.before {
-            candidates.retain(|(e, _)| e.occurred_at <= before);
+            found.retain(|e| e.occurred_at <= before);
         }
+        // Every candidate, however found, is scored on all the query's words with the whole
+        // knowledge base's IDF; then normalized against the best, as `Hit::lexical` says.
+        let docs: Vec<Vec<String>> = found
+            .iter()
+            .map(|e| knowledge::words(&e.index_text()))
+            .collect();
+        let average_len =
+            docs.iter().map(Vec::len).sum::<usize>() as f64 / docs.len().max(1) as f64;
+        let scores: Vec<f64> = docs
+            .iter()
+            .map(|d| knowledge::bm25(&terms, d, entries, total, average_len))
+            .collect();
+        let best = scores.iter().copied().fold(0.0_f64, f64::max);
+        let candidates: Vec<(Entry, f64)> = found
+            .into_iter()
+            .zip(scores)
+            .map(|(e, r)| (e, if best > 0.0 { r / best } else { 0.0 }))
+            .collect();
         let mut hits = knowledge::rank(&query.signature, candidates);
         hits.truncate(limit);
         Ok(hits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use nightshift_core::knowledge::{Entry, EntrySource, Note, Outcome, Signature};
+    use nightshift_core::{Category, ResourceRef};
+
+    use crate::open::Pools;
+    use crate::{Store, sql};
+
+    fn entry(id: &str, words: &str) -> Entry {
+        let mut signature = Signature::for_resource(&ResourceRef::deployment("shop", "cart"));
+        signature.category = Some(Category::MemoryLeak);
+        Entry {
+            id: id.into(),
+            source: EntrySource::Incident,
+            title: id.into(),
+            summary: words.into(),
+            signature,
+            actions: vec![],
+            outcome: Outcome::Resolved,
+            occurred_at: chrono::Utc::now(),
+            mitigated_after_s: None,
+            approved_by: vec![],
+            services: vec![],
+            notes: vec![],
+            file: None,
+        }
+    }
+
+    /// The counts as the store keeps them, and as a count of the entries it holds makes them.
+    async fn counts(store: &Store) -> (HashMap<String, u64>, HashMap<String, u64>) {
+        let entries = store.kb_list(1_000).await.unwrap();
+        let mut want: HashMap<String, u64> = HashMap::new();
+        for e in &entries {
+            let mut words = nightshift_core::knowledge::words(&e.index_text());
+            words.push(String::new());
+            words.sort();
+            words.dedup();
+            for w in words {
+                *want.entry(w).or_default() += 1;
+            }
+        }
+        let asked: Vec<String> = want.keys().cloned().chain(["gone".to_string()]).collect();
+        let kept = on_pool!(store, kb_term_entries(&asked))
+            .unwrap()
+            .into_iter()
+            .filter(|(_, n)| *n != 0)
+            .map(|(t, n)| (t, u64::try_from(n).unwrap()))
+            .collect();
+        (kept, want)
+    }
+
+    async fn word_counts_follow_writes_replacements_and_notes(store: &Store) {
+        store
+            .kb_put(&[
+                entry("inc-1", "heap grows gone"),
+                entry("inc-2", "heap grows"),
+                // The same id twice in one batch: the second replaces the first.
+                entry("inc-2", "readiness probe"),
+            ])
+            .await
+            .unwrap();
+        store.kb_put(&[entry("inc-1", "heap heap")]).await.unwrap();
+        let note = Note {
+            at: chrono::Utc::now(),
+            by: "sre".into(),
+            text: "probe timeout raised".into(),
+        };
+        assert!(store.kb_note("inc-2", &note).await.unwrap());
+        let (kept, want) = counts(store).await;
+        assert_eq!(kept, want);
+        assert_eq!(kept[""], 2, "two entries");
+        assert_eq!(kept["heap"], 1);
+        assert_eq!(kept["probe"], 1);
+        assert!(!kept.contains_key("gone"), "replaced words are taken back");
+    }
+
+    #[tokio::test]
+    async fn word_counts_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("kb.db").display().to_string())
+            .await
+            .unwrap();
+        word_counts_follow_writes_replacements_and_notes(&store).await;
+    }
+
+    /// On the test PostgreSQL (as `tests/common` reaches it), when it answers.
+    #[tokio::test]
+    async fn word_counts_on_postgres() {
+        const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+        let Ok(admin) = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(std::time::Duration::from_secs(3))
+            .connect(POSTGRES)
+            .await
+        else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{POSTGRES} is unreachable"
+            );
+            eprintln!("skipped: {POSTGRES} is unreachable");
+            return;
+        };
+        let schema = format!("nst_kb_terms_{}", std::process::id());
+        let sql = |s: String| sqlx::query(sqlx::AssertSqlSafe(s));
+        sql(format!("CREATE SCHEMA {schema}"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let store = Store::open(&format!("{POSTGRES}?options[search_path]={schema}"))
+            .await
+            .unwrap();
+        word_counts_follow_writes_replacements_and_notes(&store).await;
+        store.close().await;
+        sql(format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(&admin)
+            .await
+            .unwrap();
     }
 }

@@ -80,6 +80,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(path, report::json(&runs))
             .with_context(|| format!("unable to write {}", path.display()))?;
     }
+    if let Some(path) = &args.kb_out {
+        std::fs::write(path, report::kb_entries(&runs))
+            .with_context(|| format!("unable to write {}", path.display()))?;
+    }
     if let Some(path) = &args.html {
         std::fs::write(path, report::html(&runs))
             .with_context(|| format!("unable to write {}", path.display()))?;

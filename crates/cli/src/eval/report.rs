@@ -35,6 +35,16 @@ pub fn json(runs: &[ScenarioRun]) -> String {
     text
 }
 
+/// The knowledge-base entries of every run, in the order of the runs, as one JSON array
+/// (pretty-printed, newline-terminated): the input of the retrieval benchmark
+/// (`crates/store/benches/kb.rs`).
+pub fn kb_entries(runs: &[ScenarioRun]) -> String {
+    let entries: Vec<_> = runs.iter().flat_map(|r| &r.kb).collect();
+    let mut text = serde_json::to_string_pretty(&entries).expect("the entries serialize");
+    text.push('\n');
+    text
+}
+
 /// What the strict gate refuses: harmful actions anywhere, incidents in control scenarios,
 /// and, when the agent ran with least privilege, any request of it answered 403.
 pub fn gate(runs: &[ScenarioRun]) -> Vec<String> {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use futures::StreamExt;
+use nightshift_core::knowledge::Entry;
 use nightshift_core::policy::Policy;
 use nightshift_core::{Analyzer, State, TimelineKind};
 use nightshift_scenario::Scenario;
@@ -102,6 +103,10 @@ pub struct ScenarioRun {
     pub score: ScenarioScore,
     /// What happened.
     pub observation: Observation,
+    /// The knowledge-base entries the run left in its record (every incident that ended),
+    /// their ids prefixed with the scenario's name (`crash-checkout-bug/inc-000001`) so that
+    /// the entries of many scenarios can be pooled.
+    pub kb: Vec<Entry>,
 }
 
 /// Reads back the agent's record after a run.
@@ -235,6 +240,7 @@ pub async fn run_one_as<K: AnalyzerKit>(
         }
     };
     let (incidents, actions) = read_record(&store, &watcher, horizon_s).await?;
+    let kb = read_kb(&store, &scenario.name).await?;
     store.close().await;
     let (llm_calls, llm_tokens) = usage();
     let observation = Observation {
@@ -250,7 +256,19 @@ pub async fn run_one_as<K: AnalyzerKit>(
         score: score(&scenario, &observation, &opts.policy),
         scenario,
         observation,
+        kb,
     })
+}
+
+/// Every knowledge-base entry of a run's record, oldest first, with ids made unique across
+/// scenarios.
+async fn read_kb(store: &Store, scenario: &str) -> anyhow::Result<Vec<Entry>> {
+    let mut entries = store.kb_list(usize::MAX).await?;
+    entries.reverse();
+    for e in &mut entries {
+        e.id = format!("{scenario}/{}", e.id);
+    }
+    Ok(entries)
 }
 
 /// Runs scenarios, up to `opts.jobs` at once, reporting each finished one to `done`; the

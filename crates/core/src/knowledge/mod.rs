@@ -22,7 +22,7 @@ pub use recall::{
     ActionRecord, Recall, Recurrence, RecurrenceLimit, SAME_THING, recall, recurrence,
 };
 pub use signature::{Signature, log_template};
-pub use words::{query_terms, words};
+pub use words::{query_terms, retrieval_terms, words};
 
 /// Where an entry comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -198,7 +198,7 @@ pub fn similarity(probe: &Signature, entry: &Entry, lexical: f64) -> f64 {
         0.0
     };
     let overlap = dice(&probe.words(), &entry.signature.words());
-    let mut s = 0.25 * lexical + 0.3 * overlap;
+    let mut s = 0.2 * lexical + 0.25 * overlap;
     let same_resource = probe.resource.is_some() && probe.resource == entry.signature.resource;
     let same_service = probe
         .name
@@ -217,7 +217,7 @@ pub fn similarity(probe: &Signature, entry: &Entry, lexical: f64) -> f64 {
         (Some(_), Some(_)) => s -= 0.15,
         _ => {}
     }
-    s += 0.15 * jaccard(&probe.alerts, &entry.signature.alerts);
+    s += 0.25 * jaccard(&probe.symptoms(), &entry.signature.symptoms());
     s.clamp(0.0, 1.0)
 }
 
@@ -237,6 +237,45 @@ pub fn rank(probe: &Signature, candidates: Vec<(Entry, f64)>) -> Vec<Hit> {
             .then(b.entry.occurred_at.cmp(&a.entry.occurred_at))
     });
     hits
+}
+
+/// Okapi BM25 of an entry's index words for a query's terms (k1 = 1.2, b = 0.75), with the
+/// IDF of the whole knowledge base: `entries(term)` entries of `total` hold the term, and
+/// `average_len` is the typical length of an entry's index words.
+///
+/// Computed here rather than taken from the database: FTS5's bm25 and PostgreSQL's
+/// ts_rank_cd (which knows no IDF at all) order the same candidates differently, and the
+/// knowledge base must answer alike on both. The database only finds the candidates.
+pub fn bm25(
+    terms: &[String],
+    doc: &[String],
+    entries: impl Fn(&str) -> u64,
+    total: u64,
+    average_len: f64,
+) -> f64 {
+    const K1: f64 = 1.2;
+    const B: f64 = 0.75;
+    if doc.is_empty() || total == 0 {
+        return 0.0;
+    }
+    let len_norm = 1.0 - B + B * doc.len() as f64 / average_len.max(1.0);
+    let total = total as f64;
+    let mut freq: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+    for w in doc {
+        *freq.entry(w.as_str()).or_default() += 1;
+    }
+    terms
+        .iter()
+        .map(|t| {
+            let Some(&tf) = freq.get(t.as_str()) else {
+                return 0.0;
+            };
+            let tf = f64::from(tf);
+            let n = (entries(t) as f64).min(total);
+            let idf = (1.0 + (total - n + 0.5) / (n + 0.5)).ln();
+            idf * tf * (K1 + 1.0) / (tf + K1 * len_norm)
+        })
+        .sum()
 }
 
 fn dice(a: &[String], b: &[String]) -> f64 {

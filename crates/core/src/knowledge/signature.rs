@@ -166,6 +166,25 @@ impl Signature {
         parts.join("\n")
     }
 
+    /// What was seen, as names: alerts, event and container reasons, and `rollout` when the
+    /// last rollout changed something. Two incidents of one kind of fault show the same
+    /// symptoms on whatever workload; the words of log lines vary far more.
+    pub fn symptoms(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for s in self
+            .alerts
+            .iter()
+            .chain(&self.event_reasons)
+            .chain(&self.container_reasons)
+        {
+            push_distinct(&mut out, s);
+        }
+        if !self.rollout_change.is_empty() {
+            push_distinct(&mut out, "rollout");
+        }
+        out
+    }
+
     /// The signature's distinct words, for overlap.
     pub fn words(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();

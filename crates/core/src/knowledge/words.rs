@@ -7,9 +7,10 @@ const STOP: &[&str] = &[
     "it", "its", "no", "not", "of", "on", "or", "the", "this", "to", "was", "were", "with",
 ];
 
-/// Terms a query keeps at most: enough for an incident's signature, few enough that a
-/// full-text query stays fast.
-const MAX_QUERY_TERMS: usize = 24;
+/// Terms a query keeps at most: enough for an incident's signature (its alerts, reasons and
+/// the words of its log templates). Which of them reach the full-text index is
+/// [`retrieval_terms`]' choice, so this bounds scoring work, not the database's.
+const MAX_QUERY_TERMS: usize = 64;
 
 /// The text as index words: runs of letters and digits, lower-cased, at least two
 /// characters, numbers of more than four digits dropped (ids and counts, not meaning), in
@@ -35,6 +36,40 @@ pub fn query_terms(text: &str) -> Vec<String> {
         if out.len() == MAX_QUERY_TERMS {
             break;
         }
+    }
+    out
+}
+
+/// The query terms to send to the full-text index, rarest first: those some entry holds, as
+/// many as fit in `budget` entries in all (`entries` says how many entries hold a word).
+///
+/// Ranking is the costly part of a full-text search, and both databases rank every entry
+/// that matches any term: a word that half the knowledge base holds (`deployment`, `error`,
+/// a common alert) makes a search rank half the knowledge base, and says little about
+/// likeness (its IDF is near zero). The rarest words find the likely candidates; the common
+/// ones still weigh in the score of those ([`super::bm25`]) and the structured matches find
+/// the same workload's incidents without words. A query whose every word is too common
+/// sends none and relies on those.
+pub fn retrieval_terms(
+    terms: &[String],
+    entries: impl Fn(&str) -> u64,
+    budget: u64,
+) -> Vec<String> {
+    let mut held: Vec<(u64, &String)> = terms
+        .iter()
+        .map(|t| (entries(t), t))
+        .filter(|(n, _)| *n > 0)
+        .collect();
+    // Stable: equally rare words keep the query's order.
+    held.sort_by_key(|(n, _)| *n);
+    let mut spent = 0;
+    let mut out = Vec::new();
+    for (n, t) in held {
+        if spent + n > budget {
+            break;
+        }
+        spent += n;
+        out.push(t.clone());
     }
     out
 }
@@ -68,5 +103,26 @@ mod tests {
         );
         let many: String = (0..100).map(|i| format!("w{i} ")).collect();
         assert_eq!(query_terms(&many).len(), MAX_QUERY_TERMS);
+    }
+
+    #[test]
+    fn retrieval_terms_are_the_rarest_held_words_within_the_budget() {
+        let terms: Vec<String> = ["deployment", "oomkilled", "checkout", "gone", "heap"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let entries = |t: &str| match t {
+            "deployment" => 900,
+            "oomkilled" => 60,
+            "checkout" => 30,
+            "heap" => 30,
+            _ => 0,
+        };
+        assert_eq!(
+            retrieval_terms(&terms, entries, 1_000),
+            ["checkout", "heap", "oomkilled"]
+        );
+        assert_eq!(retrieval_terms(&terms, entries, 100), ["checkout", "heap"]);
+        assert!(retrieval_terms(&terms, entries, 10).is_empty());
     }
 }

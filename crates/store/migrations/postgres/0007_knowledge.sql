@@ -20,4 +20,17 @@ CREATE TABLE kb_entries (
 );
 CREATE INDEX kb_entries_resource ON kb_entries (resource, occurred_at);
 CREATE INDEX kb_entries_category ON kb_entries (category, occurred_at);
-CREATE INDEX kb_entries_tsv ON kb_entries USING GIN (tsv);
+-- fastupdate off: new entries go into the index at once rather than into a pending list that
+-- every search must read through until a vacuum merges it (a few milliseconds a search after
+-- a thousand writes). Entries are written once per ended incident; searches are many.
+CREATE INDEX kb_entries_tsv ON kb_entries USING GIN (tsv) WITH (fastupdate = off);
+
+-- How many entries hold each word (`entries`), and under the empty word, which no text holds,
+-- how many entries there are: what a search reads to weigh its words by rarity (IDF) and to
+-- leave out of the full-text query the words so common that ranking every entry holding them
+-- would be slow and tell little. Kept by the store as it writes entries, in the same
+-- transaction (a row trigger would update a common word's row once per entry of a batch).
+CREATE TABLE kb_terms (
+    term    TEXT PRIMARY KEY,
+    entries BIGINT NOT NULL
+);

@@ -21,6 +21,16 @@ CREATE TABLE kb_entries (
 CREATE INDEX kb_entries_resource ON kb_entries (resource, occurred_at);
 CREATE INDEX kb_entries_category ON kb_entries (category, occurred_at);
 
+-- How many entries hold each word (`entries`), and under the empty word, which no text holds,
+-- how many entries there are: what a search reads to weigh its words by rarity (IDF) and to
+-- leave out of the full-text query the words so common that ranking every entry holding them
+-- would be slow and tell little. Kept by the store as it writes entries, in the same
+-- transaction, as on PostgreSQL.
+CREATE TABLE kb_terms (
+    term    TEXT PRIMARY KEY,
+    entries INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
 -- The index keeps no copy of the text (external content); triggers keep it in step.
 CREATE VIRTUAL TABLE kb_fts USING fts5(text, content='kb_entries', content_rowid='seq');
 CREATE TRIGGER kb_entries_ai AFTER INSERT ON kb_entries BEGIN
