@@ -157,14 +157,13 @@ pub(crate) async fn kb_lexical(
     if terms.is_empty() {
         return Ok(Vec::new());
     }
-    let rows: Vec<(Json<nightshift_core::knowledge::Entry>, f64)> =
-        sqlx::query_as(kb_candidates_sql())
-            .bind(kb_match_query(terms))
-            .bind(limit)
-            .bind(exclude.unwrap_or(""))
-            .fetch_all(pool)
-            .await
-            .map_err(|e| StoreError::query("search the knowledge base", e))?;
+    let rows: Vec<(Json<nightshift_core::knowledge::Entry>, f64)> = sqlx::query_as(kb_search_sql())
+        .bind(kb_match_query(terms))
+        .bind(limit)
+        .bind(exclude.unwrap_or(""))
+        .fetch_all(pool)
+        .await
+        .map_err(|e| StoreError::query("search the knowledge base", e))?;
     Ok(rows.into_iter().map(|(Json(e), rank)| (e, rank)).collect())
 }
 
@@ -188,21 +187,6 @@ pub(crate) async fn kb_term_entries(
         .fetch_all(pool)
         .await
         .map_err(|e| StoreError::query("read how many knowledge-base entries hold each word", e))
-}
-
-/// The full-text query of [`kb_lexical`]: the dialect's `kb_search_sql`, except that
-/// PostgreSQL ranks by `ts_rank` rather than `ts_rank_cd`. The database's rank only picks
-/// which candidates reach the BM25 score computed in Rust, and cover density costs about
-/// 6 µs a matching entry against 1.5 µs (`benches/kb.rs`: 2,000 matches with 100,000
-/// entries), most of a search's time.
-fn kb_candidates_sql() -> &'static str {
-    if <Db as sqlx::Database>::NAME == "PostgreSQL" {
-        "SELECT body, ts_rank(tsv, q)::float8 AS rank \
-         FROM kb_entries, to_tsquery('simple', $1) AS q \
-         WHERE tsv @@ q AND id <> $3 ORDER BY rank DESC LIMIT $2"
-    } else {
-        kb_search_sql()
-    }
 }
 
 /// Incident entries on `resource` since `since`, newest first, at most `limit`.

@@ -144,10 +144,12 @@ pub(crate) mod postgres {
         Ok(())
     }
 
-    /// Full-text search of the knowledge base: `ts_rank_cd` over the GIN-indexed vector.
+    /// Full-text candidates from the knowledge base: `ts_rank` over the GIN-indexed vector
+    /// (cheaper per entry than `ts_rank_cd`; the final order is the agent's own BM25 over
+    /// the whole base's word counts, so this only picks which candidates are read).
     /// `$1` the tsquery, `$2` the limit, `$3` an id to leave out.
     fn kb_search_sql() -> &'static str {
-        "SELECT body, ts_rank_cd(tsv, q)::float8 AS rank \
+        "SELECT body, ts_rank(tsv, q)::float8 AS rank \
          FROM kb_entries, to_tsquery('simple', $1) AS q \
          WHERE tsv @@ q AND id <> $3 ORDER BY rank DESC LIMIT $2"
     }
