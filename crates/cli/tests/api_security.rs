@@ -487,3 +487,70 @@ async fn alerts_from_a_client_that_goes_away_are_recorded_and_worked_on() {
     }
     lab.stop();
 }
+
+#[tokio::test]
+async fn notes_are_recorded_as_the_authenticated_identity_and_bad_ones_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = quiet_lab(&dir, credentials(), HttpLimits::default()).await;
+    let store = lab.agent.engine.store().clone();
+    let opened = store
+        .create_incident(&nightshift_store::NewIncident {
+            resource: nightshift_core::ResourceRef::deployment("shop", "checkout"),
+            title: "checkout is OOMKilled".into(),
+            opened_at: chrono::Utc::now(),
+            signal: None,
+        })
+        .await
+        .unwrap();
+    let id = opened.incident.id.clone();
+    let http = nightshift_net::client(&Default::default())
+        .unwrap()
+        .build()
+        .unwrap();
+    let base = format!("http://{}", lab.agent.addr);
+    let post = |token: Option<&'static str>, incident: &str, body: &'static str| {
+        let mut req = http
+            .post(format!("{base}/api/v1/incidents/{incident}/notes"))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let entries = || async { store.timeline(&id).await.unwrap().len() };
+    let before = entries().await;
+    let good = r#"{"text": "the memo never evicts; token=abcdefabcdef123456"}"#;
+    assert_eq!(post(None, &id.0, good).await.0, 401);
+    assert_eq!(post(Some("viewer-token"), &id.0, good).await.0, 403);
+    let (status, body) = post(Some("alice-token"), &id.0, r#"{"txt": "x"}"#).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("invalid note body"), "{body}");
+    let (status, body) = post(Some("alice-token"), &id.0, r#"{"text": "  "}"#).await;
+    assert_eq!((status, body.contains("empty")), (400, true), "{body}");
+    let (status, body) = post(Some("alice-token"), "inc-000404", good).await;
+    assert_eq!((status, body.contains("inc-000404")), (404, true), "{body}");
+    assert_eq!(entries().await, before, "a refused note wrote something");
+
+    let (status, body) = post(Some("alice-token"), &id.0, good).await;
+    assert_eq!(status, 201, "{body}");
+    let note: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(note["by"], "alice");
+    assert!(
+        !body.contains("abcdefabcdef123456"),
+        "a secret was kept: {body}"
+    );
+    assert_eq!(entries().await, before + 1);
+    // The knowledge base answers viewers.
+    let r = http
+        .get(format!("{base}/api/v1/kb?q=OOMKilled"))
+        .bearer_auth("viewer-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    lab.stop();
+}

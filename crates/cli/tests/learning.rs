@@ -500,6 +500,7 @@ promotion: {apply: auto, min_samples: 3, min_lower_bound: 0.4, ceiling: auto, na
         "policy.yaml",
     )
     .unwrap();
+    let policy = &policy;
     let t0 = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
     let row = |ns: &str| RowKey {
         namespace: ns.into(),
@@ -519,24 +520,15 @@ promotion: {apply: auto, min_samples: 3, min_lower_bound: 0.4, ceiling: auto, na
         }
     };
     let mode = |store: Store, ns: &'static str| async move {
-        trust::mode_for(&store, &policy_clone(), &row(ns))
+        trust::mode_for(&store, policy, &row(ns))
             .await
             .unwrap()
             .map(|m| m.0)
     };
-    fn policy_clone() -> nightshift_core::policy::Policy {
-        nightshift_core::policy::Policy::parse(
-            "mode: observe
-promotion: {apply: auto, min_samples: 3, min_lower_bound: 0.4, ceiling: auto, namespaces: {payments: approve}}
-",
-            "policy.yaml",
-        )
-        .unwrap()
-    }
     let mut changes = Vec::new();
     for fate in [Fate::Agreed, Fate::Agreed, Fate::Agreed] {
         changes.extend(
-            trust::record(&store, &policy, &feed("shop", fate))
+            trust::record(&store, policy, &feed("shop", fate))
                 .await
                 .unwrap(),
         );
@@ -544,7 +536,7 @@ promotion: {apply: auto, min_samples: 3, min_lower_bound: 0.4, ceiling: auto, na
     assert_eq!(mode(store.clone(), "shop").await, Some(Mode::Approve));
     for fate in [Fate::Approved, Fate::Approved, Fate::Approved] {
         changes.extend(
-            trust::record(&store, &policy, &feed("shop", fate))
+            trust::record(&store, policy, &feed("shop", fate))
                 .await
                 .unwrap(),
         );
@@ -552,21 +544,21 @@ promotion: {apply: auto, min_samples: 3, min_lower_bound: 0.4, ceiling: auto, na
     assert_eq!(mode(store.clone(), "shop").await, Some(Mode::Auto));
     // The same fate of the same incident twice counts once.
     let again = feed("shop", Fate::Verified);
-    changes.extend(trust::record(&store, &policy, &again).await.unwrap());
+    changes.extend(trust::record(&store, policy, &again).await.unwrap());
     assert!(
-        trust::record(&store, &policy, &again)
+        trust::record(&store, policy, &again)
             .await
             .unwrap()
             .is_none()
     );
     changes.extend(
-        trust::record(&store, &policy, &feed("shop", Fate::Failed))
+        trust::record(&store, policy, &feed("shop", Fate::Failed))
             .await
             .unwrap(),
     );
     assert_eq!(mode(store.clone(), "shop").await, Some(Mode::Approve));
     changes.extend(
-        trust::record(&store, &policy, &feed("shop", Fate::Verified))
+        trust::record(&store, policy, &feed("shop", Fate::Verified))
             .await
             .unwrap(),
     );
@@ -601,7 +593,7 @@ promotion: {apply: auto, min_samples: 3, min_lower_bound: 0.4, ceiling: auto, na
         Fate::Approved,
         Fate::Approved,
     ] {
-        trust::record(&store, &policy, &feed("payments", fate))
+        trust::record(&store, policy, &feed("payments", fate))
             .await
             .unwrap();
     }
@@ -621,21 +613,21 @@ promotion: {apply: auto, min_samples: 3, min_lower_bound: 0.4, ceiling: auto, na
     .unwrap();
     for fate in [Fate::Verified, Fate::Verified, Fate::Verified, Fate::Failed] {
         assert!(
-            trust::record(&store, &policy, &feed("shop", fate))
+            trust::record(&store, policy, &feed("shop", fate))
                 .await
                 .unwrap()
                 .is_none()
         );
     }
     assert_eq!(mode(store.clone(), "shop").await, Some(Mode::Observe));
-    let ladder = trust::ladder(&store, &policy, at).await.unwrap();
+    let ladder = trust::ladder(&store, policy, at).await.unwrap();
     let shop = ladder.iter().find(|r| r.key.namespace == "shop").unwrap();
     assert!(shop.pinned);
     assert_eq!(shop.mode, Mode::Observe);
-    trust::pin(&store, &policy, &row("shop"), None, "alice", at)
+    trust::pin(&store, policy, &row("shop"), None, "alice", at)
         .await
         .unwrap();
-    trust::record(&store, &policy, &feed("shop", Fate::Verified))
+    trust::record(&store, policy, &feed("shop", Fate::Verified))
         .await
         .unwrap();
     assert_eq!(mode(store.clone(), "shop").await, Some(Mode::Approve));
@@ -655,4 +647,64 @@ async fn promotion_moves_rows_and_pins_hold_on_postgres() {
         return;
     };
     promotion_moves_rows_and_pins_hold(&url).await;
+}
+
+#[test]
+fn bad_trust_commands_name_the_input_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("r.db").display());
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["mark", "inc-000001", "maybe", "--as", "alice"],
+            "unknown verdict \"maybe\"",
+        ),
+        (
+            &["mark", "inc-000404", "right", "--as", "alice"],
+            "incident inc-000404 not found",
+        ),
+        (
+            &[
+                "pin",
+                "--namespace",
+                "shop",
+                "--action",
+                "rollout-restart",
+                "--category",
+                "resource/memory-leak",
+                "--mode",
+                "yolo",
+                "--as",
+                "alice",
+            ],
+            "unknown mode \"yolo\"",
+        ),
+        (
+            &[
+                "pin",
+                "--namespace",
+                "shop",
+                "--action",
+                "reboot",
+                "--category",
+                "resource/memory-leak",
+                "--mode",
+                "auto",
+                "--as",
+                "alice",
+            ],
+            "reboot",
+        ),
+    ];
+    for (args, what) in cases {
+        let mut all = vec!["trust"];
+        all.extend_from_slice(args);
+        all.extend(["--store", url.as_str()]);
+        let out = nightshift(&all);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(what), "{args:?}: {err}");
+    }
+    let out = nightshift(&["trust", "--store", &url, "-o", "json"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
 }

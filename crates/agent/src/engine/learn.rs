@@ -254,6 +254,10 @@ impl<A: Analyzer + 'static> Engine<A> {
     async fn agreement(&self, stored: &StoredIncident) -> Result<(), super::EngineError> {
         let id = &stored.incident.id;
         let window = chrono::Duration::from_std(self.config.agreement_window).unwrap_or_default();
+        // Observed at its last update, after its decision: past the window, nothing to read.
+        if self.clock.now() > stored.incident.updated_at + window {
+            return Ok(());
+        }
         let Some(d) = self.store.decisions(id).await?.pop() else {
             return Ok(());
         };
