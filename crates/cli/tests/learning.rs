@@ -603,7 +603,7 @@ promotion: {apply: auto, min_samples: 3, min_lower_bound: 0.4, ceiling: auto, na
     let at = t0 + chrono::Duration::hours(1);
     trust::pin(
         &store,
-        &policy,
+        policy,
         &row("shop"),
         Some(Mode::Observe),
         "alice",
