@@ -3,9 +3,11 @@
 //! entries most like it, as past-incident evidence the analyzers weigh and as one line on its
 //! record ("seen 3 times in 30 days; rollback fixed it 3 of 3 times; last on ...").
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use nightshift_core::knowledge::vector::Embedder;
 use nightshift_core::knowledge::{
     self, ActionTaken, Entry, EntrySource, Hit, Note, Outcome, Recall, Signature,
 };
@@ -13,12 +15,89 @@ use nightshift_core::{
     Evidence, EvidenceData, EvidenceId, EvidenceItem, EvidenceKind, Incident, IncidentId, Signal,
     State, TimelineKind,
 };
-use nightshift_store::{ActionStatus, ApprovalStatus, KbQuery, Store, StoreError};
+use nightshift_store::{ActionStatus, ApprovalStatus, KbQuery, QueryVector, Store, StoreError};
 
 /// Similar entries a new incident is shown at most.
 pub const RECALLED: usize = 3;
 /// The window "seen N times" counts in.
 pub const RECALL_WINDOW: Duration = Duration::from_secs(30 * 86_400);
+
+/// The longest a search waits for the query's vector before it goes on by words alone: an
+/// embeddings endpoint that is slow or down costs the incident a few seconds, never its
+/// analysis.
+pub const EMBED_WAIT: Duration = Duration::from_secs(10);
+
+/// The configured embeddings endpoint, if any (`embeddings:` in the configuration).
+#[derive(Clone)]
+pub struct Embeddings(pub Arc<dyn Embedder>);
+
+impl std::fmt::Debug for Embeddings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Embeddings").field(&self.0.space()).finish()
+    }
+}
+
+impl Embeddings {
+    /// The space its vectors are in.
+    pub fn space(&self) -> &str {
+        self.0.space()
+    }
+
+    /// One text's vector within [`EMBED_WAIT`], or why there is none.
+    pub async fn one(&self, text: String) -> Result<Vec<f32>, String> {
+        let texts = [text];
+        match tokio::time::timeout(EMBED_WAIT, self.0.embed(&texts)).await {
+            Ok(Ok(mut v)) if v.len() == 1 => Ok(v.remove(0)),
+            Ok(Ok(v)) => Err(format!("{} vectors for one text", v.len())),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(format!("no answer within {EMBED_WAIT:?}")),
+        }
+    }
+
+    /// Makes vectors for up to `limit` entries that lack one (or whose text changed since),
+    /// oldest first, and stores them; answers how many were made. An endpoint that fails
+    /// leaves the rest for the next round.
+    pub async fn catch_up(&self, store: &Store, limit: usize) -> Result<usize, String> {
+        let entries = store
+            .kb_unembedded(self.space(), limit)
+            .await
+            .map_err(|e| e.to_string())?;
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        let texts: Vec<String> = entries.iter().map(Entry::embedding_text).collect();
+        let vectors = self.0.embed(&texts).await?;
+        if vectors.len() != entries.len() {
+            return Err(format!(
+                "{} vectors for {} texts",
+                vectors.len(),
+                entries.len()
+            ));
+        }
+        let pairs: Vec<(&Entry, Vec<f32>)> = entries.iter().zip(vectors).collect();
+        store
+            .kb_put_vectors(self.space(), &pairs)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(pairs.len())
+    }
+}
+
+/// The vector of a search's text, when embeddings are configured and answer in time; else
+/// `None` (the reason logged), and the search goes on by words.
+pub async fn query_vector(embeddings: Option<&Embeddings>, text: String) -> Option<QueryVector> {
+    let embeddings = embeddings?;
+    match embeddings.one(text).await {
+        Ok(values) => Some(QueryVector {
+            space: embeddings.space().to_string(),
+            values,
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, space = embeddings.space(), "no embedding vector; searching by words");
+            None
+        }
+    }
+}
 
 /// What the knowledge base said about an incident.
 #[derive(Debug, Clone)]
@@ -110,15 +189,22 @@ pub async fn recall(
     signals: &[Signal],
     evidence: &Evidence,
     now: DateTime<Utc>,
+    embeddings: Option<&Embeddings>,
 ) -> Result<Recalled, StoreError> {
     let mut signature = Signature::of(&incident.resource, signals, evidence);
     signature.category = incident.category;
-    let query = KbQuery {
+    let mut query = KbQuery {
         text: incident.title.clone(),
         signature: signature.clone(),
         exclude: Some(incident.id.0.clone()),
         before: Some(now),
+        vector: None,
     };
+    query.vector = query_vector(
+        embeddings,
+        format!("{}\n{}", incident.title, signature.text()),
+    )
+    .await;
     // More than are shown: the line on the record counts every similar one.
     let hits = store.kb_search(&query, 20).await?;
     let recall = knowledge::recall(&hits, now, RECALL_WINDOW);
@@ -134,11 +220,27 @@ pub async fn recall(
 
 /// Writes (or rewrites) the knowledge-base entry of an incident that ended; `None` when it
 /// has not ended (or is a storm, which is many incidents, not one).
-pub async fn remember(store: &Store, id: &IncidentId) -> Result<Option<Entry>, StoreError> {
+pub async fn remember(
+    store: &Store,
+    id: &IncidentId,
+    embeddings: Option<&Embeddings>,
+) -> Result<Option<Entry>, StoreError> {
     let Some(entry) = entry_of(store, id).await? else {
         return Ok(None);
     };
     store.kb_put(std::slice::from_ref(&entry)).await?;
+    if let Some(embeddings) = embeddings {
+        // Best effort: an entry left without its vector is made later
+        // ([`Embeddings::catch_up`]).
+        match embeddings.one(entry.embedding_text()).await {
+            Ok(v) => {
+                store
+                    .kb_put_vectors(embeddings.space(), &[(&entry, v)])
+                    .await?
+            }
+            Err(e) => tracing::warn!(incident = %id, error = %e, "no embedding vector yet"),
+        }
+    }
     Ok(Some(entry))
 }
 

@@ -89,6 +89,9 @@ pub struct AgentConfig {
     pub tls: TlsSettings,
     /// Named runbooks `run-runbook` may run (docs/runbooks.md).
     pub runbooks: Vec<nightshift_core::runbook::RunbookSettings>,
+    /// An embeddings endpoint for the knowledge base (docs/knowledge.md#embeddings); without
+    /// it, retrieval ranks by words and structure alone.
+    pub embeddings: Option<nightshift_llm::embed::EmbeddingConfig>,
 }
 
 /// The `leader_election` section of the configuration file.
@@ -268,6 +271,7 @@ impl Default for AgentConfig {
             leader_election: None,
             tls: TlsSettings::default(),
             runbooks: Vec::new(),
+            embeddings: None,
         }
     }
 }
@@ -357,6 +361,19 @@ impl AgentConfig {
                     message: format!("llm.{}: {}", e.key, e.message),
                 })?;
         }
+        // Embeddings use the model's endpoint, key and CA unless they name their own.
+        let llm = cfg.llm.clone();
+        if let Some(e) = cfg.embeddings.as_mut() {
+            e.inherit(llm.as_ref());
+            if e.ca_file.is_none() {
+                e.ca_file = cfg.tls.ca_file.clone();
+            }
+            e.validate(&path.display().to_string())
+                .map_err(|e| ConfigError {
+                    path: path.display().to_string(),
+                    message: format!("{}: {}", e.key, e.message),
+                })?;
+        }
         cfg.notify.check().map_err(|message| ConfigError {
             path: path.display().to_string(),
             message,
@@ -399,6 +416,19 @@ impl AgentConfig {
             approval_waiting_after: self.notify.approval_waiting_after(),
             ..EngineConfig::default()
         }
+    }
+
+    /// The embeddings endpoint's client, reading its key now: a variable that is named but
+    /// unset is an error naming it.
+    pub fn embeddings(&self) -> Result<Option<nightshift_agent::learn::Embeddings>, String> {
+        let Some(cfg) = &self.embeddings else {
+            return Ok(None);
+        };
+        let client = nightshift_llm::embed::EmbeddingClient::new(cfg, "configuration")
+            .map_err(|e| format!("{}: {}", e.key, e.message))?;
+        Ok(Some(nightshift_agent::learn::Embeddings(
+            std::sync::Arc::new(client),
+        )))
     }
 
     /// How often the detectors scan.

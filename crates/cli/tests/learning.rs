@@ -142,6 +142,125 @@ async fn a_leak_that_comes_back_is_recognized_and_then_escalated_as_recurring() 
     assert_eq!(kb(&third.id.0).await.outcome, Outcome::Escalated);
 }
 
+/// With an embeddings endpoint (a local server speaking OpenAI's protocol), every entry the
+/// agent remembers and every document imported before it started gets a vector, each
+/// incident's search sends its text, and a search in other words finds the leak.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_embeddings_every_entry_gets_a_vector_and_searches_send_theirs() {
+    use nightshift_llm::embed::local::LocalEmbeddings;
+    use nightshift_llm::embed::{EmbeddingClient, EmbeddingConfig};
+
+    let server = LocalEmbeddings::incidents()
+        .key("sk-embed-test")
+        .start()
+        .await
+        .unwrap();
+    let cfg = EmbeddingConfig {
+        base_url: server.openai_url(),
+        model: "text-embedding-3-small".into(),
+        api_key_env: Some("EMBEDDINGS_KEY".into()),
+        ..EmbeddingConfig::default()
+    };
+    let client = EmbeddingClient::with_env(&cfg, "test", |v| {
+        (v == "EMBEDDINGS_KEY").then(|| "sk-embed-test".to_string())
+    })
+    .unwrap();
+    let space = cfg.space();
+    let scenario = nightshift_scenario::load_file(&fixture("leak-comes-back.yaml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = LabOptions::new(dir.path().join("record.db"));
+    opts.speed = 60.0;
+    opts.policy = nightshift_core::policy::Policy::parse(POLICY, "test policy").unwrap();
+    opts.engine.embeddings = Some(nightshift_agent::learn::Embeddings(std::sync::Arc::new(
+        client,
+    )));
+    // A postmortem already in the knowledge base, written before the agent ran.
+    let store = Store::open(&opts.store).await.unwrap();
+    let doc = nightshift_core::knowledge::parse_document(
+        "checkout-oom.md",
+        "checkout-oom",
+        GOOD,
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    store.kb_put(&[doc]).await.unwrap();
+    let lab = Lab::start(&scenario, opts).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let list = loop {
+        let list = incidents(&store).await;
+        let second_closed = list
+            .get(1)
+            .is_some_and(|i| i.incident.state == State::Closed);
+        if second_closed || lab.cluster.clock.is_finished() || Instant::now() > deadline {
+            break list;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    lab.stop();
+    let states: Vec<_> = list
+        .iter()
+        .map(|i| (i.incident.id.0.clone(), i.incident.state))
+        .collect();
+    assert!(
+        list.len() >= 2 && list[1].incident.state == State::Closed,
+        "two closed incidents expected: {states:?}"
+    );
+    // Every entry has its vector: the document (caught up at start) and both incidents.
+    let missing: Vec<String> = store
+        .kb_unembedded(&space, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert!(missing.is_empty(), "entries without a vector: {missing:?}");
+    assert!(
+        store
+            .kb_get(&list[1].incident.id.0)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    let requests = server.requests();
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.authorization.as_deref() == Some("Bearer sk-embed-test")),
+        "every request carries the key"
+    );
+    let sent: Vec<String> = requests.iter().flat_map(|r| r.texts()).collect();
+    assert!(
+        sent.iter()
+            .any(|t| t.starts_with(&format!("{}\n", list[1].incident.title))),
+        "the second incident's search sent no text: {sent:#?}"
+    );
+    assert!(
+        !sent.iter().any(|t| t.contains("hunter2hunter2")),
+        "a secret was sent"
+    );
+
+    // Other words about the same thing find the leak by its vector.
+    let text = "the process exhausted its allowance";
+    let q = nightshift_store::KbQuery {
+        text: text.into(),
+        vector: Some(nightshift_store::QueryVector {
+            space: space.clone(),
+            values: LocalEmbeddings::incidents().vector(text),
+        }),
+        ..Default::default()
+    };
+    let hits = store.kb_search(&q, 3).await.unwrap();
+    assert!(
+        hits.iter()
+            .any(|h| h.entry.id == list[0].incident.id.0 && h.semantic.is_some_and(|c| c > 0.3)),
+        "{:#?}",
+        hits.iter()
+            .map(|h| (&h.entry.id, h.similarity, h.lexical, h.semantic))
+            .collect::<Vec<_>>()
+    );
+}
+
 fn nightshift(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_nightshift"))
         .args(args)

@@ -222,6 +222,27 @@ async fn a_job_runbook_runs_in_check_mode_then_for_real() {
             ("orders-db", "password")
         );
         assert!(secret.value.is_none(), "the agent never reads the Secret");
+        // The restricted Pod Security Standard.
+        let pod = j.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+        let ps = pod
+            .security_context
+            .as_ref()
+            .expect("a pod security context");
+        assert_eq!(ps.run_as_non_root, Some(true));
+        assert_eq!(
+            ps.seccomp_profile.as_ref().map(|p| p.type_.as_str()),
+            Some("RuntimeDefault")
+        );
+        let cs = c
+            .security_context
+            .as_ref()
+            .expect("a container security context");
+        assert_eq!(cs.allow_privilege_escalation, Some(false));
+        assert_eq!(
+            cs.capabilities.as_ref().and_then(|c| c.drop.clone()),
+            Some(vec!["ALL".to_string()])
+        );
+        assert_eq!(pod.automount_service_account_token, Some(false));
         assert!(
             env.iter().any(|e| e.name == "NIGHTSHIFT_TARGET_NAME"
                 && e.value.as_deref() == Some("orders-worker"))

@@ -169,6 +169,56 @@ fn the_scale_steps_of_a_runbook_are_held_to_the_limits_of_scale() {
 }
 
 #[test]
+fn the_restart_steps_of_a_runbook_are_held_to_the_share_of_replicas() {
+    let reg = registry();
+    let p = run("flush-queue", "shop", "orders");
+    let mut c = ctx(&p, Category::Hang, &[("team", "orders")], &reg);
+    // One replica: the rolling restart takes the only one down, as the action would.
+    c.target.replicas = Some(1);
+    c.target.ready_replicas = Some(1);
+    let d = auto().decide(&p, &c);
+    assert_eq!(
+        (d.verdict, d.risk),
+        (Verdict::NeedsApproval, Risk::High),
+        "{d:?}"
+    );
+    assert!(
+        d.factors
+            .iter()
+            .any(|f| f.starts_with("touches 1 of 1 replicas at once")),
+        "{:?}",
+        d.factors
+    );
+    // A drain step evicts: a PodDisruptionBudget that allows nothing makes it high.
+    let settings: Vec<RunbookSettings> = serde_saphyr::from_str(
+        "- {name: empty-node, match: {categories: [node/not-ready]}, risk: low, targets: {labels: {pool: batch}}, actions: [{action: drain-node}]}\n",
+    )
+    .unwrap();
+    let reg = read::registry(&settings, |_| None).unwrap();
+    let p = Plan {
+        action: Action::RunRunbook {
+            name: "empty-node".into(),
+            target: ResourceRef::Node { name: "n1".into() },
+        },
+        ..run("empty-node", "x", "y")
+    };
+    let mut c = ctx(&p, Category::NodeNotReady, &[("pool", "batch")], &reg);
+    c.target.replicas = Some(4);
+    c.target.ready_replicas = Some(4);
+    c.target.pods_touched = Some(1);
+    c.target.pdb_disruptions_allowed = Some(0);
+    let d = auto().decide(&p, &c);
+    assert_eq!(d.risk, Risk::High, "{d:?}");
+    assert!(
+        d.factors
+            .iter()
+            .any(|f| f.starts_with("PodDisruptionBudget allows 0 disruptions")),
+        "{:?}",
+        d.factors
+    );
+}
+
+#[test]
 fn the_risk_class_is_the_base_risk() {
     let reg = registry();
     let p = run("flush-queue", "shop", "orders");

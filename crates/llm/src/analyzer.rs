@@ -59,6 +59,10 @@ pub struct LlmAnalyzer {
     cache: Arc<AnswerCache>,
     metrics: Metrics,
     limits: Limits,
+    /// One line per runbook of the agent's registry, for the prompt.
+    runbook_lines: Arc<Vec<String>>,
+    /// The agent's registered runbooks, which the answer's plans are checked against.
+    registry: Arc<nightshift_core::runbook::RunbookRegistry>,
 }
 
 impl std::fmt::Debug for LlmAnalyzer {
@@ -92,7 +96,40 @@ impl LlmAnalyzer {
             cache: Arc::new(AnswerCache::new(cfg.durations().cache_ttl)),
             metrics,
             limits: Limits::default(),
+            runbook_lines: Arc::new(Vec::new()),
+            registry: Arc::new(Default::default()),
         })
+    }
+
+    /// The agent's registered runbooks: the model may propose them with `run-runbook`
+    /// (besides any `llm.runbooks` names), and its prompt says what each is for. Every plan
+    /// that runs one is still held to the policy's runbook rule (registered, written for the
+    /// diagnosis, allowed on the target).
+    pub fn with_runbooks(mut self, registry: &nightshift_core::runbook::RunbookRegistry) -> Self {
+        let mut cfg = (*self.cfg).clone();
+        for name in registry.names() {
+            if !cfg.runbooks.contains(&name) {
+                cfg.runbooks.push(name);
+            }
+        }
+        self.cfg = Arc::new(cfg);
+        self.registry = Arc::new(registry.clone());
+        self.runbook_lines = Arc::new(
+            registry
+                .iter()
+                .map(|r| {
+                    let cats: Vec<&str> = r.matches.categories.iter().map(|c| c.as_str()).collect();
+                    let what = if r.description.trim().is_empty() {
+                        "no description".to_string()
+                    } else {
+                        nightshift_core::text::one_line(&r.description, 200)
+                    };
+                    let risk = format!("{:?}", r.risk).to_lowercase();
+                    format!("{}: {what} (for {}; risk {risk})", r.name, cats.join(", "))
+                })
+                .collect(),
+        );
+        self
     }
 
     /// The policy whose forbidden operations the model may not propose (use the agent's).
@@ -137,7 +174,7 @@ impl LlmAnalyzer {
         let in_prompt =
             (self.cfg.structured_output != StructuredOutput::JsonSchema).then_some(&schema);
         (
-            prompt::system(&allowed, in_prompt, self.tools_on()),
+            prompt::system(&allowed, in_prompt, self.tools_on(), &self.runbook_lines),
             prompt::incident(input, self.limits),
         )
     }
@@ -261,6 +298,7 @@ impl LlmAnalyzer {
             policy: &self.policy,
             allowed: &allowed,
             runbooks: &cfg.runbooks,
+            registry: &self.registry,
             analyzer: &model_name,
         };
         let schema_tokens = tokens::estimate(&schema.to_string());

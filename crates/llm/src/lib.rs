@@ -10,6 +10,7 @@
 //!   text fenced as data.
 //! - [`tools`]: read-only investigation tools through tool calling.
 //! - [`analyzer`]: [`LlmAnalyzer`], hybrid with the rule analyzer by default.
+//! - [`embed`]: embedding vectors for the knowledge base (OpenAI-compatible or Ollama).
 //! - [`metrics`]: calls, tokens, latency, failures and cost; [`Usage`] for reports.
 //! - [`replay`]: a server that replays recorded provider responses, for tests and the
 //!   evaluation.
@@ -26,6 +27,7 @@ pub mod answer;
 pub mod cache;
 pub mod compress;
 pub mod config;
+pub mod embed;
 pub mod metrics;
 pub mod prompt;
 pub mod provider;

@@ -28,8 +28,14 @@ fn action_help(a: ActionName) -> &'static str {
     }
 }
 
-/// The system message.
-pub fn system(allowed: &[ActionName], schema_in_prompt: Option<&Value>, tools: bool) -> String {
+/// The system message. `runbooks`: one line per registered runbook (`name: what it does
+/// (for categories; risk)`), listed when `run-runbook` is allowed.
+pub fn system(
+    allowed: &[ActionName],
+    schema_in_prompt: Option<&Value>,
+    tools: bool,
+    runbooks: &[String],
+) -> String {
     let mut s = String::from(
         "You are Nightshift, an on-call SRE for Kubernetes. Diagnose the incident from the evidence and propose remedies.\n\
 Rules:\n\
@@ -39,6 +45,12 @@ Rules:\n\
     );
     for a in allowed {
         let _ = writeln!(s, "  {a}: {}", action_help(*a));
+    }
+    if allowed.contains(&ActionName::RunRunbook) && !runbooks.is_empty() {
+        s.push_str("- Registered runbooks (run-runbook, runbook: NAME, on the incident's resource), each only for its categories:\n");
+        for line in runbooks {
+            let _ = writeln!(s, "  {line}");
+        }
     }
     s.push_str("- Plans are checked by a policy and may need human approval; you cannot approve anything. Prefer the least disruptive remedy; escalate when unsure or when nothing in the list fixes it.\n");
     let cats: Vec<&str> = Category::ALL.iter().map(|c| c.as_str()).collect();

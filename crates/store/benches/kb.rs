@@ -192,6 +192,7 @@ fn probe(e: &Entry, now: DateTime<Utc>) -> KbQuery {
         signature,
         exclude: Some(e.id.clone()),
         before: Some(now),
+        vector: None,
     }
 }
 

@@ -138,6 +138,10 @@ pub enum StoreError {
         id: IntentId,
     },
 
+    /// A value the store refuses to write, and why.
+    #[error("{0}")]
+    Invalid(String),
+
     /// The intent already has its outcome.
     #[error("action intent {id} is already {status}")]
     IntentFinished {

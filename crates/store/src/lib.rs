@@ -61,7 +61,7 @@ macro_rules! on_pool {
 
 mod kb;
 mod trust;
-pub use kb::KbQuery;
+pub use kb::{KbQuery, QueryVector};
 pub use trust::{TrustChange, TrustState};
 
 /// Which database a store is on.
@@ -77,6 +77,9 @@ pub enum Dialect {
 #[derive(Debug, Clone)]
 pub struct Store {
     pools: Pools,
+    /// The knowledge base's embedding vectors, read once and then as they are written
+    /// (see [`kb`]).
+    vectors: kb::Vectors,
 }
 
 impl Store {
@@ -90,6 +93,7 @@ impl Store {
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         let store = Store {
             pools: open::connect(url).await?,
+            vectors: kb::Vectors::default(),
         };
         store.migrate().await?;
         Ok(store)

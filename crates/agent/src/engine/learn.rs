@@ -16,6 +16,11 @@ use nightshift_core::policy::Mode;
 use nightshift_core::trust::{Event, Fate};
 
 use super::Engine;
+
+/// Entries embedded per request while catching up.
+const EMBED_BATCH: usize = 32;
+/// How often the knowledge base is checked for entries without a vector.
+const EMBED_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 use super::timeline::entry;
 use crate::learn::{self, Recalled};
 use crate::trust;
@@ -33,14 +38,22 @@ impl<A: Analyzer + 'static> Engine<A> {
         now: DateTime<Utc>,
     ) -> Option<Recalled> {
         let id = &stored.incident.id;
-        let recalled =
-            match learn::recall(&self.store, &stored.incident, signals, evidence, now).await {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::warn!(incident = %id, error = %e, "knowledge base not read");
-                    return None;
-                }
-            };
+        let recalled = match learn::recall(
+            &self.store,
+            &stored.incident,
+            signals,
+            evidence,
+            now,
+            self.config.embeddings.as_ref(),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(incident = %id, error = %e, "knowledge base not read");
+                return None;
+            }
+        };
         let items = recalled.evidence(evidence.items.len() + 1, &stored.incident.resource, now);
         evidence.bytes += items
             .iter()
@@ -126,12 +139,45 @@ impl<A: Analyzer + 'static> Engine<A> {
             return;
         }
         let id = &stored.incident.id;
-        match learn::remember(&self.store, id).await {
+        match learn::remember(&self.store, id, self.config.embeddings.as_ref()).await {
             Ok(Some(e)) => {
                 tracing::debug!(incident = %id, outcome = e.outcome.as_str(), "remembered")
             }
             Ok(None) => {}
             Err(e) => tracing::warn!(incident = %id, error = %e, "not remembered"),
+        }
+    }
+
+    /// Makes the embedding vectors the knowledge base lacks (entries written while the
+    /// endpoint was down, imported documents, entries whose text changed), a batch at a time,
+    /// at start and then every [`EMBED_EVERY`]. Runs until aborted, while this replica leads.
+    pub(super) async fn embed_backlog(self: Arc<Self>) {
+        let Some(embeddings) = self.config.embeddings.clone() else {
+            return;
+        };
+        loop {
+            if self.lead().standing() != crate::lead::Standing::Follows {
+                loop {
+                    match embeddings.catch_up(&self.store, EMBED_BATCH).await {
+                        Ok(n) if n == EMBED_BATCH => continue,
+                        Ok(n) => {
+                            if n > 0 {
+                                tracing::info!(
+                                    vectors = n,
+                                    space = embeddings.space(),
+                                    "knowledge base embedded"
+                                );
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, space = embeddings.space(), "knowledge-base vectors not made; trying again later")
+                        }
+                    }
+                    break;
+                }
+            }
+            // Real time: the endpoint's pace is the world's, not the simulated cluster's.
+            tokio::time::sleep(EMBED_EVERY).await;
         }
     }
 

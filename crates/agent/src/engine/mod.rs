@@ -90,6 +90,9 @@ pub struct EngineConfig {
     /// The runbooks of the configuration: proposed after analysis when they fit, held against
     /// the policy, and carried out by the actuator. Empty: none is proposed or runs.
     pub runbooks: nightshift_core::runbook::RunbookRegistry,
+    /// An embeddings endpoint: knowledge-base entries and searches get vectors, fused with
+    /// the lexical rank. `None`: words and structure alone.
+    pub embeddings: Option<crate::learn::Embeddings>,
 }
 
 impl Default for EngineConfig {
@@ -107,6 +110,7 @@ impl Default for EngineConfig {
             approval_waiting_after: Some(Duration::from_secs(10 * 60)),
             agreement_window: Duration::from_secs(3600),
             runbooks: Default::default(),
+            embeddings: None,
         }
     }
 }
@@ -291,6 +295,11 @@ impl<A: Analyzer + 'static> Engine<A> {
         })
     }
 
+    /// The embeddings endpoint, when one is configured.
+    pub fn embeddings(&self) -> Option<&crate::learn::Embeddings> {
+        self.config.embeddings.as_ref()
+    }
+
     /// The record.
     pub fn store(&self) -> &Store {
         &self.store
@@ -356,6 +365,9 @@ impl<A: Analyzer + 'static> Engine<A> {
             tokio::spawn(self.sched.clone().run_timers(self.clock.clone())),
             tokio::spawn(self.clone().watch_agreements()),
         ];
+        if self.config.embeddings.is_some() {
+            tasks.push(tokio::spawn(self.clone().embed_backlog()));
+        }
         for _ in 0..self.config.concurrency.max(1) {
             let me = self.clone();
             tasks.push(tokio::spawn(async move {

@@ -73,11 +73,13 @@ pub(super) async fn search<A: Analyzer + 'static>(
     AxState(st): AxState<Arc<ApiState<A>>>,
     Query(p): Query<SearchParams>,
 ) -> Result<Response, ApiError> {
+    let vector = crate::learn::query_vector(st.engine.embeddings(), p.q.clone()).await;
     let query = KbQuery {
         text: p.q,
         signature: Signature::default(),
         exclude: None,
         before: None,
+        vector,
     };
     let limit = p.limit.unwrap_or(10).clamp(1, MAX_LIMIT);
     let hits = st

@@ -50,6 +50,7 @@ pub fn run(cmd: KbCommand) -> anyhow::Result<ExitCode> {
                     signature: Signature::default(),
                     exclude: None,
                     before: None,
+                    vector: None,
                 };
                 let hits = s.kb_search(&query, limit).await?;
                 match output {

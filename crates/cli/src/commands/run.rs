@@ -51,6 +51,18 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(super::EXIT_BAD_INPUT));
         }
     };
+    let embeddings = match config.embeddings() {
+        Ok(embeddings) => embeddings,
+        Err(e) => {
+            eprintln!("error: {file}: {e}");
+            return Ok(ExitCode::from(super::EXIT_BAD_INPUT));
+        }
+    };
+    let engine = nightshift_agent::engine::EngineConfig {
+        runbooks: runbooks.clone(),
+        embeddings,
+        ..config.engine()
+    };
     let oidc = match config.console.oidc(&config.tls, |v| std::env::var(v).ok()) {
         Ok(oidc) => oidc,
         Err(e) => {
@@ -76,6 +88,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 )?;
                 let analyzer = LlmAnalyzer::from_config(&llm)?
                     .with_policy(policy.clone())
+                    .with_runbooks(&runbooks)
                     .with_investigator(Arc::new(investigator));
                 let metrics = analyzer.metrics().clone();
                 let hook: MetricsHook = Arc::new(move |reg| metrics.register(reg));
@@ -87,7 +100,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     analyzer,
                     policy,
                     Some(hook),
-                    runbooks,
+                    engine,
                 )
                 .await
             }
@@ -100,7 +113,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     RuleAnalyzer::new(),
                     policy,
                     None,
-                    runbooks,
+                    engine,
                 )
                 .await
             }
@@ -137,7 +150,7 @@ async fn serve<A: Analyzer + 'static>(
     analyzer: A,
     policy: Policy,
     metrics: Option<MetricsHook>,
-    runbooks: nightshift_core::runbook::RunbookRegistry,
+    engine: nightshift_agent::engine::EngineConfig,
 ) -> anyhow::Result<ExitCode> {
     let store = Store::open(&config.store).await?;
     let name = analyzer.name().to_string();
@@ -155,10 +168,7 @@ async fn serve<A: Analyzer + 'static>(
                 .notify
                 .setup(config.notify_webhook.as_deref(), &config.tls)
                 .map_err(|e| anyhow::anyhow!("{e}"))?,
-            engine: nightshift_agent::engine::EngineConfig {
-                runbooks,
-                ..config.engine()
-            },
+            engine,
             watchers: config.watchers,
             watch_interval: config.watch_interval(),
             // The API server's clock through a dry-run ConfigMap in the agent's own

@@ -10,6 +10,7 @@
 pub mod document;
 mod recall;
 mod signature;
+pub mod vector;
 mod words;
 
 use chrono::{DateTime, Utc};
@@ -161,6 +162,28 @@ impl Entry {
         words(&parts.join("\n")).join(" ")
     }
 
+    /// The text an embedding vector is made from: the same parts as [`Entry::index_text`],
+    /// as written (a model reads sentences better than folded words), at most
+    /// [`vector::MAX_TEXT`] characters. Every part is redacted before it is stored.
+    pub fn embedding_text(&self) -> String {
+        let mut parts: Vec<String> = vec![self.title.clone(), self.summary.clone()];
+        parts.push(self.signature.text());
+        let actions: Vec<&str> = self.actions.iter().map(|a| a.action.as_str()).collect();
+        if !actions.is_empty() {
+            parts.push(format!("actions: {}", actions.join(", ")));
+        }
+        if !self.services.is_empty() {
+            parts.push(format!("services: {}", self.services.join(", ")));
+        }
+        parts.extend(self.notes.iter().map(|n| n.text.clone()));
+        let text = parts
+            .into_iter()
+            .filter(|p| !p.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join("\n");
+        text.chars().take(vector::MAX_TEXT).collect()
+    }
+
     /// The category the entry is about: the diagnosis', or a document's first.
     pub fn category(&self) -> Option<Category> {
         self.signature.category
@@ -182,6 +205,10 @@ pub struct Hit {
     /// The store's full-text rank, normalized to 0..=1 against the best candidate; 0 when
     /// the entry came from a structured match alone.
     pub lexical: f64,
+    /// The cosine of the entry's embedding vector and the query's, when both have one in
+    /// the same space ([`vector`]); `None` without embeddings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub semantic: Option<f64>,
 }
 
 /// How alike a probe and an entry are, 0..=1: the lexical rank and the overlap of their
@@ -228,6 +255,7 @@ pub fn rank(probe: &Signature, candidates: Vec<(Entry, f64)>) -> Vec<Hit> {
         .map(|(entry, lexical)| Hit {
             similarity: similarity(probe, &entry, lexical),
             lexical,
+            semantic: None,
             entry,
         })
         .collect();

@@ -71,6 +71,7 @@ fn recall_counts_similar_incidents_in_the_window_and_what_fixed_them() {
         entry,
         similarity: 0.8,
         lexical: 0.8,
+        semantic: None,
     })
     .collect();
     let r = recall(&hits, at(4), std::time::Duration::from_secs(30 * 86_400));
@@ -94,6 +95,7 @@ fn a_fault_fixed_again_and_again_on_one_workload_recurs() {
             entry: incident(&format!("inc-00000{d}"), &cart, Category::MemoryLeak, d),
             similarity: 0.9,
             lexical: 1.0,
+            semantic: None,
         })
         .collect();
     let limit = RecurrenceLimit {

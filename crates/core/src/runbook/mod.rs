@@ -255,6 +255,12 @@ pub struct JobTemplate {
     pub namespace: Option<String>,
     /// Pods that may fail before the Job does (`backoffLimit`).
     pub backoff_limit: i32,
+    /// The user id the container runs as; `None`: the image's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as_user: Option<i64>,
+    /// Whether the container may run as root; otherwise the pod runs with `runAsNonRoot`.
+    #[serde(default)]
+    pub run_as_root: bool,
 }
 
 /// One environment variable of a runbook's Job.

@@ -141,6 +141,14 @@ pub struct JobSettings {
     /// Pods that may fail before the Job does (default 0).
     #[serde(default)]
     pub backoff_limit: Option<i32>,
+    /// The user id the container runs as (`runAsUser`); absent: the image's, which must not
+    /// be root unless `run_as_root`.
+    #[serde(default)]
+    pub run_as_user: Option<i64>,
+    /// Lets the container run as root (`runAsNonRoot: false`). Off by default: the Job runs
+    /// under the restricted Pod Security Standard.
+    #[serde(default)]
+    pub run_as_root: bool,
 }
 
 /// One entry of `env:` as written: `name` and exactly one of `value`, `secret`, `from_env`.
@@ -518,7 +526,24 @@ impl JobSettings {
                 format!("{backoff_limit}; expected 0 to 10"),
             ));
         }
+        match self.run_as_user {
+            Some(uid) if uid < 0 => {
+                return Err(err(
+                    format!("{at}.run_as_user"),
+                    format!("{uid} is not a user id"),
+                ));
+            }
+            Some(0) if !self.run_as_root => {
+                return Err(err(
+                    format!("{at}.run_as_user"),
+                    "0 is root; set run_as_root: true to let the runbook run as root",
+                ));
+            }
+            _ => {}
+        }
         Ok(JobTemplate {
+            run_as_user: self.run_as_user,
+            run_as_root: self.run_as_root,
             image: self.image.trim().to_string(),
             command: self.command.clone(),
             args: self.args.clone(),

@@ -75,6 +75,11 @@ fn reads_both_kinds_with_their_defaults() {
     assert_eq!(job.ttl, Duration::from_secs(1800));
     assert_eq!(job.backoff_limit, 0);
     assert_eq!(
+        (job.run_as_user, job.run_as_root),
+        (None, false),
+        "not root"
+    );
+    assert_eq!(
         job.env[1].source,
         EnvSource::Secret {
             name: "ops-db".into(),
@@ -148,6 +153,16 @@ fn mistakes_name_their_key() {
             "- {name: x, match: {categories: [app/crash]}, targets: {namespaces: [a]}, job: {image: i, dry_run_args: [], env: [{name: A, value: b, from_env: C}]}}",
             "runbooks[0].job.env[0]",
             "exactly one",
+        ),
+        (
+            "- {name: x, match: {categories: [app/crash]}, targets: {namespaces: [a]}, job: {image: i, dry_run_args: [], run_as_user: 0}}",
+            "runbooks[0].job.run_as_user",
+            "run_as_root: true",
+        ),
+        (
+            "- {name: x, match: {categories: [app/crash]}, targets: {namespaces: [a]}, job: {image: i, dry_run_args: [], run_as_user: -5}}",
+            "runbooks[0].job.run_as_user",
+            "not a user id",
         ),
         (
             "- {name: x, match: {categories: [app/crash]}, targets: {namespaces: [a]}, risk: extreme, actions: [{action: rollout-restart}]}",

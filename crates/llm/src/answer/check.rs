@@ -22,6 +22,8 @@ pub struct Checks<'a> {
     pub allowed: &'a [ActionName],
     /// Runbooks that may be named.
     pub runbooks: &'a [String],
+    /// The agent's registered runbooks, which the policy holds a `run-runbook` plan to.
+    pub registry: &'a nightshift_core::runbook::RunbookRegistry,
     /// Name recorded with the analysis.
     pub analyzer: &'a str,
 }
@@ -184,13 +186,21 @@ fn decision_context(c: &Checks<'_>, d: &Diagnosis, plan: &Plan) -> DecisionConte
     let target = plan.action.target();
     for item in &c.input.evidence.items {
         if let EvidenceData::Object {
-            replicas, ready, ..
+            replicas,
+            ready,
+            labels,
+            ..
         } = &item.data
             && Some(&item.resource) == target.as_ref()
         {
             ctx.target.replicas = *replicas;
             ctx.target.ready_replicas = *ready;
+            ctx.target.labels = labels.clone();
         }
+    }
+    ctx.category = Some(d.category);
+    if let Action::RunRunbook { name, .. } = &plan.action {
+        ctx.runbook = c.registry.get(name).cloned();
     }
     ctx
 }

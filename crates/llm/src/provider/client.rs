@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use super::{ProviderError, Request, anthropic, openai};
+use super::{Request, anthropic, openai};
 use crate::config::{ConfigError, Durations, LlmConfig, ProviderKind};
 use crate::metrics::Metrics;
 
@@ -95,11 +95,8 @@ impl ChatClient {
         }
     }
 
-    pub(super) async fn post(
-        &self,
-        url: &str,
-        body: &Value,
-    ) -> Result<(u16, reqwest::header::HeaderMap, String), ProviderError> {
+    /// The request for `url` with `body` and the provider's credentials.
+    pub(super) fn request(&self, url: &str, body: &Value) -> reqwest::RequestBuilder {
         let inner = &self.inner;
         let mut rb = inner.http.post(url).json(body);
         match inner.cfg.provider {
@@ -120,26 +117,6 @@ impl ChatClient {
                 }
             }
         }
-        let transport = |e: reqwest::Error| {
-            if e.is_timeout() {
-                ProviderError::Timeout {
-                    provider: self.provider(),
-                    timeout: inner.durations.timeout,
-                    attempts: 1,
-                }
-            } else {
-                ProviderError::Transport {
-                    provider: self.provider(),
-                    url: url.to_string(),
-                    // The URL is already in this error's message.
-                    message: nightshift_net::explain(&e.without_url()),
-                }
-            }
-        };
-        let resp = rb.send().await.map_err(transport)?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.map_err(transport)?;
-        Ok((status, headers, text))
+        rb
     }
 }

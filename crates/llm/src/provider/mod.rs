@@ -19,6 +19,7 @@ use serde_json::Value;
 pub use anthropic::ANSWER_TOOL;
 pub use client::ChatClient;
 pub use error::ProviderError;
+pub(crate) use retry::retrying;
 
 /// A tool the model may call.
 #[derive(Debug, Clone)]

@@ -84,11 +84,11 @@ async fn kb_write(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO kb_entries (id, source, category, namespace, resource, outcome, \
-         occurred_at, body, text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         occurred_at, body, text, text_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
          ON CONFLICT (id) DO UPDATE SET source = excluded.source, category = \
          excluded.category, namespace = excluded.namespace, resource = excluded.resource, \
          outcome = excluded.outcome, occurred_at = excluded.occurred_at, body = excluded.body, \
-         text = excluded.text",
+         text = excluded.text, text_hash = excluded.text_hash",
     )
     .bind(&entry.id)
     .bind(entry.source.as_str())
@@ -99,6 +99,9 @@ async fn kb_write(
     .bind(entry.occurred_at)
     .bind(Json(entry))
     .bind(text)
+    .bind(nightshift_core::knowledge::vector::text_hash(
+        &entry.embedding_text(),
+    ))
     .execute(&mut *conn)
     .await
     .map_err(|e| StoreError::query(format!("write knowledge-base entry {}", entry.id), e))?;
@@ -230,4 +233,104 @@ pub(crate) async fn kb_count(pool: &Pool) -> Result<u64, StoreError> {
         .await
         .map_err(|e| StoreError::query("count the knowledge base", e))?;
     Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Entries by id (any order; ids not found are left out).
+pub(crate) async fn kb_get_many(
+    pool: &Pool,
+    ids: &[String],
+) -> Result<Vec<nightshift_core::knowledge::Entry>, StoreError> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(500) {
+        let places: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        // Placeholders only: the ids are bound, never spliced.
+        let sql = format!(
+            "SELECT body FROM kb_entries WHERE id IN ({})",
+            places.join(", ")
+        );
+        let mut query = sqlx::query_as::<_, (Json<nightshift_core::knowledge::Entry>,)>(
+            sqlx::AssertSqlSafe(sql),
+        );
+        for id in chunk {
+            query = query.bind(id.as_str());
+        }
+        out.extend(
+            query
+                .fetch_all(pool)
+                .await
+                .map_err(|e| StoreError::query("read knowledge-base entries", e))?
+                .into_iter()
+                .map(|(Json(e),)| e),
+        );
+    }
+    Ok(out)
+}
+
+/// Entries without a vector in `space`, or whose text changed since theirs was made, oldest
+/// first, at most `limit`.
+pub(crate) async fn kb_unembedded(
+    pool: &Pool,
+    space: &str,
+    limit: i64,
+) -> Result<Vec<nightshift_core::knowledge::Entry>, StoreError> {
+    let rows: Vec<(Json<nightshift_core::knowledge::Entry>,)> = sqlx::query_as(
+        "SELECT e.body FROM kb_entries e LEFT JOIN kb_vectors v ON v.id = e.id AND \
+         v.space = $1 WHERE v.id IS NULL OR v.text_hash <> e.text_hash ORDER BY e.seq LIMIT $2",
+    )
+    .bind(space)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .map_err(|e| StoreError::query(format!("find entries without a {space} vector"), e))?;
+    Ok(rows.into_iter().map(|(Json(e),)| e).collect())
+}
+
+/// Writes vectors of `space` (`(id, hash of the text it was made from, unit vector bytes)`)
+/// in one transaction, replacing earlier ones of the same entry and space with a new `seq`.
+/// A vector of an entry that is gone is skipped.
+pub(crate) async fn kb_vectors_put(
+    pool: &Pool,
+    space: &str,
+    vectors: &[(String, i64, Vec<u8>)],
+) -> Result<(), StoreError> {
+    let what = || format!("write {} {space} vectors", vectors.len());
+    let mut tx = begin_write(pool)
+        .await
+        .map_err(|e| StoreError::query(what(), e))?;
+    for (id, hash, bytes) in vectors {
+        sqlx::query("DELETE FROM kb_vectors WHERE id = $1 AND space = $2")
+            .bind(id)
+            .bind(space)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::query(what(), e))?;
+        sqlx::query(
+            "INSERT INTO kb_vectors (id, space, text_hash, vector) SELECT id, $2, $3, $4 \
+             FROM kb_entries WHERE id = $1",
+        )
+        .bind(id)
+        .bind(space)
+        .bind(hash)
+        .bind(bytes)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::query(what(), e))?;
+    }
+    tx.commit().await.map_err(|e| StoreError::query(what(), e))
+}
+
+/// Vectors of `space` written after `seq`, in order: `(seq, id, bytes)`.
+pub(crate) async fn kb_vectors_after(
+    pool: &Pool,
+    space: &str,
+    seq: i64,
+) -> Result<Vec<(i64, String, Vec<u8>)>, StoreError> {
+    sqlx::query_as(
+        "SELECT seq, id, vector FROM kb_vectors WHERE space = $1 AND seq > $2 ORDER BY seq",
+    )
+    .bind(space)
+    .bind(seq)
+    .fetch_all(pool)
+    .await
+    .map_err(|e| StoreError::query(format!("read {space} vectors"), e))
 }

@@ -162,10 +162,17 @@ impl JobRunbook {
             JobPhase::DryRun => &t.dry_run_args,
             JobPhase::Run => &t.args,
         };
+        // The restricted Pod Security Standard: no privilege escalation, no capabilities,
+        // the runtime's seccomp profile, not root unless the runbook says so.
         let mut container = json!({
             "name": "runbook",
             "image": t.image,
             "env": env,
+            "securityContext": {
+                "allowPrivilegeEscalation": false,
+                "privileged": false,
+                "capabilities": {"drop": ["ALL"]},
+            },
         });
         if !t.command.is_empty() {
             container["command"] = json!(t.command);
@@ -173,7 +180,20 @@ impl JobRunbook {
         if !args.is_empty() {
             container["args"] = json!(args);
         }
-        let mut pod_spec = json!({"restartPolicy": "Never", "containers": [container]});
+        let mut security = json!({
+            "runAsNonRoot": !t.run_as_root,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        });
+        if let Some(uid) = t.run_as_user {
+            security["runAsUser"] = json!(uid);
+        }
+        let mut pod_spec = json!({
+            "restartPolicy": "Never",
+            "containers": [container],
+            "securityContext": security,
+            // A runbook reaches the cluster's API only through a service account it names.
+            "automountServiceAccountToken": t.service_account.is_some(),
+        });
         if let Some(sa) = &t.service_account {
             pod_spec["serviceAccountName"] = json!(sa);
         }

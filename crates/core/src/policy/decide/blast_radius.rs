@@ -1,6 +1,6 @@
 //! How much at once: the limits of `scale`, the share of replicas a restart or drain takes
 //! down and the PodDisruptionBudget, and how far `set-resources` moves a memory limit; the
-//! scale and set-resources steps of an `actions` runbook are held to the same limits.
+//! steps of an `actions` runbook are held to the same limits as the actions they are.
 
 use super::{Evaluation, Stop, num, stop};
 use crate::ActionName;
@@ -14,10 +14,11 @@ impl Evaluation<'_> {
     pub(super) fn blast_radius(&mut self) -> Result<(), Stop> {
         match &self.plan.action {
             Action::Scale { replicas, .. } => self.scale(*replicas)?,
-            Action::RestartPod { .. }
-            | Action::RolloutRestart { .. }
-            | Action::DrainNode { .. } => {
-                self.disruption();
+            Action::RestartPod { .. } | Action::DrainNode { .. } => {
+                self.disruption(self.ctx.target.pods_touched, true);
+            }
+            Action::RolloutRestart { .. } => {
+                self.disruption(self.ctx.target.pods_touched, false);
             }
             Action::SetResources {
                 container, change, ..
@@ -99,20 +100,29 @@ impl Evaluation<'_> {
                         self.memory_change(container, limit);
                     }
                 }
+                // What the same action as a plan of its own would take down: a rolling
+                // restart one pod at a time, a pod, or a node's pods (as the facts counted
+                // them for the node).
+                ActionName::RolloutRestart | ActionName::Rollback => {
+                    self.disruption(Some(1), false)
+                }
+                ActionName::RestartPod => self.disruption(Some(1), true),
+                ActionName::DrainNode => self.disruption(self.ctx.target.pods_touched, true),
                 _ => {}
             }
         }
         Ok(())
     }
 
-    /// Share of replicas taken down at once, and the PodDisruptionBudget.
-    fn disruption(&mut self) {
+    /// Share of replicas taken down at once (`touched` pods), and, for what evicts, the
+    /// PodDisruptionBudget.
+    fn disruption(&mut self, touched: Option<i32>, evicts: bool) {
         let facts = &self.ctx.target;
         let max_share = self.policy.blast_radius.max_replica_share;
         if facts.ready_replicas == Some(0) {
             self.note("no replica is ready: the action takes nothing away");
         } else {
-            match (facts.pods_touched, facts.replicas) {
+            match (touched, facts.replicas) {
                 (Some(touched), Some(replicas)) if replicas > 0 => {
                     let share = f64::from(touched) / f64::from(replicas);
                     let what = format!(
@@ -129,10 +139,6 @@ impl Evaluation<'_> {
                 _ => self.at_least(Risk::Medium, "share of replicas touched unknown"),
             }
         }
-        let evicts = matches!(
-            self.plan.action,
-            Action::RestartPod { .. } | Action::DrainNode { .. }
-        );
         match facts.pdb_disruptions_allowed {
             Some(allowed) if evicts && allowed <= 0 => self.at_least(
                 Risk::High,
