@@ -191,6 +191,13 @@ pub struct Hit {
 /// The weights make "the same workload with the same alert and similar words" land near
 /// 0.8 and "another workload of another kind with a few shared words" below 0.5, the line
 /// the rule analyzer draws.
+///
+/// What was seen (the symptoms: alerts, Warning event reasons, container reasons, a rollout
+/// that changed something) weighs more (0.3) than the overlap of the signatures' words
+/// (0.2), most of which are log-template words: two incidents of one kind of fault show the
+/// same symptoms on whatever workload, while their log lines are the workload's own (the same
+/// request logs before an out-of-memory crash and before a node failure), so where the two
+/// disagree, the symptoms are the better guide.
 pub fn similarity(probe: &Signature, entry: &Entry, lexical: f64) -> f64 {
     let lexical = if lexical.is_finite() {
         lexical.clamp(0.0, 1.0)
@@ -200,7 +207,7 @@ pub fn similarity(probe: &Signature, entry: &Entry, lexical: f64) -> f64 {
     let overlap = dice(&probe.words(), &entry.signature.words());
     let (probe_symptoms, entry_symptoms) = (probe.symptoms(), entry.signature.symptoms());
     let symptoms = jaccard(&probe_symptoms, &entry_symptoms);
-    let mut s = 0.2 * lexical + 0.25 * overlap + 0.25 * symptoms;
+    let mut s = 0.2 * lexical + 0.2 * overlap + 0.3 * symptoms;
     let same_resource = probe.resource.is_some() && probe.resource == entry.signature.resource;
     let same_service = probe
         .name
