@@ -218,6 +218,13 @@ pub struct Hit {
 /// The weights make "the same workload with the same alert and similar words" land near
 /// 0.8 and "another workload of another kind with a few shared words" below 0.5, the line
 /// the rule analyzer draws.
+///
+/// What was seen (the symptoms: alerts, Warning event reasons, container reasons, a rollout
+/// that changed something) weighs more (0.3) than the overlap of the signatures' words
+/// (0.2), most of which are log-template words: two incidents of one kind of fault show the
+/// same symptoms on whatever workload, while their log lines are the workload's own (the same
+/// request logs before an out-of-memory crash and before a node failure), so where the two
+/// disagree, the symptoms are the better guide.
 pub fn similarity(probe: &Signature, entry: &Entry, lexical: f64) -> f64 {
     let lexical = if lexical.is_finite() {
         lexical.clamp(0.0, 1.0)
@@ -225,14 +232,16 @@ pub fn similarity(probe: &Signature, entry: &Entry, lexical: f64) -> f64 {
         0.0
     };
     let overlap = dice(&probe.words(), &entry.signature.words());
-    let mut s = 0.2 * lexical + 0.25 * overlap;
+    let (probe_symptoms, entry_symptoms) = (probe.symptoms(), entry.signature.symptoms());
+    let symptoms = jaccard(&probe_symptoms, &entry_symptoms);
+    let mut s = 0.2 * lexical + 0.2 * overlap + 0.3 * symptoms;
     let same_resource = probe.resource.is_some() && probe.resource == entry.signature.resource;
     let same_service = probe
         .name
         .as_deref()
         .is_some_and(|n| entry.services.iter().any(|s| s == n));
     if same_resource || same_service {
-        s += 0.2;
+        s += SAME_WORKLOAD * workload_weight(&probe_symptoms, &entry_symptoms, symptoms);
     } else if probe.namespace.is_some() && probe.namespace == entry.signature.namespace {
         s += 0.05;
     }
@@ -244,8 +253,27 @@ pub fn similarity(probe: &Signature, entry: &Entry, lexical: f64) -> f64 {
         (Some(_), Some(_)) => s -= 0.15,
         _ => {}
     }
-    s += 0.25 * jaccard(&probe.symptoms(), &entry.signature.symptoms());
     s.clamp(0.0, 1.0)
+}
+
+/// What the same workload (or a document naming it) adds, at most.
+const SAME_WORKLOAD: f64 = 0.2;
+
+/// How much of [`SAME_WORKLOAD`] two incidents on one workload earn, from the share of
+/// symptoms they have in common (their Jaccard index, `common`).
+///
+/// A fault that comes back to a workload is the case that matters most, and it shows the
+/// same symptoms again: half of them in common earns the whole bonus. But one workload meets
+/// many faults (a bad release, then a node that fails under it, then a limit set too low),
+/// and an SRE does not call an out-of-memory crash "like" the node failure that left the same
+/// workload short of replicas: with nothing seen in common, the workload alone says little.
+/// When either side names no symptom (a document without alerts), nothing disagrees and the
+/// workload counts in full.
+fn workload_weight(a: &[String], b: &[String], common: f64) -> f64 {
+    if a.is_empty() || b.is_empty() {
+        return 1.0;
+    }
+    (2.0 * common).min(1.0)
 }
 
 /// Ranks candidates by [`similarity`], best first; equal ones newest first.

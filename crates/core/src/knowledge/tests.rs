@@ -1,7 +1,7 @@
 use chrono::{TimeZone, Utc};
 
 use super::*;
-use crate::resource::ResourceRef;
+use crate::resource::{ResourceRef, WorkloadKind};
 
 fn at(day: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, day, 3, 0, 0).unwrap()
@@ -53,6 +53,31 @@ fn the_same_workload_and_fault_is_similar_and_another_is_not() {
     // Knowing the categories differ counts against the match.
     probe.category = Some(Category::BadRelease);
     assert!(similarity(&probe, &past, 0.9) < same);
+}
+
+#[test]
+fn another_fault_on_the_same_workload_is_less_alike_than_the_same_fault_elsewhere() {
+    let checkout = ResourceRef::deployment("shop", "checkout");
+    let mut probe = Signature::for_resource(&checkout);
+    probe.alerts = vec!["KubePodCrashLooping".into(), "OOMKilled".into()];
+    probe.container_reasons = vec!["OOMKilled".into()];
+    // The node under checkout failed: the same workload, nothing seen in common.
+    let mut node_failure = incident("inc-000001", &checkout, Category::NodeNotReady, 1);
+    node_failure.signature.alerts = vec!["ReplicasUnavailable".into()];
+    node_failure.signature.container_reasons = vec![];
+    // Another workload of the namespace ran out of memory the same way.
+    let cache = ResourceRef::workload(WorkloadKind::StatefulSet, "shop", "session-cache");
+    let mut elsewhere = incident("inc-000002", &cache, Category::MemoryLimit, 2);
+    elsewhere.signature.alerts = probe.alerts.clone();
+    // Its logs are the workload's own request logs, so its words match better.
+    let workload = similarity(&probe, &node_failure, 0.8);
+    let fault = similarity(&probe, &elsewhere, 0.5);
+    assert!(fault > workload, "{fault} <= {workload}");
+    // The same fault back on the same workload is still the same thing.
+    let mut again = incident("inc-000003", &checkout, Category::MemoryLimit, 3);
+    again.signature.alerts = probe.alerts.clone();
+    let same = similarity(&probe, &again, 0.5);
+    assert!(same >= SAME_THING && same > fault, "{same}");
 }
 
 #[test]
