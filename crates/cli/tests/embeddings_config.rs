@@ -70,6 +70,7 @@ fn mistakes_in_the_embeddings_section_name_the_file_and_the_key() {
             e.contains("nightshift.yaml") && e.contains(want),
             "{text}: {e}"
         );
+        assert!(!e.contains("sk-live-abc"), "a key was repeated: {e}");
     }
 }
 

@@ -255,26 +255,11 @@ impl LlmConfig {
                 ));
             }
         }
-        let base = self.endpoint();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(err(
-                "base_url",
-                format!("{base:?} is not an http:// or https:// URL"),
-            ));
-        }
+        check_base_url(&self.endpoint()).map_err(|m| err("base_url", m))?;
         self.tls()
             .check()
             .map_err(|e| err("ca_file", e.to_string()))?;
-        if let Some(env) = &self.api_key_env
-            && (env.is_empty() || env.contains(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
-        {
-            return Err(err(
-                "api_key_env",
-                format!(
-                    "{env:?} is not an environment variable name; name the variable that holds the key, not the key"
-                ),
-            ));
-        }
+        check_key_env(self.api_key_env.as_deref()).map_err(|m| err("api_key_env", m))?;
         let duration = |key: &str, v: &str| {
             parse_duration(v).map_err(|e| err(key, format!("{e}; e.g. 30s, 2m")))
         };
@@ -332,6 +317,33 @@ impl LlmConfig {
     /// The price of this config's model, if the table has it.
     pub fn price(&self) -> Option<Price> {
         self.prices.get(&self.model).copied()
+    }
+}
+
+/// A base URL must be http or https.
+pub(crate) fn check_base_url(base: &str) -> Result<(), String> {
+    if base.starts_with("http://") || base.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(format!("{base:?} is not an http:// or https:// URL"))
+    }
+}
+
+/// A key variable must be a variable's name: a key pasted in its place is refused without
+/// being repeated.
+pub(crate) fn check_key_env(env: Option<&str>) -> Result<(), String> {
+    match env {
+        Some(env)
+            if env.is_empty()
+                || env.contains(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) =>
+        {
+            // The value is not repeated: it may well be the key itself.
+            Err(format!(
+                "a value of {} characters that is not an environment variable name (letters, digits and _); name the variable that holds the key, not the key",
+                env.chars().count()
+            ))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -228,17 +228,48 @@ impl Replay {
             rules: self.rules,
             received: Mutex::new(Vec::new()),
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
         let st = state.clone();
-        let app = Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
+        let server = Loopback::start(move |uri, headers, body| {
             let st = st.clone();
             async move { st.answer(uri, headers, body).await }
-        });
+        })
+        .await?;
+        Ok(ReplayServer {
+            addr: server.addr,
+            state,
+            _server: server,
+        })
+    }
+}
+
+/// A server on a free loopback port answering every request with `answer`; stops when
+/// dropped. Shared by the replay server and the local embeddings server.
+pub(crate) struct Loopback {
+    /// Where it listens.
+    pub(crate) addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Loopback {
+    pub(crate) async fn start<F, Fut>(answer: F) -> std::io::Result<Loopback>
+    where
+        F: Fn(Uri, HeaderMap, Bytes) -> Fut + Clone + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Response> + Send + 'static,
+    {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let app = Router::new()
+            .fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| answer(uri, headers, body));
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(ReplayServer { addr, state, task })
+        Ok(Loopback { addr, task })
+    }
+}
+
+impl Drop for Loopback {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
@@ -306,7 +337,7 @@ pub struct ReplayServer {
     /// Where it listens.
     pub addr: SocketAddr,
     state: Arc<State>,
-    task: tokio::task::JoinHandle<()>,
+    _server: Loopback,
 }
 
 impl ReplayServer {
@@ -327,11 +358,5 @@ impl ReplayServer {
             .lock()
             .map(|r| r.clone())
             .unwrap_or_default()
-    }
-}
-
-impl Drop for ReplayServer {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }

@@ -26,12 +26,12 @@ async fn migrations_apply_twice(db: &TestDb) {
     let second = db.open().await;
     second.migrate().await.unwrap();
     // Each migration once (the record, leadership terms, the outbox, approval votes, the
-    // incident list's columns, console sessions, the knowledge base, the trust ladder),
-    // however often it is opened.
+    // incident list's columns, console sessions, the knowledge base, the trust ladder, the
+    // knowledge base's vectors), however often it is opened.
     let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
         .unwrap()
         .count();
-    assert_eq!(files, 8);
+    assert_eq!(files, 9);
     assert_eq!(db.applied_migrations().await, files as i64);
     assert_eq!(second.get(&incident.id).await.unwrap(), Some(incident));
     first.close().await;

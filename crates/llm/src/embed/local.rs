@@ -13,11 +13,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+
+use crate::replay::Loopback;
 
 /// Dimensions words outside every concept are hashed into.
 const HASHED: usize = 32;
@@ -170,17 +171,17 @@ impl LocalEmbeddings {
             settings: self,
             received: Mutex::new(Vec::new()),
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
         let st = state.clone();
-        let app = Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
+        let server = Loopback::start(move |uri, headers, body| {
             let st = st.clone();
             async move { st.answer(uri, headers, body).await }
-        });
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(LocalEmbeddingServer { addr, state, task })
+        })
+        .await?;
+        Ok(LocalEmbeddingServer {
+            addr: server.addr,
+            state,
+            _server: server,
+        })
     }
 }
 
@@ -277,7 +278,7 @@ pub struct LocalEmbeddingServer {
     /// Where it listens.
     pub addr: SocketAddr,
     state: Arc<State>,
-    task: tokio::task::JoinHandle<()>,
+    _server: Loopback,
 }
 
 impl LocalEmbeddingServer {
@@ -298,11 +299,5 @@ impl LocalEmbeddingServer {
             .lock()
             .map(|r| r.clone())
             .unwrap_or_default()
-    }
-}
-
-impl Drop for LocalEmbeddingServer {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }

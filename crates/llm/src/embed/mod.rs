@@ -17,7 +17,7 @@ use nightshift_net::TlsSettings;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, check_base_url, check_key_env};
 use crate::provider::{ProviderError, retrying};
 
 /// Which embeddings protocol the endpoint speaks.
@@ -148,23 +148,8 @@ impl EmbeddingConfig {
                 "no model named; e.g. text-embedding-3-small, nomic-embed-text".into(),
             ));
         }
-        let base = self.endpoint();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(err(
-                "base_url",
-                format!("{base:?} is not an http:// or https:// URL"),
-            ));
-        }
-        if let Some(env) = &self.api_key_env
-            && (env.is_empty() || env.contains(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
-        {
-            return Err(err(
-                "api_key_env",
-                format!(
-                    "{env:?} is not an environment variable name; name the variable that holds the key, not the key"
-                ),
-            ));
-        }
+        check_base_url(&self.endpoint()).map_err(|m| err("base_url", m))?;
+        check_key_env(self.api_key_env.as_deref()).map_err(|m| err("api_key_env", m))?;
         self.tls()
             .check()
             .map_err(|e| err("ca_file", e.to_string()))?;
