@@ -16,9 +16,11 @@
 //! `cargo bench -p nightshift-store --bench kb [-- --entries FILE] [--size N] [--queries N]
 //! [--quick]`: by default the suite's entries are `benches/fixtures/kb-suite.json`, 100,000
 //! entries and 300 queries; `--misses` lists what the top 3 held for each entry not found;
-//! `--size 0` measures quality alone. `cargo test --all-targets` runs bench targets too,
-//! without the `--bench` flag: then, as with `--quick`, this makes a tiny run (the quality
-//! measure, 200 entries, 20 queries) that takes a few seconds in a debug build.
+//! `--size 0` measures quality alone; `--dims N` (default 768, 0 for none) gives every entry
+//! of the speed measure a random vector of N values and times the same queries with one.
+//! `cargo test --all-targets` runs bench targets too, without the `--bench` flag: then, as
+//! with `--quick`, this makes a tiny run (the quality measure, 200 entries, 20 queries,
+//! vectors of 64 values) that takes a few seconds in a debug build.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -27,7 +29,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use nightshift_core::Category;
 use nightshift_core::knowledge::Entry;
-use nightshift_store::{KbQuery, Store};
+use nightshift_store::{KbQuery, QueryVector, Store};
 use sqlx::AssertSqlSafe;
 
 const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -44,6 +46,9 @@ const TOP: usize = 3;
 /// The quick run's store and queries: enough to run every step, little enough for CI.
 const QUICK_SIZE: usize = 200;
 const QUICK_QUERIES: usize = 20;
+const QUICK_DIMS: usize = 64;
+/// The vectors' space in the speed measure.
+const SPACE: &str = "bench:random";
 
 struct Args {
     entries: PathBuf,
@@ -51,6 +56,7 @@ struct Args {
     queries: usize,
     quick: bool,
     misses: bool,
+    dims: usize,
 }
 
 fn args() -> Result<Args, String> {
@@ -60,6 +66,7 @@ fn args() -> Result<Args, String> {
         queries: 300,
         quick: !std::env::args().any(|a| a == "--bench"),
         misses: false,
+        dims: 768,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -70,16 +77,16 @@ fn args() -> Result<Args, String> {
         };
         match a.as_str() {
             "--entries" => out.entries = PathBuf::from(value("--entries")?.1),
-            "--size" | "--queries" => {
+            "--size" | "--queries" | "--dims" => {
                 let (name, v) = value(&a)?;
                 let n: usize = v
                     .replace(['_', ','], "")
                     .parse()
-                    .map_err(|_| format!("{name} {v}: expected a whole number of entries"))?;
-                if name == "--size" {
-                    out.size = n;
-                } else {
-                    out.queries = n.max(1);
+                    .map_err(|_| format!("{name} {v}: expected a whole number"))?;
+                match name.as_str() {
+                    "--size" => out.size = n,
+                    "--queries" => out.queries = n.max(1),
+                    _ => out.dims = n,
                 }
             }
             "--quick" => out.quick = true,
@@ -90,6 +97,7 @@ fn args() -> Result<Args, String> {
     if out.quick {
         out.size = out.size.min(QUICK_SIZE);
         out.queries = out.queries.min(QUICK_QUERIES);
+        out.dims = out.dims.min(QUICK_DIMS);
     }
     Ok(out)
 }
@@ -461,7 +469,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 /// Fills a store with `size` perturbed entries and times queries from `queries` held-out
 /// ones.
-async fn speed(db: &Db, store: &Store, suite: &[Entry], size: usize, queries: usize) {
+async fn speed(db: &Db, store: &Store, suite: &[Entry], size: usize, queries: usize, dims: usize) {
     let now = suite
         .iter()
         .map(|e| e.occurred_at)
@@ -506,6 +514,78 @@ async fn speed(db: &Db, store: &Store, suite: &[Entry], size: usize, queries: us
         percentile(&times, 0.99),
         percentile(&times, 1.0),
         hits as f64 / times.len() as f64,
+    );
+    if dims > 0 {
+        vector_speed(db, store, &asked, size, dims).await;
+    }
+}
+
+/// A random vector of `dims` values (the store makes it unit length).
+fn random_vector(rng: &mut Rng, dims: usize) -> Vec<f32> {
+    (0..dims)
+        .map(|_| (rng.next() % 2_001) as f32 / 1_000.0 - 1.0)
+        .collect()
+}
+
+/// Gives every entry a vector of `dims` values, then times the same queries with a vector
+/// each: what a search costs with embeddings (the nearest 50 by cosine over every vector,
+/// fused with the full-text candidates).
+async fn vector_speed(db: &Db, store: &Store, asked: &[KbQuery], size: usize, dims: usize) {
+    let mut rng = Rng(7);
+    let start = Instant::now();
+    let mut written = 0;
+    loop {
+        let entries = store.kb_unembedded(SPACE, BATCH).await.expect("unembedded");
+        if entries.is_empty() {
+            break;
+        }
+        let pairs: Vec<(&Entry, Vec<f32>)> = entries
+            .iter()
+            .map(|e| (e, random_vector(&mut rng, dims)))
+            .collect();
+        store.kb_put_vectors(SPACE, &pairs).await.expect("vectors");
+        written += pairs.len();
+    }
+    let fill = start.elapsed();
+    let with_vectors: Vec<KbQuery> = asked
+        .iter()
+        .map(|q| KbQuery {
+            vector: Some(QueryVector {
+                space: SPACE.into(),
+                values: random_vector(&mut rng, dims),
+            }),
+            ..q.clone()
+        })
+        .collect();
+    // The first search reads every vector into memory.
+    let start = Instant::now();
+    store
+        .kb_search(&with_vectors[0], LIMIT)
+        .await
+        .expect("search");
+    let load = start.elapsed();
+    for q in with_vectors.iter().take(20) {
+        store.kb_search(q, LIMIT).await.expect("search");
+    }
+    let mut times = Vec::with_capacity(with_vectors.len());
+    for q in &with_vectors {
+        let start = Instant::now();
+        store.kb_search(q, LIMIT).await.expect("search");
+        times.push(start.elapsed());
+    }
+    times.sort();
+    println!(
+        "{:<10} {written} vectors of {dims} values written in {:.1} s; read by the first search \
+         in {:.2} s ({:.0} MB held); {} queries with a vector: p50 {:.2} ms  p95 {:.2} ms  \
+         p99 {:.2} ms (of {size} entries)",
+        db.label(),
+        fill.as_secs_f64(),
+        load.as_secs_f64(),
+        (written * dims * 4) as f64 / 1e6,
+        times.len(),
+        percentile(&times, 0.50),
+        percentile(&times, 0.95),
+        percentile(&times, 0.99),
     );
 }
 
@@ -565,10 +645,10 @@ async fn main() {
     }
     println!("speed:");
     let (db, store) = Db::sqlite("speed").await;
-    speed(&db, &store, &suite, args.size, args.queries).await;
+    speed(&db, &store, &suite, args.size, args.queries, args.dims).await;
     db.drop(store).await;
     if let Some((db, store)) = Db::postgres("speed").await {
-        speed(&db, &store, &suite, args.size, args.queries).await;
+        speed(&db, &store, &suite, args.size, args.queries, args.dims).await;
         db.drop(store).await;
     }
 }
