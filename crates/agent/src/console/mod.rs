@@ -14,6 +14,7 @@ mod answer;
 mod axis;
 pub mod form;
 mod incident_view;
+mod learned;
 mod live;
 pub mod oidc;
 mod pages;
@@ -37,7 +38,7 @@ use nightshift_core::{Analyzer, IncidentId, State};
 use nightshift_store::{IncidentFilter, VoteOutcome};
 use serde::Deserialize;
 
-use self::answer::{approve, reject};
+use self::answer::{approve, note, reject};
 use self::form::Form;
 use self::pages::{incident, incidents};
 use self::session::{COOKIE, Flash, SIGN_IN_COOKIE, Session};
@@ -72,6 +73,9 @@ pub fn router<A: Analyzer + 'static>(state: Arc<ApiState<A>>) -> Router<Arc<ApiS
         .route("/console/incidents/{id}", get(incident::<A>))
         .route("/console/incidents/{id}/approve", post(approve::<A>))
         .route("/console/incidents/{id}/reject", post(reject::<A>))
+        .route("/console/incidents/{id}/notes", post(note::<A>))
+        .route("/console/knowledge", get(learned::knowledge::<A>))
+        .route("/console/trust", get(learned::trust::<A>))
         .route("/console/status", get(status::status::<A>))
         .route("/console/events", get(live::events::<A>))
         .route("/console/assets/live.js", get(live::script))

@@ -242,6 +242,15 @@ async fn incident_page<A: Analyzer + 'static>(
     };
     let mut page = view::incident_page(&record, chrome(s));
     page.flash = st.console.take_flash(sid).await;
+    page.can_note = s.identity.role.allows(Scope::Approve);
+    if let Some(seen) = &mut page.seen_before {
+        // A page without the entries' titles is still a page: the ids are shown.
+        for similar in &mut seen.similar {
+            if let Ok(Some(e)) = store.kb_get(&similar.id).await {
+                similar.about = Some(format!("{} ({})", e.title, e.outcome.as_str()));
+            }
+        }
+    }
     if stored.incident.state == State::AwaitingApproval {
         let namespace = stored.incident.resource.namespace();
         page.can_approve = s.identity.may_approve_in(namespace);
