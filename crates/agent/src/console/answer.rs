@@ -40,16 +40,7 @@ async fn answer<A: Analyzer + 'static>(
     let id = IncidentId(id);
     let incident = match st.engine.store().get(&id).await {
         Ok(Some(i)) => i,
-        Ok(None) => {
-            return error_page(
-                StatusCode::NOT_FOUND,
-                chrome(&s),
-                format!(
-                    "incident {} not found",
-                    nightshift_core::text::one_line(&id.0, 80)
-                ),
-            );
-        }
+        Ok(None) => return incident_not_found(chrome(&s), &id),
         Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, chrome(&s), e.to_string()),
     };
     let namespace = incident.incident.resource.namespace();
@@ -173,14 +164,7 @@ pub(super) async fn note<A: Analyzer + 'static>(
                 text: format!("Note added by {}.", s.identity.name),
             },
             Ok(Err(nightshift_store::StoreError::IncidentNotFound { .. })) => {
-                return error_page(
-                    StatusCode::NOT_FOUND,
-                    chrome(&s),
-                    format!(
-                        "incident {} not found",
-                        nightshift_core::text::one_line(&id.0, 80)
-                    ),
-                );
+                return incident_not_found(chrome(&s), &id);
             }
             Ok(Err(e)) => Flash {
                 ok: false,

@@ -150,6 +150,18 @@ fn error_page(status: StatusCode, chrome: Chrome, message: impl Into<String>) ->
     )
 }
 
+/// The 404 page of an incident the record does not hold.
+fn incident_not_found(chrome: Chrome, id: &IncidentId) -> Response {
+    error_page(
+        StatusCode::NOT_FOUND,
+        chrome,
+        format!(
+            "incident {} not found",
+            nightshift_core::text::one_line(&id.0, 80)
+        ),
+    )
+}
+
 fn see_other(to: &str) -> Response {
     let mut res = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(to) {

@@ -214,14 +214,7 @@ async fn incident_page<A: Analyzer + 'static>(
         error_page(StatusCode::INTERNAL_SERVER_ERROR, chrome(s), e.to_string())
     };
     let Some(stored) = store.get(&id).await.map_err(fail)? else {
-        return Err(error_page(
-            StatusCode::NOT_FOUND,
-            chrome(s),
-            format!(
-                "incident {} not found",
-                nightshift_core::text::one_line(&id.0, 80)
-            ),
-        ));
+        return Err(incident_not_found(chrome(s), &id));
     };
     let timeline = store.timeline(&id).await.map_err(fail)?;
     let analyses = store.analyses(&id).await.map_err(fail)?;
