@@ -706,4 +706,47 @@ mod tests {
         let old = verification(&e(10, TimelineKind::Verification, "Recovered"));
         assert!(old.criteria.is_empty() && old.windows.is_none());
     }
+
+    #[test]
+    fn recall_notes_and_jobs_are_read_from_the_timeline() {
+        let job = |phase: &str, result: &str| {
+            serde_json::json!({
+                "runbook": "drain", "namespace": "shop", "job": format!("drain-{phase}"),
+                "phase": phase, "result": result, "succeeded": 1, "failed": 0,
+                "conditions": [], "logs": "changed=3\n",
+            })
+        };
+        let mut recall = e(5, TimelineKind::Note, "seen 2 times in 30 days");
+        recall.data = serde_json::json!({"recall": {}, "similar": ["inc-000007", "doc/oom"]});
+        let mut note = e(6, TimelineKind::Note, "note by alice: check the lock");
+        note.data = serde_json::json!({"note": "check the lock", "by": "alice"});
+        let mut judged = e(7, TimelineKind::Note, "alice marked the proposal right");
+        judged.data = serde_json::json!({"fate": {}});
+        let mut dry = e(8, TimelineKind::DryRun, "dry run");
+        dry.data = serde_json::json!({"report": {"jobs": [job("dry-run", "succeeded")]}});
+        let mut ran = e(9, TimelineKind::Action, "runbook failed");
+        ran.data = serde_json::json!({"jobs": [job("run", "failed")]});
+        let timeline = [recall, note, judged, dry, ran];
+
+        let seen = seen_before(&timeline).unwrap();
+        assert_eq!(seen.line, "seen 2 times in 30 days");
+        assert_eq!(
+            seen.similar[0].link.as_deref(),
+            Some("/console/incidents/inc-000007")
+        );
+        assert!(seen.similar[1].link.is_none());
+        let notes = notes(&timeline);
+        assert_eq!(notes.len(), 1);
+        assert_eq!(
+            (notes[0].by.as_str(), notes[0].text.as_str()),
+            ("alice", "check the lock")
+        );
+        let jobs = jobs(&timeline);
+        assert_eq!(jobs.len(), 2);
+        assert_eq!((jobs[0].phase.as_str(), jobs[0].ok), ("dry-run", true));
+        assert_eq!((jobs[1].result.as_str(), jobs[1].ok), ("failed", false));
+        assert_eq!(jobs[1].job, "shop/drain-run");
+        assert_eq!(jobs[1].logs, "changed=3");
+        assert!(seen_before(&timeline[1..]).is_none());
+    }
 }
