@@ -192,3 +192,20 @@ pub async fn ladder(
     }
     Ok(rows)
 }
+
+/// What moves a row under the policy's `promotion:`, in a sentence, as `nightshift trust` and
+/// the console's trust page say it.
+pub fn promotion_rule(p: &trust::Promotion) -> String {
+    format!(
+        "a row earns approve with {} fates and a lower bound of {} or more \
+         (auto: as many approvals and verified actions), ceiling {}; {}",
+        p.min_samples,
+        p.min_lower_bound,
+        p.ceiling,
+        if p.auto {
+            "rows move themselves (promotion.apply: auto)"
+        } else {
+            "modes are recommendations (promotion.apply: recommend)"
+        }
+    )
+}

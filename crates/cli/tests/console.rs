@@ -10,8 +10,10 @@ use common::browser::{Browser, awaiting, deadlock_lab, send};
 use nightshift::lab::{LAB_POLICY, Lab, LabOptions};
 use nightshift_agent::engine::EngineConfig;
 use nightshift_agent::http::{Auth, Credential, Role};
-use nightshift_core::State;
-use nightshift_core::policy::Policy;
+use nightshift_core::knowledge::{ActionTaken, Entry, EntrySource, Outcome, Signature};
+use nightshift_core::policy::{Mode, Policy};
+use nightshift_core::trust::{Event, Fate, RowKey};
+use nightshift_core::{ActionName, Category, ResourceRef, State, TimelineEntry, TimelineKind};
 
 fn credentials() -> Auth {
     Auth::with(vec![
@@ -467,5 +469,314 @@ min_approvers:
         .map(|v| v.by.as_str())
         .collect();
     assert_eq!(by, ["alice", "bob"]);
+    lab.stop();
+}
+
+/// A knowledge-base entry about `resource`, for the knowledge page.
+fn kb_entry(
+    id: &str,
+    title: &str,
+    category: Category,
+    action: ActionName,
+    source: EntrySource,
+    resource: &ResourceRef,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Entry {
+    let mut signature = Signature::for_resource(resource);
+    signature.category = Some(category);
+    Entry {
+        id: id.into(),
+        source,
+        title: title.into(),
+        summary: title.into(),
+        signature,
+        actions: vec![ActionTaken {
+            action,
+            target: Some(resource.locate_key()),
+            fixed: Some(true),
+        }],
+        outcome: Outcome::Resolved,
+        occurred_at: at,
+        mitigated_after_s: Some(90),
+        approved_by: vec![],
+        services: vec![],
+        notes: vec![],
+        file: None,
+    }
+}
+
+/// The rows of the first table after `id="{table}"`, each as its HTML.
+fn table_rows<'a>(body: &'a str, table: &str) -> Vec<&'a str> {
+    let start = body
+        .find(&format!("id=\"{table}\""))
+        .unwrap_or_else(|| panic!("no table {table}: {body}"));
+    let end = start + body[start..].find("</table>").unwrap();
+    body[start..end]
+        .split("<tr>")
+        .skip(2) // before the header, and the header
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_shows_what_was_learned_and_takes_notes() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = deadlock_lab(dir.path().join("record.db"), credentials(), true).await;
+    let addr = lab.agent.addr;
+    let engine = lab.agent.engine.clone();
+    let store = engine.store().clone();
+    let id = awaiting(&store).await;
+    let now = engine.now();
+
+    // The knowledge base: this incident's entry, a past one like a search, and a document
+    // whose title is markup.
+    let worker = ResourceRef::deployment("shop", "orders-worker");
+    let checkout = ResourceRef::deployment("shop", "checkout");
+    store
+        .kb_put(&[
+            kb_entry(
+                &id.0,
+                "orders-worker stopped taking jobs from the queue",
+                Category::Hang,
+                ActionName::RolloutRestart,
+                EntrySource::Incident,
+                &worker,
+                now - chrono::Duration::hours(1),
+            ),
+            kb_entry(
+                "inc-000101",
+                "checkout pods OOMKilled after the price cache grew",
+                Category::Crash,
+                ActionName::RolloutRestart,
+                EntrySource::Incident,
+                &checkout,
+                now - chrono::Duration::days(3),
+            ),
+            kb_entry(
+                "doc/xss",
+                "<script>alert('kb')</script> cache runbook",
+                Category::Crash,
+                ActionName::RolloutRestart,
+                EntrySource::Runbook,
+                &checkout,
+                now - chrono::Duration::days(9),
+            ),
+        ])
+        .await
+        .unwrap();
+    // What the knowledge base said when the incident was analyzed, and a runbook Job it ran.
+    for (message, data) in [
+        (
+            "seen 2 times in 30 days; rollout-restart fixed it 2 of 2 times",
+            serde_json::json!({"recall": {"seen": 2}, "similar": ["inc-000101", "doc/xss"]}),
+        ),
+        (
+            "runbook drain-stuck-jobs failed",
+            serde_json::json!({"jobs": [{
+                "runbook": "drain-stuck-jobs", "namespace": "shop", "job": "drain-stuck-jobs-1",
+                "phase": "run", "result": "failed", "succeeded": 0, "failed": 1,
+                "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}],
+                "logs": "PLAY [release stuck jobs] failed=1",
+            }]}),
+        ),
+    ] {
+        let entry = TimelineEntry {
+            at: now,
+            kind: TimelineKind::Note,
+            message: message.into(),
+            data,
+        };
+        store.append(&id, &entry).await.unwrap();
+    }
+    // The trust ladder: three approvals and a rejection on one row, which alice pinned.
+    let row = RowKey {
+        namespace: "shop".into(),
+        action: ActionName::RolloutRestart,
+        category: Category::Hang,
+    };
+    for (n, fate) in [
+        Fate::Approved,
+        Fate::Approved,
+        Fate::Rejected,
+        Fate::Approved,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let event = Event {
+            row: row.clone(),
+            incident: format!("inc-00020{n}"),
+            fate,
+            at: now - chrono::Duration::minutes(10 - n as i64),
+            by: "alice".into(),
+            detail: fate.as_str().into(),
+        };
+        assert!(store.trust_record(&event).await.unwrap());
+    }
+    nightshift_agent::trust::pin(
+        &store,
+        &engine.policy(),
+        &row,
+        Some(Mode::Approve),
+        "alice",
+        now,
+    )
+    .await
+    .unwrap();
+
+    let mut alice = Browser::new(addr);
+    assert_eq!(alice.sign_in("alice-token", "/console/").await.status, 303);
+    let list = alice.get("/console/").await;
+    for link in ["href=\"/console/knowledge\"", "href=\"/console/trust\""] {
+        assert!(list.body.contains(link), "{link}: {}", list.body);
+    }
+
+    // A search: the entry most like the words first, linked to its incident page; markup in
+    // a title is text.
+    let kb = alice
+        .get("/console/knowledge?q=OOMKilled+price+cache")
+        .await;
+    assert_eq!(kb.status, 200, "{}", kb.body);
+    let rows = table_rows(&kb.body, "entries");
+    assert!(
+        rows[0].contains("<a href=\"/console/incidents/inc-000101\">inc-000101</a>"),
+        "{rows:#?}"
+    );
+    assert!(rows[0].contains("rollout-restart (fixed)"), "{}", rows[0]);
+    assert!(!kb.body.contains("<script>alert"), "{}", kb.body);
+    assert!(kb.body.contains("&#60;script&#62;alert("), "{}", kb.body);
+    // Without a search, the newest entries; too long a search is refused.
+    let newest = alice.get("/console/knowledge").await;
+    let rows = table_rows(&newest.body, "entries");
+    assert_eq!(rows.len(), 3, "{rows:#?}");
+    assert!(rows[0].contains(&id.0), "{}", rows[0]);
+    let r = alice
+        .get(&format!("/console/knowledge?q={}", "x".repeat(201)))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+
+    // The ladder: the row with its counts, pinned, and the change that pinned it.
+    let trust = alice.get("/console/trust").await;
+    assert_eq!(trust.status, 200, "{}", trust.body);
+    let rows = table_rows(&trust.body, "ladder");
+    let shop = rows
+        .iter()
+        .find(|r| r.contains("<td>shop</td>") && r.contains("rollout-restart"))
+        .unwrap_or_else(|| panic!("{rows:#?}"));
+    for part in [
+        "<td>app/hang</td>",
+        "<td class=\"num\">3/4</td>",
+        "<td class=\"num\">0.75</td>",
+        "approve <span class=\"tag\">pinned</span>",
+    ] {
+        assert!(shop.contains(part), "{part}: {shop}");
+    }
+    let changes = table_rows(&trust.body, "changes");
+    assert!(
+        changes[0].contains("pinned in approve by alice"),
+        "{changes:#?}"
+    );
+
+    // The incident page: what the knowledge base said, linked; the Job; the note form.
+    let page_path = format!("/console/incidents/{}", id.0);
+    let notes = format!("{page_path}/notes");
+    let page = alice.get(&page_path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    for part in [
+        "<h2 id=\"seen-h\">Seen before</h2>",
+        "seen 2 times in 30 days",
+        "<a href=\"/console/incidents/inc-000101\">inc-000101</a>: checkout pods OOMKilled",
+        "<strong>doc/xss</strong>: &#60;script&#62;",
+        "<h2 id=\"jobs-h\">Runbook Jobs</h2>",
+        "shop/drain-stuck-jobs-1",
+        "succeeded 0, failed 1; BackoffLimitExceeded",
+        "PLAY [release stuck jobs] failed=1",
+        "No notes yet.",
+    ] {
+        assert!(page.body.contains(part), "{part}: {}", page.body);
+    }
+    assert!(page.body.contains(&format!("action=\"{notes}\"")));
+    let csrf = page.hidden("csrf").unwrap();
+    let written = |store: nightshift_store::Store, id: nightshift_core::IncidentId| async move {
+        store
+            .timeline(&id)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.data.get("note").is_some())
+            .count()
+    };
+
+    // A viewer has no form, and a forged note is refused and writes nothing.
+    let mut viewer = Browser::new(addr);
+    assert_eq!(
+        viewer.sign_in("viewer-token", "/console/").await.status,
+        303
+    );
+    let vpage = viewer.get(&page_path).await;
+    assert!(!vpage.body.contains(&notes), "{}", vpage.body);
+    let vcsrf = vpage.hidden("csrf").unwrap();
+    let r = viewer
+        .post(&notes, &[("csrf", &vcsrf), ("text", "forged")])
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        r.body.contains("grafana (viewer) may not add notes"),
+        "{}",
+        r.body
+    );
+    // Without the session's CSRF token: refused too.
+    let r = alice.post(&notes, &[("text", "no token")]).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    // An empty note says so and writes nothing.
+    let r = alice.post(&notes, &[("csrf", &csrf), ("text", "  ")]).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.header("location"), Some(page_path.as_str()));
+    let shown = alice.get(&page_path).await;
+    assert!(
+        shown
+            .body
+            .contains("The note is empty; nothing was written."),
+        "{}",
+        shown.body
+    );
+    assert_eq!(written(store.clone(), id.clone()).await, 0);
+    assert!(store.kb_get(&id.0).await.unwrap().unwrap().notes.is_empty());
+
+    // The approver's note: on the page as a note, in the record, and on the entry, where a
+    // search finds it.
+    let text = "the queue lock was held by a stuck migration; <b>check</b> it first";
+    let r = alice.post(&notes, &[("csrf", &csrf), ("text", text)]).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.header("location"), Some(page_path.as_str()));
+    let shown = alice.get(&page_path).await;
+    assert!(
+        shown.body.contains("Note added by alice."),
+        "{}",
+        shown.body
+    );
+    assert!(
+        shown.body.contains("<strong>alice</strong>")
+            && shown
+                .body
+                .contains("stuck migration; &#60;b&#62;check&#60;/b&#62; it first"),
+        "{}",
+        shown.body
+    );
+    assert_eq!(written(store.clone(), id.clone()).await, 1);
+    let entry = store.kb_get(&id.0).await.unwrap().unwrap();
+    assert_eq!(entry.notes.len(), 1);
+    assert_eq!(entry.notes[0].by, "alice");
+    assert!(entry.notes[0].text.contains("stuck migration"));
+    let found = alice.get("/console/knowledge?q=stuck+migration").await;
+    let rows = table_rows(&found.body, "entries");
+    assert!(rows[0].contains(&id.0), "{rows:#?}");
+    // An unknown incident: 404, nothing written.
+    let r = alice
+        .post(
+            "/console/incidents/inc-999999/notes",
+            &[("csrf", &csrf), ("text", "lost")],
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
     lab.stop();
 }

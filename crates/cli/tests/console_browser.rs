@@ -8,6 +8,8 @@
 //! - Approve a plan waiting in an approve-mode namespace from the page and see the action run;
 //!   a viewer sees no approve button and a forged answer is refused (403); a form posted
 //!   without its CSRF token is refused.
+//! - Add a note to the approved incident through its form and find it on the page; open the
+//!   knowledge and trust pages.
 //! - Every page is saved at 1280×800 under `target/console-screenshots/`.
 
 mod common;
@@ -413,6 +415,44 @@ async fn the_console_in_a_browser_follows_an_incident_live_and_answers_approvals
     let state = text(&c, "#state").await;
     assert!(["resolved", "closed"].contains(&state.as_str()), "{state}");
     screenshot(&c, "incident-approved").await;
+
+    // A note through the form: shown on the page, recorded as alice; the incident's entry in
+    // the knowledge base, and the trust ladder, have their pages.
+    let note = "the deadlock came back after the release; restart first";
+    c.find(Locator::Css("#note-text"))
+        .await
+        .unwrap()
+        .send_keys(note)
+        .await
+        .unwrap();
+    click(&c, "#note-form button[type=submit]").await;
+    let noted = until(
+        &c,
+        "the page shows the note",
+        Duration::from_secs(10),
+        |b| b.contains("Note added by alice."),
+    )
+    .await;
+    assert!(noted.contains(note), "{noted}");
+    assert!(
+        store
+            .timeline(&id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.data["by"] == "alice" && e.data["note"] == note)
+    );
+    screenshot(&c, "incident-noted").await;
+    c.goto(&format!("{base}/console/knowledge?q=deadlock"))
+        .await
+        .unwrap();
+    let kb = body(&c).await;
+    assert!(kb.contains(&id.0), "{kb}");
+    screenshot(&c, "knowledge").await;
+    c.goto(&format!("{base}/console/trust")).await.unwrap();
+    let trust = body(&c).await;
+    assert!(trust.contains("Changes of mode"), "{trust}");
+    screenshot(&c, "trust").await;
 
     c.close().await.unwrap();
     lab.stop();

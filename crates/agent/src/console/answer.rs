@@ -1,4 +1,4 @@
-//! Answering an approval through the incident page's form.
+//! Answering an approval, and adding a note, through the incident page's forms.
 
 use super::*;
 
@@ -40,16 +40,7 @@ async fn answer<A: Analyzer + 'static>(
     let id = IncidentId(id);
     let incident = match st.engine.store().get(&id).await {
         Ok(Some(i)) => i,
-        Ok(None) => {
-            return error_page(
-                StatusCode::NOT_FOUND,
-                chrome(&s),
-                format!(
-                    "incident {} not found",
-                    nightshift_core::text::one_line(&id.0, 80)
-                ),
-            );
-        }
+        Ok(None) => return incident_not_found(chrome(&s), &id),
         Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, chrome(&s), e.to_string()),
     };
     let namespace = incident.incident.resource.namespace();
@@ -127,8 +118,70 @@ async fn answer<A: Analyzer + 'static>(
     see_other(&format!("/console/incidents/{}", path_segment(&id.0)))
 }
 
+/// `POST /console/incidents/{id}/notes`: an approver's note, recorded as the API's
+/// `POST /api/v1/incidents/{id}/notes` records it, as the signed-in identity.
+pub(super) async fn note<A: Analyzer + 'static>(
+    AxState(st): AxState<Arc<ApiState<A>>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Response {
+    let (sid, s, form) = match post_session(&st, &headers, body).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let text = match form.text("text", crate::learn::MAX_NOTE) {
+        Ok(t) => t.unwrap_or_default().trim().to_string(),
+        Err(e) => return error_page(StatusCode::BAD_REQUEST, chrome(&s), e.to_string()),
+    };
+    if !s.identity.role.allows(Scope::Approve) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            chrome(&s),
+            format!(
+                "{} ({}) may not add notes; approvers and admins may",
+                s.identity.name, s.identity.role
+            ),
+        );
+    }
+    let id = IncidentId(id);
+    let flash = if text.is_empty() {
+        Flash {
+            ok: false,
+            text: "The note is empty; nothing was written.".into(),
+        }
+    } else {
+        match crate::http::knowledge::record_note(
+            &st.engine,
+            id.clone(),
+            s.identity.name.clone(),
+            text,
+        )
+        .await
+        {
+            Ok(Ok(_)) => Flash {
+                ok: true,
+                text: format!("Note added by {}.", s.identity.name),
+            },
+            Ok(Err(nightshift_store::StoreError::IncidentNotFound { .. })) => {
+                return incident_not_found(chrome(&s), &id);
+            }
+            Ok(Err(e)) => Flash {
+                ok: false,
+                text: format!("The note was not recorded: {e}"),
+            },
+            Err(e) => Flash {
+                ok: false,
+                text: format!("The note was not recorded: {e}"),
+            },
+        }
+    };
+    st.console.set_flash(&sid, flash).await;
+    see_other(&format!("/console/incidents/{}", path_segment(&id.0)))
+}
+
 /// `s` as one path segment (ids are `inc-000001`, but a Location header must not be forged).
-fn path_segment(s: &str) -> String {
+pub(super) fn path_segment(s: &str) -> String {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {

@@ -14,6 +14,7 @@ mod answer;
 mod axis;
 pub mod form;
 mod incident_view;
+mod learned;
 mod live;
 pub mod oidc;
 mod pages;
@@ -37,7 +38,7 @@ use nightshift_core::{Analyzer, IncidentId, State};
 use nightshift_store::{IncidentFilter, VoteOutcome};
 use serde::Deserialize;
 
-use self::answer::{approve, reject};
+use self::answer::{approve, note, reject};
 use self::form::Form;
 use self::pages::{incident, incidents};
 use self::session::{COOKIE, Flash, SIGN_IN_COOKIE, Session};
@@ -72,6 +73,9 @@ pub fn router<A: Analyzer + 'static>(state: Arc<ApiState<A>>) -> Router<Arc<ApiS
         .route("/console/incidents/{id}", get(incident::<A>))
         .route("/console/incidents/{id}/approve", post(approve::<A>))
         .route("/console/incidents/{id}/reject", post(reject::<A>))
+        .route("/console/incidents/{id}/notes", post(note::<A>))
+        .route("/console/knowledge", get(learned::knowledge::<A>))
+        .route("/console/trust", get(learned::trust::<A>))
         .route("/console/status", get(status::status::<A>))
         .route("/console/events", get(live::events::<A>))
         .route("/console/assets/live.js", get(live::script))
@@ -143,6 +147,18 @@ fn error_page(status: StatusCode, chrome: Chrome, message: impl Into<String>) ->
             message: message.into(),
         }
         .render(),
+    )
+}
+
+/// The 404 page of an incident the record does not hold.
+fn incident_not_found(chrome: Chrome, id: &IncidentId) -> Response {
+    error_page(
+        StatusCode::NOT_FOUND,
+        chrome,
+        format!(
+            "incident {} not found",
+            nightshift_core::text::one_line(&id.0, 80)
+        ),
     )
 }
 

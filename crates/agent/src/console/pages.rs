@@ -214,14 +214,7 @@ async fn incident_page<A: Analyzer + 'static>(
         error_page(StatusCode::INTERNAL_SERVER_ERROR, chrome(s), e.to_string())
     };
     let Some(stored) = store.get(&id).await.map_err(fail)? else {
-        return Err(error_page(
-            StatusCode::NOT_FOUND,
-            chrome(s),
-            format!(
-                "incident {} not found",
-                nightshift_core::text::one_line(&id.0, 80)
-            ),
-        ));
+        return Err(incident_not_found(chrome(s), &id));
     };
     let timeline = store.timeline(&id).await.map_err(fail)?;
     let analyses = store.analyses(&id).await.map_err(fail)?;
@@ -242,6 +235,15 @@ async fn incident_page<A: Analyzer + 'static>(
     };
     let mut page = view::incident_page(&record, chrome(s));
     page.flash = st.console.take_flash(sid).await;
+    page.can_note = s.identity.role.allows(Scope::Approve);
+    if let Some(seen) = &mut page.seen_before {
+        // A page without the entries' titles is still a page: the ids are shown.
+        for similar in &mut seen.similar {
+            if let Ok(Some(e)) = store.kb_get(&similar.id).await {
+                similar.about = Some(format!("{} ({})", e.title, e.outcome.as_str()));
+            }
+        }
+    }
     if stored.incident.state == State::AwaitingApproval {
         let namespace = stored.incident.resource.namespace();
         page.can_approve = s.identity.may_approve_in(namespace);

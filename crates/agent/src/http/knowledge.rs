@@ -8,13 +8,14 @@ use axum::body::Body;
 use axum::extract::{Extension, Path, Query, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use nightshift_core::knowledge::Signature;
+use nightshift_core::knowledge::{Hit, Note, Signature};
 use nightshift_core::{Analyzer, IncidentId};
 use nightshift_store::{KbQuery, StoreError};
 use serde::Deserialize;
 
 use super::{ApiError, ApiState, read_body};
 use crate::auth::Identity;
+use crate::engine::Engine;
 
 /// Search results at most.
 const MAX_LIMIT: usize = 100;
@@ -45,15 +46,10 @@ pub(super) async fn note<A: Analyzer + 'static>(
             "invalid note body: `text` is empty".into(),
         ));
     }
-    let id = IncidentId(id);
-    let store = st.engine.store().clone();
-    let now = st.engine.now();
-    // Recorded in its own task: a client that goes away does not leave half a note.
-    let task =
-        tokio::spawn(
-            async move { crate::learn::add_note(&store, &id, &who.name, &b.text, now).await },
-        );
-    match task.await.map_err(ApiError::internal)? {
+    match record_note(&st.engine, IncidentId(id), who.name, b.text)
+        .await
+        .map_err(ApiError::internal)?
+    {
         Ok(note) => Ok((StatusCode::CREATED, axum::Json(note)).into_response()),
         Err(StoreError::IncidentNotFound { id }) => Err(ApiError(
             StatusCode::NOT_FOUND,
@@ -61,6 +57,20 @@ pub(super) async fn note<A: Analyzer + 'static>(
         )),
         Err(e) => Err(ApiError::internal(e)),
     }
+}
+
+/// Adds `by`'s note to incident `id` with [`crate::learn::add_note`], now: what the API's
+/// note and the console's note form record. In its own task, so a client that goes away
+/// does not leave half a note.
+pub(crate) async fn record_note<A: Analyzer + 'static>(
+    engine: &Engine<A>,
+    id: IncidentId,
+    by: String,
+    text: String,
+) -> Result<Result<Note, StoreError>, tokio::task::JoinError> {
+    let store = engine.store().clone();
+    let now = engine.now();
+    tokio::spawn(async move { crate::learn::add_note(&store, &id, &by, &text, now).await }).await
 }
 
 #[derive(Deserialize)]
@@ -73,22 +83,29 @@ pub(super) async fn search<A: Analyzer + 'static>(
     AxState(st): AxState<Arc<ApiState<A>>>,
     Query(p): Query<SearchParams>,
 ) -> Result<Response, ApiError> {
-    let vector = crate::learn::query_vector(st.engine.embeddings(), p.q.clone()).await;
+    let limit = p.limit.unwrap_or(10).clamp(1, MAX_LIMIT);
+    let hits = search_text(&st.engine, p.q, limit)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(axum::Json(hits).into_response())
+}
+
+/// The entries most like a person's words, best first, at most `limit`: what the API's
+/// search and the console's knowledge page answer.
+pub(crate) async fn search_text<A: Analyzer + 'static>(
+    engine: &Engine<A>,
+    text: String,
+    limit: usize,
+) -> Result<Vec<Hit>, StoreError> {
+    let vector = crate::learn::query_vector(engine.embeddings(), text.clone()).await;
     let query = KbQuery {
-        text: p.q,
+        text,
         signature: Signature::default(),
         exclude: None,
         before: None,
         vector,
     };
-    let limit = p.limit.unwrap_or(10).clamp(1, MAX_LIMIT);
-    let hits = st
-        .engine
-        .store()
-        .kb_search(&query, limit)
-        .await
-        .map_err(ApiError::internal)?;
-    Ok(axum::Json(hits).into_response())
+    engine.store().kb_search(&query, limit).await
 }
 
 pub(super) async fn entry<A: Analyzer + 'static>(

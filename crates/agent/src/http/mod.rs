@@ -11,7 +11,7 @@
 //! as HTML pages.
 
 mod admission;
-mod knowledge;
+pub(crate) mod knowledge;
 mod metrics;
 mod serve;
 pub mod slack;

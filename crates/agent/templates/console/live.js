@@ -25,14 +25,13 @@
     return new Date().toLocaleTimeString();
   }
 
-  // The reader is answering: a reason typed, or a field of the answer form focused.
-  function answering() {
-    var form = document.getElementById("answer");
-    if (!form) {
-      return false;
-    }
-    var reason = form.querySelector("textarea");
-    return (reason && reason.value !== "") || form.contains(document.activeElement);
+  // The forms a reader fills in: the approval's answer and the note.
+  var KEPT = ["answer", "note-form"];
+
+  // The reader is filling `form` in: text typed, or one of its fields focused.
+  function filling(form) {
+    var text = form.querySelector("textarea");
+    return (text && text.value !== "") || form.contains(document.activeElement);
   }
 
   function swap(fresh) {
@@ -40,13 +39,13 @@
     live.querySelectorAll("details[open][id]").forEach(function (d) {
       open[d.id] = true;
     });
-    if (answering()) {
-      var mine = document.getElementById("answer");
-      var theirs = fresh.querySelector("#answer");
-      if (theirs) {
+    KEPT.forEach(function (id) {
+      var mine = document.getElementById(id);
+      var theirs = fresh.querySelector("#" + id);
+      if (mine && theirs && filling(mine)) {
         theirs.replaceWith(mine);
       }
-    }
+    });
     var flash = document.getElementById("flash");
     if (flash && !fresh.querySelector("#flash")) {
       fresh.insertBefore(flash, fresh.firstChild);

@@ -99,19 +99,10 @@ async fn show(s: &TrustShow) -> anyhow::Result<ExitCode> {
                     if r.pinned { " (pinned)" } else { "" }
                 );
             }
-            let p = &policy.promotion;
             println!(
-                "\n{} rows; a row earns approve with {} fates and a lower bound of {} or more \
-                 (auto: as many approvals and verified actions), ceiling {}; {}",
+                "\n{} rows; {}",
                 rows.len(),
-                p.min_samples,
-                p.min_lower_bound,
-                p.ceiling,
-                if p.auto {
-                    "rows move themselves (promotion.apply: auto)"
-                } else {
-                    "modes are recommendations (promotion.apply: recommend)"
-                }
+                trust::promotion_rule(&policy.promotion)
             );
         }
     }
