@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use nightshift_core::knowledge::vector::{Embedder, cosine, normalized};
-use nightshift_llm::embed::local::{LocalEmbeddings, Trouble};
+use nightshift_llm::embed::local::{LocalEmbeddingServer, LocalEmbeddings, Trouble};
 use nightshift_llm::embed::{EmbeddingClient, EmbeddingConfig, EmbeddingProvider};
 
 fn config(base_url: &str, provider: EmbeddingProvider) -> EmbeddingConfig {
@@ -16,6 +16,28 @@ fn config(base_url: &str, provider: EmbeddingProvider) -> EmbeddingConfig {
         timeout: "2s".into(),
         ..EmbeddingConfig::default()
     }
+}
+
+/// A server of the incident concepts that misbehaves as `trouble` says first, and a client
+/// of it with the default settings.
+async fn troubled(
+    trouble: Vec<Trouble>,
+    key: Option<&str>,
+) -> (LocalEmbeddingServer, EmbeddingClient) {
+    let mut local = LocalEmbeddings::incidents();
+    for t in trouble {
+        local = local.trouble(t);
+    }
+    if let Some(k) = key {
+        local = local.key(k);
+    }
+    let server = local.start().await.unwrap();
+    let client = EmbeddingClient::new(
+        &config(&server.openai_url(), EmbeddingProvider::Openai),
+        "test",
+    )
+    .unwrap();
+    (server, client)
 }
 
 fn texts(list: &[&str]) -> Vec<String> {
@@ -109,16 +131,7 @@ async fn errors_are_retried_when_worth_it_and_bad_answers_are_refused() {
     assert_eq!(server.requests().len(), 2);
 
     // A wrong key is a 401: not retried, and the error says so.
-    let server = LocalEmbeddings::incidents()
-        .key("right")
-        .start()
-        .await
-        .unwrap();
-    let client = EmbeddingClient::new(
-        &config(&server.openai_url(), EmbeddingProvider::Openai),
-        "test",
-    )
-    .unwrap();
+    let (server, client) = troubled(vec![], Some("right")).await;
     let e = client.embed(&texts(&["oom"])).await.unwrap_err();
     assert!(e.contains("HTTP 401"), "{e}");
     assert_eq!(server.requests().len(), 1, "a 401 is not retried");
@@ -128,16 +141,7 @@ async fn errors_are_retried_when_worth_it_and_bad_answers_are_refused() {
         (Trouble::WrongCount, "1 vectors for 2 texts"),
         (Trouble::Garbage, "not JSON"),
     ] {
-        let server = LocalEmbeddings::incidents()
-            .trouble(trouble)
-            .start()
-            .await
-            .unwrap();
-        let client = EmbeddingClient::new(
-            &config(&server.openai_url(), EmbeddingProvider::Openai),
-            "test",
-        )
-        .unwrap();
+        let (_server, client) = troubled(vec![trouble], None).await;
         let e = client.embed(&texts(&["oom", "tls"])).await.unwrap_err();
         assert!(e.contains(want), "{e}");
     }

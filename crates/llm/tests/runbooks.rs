@@ -31,18 +31,29 @@ fn answer(runbook: &str) -> serde_json::Value {
     })
 }
 
-#[tokio::test]
-async fn registered_runbooks_are_described_to_the_model_and_proposed_typed() {
+/// The analysis of the catalog's bad release by a model that proposes `runbook`, with the
+/// registry of `RUNBOOKS`.
+async fn analyze(
+    runbook: &str,
+) -> (
+    nightshift_core::Analysis,
+    nightshift_llm::replay::ReplayServer,
+) {
     let settings: Vec<RunbookSettings> = serde_saphyr::from_str(RUNBOOKS).unwrap();
     let registry = nightshift_core::runbook::read::registry(&settings, |_| None).unwrap();
-    let server = serve([openai_answer(&answer("flush-catalog-cache"))]).await;
+    let server = serve([openai_answer(&answer(runbook))]).await;
     let mut cfg = openai(&server);
     cfg.mode = AnalyzerMode::Llm;
     let analyzer = LlmAnalyzer::from_config(&cfg)
         .unwrap()
         .with_runbooks(&registry);
     let b = Bundle::load("bad-rollout-catalog-crash");
-    let a = analyzer.run(&b.input()).await;
+    (analyzer.run(&b.input()).await, server)
+}
+
+#[tokio::test]
+async fn registered_runbooks_are_described_to_the_model_and_proposed_typed() {
+    let (a, server) = analyze("flush-catalog-cache").await;
     assert_eq!(
         a.plans[0].action,
         Action::RunRunbook {
@@ -74,16 +85,7 @@ async fn registered_runbooks_are_described_to_the_model_and_proposed_typed() {
 
 #[tokio::test]
 async fn a_runbook_the_agent_does_not_have_is_refused() {
-    let settings: Vec<RunbookSettings> = serde_saphyr::from_str(RUNBOOKS).unwrap();
-    let registry = nightshift_core::runbook::read::registry(&settings, |_| None).unwrap();
-    let server = serve([openai_answer(&answer("wipe-everything"))]).await;
-    let mut cfg = openai(&server);
-    cfg.mode = AnalyzerMode::Llm;
-    let analyzer = LlmAnalyzer::from_config(&cfg)
-        .unwrap()
-        .with_runbooks(&registry);
-    let b = Bundle::load("bad-rollout-catalog-crash");
-    let a = analyzer.run(&b.input()).await;
+    let (a, server) = analyze("wipe-everything").await;
     assert!(
         !a.plans
             .iter()
