@@ -381,6 +381,93 @@ fn postmortems_import_whole_or_not_at_all_and_are_found() {
     assert_eq!(hits.as_array().map(Vec::len), Some(1), "{hits}");
 }
 
+/// With `--config` naming an embeddings endpoint, `kb import` makes the documents' vectors
+/// at once and `kb search` finds by meaning what shares no word with the query; a key
+/// variable that is not set stops either, naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_uses_the_configurations_embeddings() {
+    use nightshift_llm::embed::local::LocalEmbeddings;
+    let server = LocalEmbeddings::incidents().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    write(&docs, "postmortems/checkout-oom.md", GOOD);
+    write(&docs, "runbooks/search-probe.md", RUNBOOK);
+    let store = format!("sqlite://{}", dir.path().join("record.db").display());
+    let config = dir.path().join("nightshift.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "store: {store}\nembeddings: {{model: text-embedding-3-small, base_url: '{}'}}\n",
+            server.openai_url()
+        ),
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap();
+    let out = nightshift(&["kb", "import", docs.to_str().unwrap(), "--config", cfg]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("embedded 2 entries (openai:text-embedding-3-small)"),
+        "{stdout}"
+    );
+    // No word of the postmortem ("ran out of memory", "cached every session"); the same
+    // concept for the embeddings server.
+    let out = nightshift(&[
+        "kb",
+        "search",
+        "heap",
+        "exhausted",
+        "--config",
+        cfg,
+        "-o",
+        "json",
+    ]);
+    let hits: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let first = &hits[0];
+    assert_eq!(first["entry"]["id"], "doc/checkout-oom", "{hits:#}");
+    assert!(first["semantic"].as_f64().unwrap() > 0.3, "{hits:#}");
+    let out = nightshift(&[
+        "kb",
+        "search",
+        "heap",
+        "exhausted",
+        "--store",
+        &store,
+        "-o",
+        "json",
+    ]);
+    let words_only: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        !words_only
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["entry"]["id"] == "doc/checkout-oom"),
+        "words alone find it: {words_only:#}"
+    );
+
+    std::fs::write(
+        &config,
+        format!(
+            "store: {store}\nembeddings: {{model: m, base_url: '{}', api_key_env: NIGHTSHIFT_TEST_KB_EMBED_KEY_UNSET}}\n",
+            server.openai_url()
+        ),
+    )
+    .unwrap();
+    let out = nightshift(&["kb", "search", "heap", "--config", cfg]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("embeddings.api_key_env")
+            && err.contains("NIGHTSHIFT_TEST_KB_EMBED_KEY_UNSET is not set"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn a_note_on_an_incident_is_on_its_record_redacted() {
     let dir = tempfile::tempdir().unwrap();

@@ -24,8 +24,32 @@ pub fn run(cmd: KbCommand) -> anyhow::Result<ExitCode> {
                         return Ok(ExitCode::from(super::EXIT_BAD_INPUT));
                     }
                 };
+                let embeddings = match embeddings_of(&store) {
+                    Ok(e) => e,
+                    Err(code) => return Ok(code),
+                };
                 let s = open(&store).await?;
                 s.kb_put(&entries).await?;
+                if let Some(e) = &embeddings {
+                    // Made now rather than by the agent's next catch-up; a failure leaves
+                    // them to it.
+                    let mut made = 0;
+                    loop {
+                        match e.catch_up(&s, 32).await {
+                            Ok(0) => break,
+                            Ok(n) => made += n,
+                            Err(why) => {
+                                eprintln!(
+                                    "warning: embedding vectors not made ({why}); the agent makes them later"
+                                );
+                                break;
+                            }
+                        }
+                    }
+                    if made > 0 {
+                        println!("embedded {made} entries ({})", e.space());
+                    }
+                }
                 let postmortems = entries
                     .iter()
                     .filter(|e| e.source.as_str() == "postmortem")
@@ -44,13 +68,20 @@ pub fn run(cmd: KbCommand) -> anyhow::Result<ExitCode> {
                 limit,
                 output,
             } => {
+                let embeddings = match embeddings_of(&store) {
+                    Ok(e) => e,
+                    Err(code) => return Ok(code),
+                };
                 let s = open(&store).await?;
+                let text = text.join(" ");
+                let vector =
+                    nightshift_agent::learn::query_vector(embeddings.as_ref(), text.clone()).await;
                 let query = KbQuery {
-                    text: text.join(" "),
+                    text,
                     signature: Signature::default(),
                     exclude: None,
                     before: None,
-                    vector: None,
+                    vector,
                 };
                 let hits = s.kb_search(&query, limit).await?;
                 match output {
@@ -90,6 +121,25 @@ pub fn run(cmd: KbCommand) -> anyhow::Result<ExitCode> {
             }
         }
     })
+}
+
+/// The embeddings endpoint of the configuration `--config` names, if it has one; a
+/// configuration that does not load, or names a key variable that is not set, is reported and
+/// becomes the exit code.
+fn embeddings_of(
+    store: &crate::cli::StoreArgs,
+) -> Result<Option<nightshift_agent::learn::Embeddings>, ExitCode> {
+    let Some(path) = &store.config else {
+        return Ok(None);
+    };
+    let bad = |e: String| {
+        eprintln!("error: {e}");
+        ExitCode::from(super::EXIT_BAD_INPUT)
+    };
+    let config = nightshift::config::AgentConfig::load(path).map_err(|e| bad(e.to_string()))?;
+    config
+        .embeddings()
+        .map_err(|e| bad(format!("{}: {e}", path.display())))
 }
 
 /// Every `*.md` under `dir` (or `dir` itself, a file), read into entries; the first broken
