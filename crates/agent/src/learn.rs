@@ -336,23 +336,7 @@ pub async fn entry_of(store: &Store, id: &IncidentId) -> Result<Option<Entry>, S
             format!("{} (root cause {})", d.summary, d.root_cause)
         })
         .unwrap_or_default();
-    let notes = timeline
-        .iter()
-        .filter(|e| e.kind == TimelineKind::Note)
-        .filter_map(|e| {
-            let text = e.data.get("note")?.as_str()?;
-            let by = e
-                .data
-                .get("by")
-                .and_then(|b| b.as_str())
-                .unwrap_or("someone");
-            Some(Note {
-                at: e.at,
-                by: by.to_string(),
-                text: text.to_string(),
-            })
-        })
-        .collect();
+    let notes = notes(&timeline);
     Ok(Some(Entry {
         id: i.id.0.clone(),
         source: EntrySource::Incident,
@@ -371,6 +355,28 @@ pub async fn entry_of(store: &Store, id: &IncidentId) -> Result<Option<Entry>, S
         notes,
         file: None,
     }))
+}
+
+/// The notes people added to an incident, from its timeline (the note entries
+/// [`add_note`] writes), oldest first.
+pub fn notes(timeline: &[nightshift_core::TimelineEntry]) -> Vec<Note> {
+    timeline
+        .iter()
+        .filter(|e| e.kind == TimelineKind::Note)
+        .filter_map(|e| {
+            let text = e.data.get("note")?.as_str()?;
+            let by = e
+                .data
+                .get("by")
+                .and_then(|b| b.as_str())
+                .unwrap_or("someone");
+            Some(Note {
+                at: e.at,
+                by: by.to_string(),
+                text: text.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// Longest note kept, in characters.

@@ -59,8 +59,6 @@ pub struct LlmAnalyzer {
     cache: Arc<AnswerCache>,
     metrics: Metrics,
     limits: Limits,
-    /// One line per runbook of the agent's registry, for the prompt.
-    runbook_lines: Arc<Vec<String>>,
     /// The agent's registered runbooks, which the answer's plans are checked against.
     registry: Arc<nightshift_core::runbook::RunbookRegistry>,
 }
@@ -96,7 +94,6 @@ impl LlmAnalyzer {
             cache: Arc::new(AnswerCache::new(cfg.durations().cache_ttl)),
             metrics,
             limits: Limits::default(),
-            runbook_lines: Arc::new(Vec::new()),
             registry: Arc::new(Default::default()),
         })
     }
@@ -114,21 +111,6 @@ impl LlmAnalyzer {
         }
         self.cfg = Arc::new(cfg);
         self.registry = Arc::new(registry.clone());
-        self.runbook_lines = Arc::new(
-            registry
-                .iter()
-                .map(|r| {
-                    let cats: Vec<&str> = r.matches.categories.iter().map(|c| c.as_str()).collect();
-                    let what = if r.description.trim().is_empty() {
-                        "no description".to_string()
-                    } else {
-                        nightshift_core::text::one_line(&r.description, 200)
-                    };
-                    let risk = format!("{:?}", r.risk).to_lowercase();
-                    format!("{}: {what} (for {}; risk {risk})", r.name, cats.join(", "))
-                })
-                .collect(),
-        );
         self
     }
 
@@ -174,7 +156,12 @@ impl LlmAnalyzer {
         let in_prompt =
             (self.cfg.structured_output != StructuredOutput::JsonSchema).then_some(&schema);
         (
-            prompt::system(&allowed, in_prompt, self.tools_on(), &self.runbook_lines),
+            prompt::system(
+                &allowed,
+                in_prompt,
+                self.tools_on(),
+                &runbook_lines(&self.registry),
+            ),
             prompt::incident(input, self.limits),
         )
     }
@@ -456,6 +443,24 @@ fn conversation_tokens(conv: &Conversation) -> u64 {
         };
     }
     n
+}
+
+/// One line per registered runbook for the prompt: its name, what it does, the categories
+/// it is written for and its risk class.
+fn runbook_lines(registry: &nightshift_core::runbook::RunbookRegistry) -> Vec<String> {
+    registry
+        .iter()
+        .map(|r| {
+            let cats: Vec<&str> = r.matches.categories.iter().map(|c| c.as_str()).collect();
+            let what = if r.description.trim().is_empty() {
+                "no description".to_string()
+            } else {
+                nightshift_core::text::one_line(&r.description, 200)
+            };
+            let risk = format!("{:?}", r.risk).to_lowercase();
+            format!("{}: {what} (for {}; risk {risk})", r.name, cats.join(", "))
+        })
+        .collect()
 }
 
 /// Rules and model together: agreement keeps the rules' plans at the higher confidence;

@@ -18,6 +18,7 @@ mod learned;
 mod live;
 pub mod oidc;
 mod pages;
+mod recorded;
 pub mod session;
 mod sign_in;
 mod status;
